@@ -1,0 +1,185 @@
+"""``carrybot`` command line: run, backtest, config check, rules check.
+
+Exit codes: 0 success; 1 runtime failure; 2 invalid configuration or rules (the message names the field).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from bot import logs
+from bot.domain import NS_PER_SEC, MarketBatch
+from bot.governor.rules_config import RulesConfig, RulesError, load_rules
+from bot.settings import Settings, masked
+
+EXIT_CONFIG = 2
+
+
+class ConfigError(Exception):
+    pass
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for e in exc.errors():
+            loc = [str(p) for p in e["loc"]]
+            env = "CARRYBOT_" + "__".join(p.upper() for p in loc)
+            lines.append(f"invalid setting {'.'.join(loc) or '<root>'} ({env}): {e['msg']}")
+        raise ConfigError("\n".join(lines)) from exc
+
+
+def _rules_for(settings: Settings) -> RulesConfig:
+    try:
+        return load_rules(settings.rules_file)
+    except RulesError as exc:
+        raise ConfigError("\n".join(f"invalid rules {exc.path}: {f}: {m}" for f, m in exc.problems)) from exc
+
+
+def _secrets(settings: Settings) -> list[str]:
+    out = []
+    for cred in settings.exchanges.values():
+        for s in (cred.api_key, cred.secret, cred.password):
+            if s is not None and s.get_secret_value():
+                out.append(s.get_secret_value())
+    return out
+
+
+def _date(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns / NS_PER_SEC, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _summary(report: dict[str, Any]) -> str:
+    eq, led, c, g = report["equity"], report["ledger"], report["counts"], report["governor"]
+    rules = ", ".join(f"{k}={v}" for k, v in g["decisions_by_rule"].items()) or "none"
+    return "\n".join([
+        f"carrybot {report['run']['mode']} {report['run']['from']} → {report['run']['to']} "
+        f"(data {report['run']['data_version']})",
+        f"  equity      {float(eq['start']):,.2f} → {float(eq['end']):,.2f} USDT  "
+        f"({eq['total_return']:+.2%}, {eq['annualized_return']:+.2%}/yr, max drawdown {eq['max_drawdown']:.2%})",
+        f"  funding     {float(led['funding']):+,.2f}   fees {float(led['fees']):,.2f}   spread "
+        f"{float(led['spread']):,.2f}   slippage {float(led['slippage']):,.2f}",
+        f"  price pnl   realized {float(led['realized']):+,.2f}   unrealized {float(led['unrealized']):+,.2f}   "
+        f"ledger residual {led['identity_residual']}",
+        f"  trades      {c['orders_sent']} orders, {c['fills']} fills, {c['funding_payments']} funding payments, "
+        f"{c['liquidations']} liquidations, venue rejections {c['venue_rejections'] or 0}",
+        f"  governor    {g['decisions_by_outcome']}  by rule: {rules}  state {g['final_state']}",
+    ])
+
+
+async def _replay(settings: Settings, rules: RulesConfig, paced: bool, progress: bool) -> dict[str, Any]:
+    from bot.app import build_bot
+    from bot.execution.executor import Executor
+    from bot.report import build_report
+
+    bot = build_bot(settings, rules, "paced" if paced else "sim")
+    total = bot.feed.n_bars
+    every = max(1, bot.feed.n_bars // max(1, len(bot.feed.instruments)) // 20)
+    seen = [0]
+
+    def tick(batch: MarketBatch, ex: Executor) -> None:
+        seen[0] += 1
+        if progress and seen[0] % every == 0:
+            eq = ex.stats.equity_curve[-1][1]
+            pos = sum(1 for b in ex.ledger.legs.values() if b.qty)
+            print(f"  {_date(batch.ts_ns)}  {ex.stats.snapshots / total:6.1%}  equity {eq:,.2f}  "
+                  f"funding {float(ex.ledger.funding):+,.2f}  open legs {pos}  state {ex.governor.trading_state}",
+                  flush=True)
+
+    t0 = time.perf_counter()
+    await bot.executor.run(tick)
+    report = build_report(bot)
+    report["timing"] = {"wall_secs": time.perf_counter() - t0}
+    return report
+
+
+def cmd_config_check(_: argparse.Namespace) -> int:
+    settings = load_settings()
+    _rules_for(settings)
+    print(json.dumps(masked(settings), indent=2, default=str))
+    return 0
+
+
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    try:
+        rules = load_rules(Path(args.file))
+    except RulesError as exc:
+        for f, m in exc.problems:
+            print(f"invalid rules {exc.path}: {f}: {m}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"{args.file}: ok ({len(rules.model_dump())} sections)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if args.pace is not None:
+        settings = settings.model_copy(update={"replay": settings.replay.model_copy(update={"pace_secs": args.pace})})
+    if settings.mode != "paper":
+        raise ConfigError("invalid setting mode (CARRYBOT_MODE): only 'paper' is available in this build")
+    rules = _rules_for(settings)
+    logs.configure(settings.log.level, settings.log.format, _secrets(settings))
+    print(f"carrybot: paper trading on the bundled replay, paced to about {settings.replay.pace_secs:.0f} s",
+          flush=True)
+    report = asyncio.run(_replay(settings, rules, paced=True, progress=True))
+    print(_summary(report))
+    return 0
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    rules = _rules_for(settings)
+    logs.configure(settings.log.level, settings.log.format, _secrets(settings))
+    report = asyncio.run(_replay(settings, rules, paced=False, progress=False))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2, sort_keys=True))
+    print(_summary(report))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="carrybot", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="paper-trade on the bundled replay, paced (default ~60 s)")
+    run.add_argument("--pace", type=float, default=None, help="wall seconds for the whole replay; 0 = flat out")
+    run.set_defaults(func=cmd_run)
+    bt = sub.add_parser("backtest", help="the same path on a simulated clock, as fast as possible")
+    bt.add_argument("--json", metavar="PATH", help="write the full report as JSON")
+    bt.set_defaults(func=cmd_backtest)
+    cfg = sub.add_parser("config", help="settings")
+    cfg_sub = cfg.add_subparsers(dest="action", required=True)
+    chk = cfg_sub.add_parser("check", help="print the effective settings, secrets masked")
+    chk.set_defaults(func=cmd_config_check)
+    rules = sub.add_parser("rules", help="governor rules files")
+    rules_sub = rules.add_subparsers(dest="action", required=True)
+    rchk = rules_sub.add_parser("check", help="validate a rules file")
+    rchk.add_argument("file")
+    rchk.set_defaults(func=cmd_rules_check)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

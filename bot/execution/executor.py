@@ -1,0 +1,185 @@
+"""The executor: the async loop that ties feed → strategies → governor → gateways → ledger (SPEC §1).
+
+Per tick: wait for the tick's time on the clock; let each gateway see the market (the paper venue matches, settles
+funding and liquidates on it); apply venue events to the ledger; let the governor update the trading state and
+issue its own risk intents; ask the strategies; send every intent through ``Governor.decide`` and only the orders
+of its decision to the gateways. Live, paper and backtest differ only in the feed, the gateways and the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from bot.clock import Clock
+from bot.domain import (
+    Decision, Fill, FundingPayment, Instrument, MarketBatch, MarketSnapshot, Order, OrderIntent, OrderStatus,
+    OrderUpdate, TradingState, to_decimal,
+)
+from bot.governor import Governor
+from bot.governor.context import AccountView
+from bot.ledger import Ledger
+from bot.logs import get_logger
+from bot.strategies.base import Strategy, StrategyView
+from bot.venues.gateway import Gateway
+
+log = get_logger(__name__)
+
+_TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
+
+
+@dataclass(slots=True)
+class ExecutorStats:
+    ticks: int = 0
+    snapshots: int = 0
+    intents: int = 0
+    orders_sent: int = 0
+    fills: int = 0
+    liquidations: int = 0
+    funding_payments: int = 0
+    rejections: Counter[str] = field(default_factory=Counter)
+    equity_curve: list[tuple[int, float]] = field(default_factory=list, repr=False)
+    fills_log: list[Fill] = field(default_factory=list, repr=False)
+    funding_log: list[FundingPayment] = field(default_factory=list, repr=False)
+
+
+class Executor:
+    def __init__(self, feed_batches: Callable[[], object], gateways: Mapping[str, Gateway], governor: Governor,
+                 strategies: Sequence[Strategy], ledger: Ledger, clock: Clock,
+                 instruments: Mapping[str, Instrument]) -> None:
+        self._batches = feed_batches
+        self.gateways = dict(gateways)
+        self.governor = governor
+        self.strategies = tuple(strategies)
+        self.ledger = ledger
+        self.clock = clock
+        self.instruments = instruments
+        self.market: dict[str, MarketSnapshot] = {}
+        self.orders: dict[str, Order] = {}
+        self.working: dict[str, Order] = {}
+        self.stats = ExecutorStats()
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask the loop to finish after the current tick."""
+        self._stop.set()
+
+    async def run(self, on_tick: Callable[[MarketBatch, Executor], None] | None = None) -> ExecutorStats:
+        batches = self._batches()
+        async for batch in batches:  # type: ignore[attr-defined]  # an AsyncIterator[MarketBatch]
+            await self.clock.sleep_until(batch.ts_ns)
+            await self.step(batch)
+            if on_tick is not None:
+                on_tick(batch, self)
+            if self._stop.is_set():
+                break
+        return self.stats
+
+    async def step(self, batch: MarketBatch) -> None:
+        st = self.stats
+        st.ticks += 1
+        st.snapshots += len(batch.snapshots)
+        market = self.market
+        for snap in batch.snapshots:
+            market[snap.instrument_id] = snap
+        for gw in self.gateways.values():
+            gw.observe(batch)
+        self._drain()
+        now = self.clock.now_ns()
+        account = self.account_view()
+        transition, intents = self.governor.on_tick(account, now)
+        if transition is not None:
+            log.warning("governor.state", from_state=transition.from_state.value, to_state=transition.to_state.value,
+                        rule=transition.rule, code=transition.code, **_plain(transition.inputs))
+            if transition.to_state is TradingState.HALTED:
+                await self.cancel_all()
+        view = StrategyView(market, {k: b.qty for k, b in self.ledger.legs.items() if b.qty},
+                            {o.instrument_id for o in self.working.values()})
+        for strategy in self.strategies:
+            intents.extend(strategy.on_batch(batch, view, now))
+        for intent in intents:
+            await self.submit_intent(intent, account)
+            account = self.account_view()
+        st.equity_curve.append((batch.ts_ns, self.ledger.equity_estimate(self._mark_of)))
+
+    def _mark_of(self, instrument_id: str) -> float:
+        return self.market[instrument_id].mark
+
+    @property
+    def marks(self) -> dict[str, Decimal]:
+        """Exact marks for accounting (the latest snapshot's mark of every instrument seen)."""
+        return {iid: to_decimal(s.mark) for iid, s in self.market.items()}
+
+    async def submit_intent(self, intent: OrderIntent, account: AccountView | None = None) -> Decision:
+        """The only way to a gateway: the governor decides, and only its decision's orders are sent."""
+        self.stats.intents += 1
+        now = self.clock.now_ns()
+        decision = self.governor.decide(intent, account or self.account_view(), self.market, now)
+        if decision.orders:
+            for order in decision.orders:
+                self.orders[order.client_order_id] = order
+                self.working[order.client_order_id] = order
+            await asyncio.gather(*(self.gateways[self.instruments[o.instrument_id].venue].submit(o)
+                                   for o in decision.orders))
+            self.stats.orders_sent += len(decision.orders)
+            self._drain()
+        return decision
+
+    async def cancel_all(self) -> None:
+        for cid, order in list(self.working.items()):
+            await self.gateways[self.instruments[order.instrument_id].venue].cancel(cid)
+        self._drain()
+
+    def account_view(self) -> AccountView:
+        positions: dict[str, float] = {}
+        gross: dict[str, float] = {}
+        market = self.market
+        for iid, book in self.ledger.legs.items():
+            q = book.fqty
+            if not q:
+                continue
+            positions[iid] = q
+            venue = self.instruments[iid].venue
+            gross[venue] = gross.get(venue, 0.0) + abs(q) * market[iid].mark
+        return AccountView(self.ledger.equity_estimate(self._mark_of), positions, gross, sum(gross.values()),
+                           len(self.working))
+
+    def _drain(self) -> None:
+        st = self.stats
+        for gw in self.gateways.values():
+            for ev in gw.drain_events():
+                if isinstance(ev, Fill):
+                    self._on_fill(ev)
+                elif isinstance(ev, FundingPayment):
+                    self.ledger.apply_funding(ev)
+                    st.funding_payments += 1
+                    st.funding_log.append(ev)
+                elif isinstance(ev, OrderUpdate):
+                    if ev.status in _TERMINAL:
+                        self.working.pop(ev.client_order_id, None)
+                    if ev.status is OrderStatus.REJECTED:
+                        st.rejections[ev.reason or "unknown"] += 1
+                        log.warning("venue.rejected", venue=ev.venue, client_order_id=ev.client_order_id,
+                                    reason=ev.reason)
+
+    def _on_fill(self, fill: Fill) -> None:
+        st = self.stats
+        order = self.orders.get(fill.client_order_id)
+        if order is not None:
+            ref_mid, ref_touch = order.ref_mid, order.ref_touch
+            self.ledger.apply_fill(fill, to_decimal(ref_mid), to_decimal(ref_touch))
+        else:  # venue-initiated (liquidation): the whole loss is price PnL at the liquidation price
+            self.ledger.apply_fill(fill, fill.price, fill.price)
+        st.fills += 1
+        st.fills_log.append(fill)
+        if fill.is_liquidation:
+            st.liquidations += 1
+            log.error("venue.liquidation", venue=fill.venue, instrument=fill.instrument_id, qty=str(fill.qty),
+                      price=str(fill.price))
+
+
+def _plain(inputs: Mapping[str, object]) -> dict[str, object]:
+    return {f"in_{k}": v for k, v in inputs.items()}

@@ -1,0 +1,81 @@
+"""The run report: ledger parts, the identity check against the venues' own accounts, and what the governor did.
+
+Everything in it is a deterministic function of the inputs (two runs give the same report); wall-clock timing is
+kept apart under ``timing``.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+from bot import __version__
+from bot.app import Bot
+from bot.domain import NS_PER_SEC, SECS_PER_YEAR
+from bot.settings import masked
+
+
+def _iso(ts_ns: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts_ns / NS_PER_SEC, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def max_drawdown(curve: list[float]) -> float:
+    peak, worst = -math.inf, 0.0
+    for eq in curve:
+        peak = max(peak, eq)
+        if peak > 0:
+            worst = max(worst, 1.0 - eq / peak)
+    return worst
+
+
+def build_report(bot: Bot) -> dict[str, Any]:
+    st = bot.executor.stats
+    marks = bot.executor.marks
+    parts = bot.ledger.parts(marks)
+    venue_equity = sum((v.equity() for v in bot.venues.values()), Decimal(0))
+    initial = bot.ledger.initial_equity
+    residual = (venue_equity - initial) - parts.total
+    start_ns, end_ns = bot.feed.ts_range_ns
+    years = max((end_ns - start_ns) / NS_PER_SEC / SECS_PER_YEAR, 1e-9)
+    total_return = float(venue_equity / initial - 1)
+    audit = bot.audit
+    unreal = bot.ledger.unrealized_by_leg(marks)
+    legs = {
+        iid: {"qty": str(b.qty), "realized": str(b.realized), "unrealized": str(unreal.get(iid, Decimal(0))),
+              "funding": str(bot.ledger.funding_by_leg.get(iid, Decimal(0))),
+              "fees": str(bot.ledger.fees_by_leg.get(iid, Decimal(0)))}
+        for iid, b in sorted(bot.ledger.legs.items())
+    }
+    return {
+        "run": {
+            "mode": "paper-replay", "code_version": __version__, "data_version": bot.feed.data_version,
+            "from": _iso(start_ns), "to": _iso(end_ns), "settings": masked(bot.settings),
+            "rules": bot.rules.model_dump(mode="json"),
+        },
+        "equity": {
+            "start": str(initial), "end": str(venue_equity), "change": str(venue_equity - initial),
+            "total_return": total_return,
+            "annualized_return": (1 + total_return) ** (1 / years) - 1 if total_return > -1 else -1.0,
+            "max_drawdown": max_drawdown([e for _, e in st.equity_curve]),
+        },
+        "ledger": parts.as_dict() | {"identity_residual": str(residual)},
+        "legs": legs,
+        "counts": {
+            "ticks": st.ticks, "snapshots": st.snapshots, "intents": st.intents, "orders_sent": st.orders_sent,
+            "fills": st.fills, "funding_payments": st.funding_payments, "liquidations": st.liquidations,
+            "venue_rejections": dict(sorted(st.rejections.items())),
+            "rows_rejected": dict(sorted(bot.feed.rejected_rows.items())),
+        },
+        "governor": {
+            "decisions_by_outcome": dict(sorted(audit.by_outcome.items())),
+            "decisions_by_rule": {f"{r}:{o}": n for (r, o), n in sorted(audit.by_rule_outcome.items())},
+            "hits_by_code": dict(sorted(audit.by_code.items())),
+            "final_state": bot.governor.trading_state.value,
+            "transitions": [{"ts": _iso(t.ts_ns), "from": t.from_state.value, "to": t.to_state.value,
+                             "rule": t.rule, "code": t.code.value if t.code else None} for t in audit.transitions],
+        },
+        "strategies": {s.name: dict(sorted(getattr(s, "stats", {}).items())) for s in bot.strategies},
+    }

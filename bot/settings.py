@@ -1,0 +1,120 @@
+"""Settings (SPEC §5): environment variables ``CARRYBOT_...`` (nested with ``__``), a ``.env`` file and Docker
+secrets. Every model is frozen and rejects unknown keys; invalid values fail at start-up naming the field."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VENUES = ("binance", "bybit", "okx")
+BASES = ("BTC", "ETH")
+_DOCKER_SECRETS = Path("/run/secrets")
+
+Pct = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LogSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class ReplaySettings(_Section):
+    """Which slice of the replay data to play, and how fast."""
+
+    file: Path | None = Field(None, description="replay CSV(.gz) in the bundled format; None = bundled data")
+    venues: tuple[str, ...] = VENUES
+    bases: tuple[str, ...] = BASES
+    start: date | None = None
+    end: date | None = None
+    pace_secs: float = Field(60.0, ge=0.0, description="wall seconds the whole replay should take in `run`; 0 = flat out")
+    half_spread_bps_spot: float = Field(1.0, ge=0.0, le=100.0)
+    half_spread_bps_perp: float = Field(0.5, ge=0.0, le=100.0)
+    spread_range_coef: float = Field(0.01, ge=0.0, le=1.0, description="extra half-spread per unit of bar range")
+    vol_window: int = Field(21, ge=2, le=10_000, description="bars in the realized-volatility window")
+
+    @field_validator("venues", "bases")
+    @classmethod
+    def _non_empty(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("must name at least one")
+        return tuple(x.lower() if x.lower() in VENUES else x.upper() for x in v)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReplaySettings:
+        if self.start and self.end and self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+
+class PaperSettings(_Section):
+    """The simulated venue (SPEC §4)."""
+
+    initial_balance_usd: Decimal = Field(Decimal(100_000), gt=0, description="USDT per venue account")
+    latency_ms: float = Field(50.0, ge=0.0, le=60_000.0)
+    slippage_bps: float = Field(0.5, ge=0.0, le=100.0)
+    impact_bps_per_million_usd: float = Field(2.0, ge=0.0, le=1_000.0)
+    partial_fill_fraction: float = Field(1.0, gt=0.0, le=1.0, description="share of a market order filled per tick")
+
+
+class S1Settings(_Section):
+    """Spot–perp funding arbitrage (SPEC S1)."""
+
+    enabled: bool = True
+    notional_usd: Decimal = Field(Decimal(20_000), gt=0)
+    perp_leverage: int = Field(1, ge=1, le=20)
+    entry_threshold_apr: float = Field(0.08, ge=0.0, le=5.0, description="net annualized edge needed to enter")
+    exit_threshold_apr: float = Field(0.0, ge=-1.0, le=5.0)
+    holding_days: float = Field(30.0, gt=0.0, le=3650.0, description="holding period that amortizes round-trip costs")
+    funding_lookback_periods: int = Field(21, ge=1, le=1000, description="settlements averaged into the estimate")
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> S1Settings:
+        if self.exit_threshold_apr >= self.entry_threshold_apr:
+            raise ValueError("exit_threshold_apr must be below entry_threshold_apr")
+        return self
+
+
+class StrategySettings(_Section):
+    s1: S1Settings = S1Settings()
+
+
+class ApiCredentials(_Section):
+    api_key: SecretStr = SecretStr("")
+    secret: SecretStr = SecretStr("")
+    password: SecretStr | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CARRYBOT_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        secrets_dir=_DOCKER_SECRETS if _DOCKER_SECRETS.is_dir() else None,
+        frozen=True,
+        extra="forbid",
+    )
+
+    bot_id: str = Field("carrybot", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    mode: Literal["paper", "live"] = "paper"
+    rules_file: Path | None = Field(None, description="governor rules YAML; None = rules/default.yaml")
+    data_dir: Path = Path("var")
+    log: LogSettings = LogSettings()
+    replay: ReplaySettings = ReplaySettings()
+    paper: PaperSettings = PaperSettings()
+    strategy: StrategySettings = StrategySettings()
+    exchanges: dict[str, ApiCredentials] = {}
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective settings as JSON-ready data with every secret masked."""
+    return settings.model_dump(mode="json")  # SecretStr dumps as '**********'

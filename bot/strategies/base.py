@@ -1,0 +1,25 @@
+"""The strategy protocol: pure decision code that reads snapshots and positions and emits intents."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Set
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from bot.domain import MarketBatch, MarketSnapshot, OrderIntent
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyView:
+    """What a strategy may know: latest snapshots, the bot's positions, and which instruments have working orders."""
+
+    market: Mapping[str, MarketSnapshot]
+    positions: Mapping[str, Decimal]
+    busy: Set[str]
+
+
+class Strategy(Protocol):
+    name: str
+
+    def on_batch(self, batch: MarketBatch, view: StrategyView, now_ns: int) -> list[OrderIntent]: ...

@@ -1,0 +1,39 @@
+"""The gateway protocol every venue adapter implements (paper now, ccxt live later).
+
+Only the executor holds gateways, and it only submits ``Order``s that came out of a governor ``Decision``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from bot.domain import MarketBatch, Order, Position, VenueEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """Account totals in the quote currency, as the venue reports them."""
+
+    cash: Decimal
+    equity: Decimal
+
+
+class Gateway(Protocol):
+    venue: str
+
+    def observe(self, batch: MarketBatch) -> None:
+        """Market data reached the bot (a live venue ignores this; the paper venue matches and settles on it)."""
+
+    async def submit(self, order: Order) -> None:
+        """Send an approved order. Outcomes arrive as events (fills, updates); never raises for a rejection."""
+
+    async def cancel(self, client_order_id: str) -> None: ...
+
+    def drain_events(self) -> list[VenueEvent]:
+        """Events since the last call, in the order they happened."""
+
+    async def fetch_positions(self) -> dict[str, Position]: ...
+
+    async def fetch_balance(self) -> Balance: ...

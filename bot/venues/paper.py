@@ -1,0 +1,306 @@
+"""Paper venue (SPEC §4): the gateway interface over a simulated exchange account.
+
+Matching: market orders take the snapshot's touch (bid/ask from the feed's spread model) plus slippage
+(fixed bps + impact per million of notional); with ``partial_fill_fraction`` < 1 they fill in slices, one per
+tick. Limit orders that cross fill as taker (post-only ones are rejected instead); resting ones fill as maker at
+their price once a later bar's range trades through it. Fees by the instrument's maker/taker schedule; latency
+through the clock. Funding is settled on open perp positions at the feed's settlement times
+(``payment = −qty × mark × rate``: shorts receive when the rate is positive). Positions are isolated-margin at
+their leverage and liquidated at the G2 price: long ``P(1 − 1/L − m)``, short ``P(1 + 1/L + m)``.
+The account (cash, holdings, positions, open orders) belongs to the venue, not to the bot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from bot.clock import Clock
+from bot.domain import (
+    ZERO, Fill, FundingPayment, Instrument, InstrumentKind, Liquidity, MarketBatch, MarketSnapshot, Order,
+    OrderStatus, OrderType, OrderUpdate, Position, Side, VenueEvent, to_decimal,
+)
+from bot.venues.gateway import Balance
+
+
+def liquidation_price(entry: Decimal, qty: Decimal, leverage: int, mmr: Decimal) -> Decimal:
+    """G2 liquidation price of a linear position (``qty`` signed)."""
+    inv = Decimal(1) / Decimal(leverage)
+    return entry * (1 - inv - mmr) if qty > 0 else entry * (1 + inv + mmr)
+
+
+@dataclass(slots=True)
+class _PerpPos:
+    qty: Decimal
+    entry: Decimal
+    leverage: int
+
+
+@dataclass(slots=True)
+class _Working:
+    order: Order
+    remaining: Decimal
+    filled: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class PaperParams:
+    initial_cash: Decimal = Decimal(100_000)
+    latency_secs: float = 0.05
+    slippage_bps: float = 0.5
+    impact_bps_per_million_usd: float = 2.0
+    partial_fill_fraction: float = 1.0
+    default_leverage: int = 1
+
+
+class PaperVenue:
+    """A simulated account on one venue."""
+
+    def __init__(self, venue: str, instruments: Mapping[str, Instrument], clock: Clock, params: PaperParams) -> None:
+        self.venue = venue
+        self._inst = {k: v for k, v in instruments.items() if v.venue == venue}
+        self._clock = clock
+        self._p = params
+        self.cash: Decimal = params.initial_cash
+        self.holdings: dict[str, Decimal] = {}
+        self.perps: dict[str, _PerpPos] = {}
+        self._books: dict[str, MarketSnapshot] = {}
+        self._working: dict[str, _Working] = {}
+        self._seen_ids: set[str] = set()
+        self._events: list[VenueEvent] = []
+        self._trade_seq = 0
+        self.received: list[Order] = []  # every order that reached this venue, for audits
+
+    # --- gateway protocol -------------------------------------------------------------------------------------
+    def observe(self, batch: MarketBatch) -> None:
+        books = self._books
+        for snap in batch.snapshots:
+            inst = self._inst.get(snap.instrument_id)
+            if inst is None:
+                continue
+            books[snap.instrument_id] = snap
+            if inst.kind is InstrumentKind.PERP:
+                pos = self.perps.get(snap.instrument_id)
+                if pos is not None:
+                    if snap.range_high is not None and self._maybe_liquidate(inst, pos, snap):
+                        continue
+                    if snap.settlement is not None:
+                        self._settle_funding(inst, pos, snap)
+        if self._working:
+            self._match_working()
+
+    async def submit(self, order: Order) -> None:
+        if self._p.latency_secs:
+            await self._clock.sleep(self._p.latency_secs)
+        self.received.append(order)
+        reason = self._validate(order)
+        if reason:
+            self._update(order.client_order_id, OrderStatus.REJECTED, ZERO, reason)
+            return
+        self._seen_ids.add(order.client_order_id)
+        w = _Working(order, order.qty)
+        book = self._books[order.instrument_id]
+        if order.order_type is OrderType.MARKET:
+            self._update(order.client_order_id, OrderStatus.ACCEPTED, ZERO)
+            self._take(w, book, first=True)
+            return
+        limit = order.limit_price
+        assert limit is not None
+        marketable = limit >= to_decimal(book.ask) if order.side is Side.BUY else limit <= to_decimal(book.bid)
+        if marketable and order.post_only:
+            self._update(order.client_order_id, OrderStatus.REJECTED, ZERO, "post_only_would_take")
+            return
+        self._update(order.client_order_id, OrderStatus.ACCEPTED, ZERO)
+        if marketable:
+            self._take(w, book, first=True)
+        else:
+            self._working[order.client_order_id] = w
+
+    async def cancel(self, client_order_id: str) -> None:
+        w = self._working.pop(client_order_id, None)
+        if w is not None:
+            self._update(client_order_id, OrderStatus.CANCELED, w.filled)
+
+    def drain_events(self) -> list[VenueEvent]:
+        events, self._events = self._events, []
+        return events
+
+    async def fetch_positions(self) -> dict[str, Position]:
+        out = {k: Position(k, q, ZERO) for k, q in self.holdings.items() if q}
+        out.update({k: Position(k, p.qty, p.entry) for k, p in self.perps.items()})
+        return out
+
+    async def fetch_balance(self) -> Balance:
+        return Balance(self.cash, self.equity())
+
+    # --- account ------------------------------------------------------------------------------------------------
+    def equity(self) -> Decimal:
+        """Cash + spot holdings at mark + perp unrealized PnL at mark."""
+        eq = self.cash
+        for iid, qty in self.holdings.items():
+            if qty:
+                eq += qty * to_decimal(self._books[iid].mark)
+        for iid, pos in self.perps.items():
+            eq += pos.qty * (to_decimal(self._books[iid].mark) - pos.entry)
+        return eq
+
+    def open_order_ids(self) -> list[str]:
+        return list(self._working)
+
+    def _used_margin(self) -> Decimal:
+        return sum((abs(p.qty) * p.entry / p.leverage for p in self.perps.values()), ZERO)
+
+    # --- internals ----------------------------------------------------------------------------------------------
+    def _update(self, cid: str, status: OrderStatus, filled: Decimal, reason: str = "") -> None:
+        self._events.append(OrderUpdate(self.venue, cid, status, filled, self._clock.now_ns(), reason))
+
+    def _validate(self, order: Order) -> str:
+        inst = self._inst.get(order.instrument_id)
+        if inst is None or order.instrument_id not in self._books:
+            return "no_market"
+        if order.client_order_id in self._seen_ids:
+            return "duplicate_client_order_id"
+        if order.qty < inst.min_qty or inst.round_qty(order.qty) != order.qty:
+            return "invalid_qty"
+        if order.order_type is OrderType.LIMIT and (order.limit_price is None or order.limit_price <= 0):
+            return "invalid_price"
+        if order.reduce_only:
+            held = self._position_qty(inst)
+            if held == 0 or (held > 0) == (order.side is Side.BUY) or order.qty > abs(held):
+                return "reduce_only_would_increase"
+        return ""
+
+    def _position_qty(self, inst: Instrument) -> Decimal:
+        if inst.kind is InstrumentKind.SPOT:
+            return self.holdings.get(inst.id, ZERO)
+        pos = self.perps.get(inst.id)
+        return pos.qty if pos else ZERO
+
+    def _slipped(self, side: Side, touch: float, notional: float) -> Decimal:
+        bps = self._p.slippage_bps + self._p.impact_bps_per_million_usd * notional / 1e6
+        return to_decimal(touch) * (1 + side.sign * Decimal(repr(bps)) / 10_000)
+
+    def _take(self, w: _Working, book: MarketSnapshot, first: bool) -> None:
+        order = w.order
+        inst = self._inst[order.instrument_id]
+        qty = w.remaining
+        if self._p.partial_fill_fraction < 1.0:
+            part = inst.round_qty(order.qty * Decimal(repr(self._p.partial_fill_fraction)))
+            qty = min(qty, max(part, inst.min_qty))
+        price = self._slipped(order.side, book.touch(order.side), float(qty) * book.mid)
+        if order.order_type is OrderType.LIMIT and order.limit_price is not None:
+            price = min(price, order.limit_price) if order.side is Side.BUY else max(price, order.limit_price)
+        if not self._affordable(inst, order, qty, price, Liquidity.TAKER):
+            self._working.pop(order.client_order_id, None)
+            status = OrderStatus.REJECTED if first and w.filled == 0 else OrderStatus.CANCELED
+            self._update(order.client_order_id, status, w.filled, "insufficient_funds")
+            return
+        self._execute(inst, w, qty, price, Liquidity.TAKER)
+        if w.remaining > 0:
+            self._working[order.client_order_id] = w
+
+    def _match_working(self) -> None:
+        for cid, w in list(self._working.items()):
+            book = self._books[w.order.instrument_id]
+            if w.order.order_type is OrderType.MARKET:
+                self._working.pop(cid)
+                self._take(w, book, first=False)
+                continue
+            limit = w.order.limit_price
+            assert limit is not None
+            lo, hi = book.range_low, book.range_high
+            if lo is None or hi is None:
+                continue
+            traded = to_decimal(lo) < limit if w.order.side is Side.BUY else to_decimal(hi) > limit
+            if not traded:
+                continue
+            inst = self._inst[w.order.instrument_id]
+            if not self._affordable(inst, w.order, w.remaining, limit, Liquidity.MAKER):
+                self._working.pop(cid)
+                self._update(cid, OrderStatus.CANCELED, w.filled, "insufficient_funds")
+                continue
+            self._working.pop(cid)
+            self._execute(inst, w, w.remaining, limit, Liquidity.MAKER)
+
+    def _affordable(self, inst: Instrument, order: Order, qty: Decimal, price: Decimal, liq: Liquidity) -> bool:
+        fee = qty * price * inst.fees.rate(liq)
+        free = self.cash - self._used_margin()
+        if inst.kind is InstrumentKind.SPOT:
+            if order.side is Side.BUY:
+                return free >= qty * price + fee
+            return self.holdings.get(inst.id, ZERO) >= qty  # no borrow source on the paper venue
+        pos = self.perps.get(inst.id)
+        held = pos.qty if pos else ZERO
+        increase = max(ZERO, abs(held + order.side.sign * qty) - abs(held))
+        lev = order.leverage or (pos.leverage if pos else self._p.default_leverage)
+        return free >= increase * price / lev + fee
+
+    def _execute(self, inst: Instrument, w: _Working, qty: Decimal, price: Decimal, liq: Liquidity) -> None:
+        order = w.order
+        fee = qty * price * inst.fees.rate(liq)
+        self._apply_trade(inst, order.side, qty, price, fee, order.leverage)
+        w.remaining -= qty
+        w.filled += qty
+        self._trade_seq += 1
+        now = self._clock.now_ns()
+        self._events.append(Fill(self.venue, f"{self.venue}-t{self._trade_seq}", order.client_order_id,
+                                 inst.id, order.side, qty, price, fee, liq, now))
+        status = OrderStatus.FILLED if w.remaining == 0 else OrderStatus.PARTIALLY_FILLED
+        self._update(order.client_order_id, status, w.filled)
+
+    def _apply_trade(self, inst: Instrument, side: Side, qty: Decimal, price: Decimal, fee: Decimal,
+                     leverage: int | None) -> None:
+        signed = qty if side is Side.BUY else -qty
+        self.cash -= fee
+        if inst.kind is InstrumentKind.SPOT:
+            self.cash -= signed * price
+            self.holdings[inst.id] = self.holdings.get(inst.id, ZERO) + signed
+            return
+        pos = self.perps.get(inst.id)
+        if pos is None:
+            self.perps[inst.id] = _PerpPos(signed, price, leverage or self._p.default_leverage)
+            return
+        if leverage:
+            pos.leverage = leverage
+        if pos.qty * signed > 0:  # increase: weighted entry
+            total = pos.qty + signed
+            pos.entry = (pos.entry * pos.qty + price * signed) / total
+            pos.qty = total
+            return
+        closed = min(abs(signed), abs(pos.qty))
+        self.cash += closed * (price - pos.entry) * (1 if pos.qty > 0 else -1)
+        rest = pos.qty + signed
+        if rest == 0:
+            del self.perps[inst.id]
+        elif (rest > 0) == (pos.qty > 0):
+            pos.qty = rest
+        else:  # flipped through zero: the remainder opens at this price
+            pos.qty, pos.entry = rest, price
+
+    def _maybe_liquidate(self, inst: Instrument, pos: _PerpPos, snap: MarketSnapshot) -> bool:
+        liq = liquidation_price(pos.entry, pos.qty, pos.leverage, inst.maintenance_margin_rate)
+        hit = to_decimal(snap.range_low) <= liq if pos.qty > 0 else to_decimal(snap.range_high) >= liq  # type: ignore[arg-type]  # checked by caller
+        if not hit:
+            return False
+        side = Side.SELL if pos.qty > 0 else Side.BUY
+        qty = abs(pos.qty)
+        fee = qty * liq * inst.fees.taker
+        self._apply_trade(inst, side, qty, liq, fee, None)
+        for cid, w in list(self._working.items()):  # the venue cancels what was working on it
+            if w.order.instrument_id == inst.id:
+                del self._working[cid]
+                self._update(cid, OrderStatus.CANCELED, w.filled, "liquidated")
+        self._trade_seq += 1
+        self._events.append(Fill(self.venue, f"{self.venue}-t{self._trade_seq}", f"liq-{self._trade_seq}", inst.id,
+                                 side, qty, liq, fee, Liquidity.TAKER, snap.ts_ns, is_liquidation=True))
+        return True
+
+    def _settle_funding(self, inst: Instrument, pos: _PerpPos, snap: MarketSnapshot) -> None:
+        st = snap.settlement
+        assert st is not None
+        rate = to_decimal(st.rate)
+        mark = to_decimal(snap.mark)
+        amount = -pos.qty * mark * rate
+        self.cash += amount
+        self._events.append(FundingPayment(self.venue, inst.id, st.ts_ns, rate, pos.qty, mark, amount))
