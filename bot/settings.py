@@ -41,12 +41,22 @@ class ReplaySettings(_Section):
     spread_range_coef: float = Field(0.01, ge=0.0, le=1.0, description="extra half-spread per unit of bar range")
     vol_window: int = Field(21, ge=2, le=10_000, description="bars in the realized-volatility window")
 
-    @field_validator("venues", "bases")
+    @field_validator("venues")
     @classmethod
-    def _non_empty(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        if not v:
-            raise ValueError("must name at least one")
-        return tuple(x.lower() if x.lower() in VENUES else x.upper() for x in v)
+    def _known_venues(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        v = tuple(dict.fromkeys(x.lower() for x in v))
+        unknown = [x for x in v if x not in VENUES]
+        if not v or unknown:
+            raise ValueError(f"must name one or more of {', '.join(VENUES)}; unknown: {unknown}")
+        return v
+
+    @field_validator("bases")
+    @classmethod
+    def _bases(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        v = tuple(dict.fromkeys(x.upper() for x in v))
+        if not v or not all(x.isalnum() for x in v):
+            raise ValueError("must name one or more base assets, e.g. BTC")
+        return v
 
     @model_validator(mode="after")
     def _ordered(self) -> ReplaySettings:

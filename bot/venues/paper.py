@@ -102,6 +102,10 @@ class PaperVenue:
         w = _Working(order, order.qty)
         book = self._books[order.instrument_id]
         if order.order_type is OrderType.MARKET:
+            if not self._affordable(self._inst[order.instrument_id], order, order.qty,
+                                    to_decimal(book.touch(order.side)), Liquidity.TAKER):
+                self._update(order.client_order_id, OrderStatus.REJECTED, ZERO, "insufficient_funds")
+                return
             self._update(order.client_order_id, OrderStatus.ACCEPTED, ZERO)
             self._take(w, book, first=True)
             return

@@ -1,0 +1,90 @@
+from decimal import Decimal
+
+import pytest
+
+from bot.domain import NS_PER_SEC, FeeSchedule, Instrument, InstrumentKind, Purpose, Side
+from bot.settings import S1Settings
+from bot.strategies.base import StrategyView
+from bot.strategies.s1_spot_perp import SpotPerpFunding
+from tests.helpers import BTC_PERP, BTC_SPOT, INSTRUMENTS, T0, batch, snap
+
+H8 = 8 * 3600 * NS_PER_SEC
+
+
+def _run(strategy: SpotPerpFunding, rates: list[float], positions: dict[str, Decimal] | None = None,
+         busy: frozenset[str] = frozenset()):
+    out = []
+    for k, r in enumerate(rates):
+        ts = T0 + k * H8
+        spot = snap(BTC_SPOT, 60_000.0, ts_ns=ts, half_spread=3.0)
+        perp = snap(BTC_PERP, 60_010.0, ts_ns=ts, half_spread=1.5, rate=r, settle=True)
+        view = StrategyView({BTC_SPOT: spot, BTC_PERP: perp}, positions or {}, busy)
+        out = strategy.on_batch(batch(spot, perp), view, ts)
+    return out
+
+
+def s1(**kw) -> SpotPerpFunding:
+    cfg = S1Settings(**({"funding_lookback_periods": 3, "entry_threshold_apr": 0.08} | kw))
+    return SpotPerpFunding(cfg, {k: v for k, v in INSTRUMENTS.items() if k in (BTC_SPOT, BTC_PERP)})
+
+
+def test_enters_long_spot_short_perp_when_net_edge_clears_threshold() -> None:
+    (intent,) = _run(s1(), [0.0003] * 3)  # 0.03% per 8h = 32.85%/yr gross
+    assert intent.purpose is Purpose.ENTRY
+    spot, perp = intent.legs
+    assert (spot.instrument_id, spot.side, perp.instrument_id, perp.side) == (BTC_SPOT, Side.BUY, BTC_PERP, Side.SELL)
+    assert spot.qty == perp.qty == Decimal("0.333")  # 20,000 USDT / 60,003 ask, floored to the 0.001 step
+
+
+def test_waits_for_the_lookback_window() -> None:
+    assert _run(s1(), [0.0003] * 2) == []
+
+
+def test_fees_make_a_thin_edge_negative() -> None:
+    strategy = s1(holding_days=30)
+    pair = strategy._pairs[BTC_PERP]
+    # 0.01%/8h = 10.95%/yr gross; round trip = 2 × (0.10% + 0.05%) + spreads + slippage ≈ 0.32% per 30 days ≈ 3.9%/yr
+    gross, net = strategy.net_edge_apr(pair, 0.0001, 0.5e-4, 0.25e-4)
+    assert gross == pytest.approx(0.1095)
+    assert net == pytest.approx(0.1095 - (0.003 + 2 * 0.75e-4 + 4 * 0.5e-4) * 365 / 30)
+    assert net < 0.08
+    assert _run(strategy, [0.0001] * 3) == []
+    assert _run(s1(holding_days=365), [0.0001] * 3) != []  # the same rate pays over a year-long hold
+
+
+def test_annualizes_with_the_instruments_own_interval() -> None:
+    hourly = Instrument("binance", "BTC/USDT:USDT", InstrumentKind.PERP, "BTC", "USDT",
+                        FeeSchedule(Decimal("0.0002"), Decimal("0.0005")), funding_interval_secs=3600)
+    strategy = SpotPerpFunding(S1Settings(), {BTC_SPOT: INSTRUMENTS[BTC_SPOT], BTC_PERP: hourly})
+    gross, _ = strategy.net_edge_apr(strategy._pairs[BTC_PERP], 0.0001, 0.0, 0.0)
+    assert gross == pytest.approx(0.0001 * 24 * 365)  # 8,760 settlements a year, not 1,095
+
+
+def test_exits_when_funding_flips_sign() -> None:
+    held = {BTC_SPOT: Decimal("0.333"), BTC_PERP: Decimal("-0.333")}
+    assert _run(s1(), [0.0003] * 3, held) == []  # hedged and paid: hold
+    (intent,) = _run(s1(), [0.0003, -0.0004, -0.0004], held)
+    assert intent.purpose is Purpose.EXIT and intent.reason == "carry_gone"
+    assert [(leg.side, leg.qty, leg.reduce_only) for leg in intent.legs] == [
+        (Side.SELL, Decimal("0.333"), True), (Side.BUY, Decimal("0.333"), True)]
+
+
+def test_closes_a_leg_left_unhedged() -> None:
+    (intent,) = _run(s1(), [0.0003] * 3, {BTC_SPOT: Decimal("0.333")})  # perp leg gone (liquidated)
+    assert intent.reason == "unhedged" and [(leg.instrument_id, leg.side) for leg in intent.legs] == [
+        (BTC_SPOT, Side.SELL)]
+
+
+def test_negative_funding_needs_a_borrow_source() -> None:
+    strategy = s1()
+    assert _run(strategy, [-0.0005] * 3) == []
+    assert strategy.stats["skip_reverse_no_borrow"] == 1
+
+
+def test_no_new_intent_while_orders_are_working() -> None:
+    assert _run(s1(), [0.0003] * 3, busy=frozenset({BTC_PERP})) == []
+
+
+def test_exit_threshold_must_be_below_entry() -> None:
+    with pytest.raises(ValueError, match="exit_threshold_apr"):
+        S1Settings(entry_threshold_apr=0.05, exit_threshold_apr=0.05)

@@ -1,0 +1,68 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+SECRET = "sk-live-7f3a9c1e55d0b2aa"
+
+
+def _cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")} | (env or {})
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=full_env,
+                          cwd=cwd, timeout=300)
+
+
+@pytest.mark.parametrize("var, value, field", [
+    ("CARRYBOT_PAPER__LATENCY_MS", "-1", "paper.latency_ms"),
+    ("CARRYBOT_STRATEGY__S1__NOTIONAL_USD", "lots", "strategy.s1.notional_usd"),
+    ("CARRYBOT_MODE", "yolo", "mode"),
+    ("CARRYBOT_REPLAY__VENUES", '["binance", "kraken"]', "replay.venues"),
+])
+def test_invalid_settings_exit_2_naming_the_field(tmp_path: Path, var: str, value: str, field: str) -> None:
+    res = _cli("config", "check", env={var: value}, cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    assert field in res.stderr and var in res.stderr
+
+
+def test_config_check_masks_secrets_from_env_and_dotenv(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(f"CARRYBOT_EXCHANGES__OKX__PASSWORD={SECRET}-pw\n")
+    res = _cli("config", "check", env={"CARRYBOT_EXCHANGES__BINANCE__API_KEY": SECRET}, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    cfg = json.loads(res.stdout)
+    assert cfg["exchanges"]["binance"]["api_key"] == "**********"
+    assert cfg["exchanges"]["okx"]["password"] == "**********"
+    assert SECRET not in res.stdout + res.stderr
+
+
+def test_backtest_writes_a_json_report_and_keeps_secrets_out_of_logs(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    env = {"CARRYBOT_EXCHANGES__BINANCE__API_KEY": SECRET, "CARRYBOT_LOG__LEVEL": "debug",
+           "CARRYBOT_REPLAY__START": "2024-03-01", "CARRYBOT_REPLAY__END": "2024-04-01"}
+    res = _cli("backtest", "--json", str(out), env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(out.read_text())
+    assert report["run"]["from"] == "2024-03-01T00:00:00Z"
+    assert report["counts"]["ticks"] == 31 * 3
+    assert SECRET not in res.stdout + res.stderr + out.read_text()
+    assert "funding" in res.stdout and "ledger residual" in res.stdout
+
+
+def test_run_is_paced_and_prints_progress_and_summary(tmp_path: Path) -> None:
+    env = {"CARRYBOT_REPLAY__START": "2024-06-01", "CARRYBOT_REPLAY__END": "2024-06-11"}
+    res = _cli("run", "--pace", "0.5", env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("carrybot: paper trading")
+    assert any("equity" in ln and "%" in ln for ln in lines[1:-6])
+    assert "governor" in lines[-1]
+
+
+def test_live_mode_is_refused_clearly_until_a_live_gateway_exists(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("CARRYBOT_MODE", "live")
+    assert main(["run"]) == 2
+    assert "mode" in capsys.readouterr().err

@@ -1,0 +1,152 @@
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from bot.clock import SimClock
+from bot.domain import (
+    NS_PER_SEC, Fill, FundingPayment, Liquidity, Order, OrderStatus, OrderType, OrderUpdate, Purpose, Side,
+)
+from bot.venues.paper import PaperParams, PaperVenue, liquidation_price
+from tests.helpers import BTC_PERP, BTC_SPOT, INSTRUMENTS, T0, batch, snap
+
+D = Decimal
+
+
+def test_liquidation_price_matches_spec_worked_example() -> None:
+    # SPEC G2: 50x long at 60,000 with m = 0.5% liquidates at 58,500; the short at 61,500.
+    assert liquidation_price(D(60_000), D(1), 50, D("0.005")) == D(58_500)
+    assert liquidation_price(D(60_000), D(-1), 50, D("0.005")) == D(61_500)
+
+
+def _venue(**kw) -> tuple[PaperVenue, SimClock]:
+    clock = SimClock(T0)
+    params = PaperParams(**({"latency_secs": 0.0, "slippage_bps": 0.0, "impact_bps_per_million_usd": 0.0} | kw))
+    v = PaperVenue("binance", INSTRUMENTS, clock, params)
+    v.observe(batch(snap(BTC_SPOT, 60_000.0), snap(BTC_PERP, 60_000.0, rate=0.0001)))
+    return v, clock
+
+
+def _order(cid: str, iid: str, side: Side, qty: str, **kw) -> Order:
+    return Order(cid, "i", "d-i", iid, side, D(qty), kw.pop("order_type", OrderType.MARKET), Purpose.ENTRY, T0, **kw)
+
+
+def _fills(events) -> list[Fill]:
+    return [e for e in events if isinstance(e, Fill)]
+
+
+def test_market_buy_fills_at_ask_plus_slippage_with_taker_fee() -> None:
+    v, _ = _venue(slippage_bps=1.0)
+    asyncio.run(v.submit(_order("c1", BTC_SPOT, Side.BUY, "0.5")))
+    (fill,) = _fills(v.drain_events())
+    assert fill.price == D("60005") * (1 + D("1") / 10_000)
+    assert fill.fee == D("0.5") * fill.price * D("0.001")
+    assert fill.liquidity is Liquidity.TAKER
+    assert v.holdings[BTC_SPOT] == D("0.5")
+    assert v.cash == D(100_000) - D("0.5") * fill.price - fill.fee
+
+
+def test_funding_is_paid_at_settlement_and_shorts_receive_positive_rates() -> None:
+    v, _ = _venue()
+    asyncio.run(v.submit(_order("c1", BTC_PERP, Side.SELL, "1", leverage=2)))
+    v.drain_events()
+    cash = v.cash
+    later = T0 + 8 * 3600 * NS_PER_SEC
+    v.observe(batch(snap(BTC_PERP, 61_000.0, ts_ns=later, rate=0.0001, settle=True, high=61_100, low=59_900)))
+    (pay,) = [e for e in v.drain_events() if isinstance(e, FundingPayment)]
+    assert pay.amount == D("1") * D("61000") * D("0.0001")  # notional at mark × rate, received by the short
+    assert pay.position_qty == D(-1)
+    assert v.cash == cash + pay.amount
+    v.observe(batch(snap(BTC_PERP, 61_000.0, ts_ns=later + 1, rate=0.0001)))  # no settlement on this snapshot
+    assert not v.drain_events()
+
+
+def test_short_is_liquidated_when_the_range_reaches_the_g2_price() -> None:
+    v, _ = _venue()
+    asyncio.run(v.submit(_order("c1", BTC_PERP, Side.SELL, "1", leverage=10)))
+    (entry,) = _fills(v.drain_events())
+    liq = liquidation_price(entry.price, D(-1), 10, D("0.004"))
+    ts = T0 + 8 * 3600 * NS_PER_SEC
+    v.observe(batch(snap(BTC_PERP, 60_500.0, ts_ns=ts, high=float(liq) - 1, low=59_000)))
+    assert not _fills(v.drain_events())
+    v.observe(batch(snap(BTC_PERP, 66_000.0, ts_ns=ts * 2, high=float(liq) + 1, low=60_000)))
+    (fill,) = _fills(v.drain_events())
+    assert fill.is_liquidation and fill.price == liq and fill.side is Side.BUY
+    assert BTC_PERP not in v.perps
+
+
+def test_partial_fills_complete_over_following_ticks() -> None:
+    v, _ = _venue(partial_fill_fraction=0.4)
+    asyncio.run(v.submit(_order("c1", BTC_SPOT, Side.BUY, "1")))
+    assert [f.qty for f in _fills(v.drain_events())] == [D("0.4")]
+    for k in (1, 2):
+        v.observe(batch(snap(BTC_SPOT, 60_000.0, ts_ns=T0 + k)))
+    evs = v.drain_events()
+    assert [f.qty for f in _fills(evs)] == [D("0.4"), D("0.2")]
+    assert [e.status for e in evs if isinstance(e, OrderUpdate)][-1] is OrderStatus.FILLED
+    assert v.holdings[BTC_SPOT] == D(1)
+
+
+@pytest.mark.parametrize("order, reason", [
+    (_order("c9", BTC_SPOT, Side.SELL, "1"), "insufficient_funds"),  # no holdings, no borrow
+    (_order("c9", BTC_SPOT, Side.BUY, "10"), "insufficient_funds"),  # 600k > 100k cash
+    (_order("c9", BTC_SPOT, Side.BUY, "0.00001"), "invalid_qty"),
+    (_order("c9", BTC_PERP, Side.BUY, "1", reduce_only=True), "reduce_only_would_increase"),
+    (_order("c9", BTC_SPOT, Side.BUY, "0.1", order_type=OrderType.LIMIT, limit_price=D(60_010), post_only=True),
+     "post_only_would_take"),
+    (_order("c9", "binance:DOGE/USDT", Side.BUY, "1"), "no_market"),
+])
+def test_venue_rejections_carry_a_reason_and_change_nothing(order: Order, reason: str) -> None:
+    v, _ = _venue()
+    asyncio.run(v.submit(order))
+    (upd,) = v.drain_events()
+    assert isinstance(upd, OrderUpdate) and upd.status is OrderStatus.REJECTED and upd.reason == reason
+    assert v.cash == D(100_000) and not v.holdings and not v.perps
+
+
+def test_perp_margin_is_checked_against_cash_left_after_spot() -> None:
+    v, _ = _venue()
+    asyncio.run(v.submit(_order("c1", BTC_SPOT, Side.BUY, "1")))  # 60k of 100k
+    asyncio.run(v.submit(_order("c2", BTC_PERP, Side.SELL, "1", leverage=1)))  # needs 60k margin
+    upd = v.drain_events()[-1]
+    assert upd.status is OrderStatus.REJECTED and upd.reason == "insufficient_funds"
+    assert BTC_PERP not in v.perps
+
+
+def test_duplicate_client_order_id_is_rejected() -> None:
+    v, _ = _venue()
+    asyncio.run(v.submit(_order("c1", BTC_SPOT, Side.BUY, "0.1")))
+    v.drain_events()
+    asyncio.run(v.submit(_order("c1", BTC_SPOT, Side.BUY, "0.1")))
+    (upd,) = v.drain_events()
+    assert upd.reason == "duplicate_client_order_id"
+    assert v.holdings[BTC_SPOT] == D("0.1")
+
+
+def test_resting_post_only_buy_fills_as_maker_when_range_trades_through() -> None:
+    v, _ = _venue()
+    asyncio.run(v.submit(_order("c1", BTC_SPOT, Side.BUY, "0.1", order_type=OrderType.LIMIT,
+                                limit_price=D(59_900), post_only=True)))
+    assert [e.status for e in v.drain_events()] == [OrderStatus.ACCEPTED]
+    v.observe(batch(snap(BTC_SPOT, 60_100.0, ts_ns=T0 + 1, high=60_200, low=59_800)))
+    (fill,) = _fills(v.drain_events())
+    assert fill.liquidity is Liquidity.MAKER and fill.price == D(59_900)
+    assert fill.fee == D("0.1") * D(59_900) * D("0.001")
+
+
+def test_latency_passes_on_the_clock() -> None:
+    v, clock = _venue(latency_secs=0.25)
+    asyncio.run(v.submit(_order("c1", BTC_SPOT, Side.BUY, "0.1")))
+    (fill,) = _fills(v.drain_events())
+    assert fill.ts_ns == T0 + NS_PER_SEC // 4 == clock.now_ns()
+
+
+def test_equity_is_cash_plus_holdings_and_perp_pnl_at_mark() -> None:
+    v, _ = _venue()
+    asyncio.run(v.submit(_order("c1", BTC_SPOT, Side.BUY, "0.5")))
+    asyncio.run(v.submit(_order("c2", BTC_PERP, Side.SELL, "0.5", leverage=1)))
+    fills = _fills(v.drain_events())
+    v.observe(batch(snap(BTC_SPOT, 62_000.0, ts_ns=T0 + 1), snap(BTC_PERP, 62_010.0, ts_ns=T0 + 1)))
+    fees = sum(f.fee for f in fills)
+    expected = D(100_000) - fees + D("0.5") * ((D(62_000) - fills[0].price) + (fills[1].price - D(62_010)))
+    assert v.equity() == expected
