@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -97,6 +98,9 @@ async def _replay(settings: Settings, rules: RulesConfig, paced: bool, progress:
                   f"funding {float(ex.ledger.funding):+,.2f}  open legs {pos}  state {ex.governor.trading_state}",
                   flush=True)
 
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # stop after the current tick, then report (exit 0)
+        loop.add_signal_handler(sig, bot.executor.stop)
     t0 = time.perf_counter()
     await bot.executor.run(tick)
     report = build_report(bot)

@@ -66,3 +66,20 @@ def test_live_mode_is_refused_clearly_until_a_live_gateway_exists(monkeypatch, c
     monkeypatch.setenv("CARRYBOT_MODE", "live")
     assert main(["run"]) == 2
     assert "mode" in capsys.readouterr().err
+
+
+def test_sigterm_stops_the_run_cleanly_with_a_summary(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")}
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--pace", "60"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # the run has started
+    assert first.startswith("carrybot: paper trading")
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "governor" in out.splitlines()[-1]
