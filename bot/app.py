@@ -42,7 +42,7 @@ def build_bot(settings: Settings, rules: RulesConfig, clock_kind: Literal["sim",
     instruments = default_instruments(rp.venues, rp.bases)
     bars = load_bars(rp.file, rp.venues, rp.bases, rp.start, rp.end)
     feed = ReplayFeed(bars, instruments, SpreadModel(rp.half_spread_bps_spot, rp.half_spread_bps_perp,
-                                                     rp.spread_range_coef), vol_window=rp.vol_window)
+                                                     rp.spread_range_coef))
     start_ns, end_ns = feed.ts_range_ns
     clock: Clock
     if clock_kind == "paced" and settings.replay.pace_secs > 0 and end_ns > start_ns:
@@ -58,5 +58,6 @@ def build_bot(settings: Settings, rules: RulesConfig, clock_kind: Literal["sim",
     governor = Governor(rules, instruments, audit)
     strategies: list[Strategy] = [SpotPerpFunding(settings.strategy.s1, instruments, pp.slippage_bps)]
     ledger = Ledger(initial_equity=pp.initial_balance_usd * Decimal(len(venues)))
-    executor = Executor(feed.batches, venues, governor, strategies, ledger, clock, instruments)
+    executor = Executor(feed.batches, venues, governor, strategies, ledger, clock, instruments,
+                        settings.execution.entry_ttl_secs)
     return Bot(settings, rules, feed, instruments, venues, governor, audit, strategies, ledger, clock, executor)

@@ -1,4 +1,4 @@
-"""``carrybot`` command line: run, backtest, config check, rules check.
+"""``carrybot`` command line: run, backtest, calendar, config check, rules check.
 
 Exit codes: 0 success; 1 runtime failure; 2 invalid configuration or rules (the message names the field).
 """
@@ -11,7 +11,7 @@ import json
 import signal
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +153,30 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calendar(args: argparse.Namespace) -> int:
+    from bot.governor.calendar import VENUES, expiries
+
+    try:
+        start, end = date.fromisoformat(args.start), date.fromisoformat(args.end)
+    except ValueError as exc:
+        raise ConfigError(f"invalid date: {exc}") from exc
+    if start >= end:
+        raise ConfigError("invalid range: --from must be before --to")
+    if args.venue and args.venue not in VENUES:
+        raise ConfigError(f"invalid --venue {args.venue!r}: one of {', '.join(VENUES)}")
+    rules = load_rules(None)
+    rows = expiries(start, end, (args.venue,) if args.venue else VENUES, args.base, rules.g4.blackout_hours,
+                    rules.g4.final_week_days, rules.g4.funding_discount_days)
+    if args.json:
+        print(json.dumps([r.as_json() for r in rows], indent=2))
+    else:
+        for r in rows:
+            j = r.as_json()
+            print(f"{j['venue']:8} {j['contract']:16} final {j['final_trading_utc']}  blackout from "
+                  f"{j['blackout_start_utc']}  final week from {j['final_week_start_utc']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="carrybot", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = p.add_subparsers(dest="command", required=True)
@@ -171,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     rchk = rules_sub.add_parser("check", help="validate a rules file")
     rchk.add_argument("file")
     rchk.set_defaults(func=cmd_rules_check)
+    cal = sub.add_parser("calendar", help="quarterly expiries with their G4 blackout windows")
+    cal.add_argument("--venue", help="cme, binance, bybit, okx or deribit (default: all)")
+    cal.add_argument("--from", dest="start", required=True, metavar="DATE")
+    cal.add_argument("--to", dest="end", required=True, metavar="DATE")
+    cal.add_argument("--base", default="BTC")
+    cal.add_argument("--json", action="store_true")
+    cal.set_defaults(func=cmd_calendar)
     return p
 
 

@@ -91,6 +91,7 @@ class Instrument:
     contract_size: Decimal = Decimal(1)
     qty_step: Decimal = Decimal("0.0001")
     min_qty: Decimal = Decimal("0.0001")
+    price_tick: Decimal = Decimal("0.01")
     maintenance_margin_rate: Decimal = ZERO
     funding_interval_secs: int | None = None
     ts_expiry_ns: int | None = None
@@ -157,6 +158,10 @@ class MarketSnapshot:
     settlement: FundingSettlement | None = None
     open_interest: float | None = None
     realized_vol: float | None = None
+    liq_long_usd: float | None = None  # long liquidations since the previous snapshot
+    liq_short_usd: float | None = None
+    skew_25d: float | None = None  # options 25-delta put IV minus call IV (vol points as a fraction)
+    ts_expiry_ns: int | None = None
 
     @property
     def mid(self) -> float:
@@ -199,6 +204,7 @@ class OrderIntent:
     ts_ns: int
     reason: str = ""
     flatten: bool = False
+    edge_apr: float | None = None  # the strategy's expected net carry, annualized (G4 discounts it)
 
     def __post_init__(self) -> None:
         if not self.legs:
@@ -322,6 +328,27 @@ class DenyCode(StrEnum):
     STATE_HALTED = "state_halted"  # G8
     BELOW_MIN_SIZE = "below_min_size"  # resize left a leg under the venue minimum
     UNKNOWN_INSTRUMENT = "unknown_instrument"
+    LEVERAGE_CAP = "leverage_cap"  # G1
+    MARGIN_BUFFER = "margin_buffer"  # G2
+    LADDER_TRIM = "ladder_trim"  # G3 stage 1
+    LADDER_HEDGE = "ladder_hedge"  # G3 stage 2
+    LADDER_DERISK = "ladder_derisk"  # G3 stage 3
+    EXPIRY_BLACKOUT = "expiry_blackout"  # G4
+    EXPIRY_FINAL_WEEK = "expiry_final_week"  # G4
+    EXPIRY_FUNDING_DISCOUNT = "expiry_funding_discount"  # G4
+    EXPIRY_CLOSE = "expiry_close"  # G4: exposure to an expiring contract closed before its blackout
+    CROWDING_HALF = "crowding_half"  # G5
+    CROWDING_NO_ENTRY = "crowding_no_entry"  # G5
+    POST_ONLY_ENTRY = "post_only_entry"  # G6: entry legs turned into post-only limits
+    SPREAD_TOO_WIDE = "spread_too_wide"  # G6
+    VOLATILITY_GATE = "volatility_gate"  # G6
+    FUNDING_STALE = "funding_stale"  # G6
+    MAX_NET_VENUE = "max_net_venue"  # G7
+    MAX_NET_TOTAL = "max_net_total"  # G7
+    MAX_RISK_PER_POSITION = "max_risk_per_position"  # G7
+    ORDER_RATE = "order_rate"  # G7
+    MAX_OPEN_ORDERS = "max_open_orders"  # G7
+    LEG_TIMEOUT = "leg_timeout"  # G9: unhedged beyond leg_timeout, unwound
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +378,18 @@ class Decision:
     @property
     def rules(self) -> tuple[str, ...]:
         return tuple(h.rule for h in self.hits)
+
+
+@dataclass(frozen=True, slots=True)
+class LadderEvent:
+    """A G3 ladder stage change for ``key`` (``account`` or a base asset), with the measure that moved it."""
+
+    ts_ns: int
+    key: str
+    measure: str
+    from_stage: int
+    to_stage: int
+    value: float
 
 
 @dataclass(frozen=True, slots=True)

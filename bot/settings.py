@@ -39,7 +39,6 @@ class ReplaySettings(_Section):
     half_spread_bps_spot: float = Field(1.0, ge=0.0, le=100.0)
     half_spread_bps_perp: float = Field(0.5, ge=0.0, le=100.0)
     spread_range_coef: float = Field(0.01, ge=0.0, le=1.0, description="extra half-spread per unit of bar range")
-    vol_window: int = Field(21, ge=2, le=10_000, description="bars in the realized-volatility window")
 
     @field_validator("venues")
     @classmethod
@@ -93,6 +92,11 @@ class S1Settings(_Section):
         return self
 
 
+class ExecutionSettings(_Section):
+    entry_ttl_secs: float = Field(9 * 3600.0, gt=0, le=7 * 86_400,
+                                  description="working entry orders are cancelled after this (one 8h bar + 1h in replay)")
+
+
 class StrategySettings(_Section):
     s1: S1Settings = S1Settings()
 
@@ -121,6 +125,7 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     replay: ReplaySettings = ReplaySettings()
     paper: PaperSettings = PaperSettings()
+    execution: ExecutionSettings = ExecutionSettings()
     strategy: StrategySettings = StrategySettings()
     exchanges: dict[str, ApiCredentials] = {}
 

@@ -7,6 +7,8 @@ from decimal import Decimal
 from bot.domain import (
     NS_PER_SEC, FundingSettlement, IntentLeg, MarketBatch, MarketSnapshot, OrderIntent, Origin, Purpose, Side,
 )
+from bot.governor import Governor, RulesConfig
+from bot.governor.audit import MemoryAudit
 from bot.governor.context import AccountView
 from bot.venues.fees import default_instruments
 
@@ -24,7 +26,8 @@ def snap(iid: str = BTC_PERP, price: float = 60_000.0, ts_ns: int = T0, half_spr
     return MarketSnapshot(
         iid, ts_ns, price - half_spread, price + half_spread, last if last is not None else price,
         mark if mark is not None else price, index=index if index is not None else price, range_high=high,
-        range_low=low, funding_rate=rate if perp else None, funding_interval_secs=8 * 3600 if perp else None,
+        range_low=low, funding_rate=(rate if rate is not None else 0.0001) if perp else None,
+        funding_interval_secs=8 * 3600 if perp else None, ts_next_funding_ns=ts_ns + 8 * 3600 * NS_PER_SEC if perp else None,
         settlement=FundingSettlement(ts_ns, rate) if (settle and rate is not None) else None)
 
 
@@ -41,11 +44,37 @@ def pair_intent(qty: str = "0.5", purpose: Purpose = Purpose.ENTRY, origin: Orig
 
 
 def account(equity: float = 300_000.0, positions: dict[str, float] | None = None,
-            prices: dict[str, float] | None = None) -> AccountView:
+            prices: dict[str, float] | None = None, liq_prices: dict[str, float] | None = None,
+            open_orders: int = 0) -> AccountView:
     positions = positions or {}
     prices = prices or {}
     gross: dict[str, float] = {}
+    net: dict[str, float] = {}
+    net_base: dict[str, float] = {}
+    gross_base: dict[str, float] = {}
     for iid, q in positions.items():
-        venue = iid.split(":")[0]
-        gross[venue] = gross.get(venue, 0.0) + abs(q) * prices.get(iid, 60_000.0)
-    return AccountView(equity, positions, gross, sum(gross.values()))
+        inst = INSTRUMENTS[iid]
+        value = q * prices.get(iid, 60_000.0)
+        gross[inst.venue] = gross.get(inst.venue, 0.0) + abs(value)
+        net[inst.venue] = net.get(inst.venue, 0.0) + value
+        net_base[inst.base] = net_base.get(inst.base, 0.0) + value
+        gross_base[inst.base] = gross_base.get(inst.base, 0.0) + abs(value)
+    return AccountView(equity, positions, gross, sum(gross.values()), open_orders, liq_prices or {}, net,
+                       sum(net.values()), net_base, gross_base)
+
+
+def rules(**sections: dict) -> RulesConfig:
+    """Default rules with some sections' fields overridden: ``rules(g7={"max_order_notional_usd": 1e3})``."""
+    base = RulesConfig().model_dump()
+    for name, fields in sections.items():
+        base[name] = base[name] | fields
+    return RulesConfig.model_validate(base)
+
+
+def governor(**sections: dict) -> Governor:
+    return Governor(rules(**sections), INSTRUMENTS, MemoryAudit())
+
+
+def hit(decision, code):
+    """The rule hit with ``code`` in a decision, or None."""
+    return next((h for h in decision.hits if h.code is code), None)

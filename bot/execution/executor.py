@@ -16,11 +16,12 @@ from decimal import Decimal
 
 from bot.clock import Clock
 from bot.domain import (
-    Decision, Fill, FundingPayment, Instrument, MarketBatch, MarketSnapshot, Order, OrderIntent, OrderStatus,
-    OrderUpdate, TradingState, to_decimal,
+    NS_PER_SEC, Decision, Fill, FundingPayment, Instrument, MarketBatch, MarketSnapshot, Order, OrderIntent,
+    OrderStatus, OrderUpdate, Purpose, TradingState, to_decimal,
 )
 from bot.governor import Governor
 from bot.governor.context import AccountView
+from bot.governor.margin import liquidation_price
 from bot.ledger import Ledger
 from bot.logs import get_logger
 from bot.strategies.base import Strategy, StrategyView
@@ -40,6 +41,9 @@ class ExecutorStats:
     fills: int = 0
     liquidations: int = 0
     funding_payments: int = 0
+    ladder_events: int = 0
+    entries_expired: int = 0
+    max_unhedged_usd: float = 0.0
     rejections: Counter[str] = field(default_factory=Counter)
     equity_curve: list[tuple[int, float]] = field(default_factory=list, repr=False)
     fills_log: list[Fill] = field(default_factory=list, repr=False)
@@ -49,7 +53,7 @@ class ExecutorStats:
 class Executor:
     def __init__(self, feed_batches: Callable[[], object], gateways: Mapping[str, Gateway], governor: Governor,
                  strategies: Sequence[Strategy], ledger: Ledger, clock: Clock,
-                 instruments: Mapping[str, Instrument]) -> None:
+                 instruments: Mapping[str, Instrument], entry_ttl_secs: float = 9 * 3600) -> None:
         self._batches = feed_batches
         self.gateways = dict(gateways)
         self.governor = governor
@@ -61,6 +65,8 @@ class Executor:
         self.orders: dict[str, Order] = {}
         self.working: dict[str, Order] = {}
         self.stats = ExecutorStats()
+        self.entry_ttl_secs = entry_ttl_secs
+        self.leverage: dict[str, int] = {}  # leverage last set per derivative instrument
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -87,22 +93,35 @@ class Executor:
             market[snap.instrument_id] = snap
         for gw in self.gateways.values():
             gw.observe(batch)
+        self.governor.observe(batch)
         self._drain()
         now = self.clock.now_ns()
+        if self.working:
+            await self._expire_entries(now)
         account = self.account_view()
-        transition, intents = self.governor.on_tick(account, now)
-        if transition is not None:
-            log.warning("governor.state", from_state=transition.from_state.value, to_state=transition.to_state.value,
-                        rule=transition.rule, code=transition.code, **_plain(transition.inputs))
-            if transition.to_state is TradingState.HALTED:
+        res = self.governor.on_tick(account, market, now)
+        tr = res.transition
+        if tr is not None:
+            log.warning("governor.state", from_state=tr.from_state.value, to_state=tr.to_state.value,
+                        rule=tr.rule, code=tr.code, **_plain(tr.inputs))
+            if tr.to_state is TradingState.HALTED:
                 await self.cancel_all()
-        view = StrategyView(market, {k: b.qty for k, b in self.ledger.legs.items() if b.qty},
-                            {o.instrument_id for o in self.working.values()})
-        for strategy in self.strategies:
-            intents.extend(strategy.on_batch(batch, view, now))
-        for intent in intents:
-            await self.submit_intent(intent, account)
-            account = self.account_view()
+        for ev in res.ladder_events:
+            st.ladder_events += 1
+            log.info("governor.ladder", key=ev.key, measure=ev.measure, from_stage=ev.from_stage,
+                     to_stage=ev.to_stage, value=ev.value)
+        if res.unhedged_usd:
+            st.max_unhedged_usd = max(st.max_unhedged_usd, max(res.unhedged_usd.values()))
+        if res.cancel_instruments:
+            await self.cancel_where(res.cancel_instruments)
+        for intent in res.intents:  # risk invalidation acts first; the strategies then see its result
+            await self.submit_intent(intent)
+        if self.governor.trading_state is not TradingState.HALTED:
+            view = StrategyView(market, {k: b.qty for k, b in self.ledger.legs.items() if b.qty},
+                                {o.instrument_id for o in self.working.values()})
+            intents = [i for strategy in self.strategies for i in strategy.on_batch(batch, view, now)]
+            for intent in intents:
+                await self.submit_intent(intent)
         st.equity_curve.append((batch.ts_ns, self.ledger.equity_estimate(self._mark_of)))
 
     def _mark_of(self, instrument_id: str) -> float:
@@ -113,6 +132,16 @@ class Executor:
         """Exact marks for accounting (the latest snapshot's mark of every instrument seen)."""
         return {iid: to_decimal(s.mark) for iid, s in self.market.items()}
 
+    async def _expire_entries(self, now: int) -> None:
+        """Entry orders still working after ``entry_ttl`` are cancelled (G9 then deals with a lone filled leg)."""
+        ttl = int(self.entry_ttl_secs * NS_PER_SEC)
+        stale = {cid for cid, o in self.working.items() if o.purpose is Purpose.ENTRY and now - o.ts_created_ns >= ttl}
+        for cid in stale:
+            await self.gateways[self.instruments[self.working[cid].instrument_id].venue].cancel(cid)
+        if stale:
+            self.stats.entries_expired += len(stale)
+            self._drain()
+
     async def submit_intent(self, intent: OrderIntent, account: AccountView | None = None) -> Decision:
         """The only way to a gateway: the governor decides, and only its decision's orders are sent."""
         self.stats.intents += 1
@@ -122,6 +151,8 @@ class Executor:
             for order in decision.orders:
                 self.orders[order.client_order_id] = order
                 self.working[order.client_order_id] = order
+                if order.leverage:
+                    self.leverage[order.instrument_id] = order.leverage
             await asyncio.gather(*(self.gateways[self.instruments[o.instrument_id].venue].submit(o)
                                    for o in decision.orders))
             self.stats.orders_sent += len(decision.orders)
@@ -129,23 +160,41 @@ class Executor:
         return decision
 
     async def cancel_all(self) -> None:
+        await self.cancel_where(None)
+
+    async def cancel_where(self, instruments: set[str] | None) -> None:
+        """Cancel working orders (on ``instruments``, or all) and apply what the venues answer."""
         for cid, order in list(self.working.items()):
-            await self.gateways[self.instruments[order.instrument_id].venue].cancel(cid)
+            if instruments is None or order.instrument_id in instruments:
+                await self.gateways[self.instruments[order.instrument_id].venue].cancel(cid)
         self._drain()
 
     def account_view(self) -> AccountView:
         positions: dict[str, float] = {}
         gross: dict[str, float] = {}
-        market = self.market
+        net: dict[str, float] = {}
+        net_base: dict[str, float] = {}
+        gross_base: dict[str, float] = {}
+        liq: dict[str, float] = {}
+        market, instruments = self.market, self.instruments
         for iid, book in self.ledger.legs.items():
             q = book.fqty
             if not q:
                 continue
             positions[iid] = q
-            venue = self.instruments[iid].venue
-            gross[venue] = gross.get(venue, 0.0) + abs(q) * market[iid].mark
+            inst = instruments[iid]
+            mark = market[iid].mark
+            value = q * mark
+            venue, base = inst.venue, inst.base
+            gross[venue] = gross.get(venue, 0.0) + abs(value)
+            net[venue] = net.get(venue, 0.0) + value
+            net_base[base] = net_base.get(base, 0.0) + value
+            gross_base[base] = gross_base.get(base, 0.0) + abs(value)
+            if inst.is_derivative:
+                liq[iid] = liquidation_price(book.favg, q > 0, self.leverage.get(iid, 1),
+                                             float(inst.maintenance_margin_rate))
         return AccountView(self.ledger.equity_estimate(self._mark_of), positions, gross, sum(gross.values()),
-                           len(self.working))
+                           len(self.working), liq, net, sum(net.values()), net_base, gross_base)
 
     def _drain(self) -> None:
         st = self.stats

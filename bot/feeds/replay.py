@@ -2,18 +2,16 @@
 
 At a bar's open time ``t`` the bot sees: the open as last/mark price; bid/ask from the spread model; the range
 (high/low) of the bar that *just finished* (no look-ahead); for perps, the funding rate settled at ``t`` (SOURCE.md)
-as a ``FundingSettlement`` and as the rate in force; the venue's spot open as the perp's index; and a rolling
-realized volatility of bar-to-bar log returns, annualized.
+as a ``FundingSettlement`` and as the rate in force; the venue's spot open as the perp's index. Volatility and
+the other risk signals are the governor's to compute (``bot/governor/signals.py``).
 """
 
 from __future__ import annotations
 
-import math
-from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 
-from bot.domain import NS_PER_SEC, SECS_PER_YEAR, FundingSettlement, Instrument, MarketBatch, MarketSnapshot
+from bot.domain import NS_PER_SEC, FundingSettlement, Instrument, MarketBatch, MarketSnapshot
 from bot.feeds.bars import Bar, BarSet
 
 
@@ -30,51 +28,16 @@ class SpreadModel:
         return price * (bps * 1e-4 + self.range_coef * last_range_frac)
 
 
-class _Series:
-    """Per-instrument running state: last bar and a rolling window of log returns."""
-
-    __slots__ = ("prev", "rets", "sum", "sumsq", "window", "ann")
-
-    def __init__(self, window: int, bar_secs: int) -> None:
-        self.prev: Bar | None = None
-        self.rets: deque[float] = deque()
-        self.sum = 0.0
-        self.sumsq = 0.0
-        self.window = window
-        self.ann = math.sqrt(SECS_PER_YEAR / bar_secs)
-
-    def push(self, bar: Bar) -> float | None:
-        """Record ``bar``; return the annualized realized volatility over the window, if full."""
-        prev = self.prev
-        self.prev = bar
-        if prev is None:
-            return None
-        r = math.log(bar.open / prev.open)
-        self.rets.append(r)
-        self.sum += r
-        self.sumsq += r * r
-        if len(self.rets) > self.window:
-            old = self.rets.popleft()
-            self.sum -= old
-            self.sumsq -= old * old
-        n = len(self.rets)
-        if n < self.window:
-            return None
-        var = (self.sumsq - self.sum * self.sum / n) / (n - 1)
-        return math.sqrt(var) * self.ann if var > 0 else 0.0
-
-
 class ReplayFeed:
     """Plays a ``BarSet`` as batches of snapshots, one batch per bar timestamp."""
 
     def __init__(self, bars: BarSet, instruments: Mapping[str, Instrument], spread: SpreadModel | None = None,
-                 vol_window: int = 21, bar_secs: int = 8 * 3600) -> None:
+                 bar_secs: int = 8 * 3600) -> None:
         self.instruments = instruments
         self.data_version = bars.data_version
         self.rejected_rows = bars.rejected
         self._bars = bars.bars
         self._spread = spread or SpreadModel()
-        self._vol_window = vol_window
         self._bar_secs = bar_secs
         # (venue, base, kind) -> instrument id, decided once
         self._ids: dict[tuple[str, str, str], str] = {}
@@ -93,9 +56,10 @@ class ReplayFeed:
 
     def iter_batches(self) -> Iterator[MarketBatch]:
         """Synchronous generator of batches (the async ``batches`` wraps it)."""
-        series: dict[str, _Series] = {}
+        prevs: dict[str, Bar] = {}
         spread = self._spread
         interval = self._bar_secs
+        interval_ns = interval * NS_PER_SEC
         bars = self._bars
         ids = self._ids
         i, n = 0, len(bars)
@@ -113,11 +77,8 @@ class ReplayFeed:
                 iid = ids.get((bar.venue, bar.base, bar.kind))
                 if iid is None:
                     continue
-                st = series.get(iid)
-                if st is None:
-                    st = series[iid] = _Series(self._vol_window, interval)
-                prev = st.prev
-                vol = st.push(bar)
+                prev = prevs.get(iid)
+                prevs[iid] = bar
                 if prev is not None and prev.ts == ts - interval:
                     r_high, r_low = prev.high, prev.low
                     range_frac = (prev.high - prev.low) / prev.open
@@ -125,19 +86,15 @@ class ReplayFeed:
                     r_high = r_low = None
                     range_frac = 0.0
                 half = spread.half_spread(bar.kind, bar.open, range_frac)
-                if bar.kind == "perp":
+                bid, ask, px = bar.open - half, bar.open + half, bar.open
+                if bar.kind == "perp":  # positional: this is the replay's hot loop (field order of MarketSnapshot)
                     rate = bar.funding_rate
                     snaps.append(MarketSnapshot(
-                        iid, ts_ns, bar.open - half, bar.open + half, bar.open, bar.open,
-                        index=spot_open.get(bar.venue + bar.base), range_high=r_high, range_low=r_low,
-                        volume=bar.volume, funding_rate=rate, funding_interval_secs=interval,
-                        ts_next_funding_ns=ts_ns + interval * NS_PER_SEC,
-                        settlement=FundingSettlement(ts_ns, rate) if rate is not None else None,
-                        realized_vol=vol))
+                        iid, ts_ns, bid, ask, px, px, spot_open.get(bar.venue + bar.base), r_high, r_low, bar.volume,
+                        rate, None, interval, ts_ns + interval_ns,
+                        FundingSettlement(ts_ns, rate) if rate is not None else None))
                 else:
-                    snaps.append(MarketSnapshot(
-                        iid, ts_ns, bar.open - half, bar.open + half, bar.open, bar.open, index=bar.open,
-                        range_high=r_high, range_low=r_low, volume=bar.volume, realized_vol=vol))
+                    snaps.append(MarketSnapshot(iid, ts_ns, bid, ask, px, px, px, r_high, r_low, bar.volume))
             yield MarketBatch(ts_ns, tuple(snaps))
 
     async def batches(self) -> AsyncIterator[MarketBatch]:

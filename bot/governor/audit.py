@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections import Counter
 from typing import Protocol
 
-from bot.domain import Decision, StateTransition
+from bot.domain import Decision, LadderEvent, StateTransition
 
 
 class AuditSink(Protocol):
     def decision(self, d: Decision) -> None: ...
 
     def transition(self, t: StateTransition) -> None: ...
+
+    def ladder(self, e: LadderEvent) -> None: ...
 
 
 class MemoryAudit:
@@ -20,6 +22,7 @@ class MemoryAudit:
     def __init__(self) -> None:
         self.decisions: list[Decision] = []
         self.transitions: list[StateTransition] = []
+        self.ladder_events: list[LadderEvent] = []
         self.by_rule_outcome: Counter[tuple[str, str]] = Counter()
         self.by_code: Counter[str] = Counter()
         self.by_outcome: Counter[str] = Counter()
@@ -35,3 +38,6 @@ class MemoryAudit:
 
     def transition(self, t: StateTransition) -> None:
         self.transitions.append(t)
+
+    def ladder(self, e: LadderEvent) -> None:
+        self.ladder_events.append(e)

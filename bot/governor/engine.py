@@ -1,56 +1,197 @@
 """The governor engine: the only place an ``OrderIntent`` becomes ``Order``s (SPEC §3, "one door").
 
-``decide`` is a deterministic function of (intent, account view, market, now, governor state): no I/O, no
-clock reads. There is no bypass: risk-reducing intents go through here too; entry-only rules skip them, and the
-trading state decides what may pass (REDUCING: only risk-reducing; HALTED: only governor/operator flatten).
+``on_tick`` reads the market (signals, expiry phase), moves the trading state and the G3 ladders, checks leg risk (G9)
+and expiring exposure (G4), and returns the governor's own risk-reducing intents. ``decide`` answers one intent. Both
+are deterministic functions of their inputs and the governor's state: no I/O, no clock reads. There is no bypass:
+risk-reducing intents go through ``decide`` too; entry-only rules skip them, and the trading state decides what may
+pass (REDUCING: only risk-reducing; HALTED: only governor/operator flatten orders).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from bot.domain import (
-    Decision, DenyCode, Instrument, MarketSnapshot, Order, OrderIntent, Origin, Outcome, Purpose, RuleHit, Side,
-    StateTransition, TradingState, IntentLeg,
+    NS_PER_SEC, Decision, DenyCode, Instrument, InstrumentKind, LadderEvent, MarketBatch, MarketSnapshot, Order,
+    OrderIntent, OrderType, Origin, Outcome, Purpose, RuleHit, Side, StateTransition, TradingState, to_decimal,
 )
+from bot.governor.actions import ActionFactory
 from bot.governor.audit import AuditSink, MemoryAudit
-from bot.governor.context import AccountView, CheckContext, PricedLeg, Rule
-from bot.governor.hygiene import PriceSanity, Staleness
-from bot.governor.limits import MaxGrossExposure, MaxOrderNotional
+from bot.governor.calendar import ExpiryCalendar
+from bot.governor.context import AccountView, CheckContext, PricedLeg, Rule, TickReads
+from bot.governor.crowding import CrowdingRule, checklist
+from bot.governor.expiry import ExpiryRule
+from bot.governor.hygiene import PriceSanity, SpreadVolGate, Staleness
+from bot.governor.ladder import ACCOUNT, Ladders, LadderGate
+from bot.governor.leverage import LeverageRule, leverage_for
+from bot.governor.limits import (
+    MaxGrossExposure, MaxNetExposure, MaxOrderNotional, OrderFlowLimits, RiskPerPosition,
+)
+from bot.governor.margin import MarginBufferRule
 from bot.governor.rules_config import RulesConfig
+from bot.governor.signals import EIGHT_HOURS, SignalTracker
 from bot.governor.state import GovernorState, set_state, update_state
 
+_MINUTE_NS = 60 * NS_PER_SEC
 
-def default_rules(cfg: RulesConfig) -> tuple[Rule, ...]:
-    """The rule set, in evaluation order (cheap fail-closed checks first)."""
-    return (Staleness(cfg.g6), PriceSanity(cfg.g6), MaxOrderNotional(cfg.g7), MaxGrossExposure(cfg.g7))
+
+def default_rules(cfg: RulesConfig, ladders: Ladders) -> tuple[Rule, ...]:
+    """The full rule set, in evaluation order (cheap fail-closed checks first; denials stop the evaluation)."""
+    return (Staleness(cfg.g6), PriceSanity(cfg.g6), SpreadVolGate(cfg.g6), OrderFlowLimits(cfg.g7),
+            LadderGate(ladders), ExpiryRule(cfg.g4), MarginBufferRule(cfg.g2), CrowdingRule(cfg.g5),
+            MaxOrderNotional(cfg.g7), LeverageRule(), MaxGrossExposure(cfg.g7), MaxNetExposure(cfg.g7),
+            RiskPerPosition(cfg.g7, cfg.g2))
+
+
+@dataclass(slots=True)
+class TickResult:
+    transition: StateTransition | None = None
+    intents: list[OrderIntent] = field(default_factory=list)
+    cancel_instruments: set[str] = field(default_factory=set)  # working orders there must be cancelled first
+    ladder_events: list[LadderEvent] = field(default_factory=list)
+    unhedged_usd: dict[str, float] = field(default_factory=dict)
 
 
 class Governor:
     def __init__(self, cfg: RulesConfig, instruments: Mapping[str, Instrument], audit: AuditSink | None = None,
-                 rules: Sequence[Rule] | None = None) -> None:
+                 rules: Sequence[Rule] | None = None, snapshot_step_secs: float = EIGHT_HOURS) -> None:
         self.cfg = cfg
         self.instruments = instruments
         self.audit: AuditSink = audit if audit is not None else MemoryAudit()
-        self.rules = tuple(rules) if rules is not None else default_rules(cfg)
         self.state = GovernorState()
-        self._flatten_seq = 0
+        self.ladders = Ladders()
+        self.rules = tuple(rules) if rules is not None else default_rules(cfg, self.ladders)
+        self.signals = SignalTracker(cfg.signals, snapshot_step_secs, cfg.g5.liq_cluster_ratio)
+        self.calendar = ExpiryCalendar(cfg.g4.calendars, blackout_hours=cfg.g4.blackout_hours,
+                                       final_week_days=cfg.g4.final_week_days,
+                                       discount_days=cfg.g4.funding_discount_days)
+        self.actions = ActionFactory(instruments)
+        self._futures = [i for i in instruments.values() if i.kind is InstrumentKind.FUTURE]
+        self.unhedged_since: dict[str, int] = {}
+        self._recent: deque[int] = deque()
+        self.reads = self._reads(0)
 
     @property
     def trading_state(self) -> TradingState:
         return self.state.trading_state
 
+    def _reads(self, now_ns: int, oi_share: float | None = None) -> TickReads:
+        cfg = self.cfg
+        return TickReads(now_ns, self.signals.get, self.signals.short_vol, self.calendar.phase(now_ns),
+                         lambda s: leverage_for(cfg.g1, s), lambda s: checklist(cfg.g5, cfg.signals, s), oi_share)
+
     # --- per tick -------------------------------------------------------------------------------------------------
-    def on_tick(self, account: AccountView, now_ns: int) -> tuple[StateTransition | None, list[OrderIntent]]:
-        """Update the trading state from the account; return the transition and the governor's own risk intents."""
-        tr = update_state(self.state, account.equity, now_ns, self.cfg.g7)
+    def observe(self, batch: MarketBatch) -> None:
+        """Feed the signal windows (every snapshot, in time order)."""
+        update = self.signals.update
+        for s in batch.snapshots:
+            update(s)
+
+    def on_tick(self, account: AccountView, market: Mapping[str, MarketSnapshot], now_ns: int) -> TickResult:
+        """Move state and ladders from the account and the market; return the governor's own risk intents."""
+        cfg = self.cfg
+        self.reads = reads = self._reads(now_ns, self._front_month_oi_share(market, now_ns))
+        res = TickResult()
+        tr = update_state(self.state, account.equity, now_ns, cfg.g7)
+        by_base = _group(account.positions, self.instruments)
+
+        # G3 ladders: the account on drawdown (bands wider in the final week), each position on liquidation
+        # distance and crowding. Risk invalidation acts here, before any strategy sees the tick.
+        widen = cfg.g4.final_week_band_widen if reads.phase.in_final_week else 1.0
+        peak = self.state.peak_equity
+        drawdown = 1.0 - account.equity / peak if peak > 0 else 0.0
+        g3 = cfg.g3
+        events: list[LadderEvent | None] = [
+            self.ladders.update(ACCOUNT, "drawdown", drawdown, g3.drawdown, g3.hysteresis_pct, now_ns, widen)]
+        for key in self.ladders.keys() - set(by_base) - {ACCOUNT}:
+            events.extend(self.ladders.clear(key, now_ns))
+        for base, legs in by_base.items():
+            events.append(self.ladders.update(base, "liq_distance", _liq_distance(legs, account, market),
+                                              g3.liq_distance, g3.hysteresis_pct, now_ns))
+            # crowding acts on the leveraged legs (the spot legs of a base share the perps' market)
+            crowd = max((reads.crowding(iid) for iid, _ in legs if self.instruments[iid].is_derivative),
+                        key=lambda r: r.count + r.reduce, default=None)
+            events.append(self.ladders.update(base, "crowding", None if crowd is None else float(
+                crowd.count + crowd.reduce), g3.crowding, g3.hysteresis_pct, now_ns))
+        for ev in events:
+            if ev is None:
+                continue
+            res.ladder_events.append(ev)
+            self.audit.ladder(ev)
+            if ev.to_stage > ev.from_stage:
+                bases = list(by_base) if ev.key == ACCOUNT else [ev.key]
+                for base in bases:
+                    self._ladder_action(ev, by_base.get(base, []), market, now_ns, res)
+                if ev.key == ACCOUNT and ev.to_stage == 3 and cfg.g8.reducing_on_account_derisk and tr is None \
+                        and self.state.trading_state is TradingState.ACTIVE:
+                    tr = set_state(self.state, TradingState.REDUCING, now_ns, "G3", "account ladder stage 3")
+
         if tr is not None:
             self.audit.transition(tr)
-        intents: list[OrderIntent] = []
-        if tr is not None and tr.to_state is TradingState.HALTED and self.cfg.g8.flatten_on_halt:
-            intents = self.flatten_intents(account, now_ns, Origin.GOVERNOR, f"halted:{tr.code}")
-        return tr, intents
+            res.transition = tr
+            if tr.to_state is TradingState.HALTED and cfg.g8.flatten_on_halt:
+                res.intents.extend(self.flatten_intents(account, now_ns, Origin.GOVERNOR, f"halted:{tr.code}"))
+
+        # G9: delta left unhedged beyond leg_timeout is unwound (the working legs are cancelled first)
+        for base, legs in by_base.items():
+            net = sum(q for _, q in legs)
+            mark = max(market[iid].mark for iid, _ in legs)
+            unhedged = abs(net) * mark
+            res.unhedged_usd[base] = unhedged
+            if unhedged <= cfg.g9.max_unhedged_usd:
+                self.unhedged_since.pop(base, None)
+                continue
+            since = self.unhedged_since.setdefault(base, now_ns)
+            if now_ns - since >= cfg.g9.leg_timeout_secs * NS_PER_SEC:
+                intent = self.actions.neutralise(legs, {i: market[i].mark for i, _ in legs}, 0.0, now_ns,
+                                                 f"G9 unhedged {unhedged:.2f} USD", tag="unwind")
+                if intent is not None:
+                    res.cancel_instruments.update(i for i, _ in legs)
+                    res.intents.append(intent)
+
+        # G4: exposure to an expiring contract is closed before its blackout starts
+        blackout_ns = int(cfg.g4.blackout_hours * 3600 * NS_PER_SEC)
+        for iid, q in account.positions.items():
+            inst = self.instruments.get(iid)
+            if inst is not None and inst.ts_expiry_ns is not None and now_ns >= inst.ts_expiry_ns - blackout_ns:
+                intent = self.actions.close([(iid, q)], now_ns, f"G4 {DenyCode.EXPIRY_CLOSE}", tag="expiry")
+                if intent is not None:
+                    res.cancel_instruments.add(iid)
+                    res.intents.append(intent)
+        return res
+
+    def _ladder_action(self, ev: LadderEvent, legs: list[tuple[str, float]], market: Mapping[str, MarketSnapshot],
+                       now_ns: int, res: TickResult) -> None:
+        if not legs:
+            return
+        reason = f"G3 {ev.key} {ev.measure}={ev.value:.4f} stage {ev.to_stage}"
+        if ev.to_stage >= 3:
+            intent = self.actions.close(legs, now_ns, reason, tag="derisk")
+        elif ev.to_stage == 2:
+            intent = self.actions.neutralise(legs, {i: market[i].mark for i, _ in legs}, self.cfg.g3.min_hedge_usd,
+                                             now_ns, reason)
+        else:
+            intent = self.actions.trim(legs, self.cfg.g3.trim_pct, now_ns, reason)
+        if intent is not None:
+            res.cancel_instruments.update(i for i, _ in legs)
+            res.intents.append(intent)
+
+    def _front_month_oi_share(self, market: Mapping[str, MarketSnapshot], now_ns: int) -> float | None:
+        """Share of dated-futures open interest in the front month (None without futures OI in the feed)."""
+        if not self._futures:
+            return None
+        by_base: dict[str, list[tuple[int, float]]] = {}
+        for inst in self._futures:
+            s = market.get(inst.id)
+            if s is None or s.open_interest is None:
+                continue
+            if inst.ts_expiry_ns is not None and inst.ts_expiry_ns > now_ns:
+                by_base.setdefault(inst.base, []).append((inst.ts_expiry_ns, s.open_interest))
+        shares = [min(v)[1] / total for v in by_base.values() if (total := sum(oi for _, oi in v)) > 0]
+        return max(shares) if shares else None
 
     def set_state(self, to: TradingState, now_ns: int, origin: str, reason: str) -> StateTransition | None:
         tr = set_state(self.state, to, now_ns, origin, reason)
@@ -62,23 +203,16 @@ class Governor:
         """One market close per open position (governor- or operator-issued flatten)."""
         out = []
         for iid, qty in sorted(account.positions.items()):
-            inst = self.instruments.get(iid)
-            if inst is None or qty == 0:
-                continue
-            size = inst.round_qty(abs(Decimal(repr(qty))))
-            if size <= 0:
-                continue
-            self._flatten_seq += 1
-            side = Side.SELL if qty > 0 else Side.BUY
-            out.append(OrderIntent(f"flat-{now_ns // 1_000_000_000}-{self._flatten_seq}", origin, "governor",
-                                   Purpose.RISK_REDUCE, (IntentLeg(iid, side, size, reduce_only=True),), now_ns,
-                                   reason=reason, flatten=True))
+            intent = self.actions.close([(iid, qty)], now_ns, reason, tag="flat", flatten=True, origin=origin)
+            if intent is not None:
+                out.append(intent)
         return out
 
     # --- per intent ----------------------------------------------------------------------------------------------
     def decide(self, intent: OrderIntent, account: AccountView, market: Mapping[str, MarketSnapshot],
                now_ns: int) -> Decision:
         state = self.state.trading_state
+        positions = account.positions
         legs: list[PricedLeg] = []
         for leg in intent.legs:
             inst = self.instruments.get(leg.instrument_id)
@@ -88,48 +222,55 @@ class Governor:
                 hit = RuleHit("G6", code, 0.0, {"instrument": leg.instrument_id})
                 return self._finish(intent, Outcome.REJECT, 0.0, (hit,), (), state, False, now_ns)
             q = float(leg.qty)
-            legs.append(PricedLeg(inst, snap, q if leg.side is Side.BUY else -q, q * snap.mark))
-        reducing = intent.purpose is not Purpose.ENTRY and _reduces(legs, account.positions)
+            signed = q if leg.side is Side.BUY else -q
+            pos = positions.get(inst.id, 0.0)
+            legs.append(PricedLeg(inst, snap, signed, q * snap.mark, abs(pos + signed) > abs(pos)))
+        reducing = intent.purpose is not Purpose.ENTRY and all(_shrinks(positions.get(pl.instrument.id, 0.0), pl)
+                                                               for pl in legs)
 
         gate = _state_gate(state, intent, reducing)
         if gate is not None:
             return self._finish(intent, Outcome.REJECT, 0.0, (gate,), (), state, reducing, now_ns)
 
-        added: dict[str, float] = {}
-        for pl in legs:
-            pos = account.positions.get(pl.instrument.id, 0.0)
-            delta = (abs(pos + pl.signed_qty) - abs(pos)) * pl.snapshot.mark
-            added[pl.instrument.venue] = added.get(pl.instrument.venue, 0.0) + delta
-        ctx = CheckContext(intent, tuple(legs), account, now_ns, added, sum(added.values()))
-
         hits: list[RuleHit] = []
         scale = 1.0
-        for rule in self.rules:
-            if reducing and rule.entry_only:
-                continue
-            hit = rule.check(ctx)
-            if hit is not None:
-                hits.append(hit)
-                if hit.max_scale < scale:
-                    scale = hit.max_scale
-                if scale <= 0.0:
-                    break  # fail fast: nothing can undo a denial
+        if not reducing:
+            recent = self._recent
+            while recent and recent[0] <= now_ns - _MINUTE_NS:
+                recent.popleft()
+            added: dict[str, float] = {}
+            for pl in legs:
+                pos = positions.get(pl.instrument.id, 0.0)
+                delta = (abs(pos + pl.signed_qty) - abs(pos)) * pl.snapshot.mark
+                added[pl.instrument.venue] = added.get(pl.instrument.venue, 0.0) + delta
+            ctx = CheckContext(intent, tuple(legs), account, now_ns, added, sum(added.values()), self.reads,
+                               len(recent))
+            for rule in self.rules:
+                hit = rule.check(ctx)
+                if hit is not None:
+                    hits.append(hit)
+                    if hit.max_scale < scale:
+                        scale = hit.max_scale
+                    if scale <= 0.0:
+                        break  # fail fast: nothing can undo a denial
         if scale <= 0.0:
             return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
         if scale < 1.0 and scale < self.cfg.g7.min_resize_scale:
             hits.append(RuleHit("G7", DenyCode.BELOW_MIN_SIZE, 0.0,
                                 {"scale": scale, "min_scale": self.cfg.g7.min_resize_scale}))
             return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
-
-        orders = self._orders(intent, legs, scale, now_ns)
+        orders = self._orders(intent, legs, scale, now_ns, post_only=not reducing and self.cfg.g6.entries_post_only)
         if orders is None:
             hits.append(RuleHit("G7", DenyCode.BELOW_MIN_SIZE, 0.0, {"scale": scale}))
             return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
+        if any(o.post_only for o in orders) and any(leg.order_type is OrderType.MARKET for leg in intent.legs):
+            hits.append(RuleHit("G6", DenyCode.POST_ONLY_ENTRY, 1.0, {"legs": len(orders)}))
+        self._recent.extend(now_ns for _ in orders)
         outcome = Outcome.RESIZE if scale < 1.0 else Outcome.APPROVE
         return self._finish(intent, outcome, scale, tuple(hits), orders, state, reducing, now_ns)
 
-    def _orders(self, intent: OrderIntent, legs: list[PricedLeg], scale: float,
-                now_ns: int) -> tuple[Order, ...] | None:
+    def _orders(self, intent: OrderIntent, legs: list[PricedLeg], scale: float, now_ns: int,
+                post_only: bool) -> tuple[Order, ...] | None:
         dscale = Decimal(repr(scale)) if scale < 1.0 else None
         orders = []
         for i, (leg, pl) in enumerate(zip(intent.legs, legs, strict=True)):
@@ -137,12 +278,17 @@ class Governor:
             if qty < pl.instrument.min_qty:
                 return None
             s = pl.snapshot
+            order_type, limit, maker = leg.order_type, leg.limit_price, leg.post_only
+            if post_only and order_type is OrderType.MARKET:  # G6: join the passive side instead of crossing
+                order_type, maker = OrderType.LIMIT, True
+                limit = to_decimal(s.bid if leg.side is Side.BUY else s.ask)
+            ref_touch = float(limit) if maker and limit is not None else s.touch(leg.side)
             orders.append(Order(
                 client_order_id=f"{intent.intent_id}-{i}", intent_id=intent.intent_id,
                 decision_id=f"d-{intent.intent_id}", instrument_id=leg.instrument_id, side=leg.side, qty=qty,
-                order_type=leg.order_type, purpose=intent.purpose, ts_created_ns=now_ns, limit_price=leg.limit_price,
-                post_only=leg.post_only, reduce_only=leg.reduce_only, leverage=leg.leverage, ref_mid=s.mid,
-                ref_touch=s.touch(leg.side)))
+                order_type=order_type, purpose=intent.purpose, ts_created_ns=now_ns, limit_price=limit,
+                post_only=maker, reduce_only=leg.reduce_only, leverage=leg.leverage, ref_mid=s.mid,
+                ref_touch=ref_touch))
         return tuple(orders)
 
     def _finish(self, intent: OrderIntent, outcome: Outcome, scale: float, hits: tuple[RuleHit, ...],
@@ -152,13 +298,25 @@ class Governor:
         return d
 
 
-def _reduces(legs: list[PricedLeg], positions: Mapping[str, float]) -> bool:
-    """True when every leg shrinks an existing position without flipping it (labels alone are not trusted)."""
-    for pl in legs:
-        pos = positions.get(pl.instrument.id, 0.0)
-        if pos == 0.0 or pos * pl.signed_qty >= 0 or abs(pl.signed_qty) > abs(pos) * (1 + 1e-12):
-            return False
-    return True
+def _shrinks(pos: float, pl: PricedLeg) -> bool:
+    """The leg reduces an existing position without flipping it (labels alone are not trusted)."""
+    return pos * pl.signed_qty < 0 and abs(pl.signed_qty) <= abs(pos) * (1 + 1e-12)
+
+
+def _group(positions: Mapping[str, float], instruments: Mapping[str, Instrument]) -> dict[str, list[tuple[str, float]]]:
+    out: dict[str, list[tuple[str, float]]] = {}
+    for iid, q in positions.items():
+        inst = instruments.get(iid)
+        if inst is not None and q:
+            out.setdefault(inst.base, []).append((iid, q))
+    return out
+
+
+def _liq_distance(legs: list[tuple[str, float]], account: AccountView,
+                  market: Mapping[str, MarketSnapshot]) -> float | None:
+    dists = [abs(market[iid].mark - liq) / market[iid].mark for iid, _ in legs
+             if (liq := account.liq_prices.get(iid)) is not None and iid in market]
+    return min(dists) if dists else None
 
 
 def _state_gate(state: TradingState, intent: OrderIntent, reducing: bool) -> RuleHit | None:

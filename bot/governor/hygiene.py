@@ -1,4 +1,5 @@
-"""G6 execution hygiene (first cut): stale snapshots and insane prices block entries (fail closed)."""
+"""G6 execution hygiene: entries refused on stale, wide, jumpy or insane prices (fail closed). The post-only
+conversion of entry legs happens where orders are built (``engine``), driven by ``g6.entries_post_only``."""
 
 from __future__ import annotations
 
@@ -8,20 +9,34 @@ from bot.governor.rules_config import G6Config
 
 
 class Staleness:
+    """Price staleness, and funding staleness on perpetual legs."""
+
     rule_id = "G6"
     entry_only = True
 
     def __init__(self, cfg: G6Config) -> None:
         self._max_age_ns = int(cfg.max_snapshot_age_secs * NS_PER_SEC)
         self._max_age_secs = cfg.max_snapshot_age_secs
+        self._max_funding_ns = int(cfg.max_funding_age_secs * NS_PER_SEC)
 
     def check(self, ctx: CheckContext) -> RuleHit | None:
+        now = ctx.now_ns
         for leg in ctx.legs:
-            age = ctx.now_ns - leg.snapshot.ts_ns
+            s = leg.snapshot
+            age = now - s.ts_ns
             if age > self._max_age_ns:
                 return RuleHit(self.rule_id, DenyCode.STALE_SNAPSHOT, 0.0, {
                     "instrument": leg.instrument.id, "age_secs": age / NS_PER_SEC,
                     "max_age_secs": self._max_age_secs})
+            if leg.instrument.funding_interval_secs:
+                if s.funding_rate is None or s.ts_next_funding_ns is None:
+                    return RuleHit(self.rule_id, DenyCode.FUNDING_STALE, 0.0, {
+                        "instrument": leg.instrument.id, "funding_age_secs": None})
+                last_settlement = s.ts_next_funding_ns - leg.instrument.funding_interval_secs * NS_PER_SEC
+                if now - last_settlement > self._max_funding_ns:
+                    return RuleHit(self.rule_id, DenyCode.FUNDING_STALE, 0.0, {
+                        "instrument": leg.instrument.id, "funding_age_secs": (now - last_settlement) / NS_PER_SEC,
+                        "max_funding_age_secs": self._max_funding_ns / NS_PER_SEC})
         return None
 
 
@@ -38,9 +53,32 @@ class PriceSanity:
             s = leg.snapshot
             dev_last = abs(s.last / s.mark - 1.0)
             dev_index = abs(s.mark / s.index - 1.0) if s.index else 0.0
-            crossed = s.bid > s.ask
-            if dev_last > band or dev_index > band or crossed:
+            if dev_last > band or dev_index > band or s.bid > s.ask:
                 return RuleHit(self.rule_id, DenyCode.PRICE_SANITY, 0.0, {
                     "instrument": leg.instrument.id, "mark": s.mark, "index": s.index, "last": s.last,
                     "bid": s.bid, "ask": s.ask, "band_pct": band})
+        return None
+
+
+class SpreadVolGate:
+    """Entries refused when the quoted spread or short-horizon volatility is extreme."""
+
+    rule_id = "G6"
+    entry_only = True
+
+    def __init__(self, cfg: G6Config) -> None:
+        self._max_spread = cfg.max_spread_bps
+        self._max_vol = cfg.max_short_vol
+
+    def check(self, ctx: CheckContext) -> RuleHit | None:
+        for leg in ctx.legs:
+            s = leg.snapshot
+            spread_bps = (s.ask - s.bid) / s.mid * 1e4
+            if spread_bps > self._max_spread:
+                return RuleHit(self.rule_id, DenyCode.SPREAD_TOO_WIDE, 0.0, {
+                    "instrument": leg.instrument.id, "spread_bps": spread_bps, "max_spread_bps": self._max_spread})
+            short_vol = ctx.tick.short_vol(leg.instrument.id)
+            if short_vol is not None and short_vol > self._max_vol:
+                return RuleHit(self.rule_id, DenyCode.VOLATILITY_GATE, 0.0, {
+                    "instrument": leg.instrument.id, "short_vol": short_vol, "max_short_vol": self._max_vol})
         return None

@@ -1,28 +1,149 @@
 """The rules file model (``rules/default.yaml``): every governor threshold, validated at load.
 
 Unknown keys and out-of-range values are rejected; ``load_rules`` reports every problem at once, each naming
-its field (``g7.max_daily_loss_pct``).
+its field (``g7.max_daily_loss_pct``). Units are in the names: ``_pct`` fractions (0.02 = 2%), ``_bps`` basis
+points, ``_usd`` quote currency, ``_secs``/``_hours``/``_days`` time, ``vol`` annualized fractions.
 """
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Frac = Annotated[float, Field(ge=0.0, le=1.0)]
+Pos = Annotated[float, Field(gt=0.0)]
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class G6Config(_Section):
-    """Execution hygiene: fail closed on stale or insane prices."""
+class SignalsConfig(_Section):
+    """How signals are computed from the feed, and whether an *unavailable* signal counts as a caution."""
 
+    vol_window: int = Field(21, ge=2, le=10_000, description="snapshots in the realized-volatility window")
+    short_vol_window: int = Field(3, ge=2, le=1_000, description="snapshots in the short-horizon volatility window")
+    oi_window: int = Field(3, ge=1, le=1_000, description="snapshots over which OI and price change are compared")
+    liq_window: int = Field(9, ge=2, le=1_000, description="snapshots for the liquidation-intensity baseline")
+    structure_window: int = Field(3, ge=2, le=100, description="consecutive lower lows that make a breakdown")
+    fast_break_sigma: float = Field(1.5, gt=0, le=20, description="a break faster than this many σ is 'fast'")
+    unavailable_is_caution: dict[Literal["oi_vs_price", "liquidations", "skew", "structure", "funding"], bool] = {
+        "oi_vs_price": False, "liquidations": False, "skew": False, "structure": False, "funding": False}
+
+
+class G1Config(_Section):
+    """Volatility-scaled leverage: clamp(base × target_vol / realized_vol, min, cap), halved under stress."""
+
+    base_leverage: Pos = 3.0
+    target_vol: Pos = 0.50
+    min_leverage: Pos = 1.0
+    cap: Pos = 5.0
+    halve_above_vol: Pos = 1.00
+    halve_above_liq_intensity: Pos = 3.0
+    elevated_funding_8h: Pos = 0.0003
+    elevated_funding_factor: Frac = 0.75
+
+    @model_validator(mode="after")
+    def _ordered(self) -> G1Config:
+        if not self.min_leverage <= self.base_leverage <= self.cap:
+            raise ValueError("need min_leverage <= base_leverage <= cap")
+        return self
+
+
+class G2Config(_Section):
+    """Margin buffer: survive k·σ over the horizon and an adverse move, with liq_buffer to spare."""
+
+    sigma_multiple: Pos = 2.0
+    holding_horizon_days: Pos = 30.0
+    adverse_move_pct: Frac = 0.10
+    liq_buffer_pct: Frac = 0.05
+    liq_buffer_stress_pct: Frac = 0.10
+    stress_vol: Pos = 1.0
+
+    @model_validator(mode="after")
+    def _buffers(self) -> G2Config:
+        if self.liq_buffer_stress_pct < self.liq_buffer_pct:
+            raise ValueError("liq_buffer_stress_pct must be >= liq_buffer_pct")
+        return self
+
+
+class LadderBands(_Section):
+    """Three thresholds on a measure; ``worse`` says which way is worse."""
+
+    stages: tuple[float, float, float]
+    worse: Literal["higher", "lower"]
+
+    @model_validator(mode="after")
+    def _monotonic(self) -> LadderBands:
+        a, b, c = self.stages
+        ok = a < b < c if self.worse == "higher" else a > b > c
+        if not ok:
+            raise ValueError(f"stages must tighten strictly in the '{self.worse}' direction")
+        return self
+
+
+class G3Config(_Section):
+    trim_pct: Frac = 0.25
+    hysteresis_pct: Frac = 0.20
+    drawdown: LadderBands = LadderBands(stages=(0.03, 0.05, 0.08), worse="higher")
+    liq_distance: LadderBands = LadderBands(stages=(0.30, 0.20, 0.10), worse="lower")
+    crowding: LadderBands = LadderBands(stages=(2, 3, 4), worse="higher")
+    min_hedge_usd: Pos = 100.0
+
+
+class G4Config(_Section):
+    calendars: tuple[Literal["cme", "venue"], ...] = ("cme", "venue")
+    blackout_hours: Pos = 48.0
+    final_week_days: Pos = 7.0
+    final_week_size_factor: Frac = 0.5
+    final_week_band_widen: float = Field(1.5, ge=1.0, le=5.0)
+    funding_discount_days: Pos = 14.0
+    funding_signal_discount: Frac = 0.5
+    min_discounted_edge_apr: float = Field(0.05, ge=0.0, le=5.0)
+    high_pressure_oi_share: Frac = 0.40
+    muted_oi_share: Frac = 0.25
+    high_pressure_size_factor: Frac = 0.5
+
+    @model_validator(mode="after")
+    def _windows(self) -> G4Config:
+        if self.blackout_hours / 24 > self.final_week_days or self.final_week_days > self.funding_discount_days:
+            raise ValueError("need blackout_hours/24 <= final_week_days <= funding_discount_days")
+        if self.muted_oi_share >= self.high_pressure_oi_share:
+            raise ValueError("muted_oi_share must be below high_pressure_oi_share")
+        return self
+
+
+class G5Config(_Section):
+    punitive_funding_8h: Pos = 0.0005
+    oi_rise_pct: Frac = 0.02
+    price_fall_pct: Frac = 0.02
+    liq_cluster_ratio: Pos = 3.0
+    liq_cluster_count: int = Field(2, ge=1, le=100)
+    skew_steepening: Pos = 0.02
+    half_size_at: int = Field(2, ge=1, le=5)
+    no_entry_at: int = Field(3, ge=1, le=5)
+    reduce_oi_elevated_pct: Frac = 0.95
+
+    @model_validator(mode="after")
+    def _ordered(self) -> G5Config:
+        if self.half_size_at > self.no_entry_at:
+            raise ValueError("half_size_at must be <= no_entry_at")
+        return self
+
+
+class G6Config(_Section):
+    """Execution hygiene: post-only entries; fail closed on stale, wide or insane prices."""
+
+    entries_post_only: bool = True
     max_snapshot_age_secs: float = Field(120.0, gt=0, le=86_400)
+    max_funding_age_secs: float = Field(9 * 3600.0, gt=0, le=7 * 86_400, description="beyond next funding time")
     price_band_pct: float = Field(0.02, gt=0, le=0.5, description="mark vs index vs last must agree within this")
+    max_spread_bps: float = Field(25.0, gt=0, le=10_000)
+    max_short_vol: float = Field(2.5, gt=0, le=100, description="annualized short-horizon volatility gate")
 
 
 class G7Config(_Section):
@@ -31,14 +152,22 @@ class G7Config(_Section):
     max_order_notional_usd: float = Field(60_000, gt=0)
     max_gross_venue_usd: float = Field(250_000, gt=0)
     max_gross_total_usd: float = Field(600_000, gt=0)
+    max_net_venue_usd: float = Field(25_000, gt=0)
+    max_net_total_usd: float = Field(50_000, gt=0)
+    max_risk_per_position_pct: float = Field(0.02, gt=0, le=1, description="equity at risk per position")
+    basis_stress_pct: float = Field(0.005, ge=0, le=1, description="hedged legs' stress move used for risk")
     max_daily_loss_pct: float = Field(0.02, gt=0, le=1, description="of start-of-UTC-day equity: then REDUCING")
     max_drawdown_pct: float = Field(0.10, gt=0, le=1, description="from peak equity: then HALTED")
+    max_orders_per_minute: int = Field(60, ge=1, le=100_000)
+    max_open_orders: int = Field(50, ge=1, le=10_000)
     min_resize_scale: float = Field(0.05, ge=0, le=1, description="a resize below this share of the intent rejects")
 
     @model_validator(mode="after")
     def _coherent(self) -> G7Config:
         if self.max_gross_venue_usd > self.max_gross_total_usd:
             raise ValueError("max_gross_venue_usd cannot exceed max_gross_total_usd")
+        if self.max_net_venue_usd > self.max_net_total_usd:
+            raise ValueError("max_net_venue_usd cannot exceed max_net_total_usd")
         if self.max_daily_loss_pct > self.max_drawdown_pct:
             raise ValueError("max_daily_loss_pct cannot exceed max_drawdown_pct")
         return self
@@ -46,13 +175,32 @@ class G7Config(_Section):
 
 class G8Config(_Section):
     flatten_on_halt: bool = True
+    reducing_on_account_derisk: bool = True
+
+
+class G9Config(_Section):
+    leg_timeout_secs: float = Field(30.0, gt=0, le=86_400)
+    max_unhedged_usd: float = Field(2_000.0, ge=0)
 
 
 class RulesConfig(_Section):
     version: Literal[1] = 1
+    signals: SignalsConfig = SignalsConfig()
+    g1: G1Config = G1Config()
+    g2: G2Config = G2Config()
+    g3: G3Config = G3Config()
+    g4: G4Config = G4Config()
+    g5: G5Config = G5Config()
     g6: G6Config = G6Config()
     g7: G7Config = G7Config()
     g8: G8Config = G8Config()
+    g9: G9Config = G9Config()
+
+    @model_validator(mode="after")
+    def _cross(self) -> RulesConfig:
+        if self.g3.drawdown.stages[2] * self.g4.final_week_band_widen > 1:
+            raise ValueError("g3.drawdown.stages[2] × g4.final_week_band_widen must stay below 1")
+        return self
 
 
 class RulesError(ValueError):

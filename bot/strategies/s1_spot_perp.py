@@ -100,7 +100,7 @@ class SpotPerpFunding:
                     continue
                 out.append(self._intent(pair, Purpose.ENTRY, now_ns, f"net_apr={net:.4f}", (
                     IntentLeg(pair.spot.id, Side.BUY, qty),
-                    IntentLeg(pair.perp.id, Side.SELL, qty, leverage=self.cfg.perp_leverage))))
+                    IntentLeg(pair.perp.id, Side.SELL, qty, leverage=self.cfg.perp_leverage)), edge_apr=net))
                 self.stats["entries"] += 1
                 continue
             hedged = perp_qty < 0 and spot_qty == -perp_qty
@@ -121,7 +121,7 @@ class SpotPerpFunding:
         return out
 
     def _intent(self, pair: _Pair, purpose: Purpose, now_ns: int, reason: str,
-                legs: tuple[IntentLeg, ...]) -> OrderIntent:
+                legs: tuple[IntentLeg, ...], edge_apr: float | None = None) -> OrderIntent:
         self._seq += 1
         return OrderIntent(f"s1-{pair.key}-{self._seq}", Origin.STRATEGY, self.name, purpose, legs, now_ns,
-                           reason=reason)
+                           reason=reason, edge_apr=edge_apr)

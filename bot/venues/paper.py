@@ -283,7 +283,8 @@ class PaperVenue:
             pos.qty, pos.entry = rest, price
 
     def _maybe_liquidate(self, inst: Instrument, pos: _PerpPos, snap: MarketSnapshot) -> bool:
-        liq = liquidation_price(pos.entry, pos.qty, pos.leverage, inst.maintenance_margin_rate)
+        liq = liquidation_price(pos.entry, pos.qty, pos.leverage, inst.maintenance_margin_rate).quantize(
+            inst.price_tick)
         hit = to_decimal(snap.range_low) <= liq if pos.qty > 0 else to_decimal(snap.range_high) >= liq  # type: ignore[arg-type]  # checked by caller
         if not hit:
             return False

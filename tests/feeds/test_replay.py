@@ -19,8 +19,7 @@ def _bars() -> BarSet:
 
 def test_snapshots_carry_open_prices_previous_range_and_settled_funding() -> None:
     inst = default_instruments(("okx",), ("BTC",))
-    feed = ReplayFeed(_bars(), inst, SpreadModel(half_spread_bps_spot=10, half_spread_bps_perp=10, range_coef=0.0),
-                      vol_window=2)
+    feed = ReplayFeed(_bars(), inst, SpreadModel(half_spread_bps_spot=10, half_spread_bps_perp=10, range_coef=0.0))
     batches = list(feed.iter_batches())
     assert [b.ts_ns for b in batches] == [0, H8 * NS_PER_SEC, 2 * H8 * NS_PER_SEC]
     first = {s.instrument_id: s for s in batches[0].snapshots}
@@ -36,5 +35,3 @@ def test_snapshots_carry_open_prices_previous_range_and_settled_funding() -> Non
     assert perp1.funding_rate == -0.0002
     assert perp1.ts_next_funding_ns == 2 * H8 * NS_PER_SEC
     assert second["okx:BTC/USDT"].settlement is None
-    third = {s.instrument_id: s for s in batches[2].snapshots}
-    assert third["okx:BTC/USDT"].realized_vol is not None and third["okx:BTC/USDT"].realized_vol > 0
