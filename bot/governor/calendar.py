@@ -181,17 +181,22 @@ class ExpiryPhase:
 NO_PHASE = ExpiryPhase(None, None, False, False, False, None)
 
 
+@lru_cache(maxsize=16)
+def _finals(calendars: tuple[str, ...], first_year: int, last_year: int) -> tuple[tuple[int, str], ...]:
+    """(final trading time in ns, 'cme' | 'venue'), sorted; computed once per calendar set."""
+    venues = (("cme",) if "cme" in calendars else ()) + (("binance",) if "venue" in calendars else ())
+    return tuple(sorted({(int(e.final_trading_utc.timestamp()) * NS_PER_SEC, "cme" if e.venue == "cme" else "venue")
+                         for e in expiries(date(first_year, 1, 1), date(last_year + 1, 1, 1), venues)}))
+
+
 class ExpiryCalendar:
     """Precomputed final trading times (per calendar), answering 'which phase is now?' in O(log n)."""
 
     def __init__(self, calendars: tuple[str, ...], first_year: int = 2019, last_year: int = 2035,
                  blackout_hours: float = 48, final_week_days: float = 7, discount_days: float = 14) -> None:
-        venues = tuple(v for v in (("cme",) if "cme" in calendars else ()) + (("binance",) if "venue" in calendars
-                                                                               else ()))
-        finals = sorted({(int(e.final_trading_utc.timestamp()) * NS_PER_SEC, e.venue)
-                         for e in expiries(date(first_year, 1, 1), date(last_year + 1, 1, 1), venues)})
+        finals = _finals(tuple(sorted(set(calendars))), first_year, last_year)
         self._ts = [t for t, _ in finals]
-        self._venue = [v if v == "cme" else "venue" for _, v in finals]
+        self._venue = [v for _, v in finals]
         self._blackout_ns = int(blackout_hours * 3600 * NS_PER_SEC)
         self._week_ns = int(final_week_days * 86_400 * NS_PER_SEC)
         self._discount_ns = int(discount_days * 86_400 * NS_PER_SEC)

@@ -108,5 +108,6 @@ class Rule(Protocol):
 
     rule_id: str
     entry_only: bool  # skipped for risk-reducing intents
+    relative: bool  # its resize is a share of the intent (applied once), not a cap (re-checked after rounding)
 
     def check(self, ctx: CheckContext) -> RuleHit | None: ...

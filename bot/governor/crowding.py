@@ -48,6 +48,7 @@ def checklist(cfg: G5Config, sig_cfg: SignalsConfig, sig: Signals | None) -> Cro
 class CrowdingRule:
     rule_id = "G5"
     entry_only = True
+    relative = True
 
     def __init__(self, cfg: G5Config) -> None:
         self.cfg = cfg

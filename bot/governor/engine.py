@@ -213,70 +213,96 @@ class Governor:
                now_ns: int) -> Decision:
         state = self.state.trading_state
         positions = account.positions
-        legs: list[PricedLeg] = []
         for leg in intent.legs:
-            inst = self.instruments.get(leg.instrument_id)
-            snap = market.get(leg.instrument_id)
-            if inst is None or snap is None:
-                code = DenyCode.UNKNOWN_INSTRUMENT if inst is None else DenyCode.NO_SNAPSHOT
+            if leg.instrument_id not in self.instruments or leg.instrument_id not in market:
+                code = DenyCode.UNKNOWN_INSTRUMENT if leg.instrument_id not in self.instruments else DenyCode.NO_SNAPSHOT
                 hit = RuleHit("G6", code, 0.0, {"instrument": leg.instrument_id})
                 return self._finish(intent, Outcome.REJECT, 0.0, (hit,), (), state, False, now_ns)
-            q = float(leg.qty)
-            signed = q if leg.side is Side.BUY else -q
-            pos = positions.get(inst.id, 0.0)
-            legs.append(PricedLeg(inst, snap, signed, q * snap.mark, abs(pos + signed) > abs(pos)))
+        qtys = [leg.qty for leg in intent.legs]
+        legs = self._price(intent, qtys, positions, market)
         reducing = intent.purpose is not Purpose.ENTRY and all(_shrinks(positions.get(pl.instrument.id, 0.0), pl)
                                                                for pl in legs)
-
         gate = _state_gate(state, intent, reducing)
         if gate is not None:
             return self._finish(intent, Outcome.REJECT, 0.0, (gate,), (), state, reducing, now_ns)
 
         hits: list[RuleHit] = []
-        scale = 1.0
         if not reducing:
             recent = self._recent
             while recent and recent[0] <= now_ns - _MINUTE_NS:
                 recent.popleft()
-            added: dict[str, float] = {}
-            for pl in legs:
-                pos = positions.get(pl.instrument.id, 0.0)
-                delta = (abs(pos + pl.signed_qty) - abs(pos)) * pl.snapshot.mark
-                added[pl.instrument.venue] = added.get(pl.instrument.venue, 0.0) + delta
-            ctx = CheckContext(intent, tuple(legs), account, now_ns, added, sum(added.values()), self.reads,
-                               len(recent))
-            for rule in self.rules:
-                hit = rule.check(ctx)
-                if hit is not None:
-                    hits.append(hit)
-                    if hit.max_scale < scale:
-                        scale = hit.max_scale
-                    if scale <= 0.0:
-                        break  # fail fast: nothing can undo a denial
-        if scale <= 0.0:
-            return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
-        if scale < 1.0 and scale < self.cfg.g7.min_resize_scale:
+            # Resize to a fixed point: quantities rounded down to the venues' steps can break a cap that the exact
+            # scale met (offsetting legs round differently), so the rounded intent is checked again.
+            for attempt in range(4):
+                scale = self._evaluate(intent, legs, account, now_ns, len(recent), hits, caps_only=attempt > 0)
+                if scale <= 0.0:
+                    return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
+                if scale >= 1.0:
+                    break
+                dscale = Decimal(repr(scale))
+                qtys = [pl.instrument.round_qty(q * dscale) for q, pl in zip(qtys, legs, strict=True)]
+                if any(q < pl.instrument.min_qty for q, pl in zip(qtys, legs, strict=True)):
+                    hits.append(RuleHit("G7", DenyCode.BELOW_MIN_SIZE, 0.0, {"scale": scale}))
+                    return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
+                legs = self._price(intent, qtys, positions, market)
+            else:
+                hits.append(RuleHit("G7", DenyCode.BELOW_MIN_SIZE, 0.0, {"reason": "no_fixed_point"}))
+                return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
+        overall = min(float(q / leg.qty) for q, leg in zip(qtys, intent.legs, strict=True))
+        if overall < 1.0 and overall < self.cfg.g7.min_resize_scale:
             hits.append(RuleHit("G7", DenyCode.BELOW_MIN_SIZE, 0.0,
-                                {"scale": scale, "min_scale": self.cfg.g7.min_resize_scale}))
+                                {"scale": overall, "min_scale": self.cfg.g7.min_resize_scale}))
             return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
-        orders = self._orders(intent, legs, scale, now_ns, post_only=not reducing and self.cfg.g6.entries_post_only)
-        if orders is None:
-            hits.append(RuleHit("G7", DenyCode.BELOW_MIN_SIZE, 0.0, {"scale": scale}))
-            return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
+        orders = self._orders(intent, legs, qtys, now_ns, post_only=not reducing and self.cfg.g6.entries_post_only)
         if any(o.post_only for o in orders) and any(leg.order_type is OrderType.MARKET for leg in intent.legs):
             hits.append(RuleHit("G6", DenyCode.POST_ONLY_ENTRY, 1.0, {"legs": len(orders)}))
         self._recent.extend(now_ns for _ in orders)
-        outcome = Outcome.RESIZE if scale < 1.0 else Outcome.APPROVE
-        return self._finish(intent, outcome, scale, tuple(hits), orders, state, reducing, now_ns)
+        outcome = Outcome.RESIZE if overall < 1.0 else Outcome.APPROVE
+        return self._finish(intent, outcome, overall, tuple(hits), orders, state, reducing, now_ns)
 
-    def _orders(self, intent: OrderIntent, legs: list[PricedLeg], scale: float, now_ns: int,
-                post_only: bool) -> tuple[Order, ...] | None:
-        dscale = Decimal(repr(scale)) if scale < 1.0 else None
+    def _price(self, intent: OrderIntent, qtys: list[Decimal], positions: Mapping[str, float],
+               market: Mapping[str, MarketSnapshot]) -> list[PricedLeg]:
+        out = []
+        for leg, qty in zip(intent.legs, qtys, strict=True):
+            inst = self.instruments[leg.instrument_id]
+            snap = market[leg.instrument_id]
+            q = float(qty)
+            signed = q if leg.side is Side.BUY else -q
+            pos = positions.get(inst.id, 0.0)
+            out.append(PricedLeg(inst, snap, signed, q * snap.mark, abs(pos + signed) > abs(pos)))
+        return out
+
+    def _evaluate(self, intent: OrderIntent, legs: list[PricedLeg], account: AccountView, now_ns: int,
+                  recent: int, hits: list[RuleHit], caps_only: bool = False) -> float:
+        """Run the rules on priced legs; append new hits; return the smallest scale they allow."""
+        positions = account.positions
+        added: dict[str, float] = {}
+        for pl in legs:
+            pos = positions.get(pl.instrument.id, 0.0)
+            delta = (abs(pos + pl.signed_qty) - abs(pos)) * pl.snapshot.mark
+            added[pl.instrument.venue] = added.get(pl.instrument.venue, 0.0) + delta
+        ctx = CheckContext(intent, tuple(legs), account, now_ns, added, sum(added.values()), self.reads, recent)
+        scale = 1.0
+        seen = {h.code for h in hits}
+        for rule in self.rules:
+            if caps_only and rule.relative:
+                continue
+            hit = rule.check(ctx)
+            if hit is not None:
+                if hit.code not in seen:
+                    hits.append(hit)
+                if hit.max_scale < scale:
+                    scale = hit.max_scale
+                if scale <= 0.0:
+                    if hit.code in seen:
+                        hits.append(hit)
+                    break  # fail fast: nothing can undo a denial
+        return scale
+
+    def _orders(self, intent: OrderIntent, legs: list[PricedLeg], qtys: list[Decimal], now_ns: int,
+                post_only: bool) -> tuple[Order, ...]:
         orders = []
-        for i, (leg, pl) in enumerate(zip(intent.legs, legs, strict=True)):
-            qty = leg.qty if dscale is None else pl.instrument.round_qty(leg.qty * dscale)
-            if qty < pl.instrument.min_qty:
-                return None
+        for i, (leg, pl, qty) in enumerate(zip(intent.legs, legs, qtys, strict=True)):
             s = pl.snapshot
             order_type, limit, maker = leg.order_type, leg.limit_price, leg.post_only
             if post_only and order_type is OrderType.MARKET:  # G6: join the passive side instead of crossing

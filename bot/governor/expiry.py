@@ -14,6 +14,7 @@ from bot.governor.rules_config import G4Config
 class ExpiryRule:
     rule_id = "G4"
     entry_only = True
+    relative = True
 
     def __init__(self, cfg: G4Config) -> None:
         self.cfg = cfg

@@ -13,6 +13,7 @@ class Staleness:
 
     rule_id = "G6"
     entry_only = True
+    relative = False
 
     def __init__(self, cfg: G6Config) -> None:
         self._max_age_ns = int(cfg.max_snapshot_age_secs * NS_PER_SEC)
@@ -43,6 +44,7 @@ class Staleness:
 class PriceSanity:
     rule_id = "G6"
     entry_only = True
+    relative = False
 
     def __init__(self, cfg: G6Config) -> None:
         self._band = cfg.price_band_pct
@@ -65,6 +67,7 @@ class SpreadVolGate:
 
     rule_id = "G6"
     entry_only = True
+    relative = False
 
     def __init__(self, cfg: G6Config) -> None:
         self._max_spread = cfg.max_spread_bps

@@ -86,6 +86,7 @@ class LadderGate:
 
     rule_id = "G3"
     entry_only = True
+    relative = False
 
     def __init__(self, ladders: Ladders) -> None:
         self._ladders = ladders

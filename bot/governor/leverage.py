@@ -40,6 +40,7 @@ def leverage_for(cfg: G1Config, sig: Signals | None) -> LeverageCap:
 class LeverageRule:
     rule_id = "G1"
     entry_only = True
+    relative = False
 
     def check(self, ctx: CheckContext) -> RuleHit | None:
         equity = ctx.account.equity

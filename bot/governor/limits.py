@@ -11,6 +11,7 @@ from bot.governor.rules_config import G2Config, G7Config
 class MaxOrderNotional:
     rule_id = "G7"
     entry_only = True
+    relative = False
 
     def __init__(self, cfg: G7Config) -> None:
         self._cap = cfg.max_order_notional_usd
@@ -33,6 +34,7 @@ class MaxGrossExposure:
 
     rule_id = "G7"
     entry_only = True
+    relative = False
 
     def __init__(self, cfg: G7Config) -> None:
         self._venue_cap = cfg.max_gross_venue_usd
@@ -61,6 +63,7 @@ class MaxNetExposure:
 
     rule_id = "G7"
     entry_only = True
+    relative = False
 
     def __init__(self, cfg: G7Config) -> None:
         self._venue_cap = cfg.max_net_venue_usd
@@ -98,6 +101,7 @@ class RiskPerPosition:
 
     rule_id = "G7"
     entry_only = True
+    relative = False
 
     def __init__(self, cfg: G7Config, g2: G2Config) -> None:
         self._max = cfg.max_risk_per_position_pct
@@ -130,6 +134,7 @@ class OrderFlowLimits:
 
     rule_id = "G7"
     entry_only = True
+    relative = False
 
     def __init__(self, cfg: G7Config) -> None:
         self._rate = cfg.max_orders_per_minute

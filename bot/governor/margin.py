@@ -31,6 +31,7 @@ def required_distance(cfg: G2Config, realized_vol: float | None) -> tuple[float,
 class MarginBufferRule:
     rule_id = "G2"
     entry_only = True
+    relative = False
 
     def __init__(self, cfg: G2Config) -> None:
         self.cfg = cfg
