@@ -374,6 +374,7 @@ class Decision:
     state: TradingState
     risk_reducing: bool
     ts_ns: int
+    unavailable: tuple[str, ...] = ()  # signals the feed could not provide for this decision
 
     @property
     def rules(self) -> tuple[str, ...]:

@@ -66,6 +66,7 @@ def build_report(bot: Bot) -> dict[str, Any]:
         "counts": {
             "ticks": st.ticks, "snapshots": st.snapshots, "intents": st.intents, "orders_sent": st.orders_sent,
             "fills": st.fills, "funding_payments": st.funding_payments, "liquidations": st.liquidations,
+            "entries_expired": st.entries_expired, "max_unhedged_usd": st.max_unhedged_usd,
             "venue_rejections": dict(sorted(st.rejections.items())),
             "rows_rejected": dict(sorted(bot.feed.rejected_rows.items())),
         },
@@ -73,6 +74,8 @@ def build_report(bot: Bot) -> dict[str, Any]:
             "decisions_by_outcome": dict(sorted(audit.by_outcome.items())),
             "decisions_by_rule": {f"{r}:{o}": n for (r, o), n in sorted(audit.by_rule_outcome.items())},
             "hits_by_code": dict(sorted(audit.by_code.items())),
+            "signals_unavailable": dict(sorted(audit.unavailable.items())),
+            "ladder_events": len(audit.ladder_events),
             "final_state": bot.governor.trading_state.value,
             "transitions": [{"ts": _iso(t.ts_ns), "from": t.from_state.value, "to": t.to_state.value,
                              "rule": t.rule, "code": t.code.value if t.code else None} for t in audit.transitions],

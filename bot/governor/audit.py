@@ -26,12 +26,15 @@ class MemoryAudit:
         self.by_rule_outcome: Counter[tuple[str, str]] = Counter()
         self.by_code: Counter[str] = Counter()
         self.by_outcome: Counter[str] = Counter()
+        self.unavailable: Counter[str] = Counter()  # decisions taken without a signal, per signal
 
     def decision(self, d: Decision) -> None:
         self.decisions.append(d)
         self.by_outcome[d.outcome.value] += 1
         if not d.hits:
             self.by_rule_outcome[("none", d.outcome.value)] += 1
+        for name in d.unavailable:
+            self.unavailable[name] += 1
         for h in d.hits:
             self.by_rule_outcome[(h.rule, d.outcome.value)] += 1
             self.by_code[h.code.value] += 1

@@ -258,7 +258,19 @@ class Governor:
             hits.append(RuleHit("G6", DenyCode.POST_ONLY_ENTRY, 1.0, {"legs": len(orders)}))
         self._recent.extend(now_ns for _ in orders)
         outcome = Outcome.RESIZE if overall < 1.0 else Outcome.APPROVE
-        return self._finish(intent, outcome, overall, tuple(hits), orders, state, reducing, now_ns)
+        return self._finish(intent, outcome, overall, tuple(hits), orders, state, reducing, now_ns,
+                            () if reducing else self._unavailable(legs))
+
+    def _unavailable(self, legs: list[PricedLeg]) -> tuple[str, ...]:
+        reads = self.reads
+        names: set[str] = set()
+        for pl in legs:
+            iid = pl.instrument.id
+            if reads.leverage(iid).realized_vol is None:
+                names.add("realized_vol")
+            if pl.instrument.is_derivative:
+                names.update(reads.crowding(iid).unavailable)
+        return tuple(sorted(names))
 
     def _price(self, intent: OrderIntent, qtys: list[Decimal], positions: Mapping[str, float],
                market: Mapping[str, MarketSnapshot]) -> list[PricedLeg]:
@@ -318,8 +330,10 @@ class Governor:
         return tuple(orders)
 
     def _finish(self, intent: OrderIntent, outcome: Outcome, scale: float, hits: tuple[RuleHit, ...],
-                orders: tuple[Order, ...], state: TradingState, reducing: bool, now_ns: int) -> Decision:
-        d = Decision(f"d-{intent.intent_id}", intent, outcome, scale, hits, orders, state, reducing, now_ns)
+                orders: tuple[Order, ...], state: TradingState, reducing: bool, now_ns: int,
+                unavailable: tuple[str, ...] = ()) -> Decision:
+        d = Decision(f"d-{intent.intent_id}", intent, outcome, scale, hits, orders, state, reducing, now_ns,
+                     unavailable)
         self.audit.decision(d)
         return d
 

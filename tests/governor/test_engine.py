@@ -6,7 +6,7 @@ import pytest
 
 from bot.domain import NS_PER_SEC, DenyCode, IntentLeg, OrderIntent, OrderType, Origin, Outcome, Purpose, Side, TradingState
 from bot.governor.audit import MemoryAudit
-from tests.helpers import BTC_PERP, BTC_SPOT, T0, account, governor, hit, pair_intent, snap
+from tests.helpers import BTC_PERP, BTC_SPOT, T0, account, batch, governor, hit, pair_intent, snap
 
 MARKET = {BTC_SPOT: snap(BTC_SPOT, 60_000.0), BTC_PERP: snap(BTC_PERP, 60_000.0)}
 HELD = {BTC_SPOT: 0.5, BTC_PERP: -0.5}
@@ -132,3 +132,13 @@ def test_every_decision_reaches_the_audit_sink_counted_by_rule_and_outcome() -> 
     d = audit.decisions[0]
     assert hit(d, DenyCode.MAX_ORDER_NOTIONAL).inputs == {"instrument": BTC_SPOT, "notional_usd": 60_000.0,
                                                           "cap_usd": 45_000}
+
+
+def test_decisions_name_the_signals_the_feed_could_not_provide() -> None:
+    g = governor()
+    m = market_at(T_CALM)
+    g.observe(batch(*m.values()))
+    d = g.decide(pair_intent(ts_ns=T_CALM), account(), m, T_CALM)
+    # the test market has funding but no OI, liquidations, options or history yet
+    assert d.unavailable == ("liquidations", "oi_vs_price", "realized_vol", "skew", "structure")
+    assert g.audit.unavailable["skew"] == 1
