@@ -45,7 +45,11 @@ def test_liquidation_cascade_walks_the_ladder_to_derisk_before_liquidation() -> 
     assert price_then > liq * 1.05  # flat with room to spare (stage 3 fires at 10% distance; bars move 4%)
     assert min(prices) < liq  # ... and the path did go through the liquidation price afterwards
     kinds = [d.intent.intent_id.split("-")[1] for d in ex.governor.audit.decisions if d.intent.origin is Origin.GOVERNOR]
-    assert kinds == ["trim", "derisk"]  # stage 2's hedge had no residual delta to neutralise
+    # trims first (crowding turning, then liquidation distance), then the close; stage 2's hedge had no residual
+    # delta to neutralise in a hedged book
+    assert kinds[0] == "trim" and kinds[-1] == "derisk" and "hedge" not in kinds
+    measures = {(e.measure, e.to_stage) for e in ex.governor.audit.ladder_events if e.key == "BTC"}
+    assert ("liq_distance", 3) in measures and ("crowding", 1) in measures
     assert BYBIT_PERP not in ex.on_tick_log[-1][2]  # both legs closed together: nothing left unhedged
 
 
