@@ -96,6 +96,7 @@ class Instrument:
     funding_interval_secs: int | None = None
     ts_expiry_ns: int | None = None
     id: str = field(init=False)
+    is_derivative: bool = field(init=False)  # decided once: read on every governor check
 
     def __post_init__(self) -> None:
         if self.kind is InstrumentKind.PERP and not self.funding_interval_secs:
@@ -105,10 +106,7 @@ class Instrument:
         if self.qty_step <= 0 or self.contract_size <= 0:
             raise ValueError(f"{self.venue}:{self.symbol}: qty_step and contract_size must be positive")
         object.__setattr__(self, "id", f"{self.venue}:{self.symbol}")
-
-    @property
-    def is_derivative(self) -> bool:
-        return self.kind is not InstrumentKind.SPOT
+        object.__setattr__(self, "is_derivative", self.kind is not InstrumentKind.SPOT)
 
     @property
     def funding_periods_per_year(self) -> float:

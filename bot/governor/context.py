@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from bot.domain import Instrument, MarketSnapshot, OrderIntent, RuleHit
 from bot.governor.calendar import ExpiryPhase
@@ -82,8 +82,10 @@ class TickReads:
         return read
 
 
-@dataclass(frozen=True, slots=True)
-class PricedLeg:
+class PricedLeg(NamedTuple):
+    """One leg as the rules see it. A NamedTuple: immutable like a frozen dataclass, but built several times per
+    decision, where a frozen dataclass's ``object.__setattr__`` per field is measurable."""
+
     instrument: Instrument
     snapshot: MarketSnapshot
     signed_qty: float
@@ -91,8 +93,9 @@ class PricedLeg:
     increases: bool  # grows |position| on its instrument
 
 
-@dataclass(frozen=True, slots=True)
-class CheckContext:
+class CheckContext(NamedTuple):
+    """Everything one rule evaluation sees (a NamedTuple for the same reason as ``PricedLeg``)."""
+
     intent: OrderIntent
     legs: tuple[PricedLeg, ...]
     account: AccountView

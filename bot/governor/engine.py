@@ -36,6 +36,7 @@ from bot.governor.signals import EIGHT_HOURS, SignalTracker
 from bot.governor.state import GovernorState, set_state, update_state
 
 _MINUTE_NS = 60 * NS_PER_SEC
+_BUY, _MARKET, _LIMIT, _ENTRY = Side.BUY, OrderType.MARKET, OrderType.LIMIT, Purpose.ENTRY  # enum member lookups are slow on hot paths
 
 
 def default_rules(cfg: RulesConfig, ladders: Ladders) -> tuple[Rule, ...]:
@@ -220,13 +221,14 @@ class Governor:
                 return self._finish(intent, Outcome.REJECT, 0.0, (hit,), (), state, False, now_ns)
         qtys = [leg.qty for leg in intent.legs]
         legs = self._price(intent, qtys, positions, market)
-        reducing = intent.purpose is not Purpose.ENTRY and all(_shrinks(positions.get(pl.instrument.id, 0.0), pl)
+        reducing = intent.purpose is not _ENTRY and all(_shrinks(positions.get(pl.instrument.id, 0.0), pl)
                                                                for pl in legs)
         gate = _state_gate(state, intent, reducing)
         if gate is not None:
             return self._finish(intent, Outcome.REJECT, 0.0, (gate,), (), state, reducing, now_ns)
 
         hits: list[RuleHit] = []
+        resized = False
         if not reducing:
             recent = self._recent
             while recent and recent[0] <= now_ns - _MINUTE_NS:
@@ -239,6 +241,7 @@ class Governor:
                     return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
                 if scale >= 1.0:
                     break
+                resized = True
                 dscale = Decimal(repr(scale))
                 qtys = [pl.instrument.round_qty(q * dscale) for q, pl in zip(qtys, legs, strict=True)]
                 if any(q < pl.instrument.min_qty for q, pl in zip(qtys, legs, strict=True)):
@@ -248,7 +251,7 @@ class Governor:
             else:
                 hits.append(RuleHit("G7", DenyCode.BELOW_MIN_SIZE, 0.0, {"reason": "no_fixed_point"}))
                 return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
-        overall = min(float(q / leg.qty) for q, leg in zip(qtys, intent.legs, strict=True))
+        overall = min(float(q / leg.qty) for q, leg in zip(qtys, intent.legs, strict=True)) if resized else 1.0
         if overall < 1.0 and overall < self.cfg.g7.min_resize_scale:
             hits.append(RuleHit("G7", DenyCode.BELOW_MIN_SIZE, 0.0,
                                 {"scale": overall, "min_scale": self.cfg.g7.min_resize_scale}))
@@ -279,7 +282,7 @@ class Governor:
             inst = self.instruments[leg.instrument_id]
             snap = market[leg.instrument_id]
             q = float(qty)
-            signed = q if leg.side is Side.BUY else -q
+            signed = q if leg.side is _BUY else -q
             pos = positions.get(inst.id, 0.0)
             out.append(PricedLeg(inst, snap, signed, q * snap.mark, abs(pos + signed) > abs(pos)))
         return out
@@ -317,16 +320,14 @@ class Governor:
         for i, (leg, pl, qty) in enumerate(zip(intent.legs, legs, qtys, strict=True)):
             s = pl.snapshot
             order_type, limit, maker = leg.order_type, leg.limit_price, leg.post_only
-            if post_only and order_type is OrderType.MARKET:  # G6: join the passive side instead of crossing
-                order_type, maker = OrderType.LIMIT, True
-                limit = to_decimal(s.bid if leg.side is Side.BUY else s.ask)
+            if post_only and order_type is _MARKET:  # G6: join the passive side instead of crossing
+                order_type, maker = _LIMIT, True
+                limit = Decimal(repr(s.bid if leg.side is _BUY else s.ask))
             ref_touch = float(limit) if maker and limit is not None else s.touch(leg.side)
-            orders.append(Order(
-                client_order_id=f"{intent.intent_id}-{i}", intent_id=intent.intent_id,
-                decision_id=f"d-{intent.intent_id}", instrument_id=leg.instrument_id, side=leg.side, qty=qty,
-                order_type=order_type, purpose=intent.purpose, ts_created_ns=now_ns, limit_price=limit,
-                post_only=maker, reduce_only=leg.reduce_only, leverage=leg.leverage, ref_mid=s.mid,
-                ref_touch=ref_touch))
+            # positional, in Order's field order (this runs for every approved leg)
+            orders.append(Order(f"{intent.intent_id}-{i}", intent.intent_id, f"d-{intent.intent_id}",
+                                leg.instrument_id, leg.side, qty, order_type, intent.purpose, now_ns, limit, maker,
+                                leg.reduce_only, leg.leverage, s.mid, ref_touch))
         return tuple(orders)
 
     def _finish(self, intent: OrderIntent, outcome: Outcome, scale: float, hits: tuple[RuleHit, ...],

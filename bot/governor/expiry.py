@@ -24,8 +24,7 @@ class ExpiryRule:
         if not ph.in_funding_discount:
             return None
         inputs = {"hours_to_final": ph.hours_to_final, "calendar": ph.venue}
-        leveraged = any(pl.instrument.is_derivative and pl.increases for pl in ctx.legs)
-        if ph.in_blackout and leveraged:
+        if ph.in_blackout and any(pl.instrument.is_derivative and pl.increases for pl in ctx.legs):
             return RuleHit(self.rule_id, DenyCode.EXPIRY_BLACKOUT, 0.0, inputs)
         edge = ctx.intent.edge_apr
         if edge is not None and edge * self.cfg.funding_signal_discount < self.cfg.min_discounted_edge_apr:

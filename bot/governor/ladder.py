@@ -50,9 +50,17 @@ class Ladders:
     """Stage per (key, measure); a key's stage is the highest of its measures."""
 
     stages: dict[tuple[str, str], int] = field(default_factory=dict)
+    _by_key: dict[str, int] = field(default_factory=dict)  # highest stage per key, kept current
 
     def stage(self, key: str) -> int:
-        return max((s for (k, _), s in self.stages.items() if k == key), default=0)
+        return self._by_key.get(key, 0)
+
+    def _recompute(self, key: str) -> None:
+        top = max((s for (k, _), s in self.stages.items() if k == key), default=0)
+        if top:
+            self._by_key[key] = top
+        else:
+            self._by_key.pop(key, None)
 
     def update(self, key: str, measure: str, value: float | None, bands: LadderBands, hysteresis: float,
                now_ns: int, widen: float = 1.0) -> LadderEvent | None:
@@ -61,6 +69,7 @@ class Ladders:
         if new == old:
             return None
         self.stages[(key, measure)] = new
+        self._recompute(key)
         return LadderEvent(now_ns, key, measure, old, new, value if value is not None else float("nan"))
 
     def clear(self, key: str, now_ns: int) -> list[LadderEvent]:
@@ -71,6 +80,7 @@ class Ladders:
                 del self.stages[(k, measure)]
                 if stage:
                     events.append(LadderEvent(now_ns, key, measure, stage, 0, float("nan")))
+        self._recompute(key)
         return events
 
     def keys(self) -> set[str]:
@@ -92,7 +102,10 @@ class LadderGate:
         self._ladders = ladders
 
     def check(self, ctx: CheckContext) -> RuleHit | None:
-        account = self._ladders.stage(ACCOUNT)
+        ladders = self._ladders
+        if not ladders._by_key:
+            return None
+        account = ladders.stage(ACCOUNT)
         for pl in ctx.legs:
             if not pl.increases:
                 continue

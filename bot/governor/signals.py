@@ -88,6 +88,7 @@ class SignalTracker:
         self._cluster = liq_cluster_ratio
         self._states: dict[str, _State] = {}
         self._cache: dict[str, Signals] = {}
+        self._short: dict[str, float | None] = {}
 
     def update(self, s: MarketSnapshot) -> None:
         st = self._states.get(s.instrument_id)
@@ -108,6 +109,7 @@ class SignalTracker:
         if s.skew_25d is not None:
             st.skews.append(s.skew_25d)
         self._cache.pop(s.instrument_id, None)
+        self._short.pop(s.instrument_id, None)
 
     def get(self, instrument_id: str) -> Signals | None:
         sig = self._cache.get(instrument_id)
@@ -121,11 +123,14 @@ class SignalTracker:
 
     def short_vol(self, instrument_id: str) -> float | None:
         """Annualized volatility over the last ``short_vol_window`` snapshots (computed only when asked)."""
+        if instrument_id in self._short:
+            return self._short[instrument_id]
         st = self._states.get(instrument_id)
         if st is None or len(st.marks) <= self.cfg.short_vol_window:
             return None
         marks = list(st.marks)
-        return _window_vol(marks[-(self.cfg.short_vol_window + 1):], self._ann)
+        vol = self._short[instrument_id] = _window_vol(marks[-(self.cfg.short_vol_window + 1):], self._ann)
+        return vol
 
     def _build(self, st: _State, s: MarketSnapshot) -> Signals:
         cfg = self.cfg
