@@ -50,13 +50,15 @@ def build_bot(settings: Settings, rules: RulesConfig, clock_kind: Literal["sim",
     else:
         clock = SimClock(start_ns)
     pp = settings.paper
+    borrow = settings.borrow.curve if settings.borrow.enabled else None
     params = PaperParams(initial_cash=pp.initial_balance_usd, latency_secs=pp.latency_ms / 1000,
                          slippage_bps=pp.slippage_bps, impact_bps_per_million_usd=pp.impact_bps_per_million_usd,
-                         partial_fill_fraction=pp.partial_fill_fraction)
+                         partial_fill_fraction=pp.partial_fill_fraction, borrow=borrow,
+                         borrow_margin_pct=settings.borrow.margin_pct)
     venues = {v: PaperVenue(v, instruments, clock, params) for v in rp.venues}
     audit = MemoryAudit()
     governor = Governor(rules, instruments, audit)
-    strategies: list[Strategy] = [SpotPerpFunding(settings.strategy.s1, instruments, pp.slippage_bps)]
+    strategies: list[Strategy] = [SpotPerpFunding(settings.strategy.s1, instruments, pp.slippage_bps, borrow)]
     ledger = Ledger(initial_equity=pp.initial_balance_usd * Decimal(len(venues)))
     executor = Executor(feed.batches, venues, governor, strategies, ledger, clock, instruments,
                         settings.execution.entry_ttl_secs)

@@ -280,13 +280,25 @@ class FundingPayment:
 
 
 @dataclass(frozen=True, slots=True)
+class BorrowCharge:
+    """Interest charged on borrowed spot (a short-spot leg) for the time since the last charge; ``amount`` > 0 paid."""
+
+    venue: str
+    instrument_id: str
+    ts_ns: int
+    qty: Decimal  # borrowed base quantity (positive)
+    rate_apr: float
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class Position:
     instrument_id: str
     qty: Decimal
     avg_price: Decimal
 
 
-VenueEvent = Fill | OrderUpdate | FundingPayment
+VenueEvent = Fill | OrderUpdate | FundingPayment | BorrowCharge
 
 
 def to_decimal(x: float) -> Decimal:

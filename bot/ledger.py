@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from bot.domain import ZERO, Fill, FundingPayment
+from bot.domain import ZERO, BorrowCharge, Fill, FundingPayment
 
 _CTX = decimal.Context(prec=40)
 
@@ -116,6 +116,10 @@ class Ledger:
     def apply_funding(self, p: FundingPayment) -> None:
         self.funding += p.amount
         self.funding_by_leg[p.instrument_id] = self.funding_by_leg.get(p.instrument_id, ZERO) + p.amount
+        self._refresh()
+
+    def apply_borrow(self, c: BorrowCharge) -> None:
+        self.borrow += c.amount
         self._refresh()
 
     def qty(self, instrument_id: str) -> Decimal:

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.strategies.borrow import BorrowCurve
+
 VENUES = ("binance", "bybit", "okx")
 BASES = ("BTC", "ETH")
 _DOCKER_SECRETS = Path("/run/secrets")
@@ -77,13 +79,14 @@ class PaperSettings(_Section):
 class S1Settings(_Section):
     """Spot–perp funding arbitrage (SPEC S1)."""
 
-    enabled: bool = True
     notional_usd: Decimal = Field(Decimal(20_000), gt=0)
     perp_leverage: int = Field(1, ge=1, le=20)
     entry_threshold_apr: float = Field(0.08, ge=0.0, le=5.0, description="net annualized edge needed to enter")
     exit_threshold_apr: float = Field(0.0, ge=-1.0, le=5.0)
     holding_days: float = Field(30.0, gt=0.0, le=3650.0, description="holding period that amortizes round-trip costs")
     funding_lookback_periods: int = Field(21, ge=1, le=1000, description="settlements averaged into the estimate")
+    persistence_periods: int = Field(3, ge=1, le=1000,
+                                     description="the last N settled rates must each clear the entry threshold")
 
     @model_validator(mode="after")
     def _hysteresis(self) -> S1Settings:
@@ -97,8 +100,77 @@ class ExecutionSettings(_Section):
                                   description="working entry orders are cancelled after this (one 8h bar + 1h in replay)")
 
 
+class S2Settings(_Section):
+    """Cross-venue perp–perp funding arbitrage (SPEC S2)."""
+
+    notional_usd: Decimal = Field(Decimal(20_000), gt=0)
+    leverage: int = Field(2, ge=1, le=20)
+    entry_threshold_apr: float = Field(0.08, ge=0.0, le=5.0, description="net annualized differential to enter")
+    exit_threshold_apr: float = Field(0.01, ge=-1.0, le=5.0)
+    holding_days: float = Field(30.0, gt=0.0, le=3650.0)
+    funding_lookback_periods: int = Field(21, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> S2Settings:
+        if self.exit_threshold_apr >= self.entry_threshold_apr:
+            raise ValueError("exit_threshold_apr must be below entry_threshold_apr")
+        return self
+
+
+class S3Settings(_Section):
+    """Spot–dated-futures basis, cash and carry (SPEC S3)."""
+
+    notional_usd: Decimal = Field(Decimal(20_000), gt=0)
+    leverage: int = Field(2, ge=1, le=20)
+    entry_threshold_apr: float = Field(0.08, ge=0.0, le=5.0, description="net annualized basis to enter")
+    exit_threshold_apr: float = Field(0.02, ge=-1.0, le=5.0, description="exit early below this basis")
+    roll_days_before_expiry: float = Field(8.0, gt=2.0, le=80.0, description="roll before the G4 windows start")
+    min_days_to_expiry: float = Field(14.0, gt=0.0, le=400.0, description="no entry into a contract nearer than this")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> S3Settings:
+        if self.exit_threshold_apr >= self.entry_threshold_apr:
+            raise ValueError("exit_threshold_apr must be below entry_threshold_apr")
+        if self.min_days_to_expiry <= self.roll_days_before_expiry:
+            raise ValueError("min_days_to_expiry must exceed roll_days_before_expiry")
+        return self
+
+
+STRATEGIES = ("s1", "s2", "s3")
+
+
 class StrategySettings(_Section):
+    active: tuple[Literal["s1", "s2", "s3"], ...] = ("s1",)
     s1: S1Settings = S1Settings()
+    s2: S2Settings = S2Settings()
+    s3: S3Settings = S3Settings()
+
+    @field_validator("active")
+    @classmethod
+    def _one_owner(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("name at least one strategy")
+        if "s1" in v and "s2" in v:
+            raise ValueError("s1 and s2 trade the same perpetuals: run one of them per bot")
+        return tuple(dict.fromkeys(v))
+
+
+class BorrowSettings(_Section):
+    """S4: a spot borrow source (short-spot legs). Disabled: reverse carry is not taken."""
+
+    enabled: bool = False
+    curve: BorrowCurve = BorrowCurve()
+    margin_pct: Decimal = Field(Decimal("0.5"), gt=0, le=1, description="cash held against borrowed spot")
+
+
+class FuturesSettings(_Section):
+    """The synthetic dated-futures generator (S3 on bundled data): real expiries, mean-reverting basis."""
+
+    seed: int = 7
+    mean_basis_apr: float = Field(0.10, ge=-1.0, le=2.0)
+    basis_vol_apr: float = Field(0.08, ge=0.0, le=5.0, description="volatility of the annualized basis")
+    reversion_per_year: float = Field(12.0, gt=0.0, le=1000.0)
+    listed_quarters: int = Field(2, ge=1, le=4)
 
 
 class ApiCredentials(_Section):
@@ -127,6 +199,8 @@ class Settings(BaseSettings):
     paper: PaperSettings = PaperSettings()
     execution: ExecutionSettings = ExecutionSettings()
     strategy: StrategySettings = StrategySettings()
+    borrow: BorrowSettings = BorrowSettings()
+    futures: FuturesSettings = FuturesSettings()
     exchanges: dict[str, ApiCredentials] = {}
 
 

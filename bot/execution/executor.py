@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from bot.clock import Clock
 from bot.domain import (
-    NS_PER_SEC, Decision, Fill, FundingPayment, Instrument, MarketBatch, MarketSnapshot, Order, OrderIntent,
+    NS_PER_SEC, BorrowCharge, Decision, Fill, FundingPayment, Instrument, MarketBatch, MarketSnapshot, Order, OrderIntent,
     OrderStatus, OrderUpdate, Purpose, TradingState, to_decimal,
 )
 from bot.governor import Governor
@@ -42,6 +42,7 @@ class ExecutorStats:
     liquidations: int = 0
     funding_payments: int = 0
     ladder_events: int = 0
+    borrow_charges: int = 0
     entries_expired: int = 0
     max_unhedged_usd: float = 0.0
     rejections: Counter[str] = field(default_factory=Counter)
@@ -206,6 +207,9 @@ class Executor:
                     self.ledger.apply_funding(ev)
                     st.funding_payments += 1
                     st.funding_log.append(ev)
+                elif isinstance(ev, BorrowCharge):
+                    self.ledger.apply_borrow(ev)
+                    st.borrow_charges += 1
                 elif isinstance(ev, OrderUpdate):
                     if ev.status in _TERMINAL:
                         self.working.pop(ev.client_order_id, None)

@@ -1,12 +1,15 @@
 """S1 spot–perp funding arbitrage (SPEC §2).
 
-Positive funding: long spot, short perp, equal base quantity, collect funding. The funding estimate is the
-venue's predicted rate when the feed has one, else the mean of the last ``funding_lookback_periods`` settled
-rates; it is annualized with the perp's own interval (``rate × periods_per_year``). Enter when that, net of
-round-trip fees on both legs, the quoted spread and expected slippage amortized over ``holding_days``, reaches
-``entry_threshold_apr``. Exit when it falls below ``exit_threshold_apr`` or flips sign, or when the pair is no longer
-hedged (a leg was liquidated or filled short). Reverse carry (short spot) needs a borrow source (S4): until one is
-configured the strategy does not take it.
+Positive funding: long spot, short perp, equal base quantity, collect funding. Negative funding: the reverse (short
+spot, long perp) — only with a borrow source (S4), whose rate at our size is part of the edge.
+
+The funding *estimate* is the venue's predicted rate when the feed has one, else the mean of the last
+``funding_lookback_periods`` settled rates (entries are decided on the estimate; the ledger books what settles). It is
+annualized with the perp's own interval (``rate × periods_per_year``; a 1h venue pays 8,760 times a year, never
+assumed to be 8h). An entry needs the last ``persistence_periods`` settled rates each past the entry threshold on the
+same side, and the estimate net of round-trip fees on both legs, the quoted spread, expected slippage (amortized over
+``holding_days``) and borrow to reach ``entry_threshold_apr``. Exit when the estimate falls below
+``exit_threshold_apr``, flips sign, or the pair is no longer hedged.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.domain import (
-    ZERO, Instrument, InstrumentKind, IntentLeg, MarketBatch, OrderIntent, Origin, Purpose, Side, to_decimal,
+    ZERO, Instrument, InstrumentKind, IntentLeg, MarketBatch, MarketSnapshot, OrderIntent, Origin, Purpose, Side,
+    to_decimal,
 )
 from bot.settings import S1Settings
 from bot.strategies.base import StrategyView
+from bot.strategies.borrow import BorrowCurve
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +37,17 @@ class _Pair:
     round_trip_fee: float  # taker in and out, both legs, as a fraction of one leg's notional
 
 
+def half_spread_frac(s: MarketSnapshot) -> float:
+    return (s.ask - s.bid) / 2 / s.mid
+
+
 class SpotPerpFunding:
     name = "s1"
 
-    def __init__(self, cfg: S1Settings, instruments: Mapping[str, Instrument], expected_slippage_bps: float = 0.5):
+    def __init__(self, cfg: S1Settings, instruments: Mapping[str, Instrument], expected_slippage_bps: float = 0.5,
+                 borrow: BorrowCurve | None = None) -> None:
         self.cfg = cfg
+        self.borrow = borrow
         self._slip = expected_slippage_bps * 1e-4
         self._pairs: dict[str, _Pair] = {}
         spots = {(i.venue, i.base, i.quote): i for i in instruments.values() if i.kind is InstrumentKind.SPOT}
@@ -49,27 +60,39 @@ class SpotPerpFunding:
             fee = 2.0 * float(spot.fees.taker + perp.fees.taker)
             self._pairs[perp.id] = _Pair(f"{perp.venue}-{perp.base}", spot, perp, max(spot.qty_step, perp.qty_step),
                                          fee)
-        self._rates: dict[str, deque[float]] = {k: deque(maxlen=cfg.funding_lookback_periods) for k in self._pairs}
+        depth = max(cfg.funding_lookback_periods, cfg.persistence_periods)
+        self._rates: dict[str, deque[float]] = {k: deque(maxlen=depth) for k in self._pairs}
         self._seq = 0
         self.stats: Counter[str] = Counter()
 
     def funding_estimate(self, perp_id: str, predicted: float | None) -> float | None:
+        """The venue's prediction when it gives one, else the mean of the last settled rates."""
         if predicted is not None:
             return predicted
         window = self._rates[perp_id]
-        if len(window) < self.cfg.funding_lookback_periods:
+        n = self.cfg.funding_lookback_periods
+        if len(window) < n:
             return None
-        return sum(window) / len(window)
+        recent = list(window)[-n:]
+        return sum(recent) / n
 
-    def net_edge_apr(self, pair: _Pair, rate: float, spot_spread: float, perp_spread: float) -> tuple[float, float]:
-        """(gross annualized funding, net of round-trip costs amortized over the holding period)."""
+    def persistent(self, perp: Instrument, sign: int) -> bool:
+        """The last ``persistence_periods`` settled rates each cleared the entry threshold on side ``sign``."""
+        window = self._rates[perp.id]
+        n = self.cfg.persistence_periods
+        if len(window) < n:
+            return False
+        ppy = perp.funding_periods_per_year
+        return all(sign * r * ppy >= self.cfg.entry_threshold_apr for r in list(window)[-n:])
+
+    def net_edge_apr(self, pair: _Pair, rate: float, spot_spread: float, perp_spread: float,
+                     borrow_apr: float = 0.0) -> tuple[float, float]:
+        """(gross annualized funding, net of round-trip costs amortized over the holding period and of borrow)."""
         gross = abs(rate) * pair.perp.funding_periods_per_year
         costs = pair.round_trip_fee + 2.0 * (spot_spread + perp_spread) + 4.0 * self._slip
-        return gross, gross - costs * 365.0 / self.cfg.holding_days
+        return gross, gross - costs * 365.0 / self.cfg.holding_days - borrow_apr
 
     def on_batch(self, batch: MarketBatch, view: StrategyView, now_ns: int) -> list[OrderIntent]:
-        if not self.cfg.enabled:
-            return []
         out: list[OrderIntent] = []
         for snap in batch.snapshots:
             pair = self._pairs.get(snap.instrument_id)
@@ -84,27 +107,13 @@ class SpotPerpFunding:
             spot_qty = view.positions.get(pair.spot.id, ZERO)
             perp_qty = view.positions.get(pair.perp.id, ZERO)
             if spot_qty == 0 and perp_qty == 0:
-                if est is None:
-                    continue
-                spot_spread = (spot_snap.ask - spot_snap.bid) / 2 / spot_snap.mid
-                perp_spread = (snap.ask - snap.bid) / 2 / snap.mid
-                _, net = self.net_edge_apr(pair, est, spot_spread, perp_spread)
-                if net < self.cfg.entry_threshold_apr:
-                    continue
-                if est < 0:
-                    self.stats["skip_reverse_no_borrow"] += 1
-                    continue
-                qty = (self.cfg.notional_usd / to_decimal(spot_snap.ask) / pair.step).to_integral_value(
-                    rounding="ROUND_FLOOR") * pair.step
-                if qty <= 0:
-                    continue
-                out.append(self._intent(pair, Purpose.ENTRY, now_ns, f"net_apr={net:.4f}", (
-                    IntentLeg(pair.spot.id, Side.BUY, qty),
-                    IntentLeg(pair.perp.id, Side.SELL, qty, leverage=self.cfg.perp_leverage)), edge_apr=net))
-                self.stats["entries"] += 1
+                intent = self._entry(pair, est, spot_snap, snap, now_ns)
+                if intent is not None:
+                    out.append(intent)
                 continue
-            hedged = perp_qty < 0 and spot_qty == -perp_qty
-            carry_gone = est is not None and (est < 0 or est * pair.perp.funding_periods_per_year
+            hedged = spot_qty == -perp_qty
+            sign = 1 if perp_qty < 0 or (perp_qty == 0 and spot_qty > 0) else -1  # +1 positive carry, -1 reverse
+            carry_gone = est is not None and (sign * est <= 0 or abs(est) * pair.perp.funding_periods_per_year
                                               < self.cfg.exit_threshold_apr)
             if hedged and not carry_gone:
                 continue
@@ -119,6 +128,34 @@ class SpotPerpFunding:
             out.append(self._intent(pair, Purpose.EXIT, now_ns, reason, tuple(legs)))
             self.stats[f"exit_{reason}"] += 1
         return out
+
+    def _entry(self, pair: _Pair, est: float | None, spot: MarketSnapshot, perp: MarketSnapshot,
+               now_ns: int) -> OrderIntent | None:
+        if est is None or est == 0:
+            return None
+        sign = 1 if est > 0 else -1
+        notional = float(self.cfg.notional_usd)
+        borrow_apr = 0.0
+        if sign < 0:
+            if self.borrow is None:
+                self.stats["skip_reverse_no_borrow"] += 1
+                return None
+            borrow_apr = self.borrow.rate_for(notional)
+        _, net = self.net_edge_apr(pair, est, half_spread_frac(spot), half_spread_frac(perp), borrow_apr)
+        if net < self.cfg.entry_threshold_apr:
+            return None
+        if not self.persistent(pair.perp, sign):
+            self.stats["skip_not_persistent"] += 1
+            return None
+        qty = (self.cfg.notional_usd / to_decimal(spot.ask) / pair.step).to_integral_value(
+            rounding="ROUND_FLOOR") * pair.step
+        if qty <= 0:
+            return None
+        spot_side = Side.BUY if sign > 0 else Side.SELL
+        self.stats["entries" if sign > 0 else "entries_reverse"] += 1
+        return self._intent(pair, Purpose.ENTRY, now_ns, f"net_apr={net:.4f}", (
+            IntentLeg(pair.spot.id, spot_side, qty),
+            IntentLeg(pair.perp.id, spot_side.opposite, qty, leverage=self.cfg.perp_leverage)), edge_apr=net)
 
     def _intent(self, pair: _Pair, purpose: Purpose, now_ns: int, reason: str,
                 legs: tuple[IntentLeg, ...], edge_apr: float | None = None) -> OrderIntent:

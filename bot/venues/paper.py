@@ -18,9 +18,10 @@ from decimal import Decimal
 
 from bot.clock import Clock
 from bot.domain import (
-    ZERO, Fill, FundingPayment, Instrument, InstrumentKind, Liquidity, MarketBatch, MarketSnapshot, Order,
+    NS_PER_SEC, SECS_PER_YEAR, ZERO, BorrowCharge, Fill, FundingPayment, Instrument, InstrumentKind, Liquidity, MarketBatch, MarketSnapshot, Order,
     OrderStatus, OrderType, OrderUpdate, Position, Side, VenueEvent, to_decimal,
 )
+from bot.strategies.borrow import BorrowCurve
 from bot.venues.gateway import Balance
 
 
@@ -52,6 +53,8 @@ class PaperParams:
     impact_bps_per_million_usd: float = 2.0
     partial_fill_fraction: float = 1.0
     default_leverage: int = 1
+    borrow: BorrowCurve | None = None  # a spot borrow source; None = short spot is refused
+    borrow_margin_pct: Decimal = Decimal("0.5")  # cash held against borrowed spot, as a share of its value
 
 
 class PaperVenue:
@@ -70,6 +73,7 @@ class PaperVenue:
         self._seen_ids: set[str] = set()
         self._events: list[VenueEvent] = []
         self._trade_seq = 0
+        self._borrow_since: dict[str, int] = {}
         self.received: list[Order] = []  # every order that reached this venue, for audits
 
     # --- gateway protocol -------------------------------------------------------------------------------------
@@ -80,6 +84,8 @@ class PaperVenue:
             if inst is None:
                 continue
             books[snap.instrument_id] = snap
+            if self._borrow_since and snap.instrument_id in self._borrow_since:
+                self._charge_borrow(inst, snap)
             if inst.kind is InstrumentKind.PERP:
                 pos = self.perps.get(snap.instrument_id)
                 if pos is not None:
@@ -153,7 +159,11 @@ class PaperVenue:
         return list(self._working)
 
     def _used_margin(self) -> Decimal:
-        return sum((abs(p.qty) * p.entry / p.leverage for p in self.perps.values()), ZERO)
+        perps = sum((abs(p.qty) * p.entry / p.leverage for p in self.perps.values()), ZERO)
+        if not self._borrow_since:
+            return perps
+        held_against = sum((-q * to_decimal(self._books[i].mark) for i, q in self.holdings.items() if q < 0), ZERO)
+        return perps + held_against * self._p.borrow_margin_pct
 
     # --- internals ----------------------------------------------------------------------------------------------
     def _update(self, cid: str, status: OrderStatus, filled: Decimal, reason: str = "") -> None:
@@ -231,9 +241,16 @@ class PaperVenue:
         fee = qty * price * inst.fees.rate(liq)
         free = self.cash - self._used_margin()
         if inst.kind is InstrumentKind.SPOT:
+            held = self.holdings.get(inst.id, ZERO)
             if order.side is Side.BUY:
-                return free >= qty * price + fee
-            return self.holdings.get(inst.id, ZERO) >= qty  # no borrow source on the paper venue
+                cover = min(qty, max(ZERO, -held))  # buying back borrowed coins releases their margin
+                return free + cover * price * self._p.borrow_margin_pct >= qty * price + fee
+            short = max(ZERO, qty - max(held, ZERO))
+            if short == 0:
+                return True
+            if self._p.borrow is None:
+                return False  # no borrow source: short spot is refused
+            return free >= short * price * self._p.borrow_margin_pct + fee
         pos = self.perps.get(inst.id)
         held = pos.qty if pos else ZERO
         increase = max(ZERO, abs(held + order.side.sign * qty) - abs(held))
@@ -258,8 +275,15 @@ class PaperVenue:
         signed = qty if side is Side.BUY else -qty
         self.cash -= fee
         if inst.kind is InstrumentKind.SPOT:
+            if inst.id in self._borrow_since:
+                self._charge_borrow(inst, self._books[inst.id])  # settle interest on the size held until now
             self.cash -= signed * price
-            self.holdings[inst.id] = self.holdings.get(inst.id, ZERO) + signed
+            held = self.holdings.get(inst.id, ZERO) + signed
+            self.holdings[inst.id] = held
+            if held < 0:
+                self._borrow_since.setdefault(inst.id, self._clock.now_ns())
+            else:
+                self._borrow_since.pop(inst.id, None)
             return
         pos = self.perps.get(inst.id)
         if pos is None:
@@ -300,6 +324,23 @@ class PaperVenue:
         self._events.append(Fill(self.venue, f"{self.venue}-t{self._trade_seq}", f"liq-{self._trade_seq}", inst.id,
                                  side, qty, liq, fee, Liquidity.TAKER, snap.ts_ns, is_liquidation=True))
         return True
+
+    def _charge_borrow(self, inst: Instrument, snap: MarketSnapshot) -> None:
+        """Interest on the spot currently borrowed, for the time since the last charge, at the curve's rate for
+        the size borrowed; accrual restarts now."""
+        curve = self._p.borrow
+        since = self._borrow_since.get(inst.id)
+        now = max(snap.ts_ns, self._clock.now_ns())
+        held = self.holdings.get(inst.id, ZERO)
+        if curve is None or since is None or held >= 0 or now <= since:
+            return
+        self._borrow_since[inst.id] = now
+        qty = -held
+        mark = to_decimal(snap.mark)
+        apr = curve.rate_for(float(qty * mark))
+        amount = qty * mark * Decimal(repr(apr)) * (now - since) / (SECS_PER_YEAR * NS_PER_SEC)
+        self.cash -= amount
+        self._events.append(BorrowCharge(self.venue, inst.id, now, qty, apr, amount))
 
     def _settle_funding(self, inst: Instrument, pos: _PerpPos, snap: MarketSnapshot) -> None:
         st = snap.settlement

@@ -88,3 +88,40 @@ def test_no_new_intent_while_orders_are_working() -> None:
 def test_exit_threshold_must_be_below_entry() -> None:
     with pytest.raises(ValueError, match="exit_threshold_apr"):
         S1Settings(entry_threshold_apr=0.05, exit_threshold_apr=0.05)
+
+
+def test_persistence_filter_needs_n_settlements_past_the_threshold() -> None:
+    strategy = s1(funding_lookback_periods=3, persistence_periods=3)
+    # mean 0.03% clears the threshold but one of the last three prints (0.005%, 5.5%/yr) did not
+    assert _run(strategy, [0.0005, 0.00005, 0.00035]) == []
+    assert strategy.stats["skip_not_persistent"] == 1
+    assert _run(s1(persistence_periods=3), [0.0003, 0.0003, 0.0003]) != []
+
+
+def test_a_venue_prediction_wins_over_the_settled_mean() -> None:
+    from dataclasses import replace
+
+    strategy = s1()
+    spot = snap(BTC_SPOT, 60_000.0, half_spread=3.0)
+    out = []
+    for k, r in enumerate([0.0003, 0.0003, 0.0003]):
+        ts = T0 + k * H8
+        perp = replace(snap(BTC_PERP, 60_010.0, ts_ns=ts, half_spread=1.5, rate=r, settle=True),
+                       predicted_funding_rate=-0.0001)
+        out = strategy.on_batch(batch(replace(spot, ts_ns=ts), perp),
+                                StrategyView({BTC_SPOT: spot, BTC_PERP: perp}, {}, frozenset()), ts)
+    assert out == [] and strategy.stats["skip_reverse_no_borrow"] >= 1  # predicted negative: no positive entry
+
+
+def test_reverse_carry_with_a_borrow_source_prices_the_borrow_into_the_edge() -> None:
+    from bot.strategies.borrow import BorrowCurve
+
+    cheap = BorrowCurve(base_apr=0.01, slope1=0.05)
+    dear = BorrowCurve(base_apr=0.40, slope1=0.05)
+    cfg = S1Settings(funding_lookback_periods=3, entry_threshold_apr=0.08)
+    inst = {k: v for k, v in INSTRUMENTS.items() if k in (BTC_SPOT, BTC_PERP)}
+    (intent,) = _run(SpotPerpFunding(cfg, inst, borrow=cheap), [-0.0003] * 3)
+    assert [(leg.instrument_id, leg.side) for leg in intent.legs] == [(BTC_SPOT, Side.SELL), (BTC_PERP, Side.BUY)]
+    gross = 0.0003 * 1095
+    assert intent.edge_apr < gross - cheap.rate_for(20_000)  # costs and borrow both come off
+    assert _run(SpotPerpFunding(cfg, inst, borrow=dear), [-0.0003] * 3) == []  # 40% borrow eats a 33% carry

@@ -150,3 +150,29 @@ def test_equity_is_cash_plus_holdings_and_perp_pnl_at_mark() -> None:
     fees = sum(f.fee for f in fills)
     expected = D(100_000) - fees + D("0.5") * ((D(62_000) - fills[0].price) + (fills[1].price - D(62_010)))
     assert v.equity() == expected
+
+
+def test_short_spot_needs_a_borrow_source_and_pays_interest_on_the_curve() -> None:
+    from bot.domain import BorrowCharge
+    from bot.strategies.borrow import BorrowCurve
+
+    curve = BorrowCurve(base_apr=0.02, slope1=0.1, slope2=1.5, kink=0.8, pool_borrows_usd=40e6, pool_cash_usd=60e6)
+    v, clock = _venue(borrow=curve)
+    asyncio.run(v.submit(_order("c1", BTC_SPOT, Side.SELL, "0.5")))
+    (fill,) = _fills(v.drain_events())
+    assert v.holdings[BTC_SPOT] == D("-0.5") and v.cash == D(100_000) + D("0.5") * fill.price - fill.fee
+    day = 86_400 * NS_PER_SEC
+    v.observe(batch(snap(BTC_SPOT, 60_000.0, ts_ns=T0 + day)))
+    (charge,) = [e for e in v.drain_events() if isinstance(e, BorrowCharge)]
+    apr = curve.rate_for(30_000.0)
+    assert charge.rate_apr == apr and charge.qty == D("0.5")
+    assert charge.amount == D("0.5") * D(60_000) * D(repr(apr)) / 365
+    cash = v.cash
+    clock.advance_to(T0 + 2 * day)  # buying back settles the interest up to the trade, then stops it
+    v.observe(batch(snap(BTC_SPOT, 60_000.0, ts_ns=T0 + 2 * day)))
+    asyncio.run(v.submit(_order("c2", BTC_SPOT, Side.BUY, "0.5")))
+    evs = v.drain_events()
+    assert [e for e in evs if isinstance(e, BorrowCharge)][0].amount == charge.amount
+    assert v.holdings[BTC_SPOT] == 0 and cash > v.cash
+    v.observe(batch(snap(BTC_SPOT, 60_000.0, ts_ns=T0 + 3 * day)))
+    assert not [e for e in v.drain_events() if isinstance(e, BorrowCharge)]
