@@ -11,13 +11,17 @@ from bot.clock import Clock, PacedClock, SimClock
 from bot.domain import NS_PER_SEC, Instrument
 from bot.execution.executor import Executor
 from bot.feeds.bars import load_bars
+from bot.feeds.futures_gen import SyntheticFuturesFeed
 from bot.feeds.replay import ReplayFeed, SpreadModel
 from bot.governor import Governor, RulesConfig
 from bot.governor.audit import MemoryAudit
 from bot.ledger import Ledger
 from bot.settings import Settings
 from bot.strategies.base import Strategy
+from bot.strategies.borrow import BorrowCurve
 from bot.strategies.s1_spot_perp import SpotPerpFunding
+from bot.strategies.s2_cross_venue import CrossVenueFunding
+from bot.strategies.s3_basis import SpotFuturesBasis
 from bot.venues.fees import default_instruments
 from bot.venues.paper import PaperParams, PaperVenue
 
@@ -26,7 +30,7 @@ from bot.venues.paper import PaperParams, PaperVenue
 class Bot:
     settings: Settings
     rules: RulesConfig
-    feed: ReplayFeed
+    feed: ReplayFeed | SyntheticFuturesFeed
     instruments: dict[str, Instrument]
     venues: dict[str, PaperVenue]
     governor: Governor
@@ -37,12 +41,26 @@ class Bot:
     executor: Executor
 
 
+def make_strategies(settings: Settings, instruments: dict[str, Instrument],
+                    borrow: BorrowCurve | None) -> list[Strategy]:
+    cfg, slip = settings.strategy, settings.paper.slippage_bps
+    makers = {
+        "s1": lambda: SpotPerpFunding(cfg.s1, instruments, slip, borrow),
+        "s2": lambda: CrossVenueFunding(cfg.s2, instruments, slip),
+        "s3": lambda: SpotFuturesBasis(cfg.s3, instruments, slip),
+    }
+    return [makers[name]() for name in cfg.active]
+
+
 def build_bot(settings: Settings, rules: RulesConfig, clock_kind: Literal["sim", "paced"] = "sim") -> Bot:
     rp = settings.replay
     instruments = default_instruments(rp.venues, rp.bases)
     bars = load_bars(rp.file, rp.venues, rp.bases, rp.start, rp.end)
-    feed = ReplayFeed(bars, instruments, SpreadModel(rp.half_spread_bps_spot, rp.half_spread_bps_perp,
-                                                     rp.spread_range_coef))
+    feed: ReplayFeed | SyntheticFuturesFeed = ReplayFeed(
+        bars, instruments, SpreadModel(rp.half_spread_bps_spot, rp.half_spread_bps_perp, rp.spread_range_coef))
+    if "s3" in settings.strategy.active:  # the bundled history has no dated futures: generate them (labelled)
+        feed = SyntheticFuturesFeed(feed, settings.futures, instruments)
+        instruments = dict(feed.instruments)
     start_ns, end_ns = feed.ts_range_ns
     clock: Clock
     if clock_kind == "paced" and settings.replay.pace_secs > 0 and end_ns > start_ns:
@@ -58,7 +76,7 @@ def build_bot(settings: Settings, rules: RulesConfig, clock_kind: Literal["sim",
     venues = {v: PaperVenue(v, instruments, clock, params) for v in rp.venues}
     audit = MemoryAudit()
     governor = Governor(rules, instruments, audit)
-    strategies: list[Strategy] = [SpotPerpFunding(settings.strategy.s1, instruments, pp.slippage_bps, borrow)]
+    strategies = make_strategies(settings, instruments, borrow)
     ledger = Ledger(initial_equity=pp.initial_balance_usd * Decimal(len(venues)))
     executor = Executor(feed.batches, venues, governor, strategies, ledger, clock, instruments,
                         settings.execution.entry_ttl_secs)

@@ -64,13 +64,14 @@ def _date(ts_ns: int) -> str:
 def _summary(report: dict[str, Any]) -> str:
     eq, led, c, g = report["equity"], report["ledger"], report["counts"], report["governor"]
     rules = ", ".join(f"{k}={v}" for k, v in g["decisions_by_rule"].items()) or "none"
+    synthetic = " — dated futures SYNTHETIC (generated)" if report["run"]["synthetic_instruments"] else ""
     return "\n".join([
-        f"carrybot {report['run']['mode']} {report['run']['from']} → {report['run']['to']} "
-        f"(data {report['run']['data_version']})",
+        f"carrybot {report['run']['mode']} {'+'.join(report['run']['strategies'])} {report['run']['from']} → "
+        f"{report['run']['to']} (data {report['run']['data_version']}){synthetic}",
         f"  equity      {float(eq['start']):,.2f} → {float(eq['end']):,.2f} USDT  "
         f"({eq['total_return']:+.2%}, {eq['annualized_return']:+.2%}/yr, max drawdown {eq['max_drawdown']:.2%})",
         f"  funding     {float(led['funding']):+,.2f}   fees {float(led['fees']):,.2f}   spread "
-        f"{float(led['spread']):,.2f}   slippage {float(led['slippage']):,.2f}",
+        f"{float(led['spread']):,.2f}   slippage {float(led['slippage']):,.2f}   borrow {float(led['borrow']):,.2f}",
         f"  price pnl   realized {float(led['realized']):+,.2f}   unrealized {float(led['unrealized']):+,.2f}   "
         f"ledger residual {led['identity_residual']}",
         f"  trades      {c['orders_sent']} orders, {c['fills']} fills, {c['funding_payments']} funding payments, "
@@ -143,6 +144,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     settings = load_settings()
+    if args.strategy:
+        settings = settings.model_copy(update={"strategy": settings.strategy.model_copy(
+            update={"active": (args.strategy,)})})
     rules = _rules_for(settings)
     logs.configure(settings.log.level, settings.log.format, _secrets(settings))
     report = asyncio.run(_replay(settings, rules, paced=False, progress=False))
@@ -185,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     bt = sub.add_parser("backtest", help="the same path on a simulated clock, as fast as possible")
     bt.add_argument("--json", metavar="PATH", help="write the full report as JSON")
+    bt.add_argument("--strategy", choices=("s1", "s2", "s3"), help="run this strategy alone (S3 on generated futures)")
     bt.set_defaults(func=cmd_backtest)
     cfg = sub.add_parser("config", help="settings")
     cfg_sub = cfg.add_subparsers(dest="action", required=True)

@@ -95,6 +95,7 @@ class Instrument:
     maintenance_margin_rate: Decimal = ZERO
     funding_interval_secs: int | None = None
     ts_expiry_ns: int | None = None
+    synthetic: bool = False  # generated, not a venue's real contract (reports and metrics say so)
     id: str = field(init=False)
     is_derivative: bool = field(init=False)  # decided once: read on every governor check
 
@@ -248,6 +249,7 @@ class Fill:
     liquidity: Liquidity
     ts_ns: int
     is_liquidation: bool = False
+    is_settlement: bool = False  # a dated future's cash settlement at expiry
 
     @property
     def signed_qty(self) -> Decimal:

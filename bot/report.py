@@ -52,6 +52,8 @@ def build_report(bot: Bot) -> dict[str, Any]:
     return {
         "run": {
             "mode": "paper-replay", "code_version": __version__, "data_version": bot.feed.data_version,
+            "strategies": list(bot.settings.strategy.active),
+            "synthetic_instruments": sorted(i.id for i in bot.instruments.values() if i.synthetic),
             "from": _iso(start_ns), "to": _iso(end_ns), "settings": masked(bot.settings),
             "rules": bot.rules.model_dump(mode="json"),
         },

@@ -224,7 +224,7 @@ class Executor:
         if order is not None:
             ref_mid, ref_touch = order.ref_mid, order.ref_touch
             self.ledger.apply_fill(fill, to_decimal(ref_mid), to_decimal(ref_touch))
-        else:  # venue-initiated (liquidation): the whole loss is price PnL at the liquidation price
+        else:  # venue-initiated (liquidation, expiry settlement): all of it is price PnL at that price
             self.ledger.apply_fill(fill, fill.price, fill.price)
         st.fills += 1
         st.fills_log.append(fill)

@@ -50,9 +50,16 @@ class ActionFactory:
         net = sum(q for _, q in pos)
         if not pos or abs(net) * max(marks.get(i, 0.0) for i, _ in pos) < min_usd:
             return None
+        # take from the most unbalanced venue first: a lone leg on one venue is the one to unwind, not another
+        # venue's hedged pair (cross-venue books balance across venues and are reduced by size)
+        venue_net: dict[str, float] = {}
+        for iid, q in pos:
+            v = self._inst[iid].venue
+            venue_net[v] = venue_net.get(v, 0.0) + q
+        sign = 1.0 if net > 0 else -1.0
         legs = []
         left = abs(net)
-        for iid, q in sorted(pos, key=lambda p: -abs(p[1])):
+        for iid, q in sorted(pos, key=lambda p: (-venue_net[self._inst[p[0]].venue] * sign, -abs(p[1]), p[0])):
             if left <= 0 or (q > 0) != (net > 0):
                 continue
             take = min(abs(q), left)

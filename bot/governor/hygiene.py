@@ -48,6 +48,7 @@ class PriceSanity:
 
     def __init__(self, cfg: G6Config) -> None:
         self._band = cfg.price_band_pct
+        self._max_basis = cfg.max_basis_apr
 
     def check(self, ctx: CheckContext) -> RuleHit | None:
         band = self._band
@@ -55,6 +56,10 @@ class PriceSanity:
             s = leg.snapshot
             dev_last = abs(s.last / s.mark - 1.0)
             dev_index = abs(s.mark / s.index - 1.0) if s.index else 0.0
+            expiry = leg.instrument.ts_expiry_ns
+            if expiry is not None and s.index:  # a dated future trades at a basis: judge it annualized
+                days = max((expiry - ctx.now_ns) / (86_400 * NS_PER_SEC), 1.0)
+                dev_index = 0.0 if dev_index * 365 / days <= self._max_basis else band * 2
             if dev_last > band or dev_index > band or s.bid > s.ask:
                 return RuleHit(self.rule_id, DenyCode.PRICE_SANITY, 0.0, {
                     "instrument": leg.instrument.id, "mark": s.mark, "index": s.index, "last": s.last,

@@ -142,6 +142,8 @@ class G6Config(_Section):
     max_snapshot_age_secs: float = Field(120.0, gt=0, le=86_400)
     max_funding_age_secs: float = Field(9 * 3600.0, gt=0, le=7 * 86_400, description="beyond next funding time")
     price_band_pct: float = Field(0.02, gt=0, le=0.5, description="mark vs index vs last must agree within this")
+    max_basis_apr: float = Field(1.0, gt=0, le=20, description="dated futures: |annualized basis| vs index above this "
+                                                                "is insane (their mark is meant to differ from it)")
     max_spread_bps: float = Field(25.0, gt=0, le=10_000)
     max_short_vol: float = Field(2.5, gt=0, le=100, description="annualized short-horizon volatility gate")
 

@@ -86,9 +86,12 @@ class PaperVenue:
             books[snap.instrument_id] = snap
             if self._borrow_since and snap.instrument_id in self._borrow_since:
                 self._charge_borrow(inst, snap)
-            if inst.kind is InstrumentKind.PERP:
+            if inst.is_derivative:
                 pos = self.perps.get(snap.instrument_id)
                 if pos is not None:
+                    if inst.ts_expiry_ns is not None and snap.ts_ns >= inst.ts_expiry_ns:
+                        self._settle_expiry(inst, pos, snap)
+                        continue
                     if snap.range_high is not None and self._maybe_liquidate(inst, pos, snap):
                         continue
                     if snap.settlement is not None:
@@ -173,6 +176,8 @@ class PaperVenue:
         inst = self._inst.get(order.instrument_id)
         if inst is None or order.instrument_id not in self._books:
             return "no_market"
+        if inst.ts_expiry_ns is not None and self._clock.now_ns() >= inst.ts_expiry_ns:
+            return "expired"
         if order.client_order_id in self._seen_ids:
             return "duplicate_client_order_id"
         if order.qty < inst.min_qty or inst.round_qty(order.qty) != order.qty:
@@ -341,6 +346,20 @@ class PaperVenue:
         amount = qty * mark * Decimal(repr(apr)) * (now - since) / (SECS_PER_YEAR * NS_PER_SEC)
         self.cash -= amount
         self._events.append(BorrowCharge(self.venue, inst.id, now, qty, apr, amount))
+
+    def _settle_expiry(self, inst: Instrument, pos: _PerpPos, snap: MarketSnapshot) -> None:
+        """A dated future is cash-settled at expiry against the index (delivery price), without a fee."""
+        price = to_decimal(snap.index if snap.index is not None else snap.mark)
+        side = Side.SELL if pos.qty > 0 else Side.BUY
+        qty = abs(pos.qty)
+        self._apply_trade(inst, side, qty, price, ZERO, None)
+        for cid, w in list(self._working.items()):
+            if w.order.instrument_id == inst.id:
+                del self._working[cid]
+                self._update(cid, OrderStatus.CANCELED, w.filled, "expired")
+        self._trade_seq += 1
+        self._events.append(Fill(self.venue, f"{self.venue}-t{self._trade_seq}", f"expiry-{self._trade_seq}", inst.id,
+                                 side, qty, price, ZERO, Liquidity.TAKER, snap.ts_ns, is_settlement=True))
 
     def _settle_funding(self, inst: Instrument, pos: _PerpPos, snap: MarketSnapshot) -> None:
         st = snap.settlement

@@ -36,3 +36,16 @@ def test_small_or_healed_imbalance_resets_the_timer() -> None:
     assert res.intents == [] and "BTC" not in g.unhedged_since
     res, _ = _tick(g, {BTC_SPOT: 0.5}, NOW + 40 * NS_PER_SEC)
     assert res.intents == []  # a new timer started
+
+
+def test_the_lone_leg_is_unwound_on_its_own_venue_not_another_venues_pair() -> None:
+    g = governor()
+    bybit_spot = "bybit:BTC/USDT"
+    book = {BTC_SPOT: 1.0, BTC_PERP: -1.0, bybit_spot: 0.4}  # binance hedged; bybit's perp leg never filled
+    m = {BTC_SPOT: snap(BTC_SPOT, 60_000.0, ts_ns=NOW), BTC_PERP: snap(BTC_PERP, 60_000.0, ts_ns=NOW),
+         bybit_spot: snap(bybit_spot, 60_000.0, ts_ns=NOW)}
+    g.on_tick(account(positions=book), m, NOW)
+    later = NOW + 31 * NS_PER_SEC
+    m = {k: snap(k, 60_000.0, ts_ns=later) for k in m}
+    (intent,) = g.on_tick(account(positions=book), m, later).intents
+    assert [(leg.instrument_id, leg.qty) for leg in intent.legs] == [(bybit_spot, Decimal("0.4"))]
