@@ -110,6 +110,11 @@ class Instrument:
         object.__setattr__(self, "is_derivative", self.kind is not InstrumentKind.SPOT)
 
     @property
+    def liquidity_rank(self) -> int:
+        """Lower is less liquid: spot, then dated futures, then perpetuals (leg-safe execution leads with the lowest)."""
+        return {InstrumentKind.SPOT: 0, InstrumentKind.FUTURE: 1, InstrumentKind.PERP: 2}[self.kind]
+
+    @property
     def funding_periods_per_year(self) -> float:
         """Settlements per year, from the instrument's own interval (never an assumed 8 h)."""
         if not self.funding_interval_secs:
@@ -391,6 +396,16 @@ class Decision:
     @property
     def rules(self) -> tuple[str, ...]:
         return tuple(h.rule for h in self.hits)
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeGap:
+    """The part of a two-leg entry's lead leg not yet matched by its hedge: what completing the pair would take."""
+
+    instrument_id: str  # the hedge leg's instrument
+    side: Side
+    qty: float
+    lead_price: float  # average fill price of the lead leg
 
 
 @dataclass(frozen=True, slots=True)

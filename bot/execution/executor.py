@@ -19,6 +19,7 @@ from bot.domain import (
     NS_PER_SEC, BorrowCharge, Decision, Fill, FundingPayment, Instrument, MarketBatch, MarketSnapshot, Order, OrderIntent,
     OrderStatus, OrderUpdate, Purpose, TradingState, to_decimal,
 )
+from bot.execution.pairs import PairBook
 from bot.governor import Governor
 from bot.governor.context import AccountView
 from bot.governor.margin import liquidation_price
@@ -68,6 +69,8 @@ class Executor:
         self.stats = ExecutorStats()
         self.entry_ttl_secs = entry_ttl_secs
         self.leverage: dict[str, int] = {}  # leverage last set per derivative instrument
+        self.pairs = PairBook(instruments)
+        self._outbox: list[Order] = []
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -96,7 +99,11 @@ class Executor:
             gw.observe(batch)
         self.governor.observe(batch)
         self._drain()
+        if self._outbox:
+            out, self._outbox = self._outbox, []
+            await self._send(out)
         now = self.clock.now_ns()
+        self.pairs.refresh({k: b.qty for k, b in self.ledger.legs.items() if b.qty})
         if self.working:
             await self._expire_entries(now)
         account = self.account_view()
@@ -149,16 +156,24 @@ class Executor:
         now = self.clock.now_ns()
         decision = self.governor.decide(intent, account or self.account_view(), self.market, now)
         if decision.orders:
-            for order in decision.orders:
-                self.orders[order.client_order_id] = order
-                self.working[order.client_order_id] = order
-                if order.leverage:
-                    self.leverage[order.instrument_id] = order.leverage
-            await asyncio.gather(*(self.gateways[self.instruments[o.instrument_id].venue].submit(o)
-                                   for o in decision.orders))
-            self.stats.orders_sent += len(decision.orders)
-            self._drain()
+            orders = decision.orders
+            if len(orders) == 2 and not decision.risk_reducing:  # leg-safe: the less liquid leg goes first
+                orders = (self.pairs.open(decision),)
+            await self._send(orders)
         return decision
+
+    async def _send(self, orders: tuple[Order, ...] | list[Order]) -> None:
+        for order in orders:
+            self.orders[order.client_order_id] = order
+            self.working[order.client_order_id] = order
+            if order.leverage:
+                self.leverage[order.instrument_id] = order.leverage
+        await asyncio.gather(*(self.gateways[self.instruments[o.instrument_id].venue].submit(o) for o in orders))
+        self.stats.orders_sent += len(orders)
+        self._drain()
+        while self._outbox:  # hedge legs released by lead fills (part of an approved decision)
+            out, self._outbox = self._outbox, []
+            await self._send(out)
 
     async def cancel_all(self) -> None:
         await self.cancel_where(None)
@@ -169,6 +184,7 @@ class Executor:
             if instruments is None or order.instrument_id in instruments:
                 await self.gateways[self.instruments[order.instrument_id].venue].cancel(cid)
         self._drain()
+        self._outbox.clear()  # nothing is released while the governor is taking risk off
 
     def account_view(self) -> AccountView:
         positions: dict[str, float] = {}
@@ -195,7 +211,8 @@ class Executor:
                 liq[iid] = liquidation_price(book.favg, q > 0, self.leverage.get(iid, 1),
                                              float(inst.maintenance_margin_rate))
         return AccountView(self.ledger.equity_estimate(self._mark_of), positions, gross, sum(gross.values()),
-                           len(self.working), liq, net, sum(net.values()), net_base, gross_base)
+                           len(self.working), liq, net, sum(net.values()), net_base, gross_base,
+                           self.pairs.gaps() if self.pairs.pairs else {})
 
     def _drain(self) -> None:
         st = self.stats
@@ -212,7 +229,9 @@ class Executor:
                     st.borrow_charges += 1
                 elif isinstance(ev, OrderUpdate):
                     if ev.status in _TERMINAL:
-                        self.working.pop(ev.client_order_id, None)
+                        order = self.working.pop(ev.client_order_id, None)
+                        if order is not None and ev.status is not OrderStatus.FILLED and ev.filled_qty == 0:
+                            self.pairs.drop_unfilled(order.decision_id)  # a lead that never filled: no pair
                     if ev.status is OrderStatus.REJECTED:
                         st.rejections[ev.reason or "unknown"] += 1
                         log.warning("venue.rejected", venue=ev.venue, client_order_id=ev.client_order_id,
@@ -228,6 +247,7 @@ class Executor:
             self.ledger.apply_fill(fill, fill.price, fill.price)
         st.fills += 1
         st.fills_log.append(fill)
+        self._outbox.extend(self.pairs.on_fill(fill, self.market, self.clock.now_ns()))
         if fill.is_liquidation:
             st.liquidations += 1
             log.error("venue.liquidation", venue=fill.venue, instrument=fill.instrument_id, qty=str(fill.qty),

@@ -43,6 +43,16 @@ class ActionFactory:
         legs = [leg for iid, q in sorted(positions) if (leg := self._leg(iid, q, fraction)) is not None]
         return self._intent("trim", legs, now_ns, reason)
 
+    def complete(self, iid: str, side: Side, qty: float, now_ns: int, reason: str) -> OrderIntent | None:
+        """The missing leg of a pair, as a marketable order (it adds to one leg but removes delta)."""
+        inst = self._inst.get(iid)
+        if inst is None:
+            return None
+        size = inst.round_qty(Decimal(repr(qty)))
+        if size < inst.min_qty:
+            return None
+        return self._intent("complete", [IntentLeg(iid, side, size)], now_ns, reason)
+
     def neutralise(self, positions: Iterable[tuple[str, float]], marks: Mapping[str, float], min_usd: float,
                    now_ns: int, reason: str, tag: str = "hedge") -> OrderIntent | None:
         """Reduce the legs on the side of the residual delta until the delta is gone (never adds exposure)."""

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from bot.domain import Instrument, MarketSnapshot, OrderIntent, RuleHit
+from bot.domain import HedgeGap, Instrument, MarketSnapshot, OrderIntent, RuleHit
 from bot.governor.calendar import ExpiryPhase
 from bot.governor.signals import Signals
 
@@ -25,6 +25,7 @@ class AccountView:
     net_total: float = 0.0
     net_by_base: Mapping[str, float] = field(default_factory=dict)
     gross_by_base: Mapping[str, float] = field(default_factory=dict)
+    hedge_gaps: Mapping[str, HedgeGap] = field(default_factory=dict)  # per base: a lead leg awaiting its hedge
 
 
 @dataclass(frozen=True, slots=True)

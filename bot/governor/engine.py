@@ -147,10 +147,10 @@ class Governor:
                 continue
             since = self.unhedged_since.setdefault(base, now_ns)
             if now_ns - since >= cfg.g9.leg_timeout_secs * NS_PER_SEC:
-                intent = self.actions.neutralise(legs, {i: market[i].mark for i, _ in legs}, 0.0, now_ns,
-                                                 f"G9 unhedged {unhedged:.2f} USD", tag="unwind")
+                intent = self._complete_or_unwind(base, legs, account, market, unhedged, now_ns)
                 if intent is not None:
                     res.cancel_instruments.update(i for i, _ in legs)
+                    res.cancel_instruments.update(leg.instrument_id for leg in intent.legs)
                     res.intents.append(intent)
 
         # G4: exposure to an expiring contract is closed before its blackout starts
@@ -163,6 +163,24 @@ class Governor:
                     res.cancel_instruments.add(iid)
                     res.intents.append(intent)
         return res
+
+    def _complete_or_unwind(self, base: str, legs: list[tuple[str, float]], account: AccountView,
+                            market: Mapping[str, MarketSnapshot], unhedged: float, now_ns: int) -> OrderIntent | None:
+        """G9's choice for delta left unhedged past ``leg_timeout``: complete the pair with a marketable order while
+        the price is still near the lead leg's fill, else unwind the lead leg."""
+        gap = account.hedge_gaps.get(base)
+        net = sum(q for _, q in legs)
+        if gap is not None and gap.instrument_id in market:
+            move = abs(market[gap.instrument_id].mark / gap.lead_price - 1.0)
+            completes = (gap.side is Side.BUY) == (net < 0)
+            if completes and move <= self.cfg.g9.max_completion_move_pct:
+                qty = min(gap.qty, abs(net))
+                intent = self.actions.complete(gap.instrument_id, gap.side, qty, now_ns,
+                                               f"G9 complete {qty} after {unhedged:.2f} USD unhedged, move {move:.4f}")
+                if intent is not None:
+                    return intent
+        return self.actions.neutralise(legs, {i: market[i].mark for i, _ in legs}, 0.0, now_ns,
+                                       f"G9 unhedged {unhedged:.2f} USD", tag="unwind")
 
     def _ladder_action(self, ev: LadderEvent, legs: list[tuple[str, float]], market: Mapping[str, MarketSnapshot],
                        now_ns: int, res: TickResult) -> None:
@@ -221,8 +239,9 @@ class Governor:
                 return self._finish(intent, Outcome.REJECT, 0.0, (hit,), (), state, False, now_ns)
         qtys = [leg.qty for leg in intent.legs]
         legs = self._price(intent, qtys, positions, market)
-        reducing = intent.purpose is not _ENTRY and all(_shrinks(positions.get(pl.instrument.id, 0.0), pl)
-                                                               for pl in legs)
+        reducing = intent.purpose is not _ENTRY and (
+            all(_shrinks(positions.get(pl.instrument.id, 0.0), pl) for pl in legs)
+            or (intent.origin is Origin.GOVERNOR and _hedges(account, legs)))
         gate = _state_gate(state, intent, reducing)
         if gate is not None:
             return self._finish(intent, Outcome.REJECT, 0.0, (gate,), (), state, reducing, now_ns)
@@ -317,10 +336,13 @@ class Governor:
     def _orders(self, intent: OrderIntent, legs: list[PricedLeg], qtys: list[Decimal], now_ns: int,
                 post_only: bool) -> tuple[Order, ...]:
         orders = []
+        hedge_index = -1  # two-leg entry with a taker hedge: the more liquid leg may cross once the lead fills
+        if post_only and len(legs) == 2 and self.cfg.g6.hedge_leg == "taker":
+            hedge_index = 0 if legs[0].instrument.liquidity_rank > legs[1].instrument.liquidity_rank else 1
         for i, (leg, pl, qty) in enumerate(zip(intent.legs, legs, qtys, strict=True)):
             s = pl.snapshot
             order_type, limit, maker = leg.order_type, leg.limit_price, leg.post_only
-            if post_only and order_type is _MARKET:  # G6: join the passive side instead of crossing
+            if post_only and order_type is _MARKET and i != hedge_index:  # G6: join the passive side, don't cross
                 order_type, maker = _LIMIT, True
                 limit = Decimal(repr(s.bid if leg.side is _BUY else s.ask))
             ref_touch = float(limit) if maker and limit is not None else s.touch(leg.side)
@@ -342,6 +364,16 @@ class Governor:
 def _shrinks(pos: float, pl: PricedLeg) -> bool:
     """The leg reduces an existing position without flipping it (labels alone are not trusted)."""
     return pos * pl.signed_qty < 0 and abs(pl.signed_qty) <= abs(pos) * (1 + 1e-12)
+
+
+def _hedges(account: AccountView, legs: list[PricedLeg]) -> bool:
+    """A governor completion: every leg on one base, and the base's net delta shrinks without flipping."""
+    base = legs[0].instrument.base
+    if any(pl.instrument.base != base for pl in legs):
+        return False
+    net = account.net_by_base.get(base, 0.0)
+    after = net + sum(pl.signed_qty * pl.snapshot.mark for pl in legs)
+    return abs(after) < abs(net) and after * net >= 0
 
 
 def _group(positions: Mapping[str, float], instruments: Mapping[str, Instrument]) -> dict[str, list[tuple[str, float]]]:

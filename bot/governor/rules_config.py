@@ -139,6 +139,9 @@ class G6Config(_Section):
     """Execution hygiene: post-only entries; fail closed on stale, wide or insane prices."""
 
     entries_post_only: bool = True
+    hedge_leg: Literal["taker", "post_only"] = Field(
+        "taker", description="two-leg entries: the less liquid leg goes first post-only; its hedge then takes at once "
+                             "(taker) or also joins the book (post_only, completed or unwound by G9 after leg_timeout)")
     max_snapshot_age_secs: float = Field(120.0, gt=0, le=86_400)
     max_funding_age_secs: float = Field(9 * 3600.0, gt=0, le=7 * 86_400, description="beyond next funding time")
     price_band_pct: float = Field(0.02, gt=0, le=0.5, description="mark vs index vs last must agree within this")
@@ -183,6 +186,8 @@ class G8Config(_Section):
 class G9Config(_Section):
     leg_timeout_secs: float = Field(30.0, gt=0, le=86_400)
     max_unhedged_usd: float = Field(2_000.0, ge=0)
+    max_completion_move_pct: float = Field(0.005, ge=0, le=0.5, description="complete a lone leg with a marketable "
+                                           "order only while price is within this of its fill; else unwind it")
 
 
 class RulesConfig(_Section):

@@ -83,15 +83,22 @@ def test_two_runs_give_identical_reports(full) -> None:
 
 def test_no_order_reached_a_venue_without_an_approving_governor_decision(full) -> None:
     bot, report = full
-    decided = {}
+    approved: dict[tuple[str, str], object] = {}
     for d in bot.audit.decisions:
         for o in d.orders:
             assert d.outcome in (Outcome.APPROVE, Outcome.RESIZE)
-            decided[o.client_order_id] = o
+            approved[(d.decision_id, o.instrument_id)] = o
     received = [o for v in bot.venues.values() for o in v.received]
     assert len(received) == report["counts"]["orders_sent"] > 0
+    sent: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for o in received:
-        assert decided.get(o.client_order_id) is o
+        key = (o.decision_id, o.instrument_id)
+        parent = approved.get(key)
+        assert parent is not None, o  # every venue order belongs to an approving decision's leg ...
+        assert o.side is parent.side and o.reduce_only == parent.reduce_only
+        sent[key] += o.qty
+    for key, qty in sent.items():
+        assert qty <= approved[key].qty  # ... and hedge children never exceed the approved quantity
 
 
 def test_bad_rows_are_skipped_counted_and_never_traded_on(tmp_path) -> None:

@@ -22,15 +22,22 @@ def market_at(ts: int) -> dict:
     return {BTC_SPOT: snap(BTC_SPOT, 60_000.0, ts_ns=ts), BTC_PERP: snap(BTC_PERP, 60_000.0, ts_ns=ts)}
 
 
-def test_clean_entry_is_approved_as_post_only_limits_at_the_passive_touch() -> None:
+def test_clean_entry_leads_with_a_post_only_less_liquid_leg_and_a_taker_hedge() -> None:
     d = governor().decide(pair_intent(ts_ns=T_CALM), account(), market_at(T_CALM), T_CALM)
     assert d.outcome is Outcome.APPROVE and d.scale == 1.0
     assert [h.code for h in d.hits] == [DenyCode.POST_ONLY_ENTRY]
     assert [(o.instrument_id, o.side, o.qty, o.order_type, o.post_only, o.limit_price) for o in d.orders] == [
         (BTC_SPOT, Side.BUY, Decimal("0.5"), OrderType.LIMIT, True, Decimal("59995.0")),
-        (BTC_PERP, Side.SELL, Decimal("0.5"), OrderType.LIMIT, True, Decimal("60005.0"))]
+        (BTC_PERP, Side.SELL, Decimal("0.5"), OrderType.MARKET, False, None)]
     assert {o.decision_id for o in d.orders} == {d.decision_id}
     assert d.orders[0].ref_mid == 60_000.0 and d.orders[0].ref_touch == 59_995.0
+
+
+def test_both_legs_join_the_book_when_the_hedge_is_post_only() -> None:
+    d = governor(g6={"hedge_leg": "post_only"}).decide(pair_intent(ts_ns=T_CALM), account(), market_at(T_CALM),
+                                                       T_CALM)
+    assert [(o.order_type, o.post_only, o.limit_price) for o in d.orders] == [
+        (OrderType.LIMIT, True, Decimal("59995.0")), (OrderType.LIMIT, True, Decimal("60005.0"))]
 
 
 def test_entries_may_take_when_post_only_is_switched_off() -> None:
