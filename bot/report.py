@@ -69,6 +69,8 @@ def build_report(bot: Bot) -> dict[str, Any]:
             "ticks": st.ticks, "snapshots": st.snapshots, "intents": st.intents, "orders_sent": st.orders_sent,
             "fills": st.fills, "funding_payments": st.funding_payments, "liquidations": st.liquidations,
             "entries_expired": st.entries_expired, "max_unhedged_usd": st.max_unhedged_usd,
+            "tick_end_unhedged_max_usd": st.tick_end_unhedged_max, "ticks_unhedged": st.ticks_unhedged,
+            "pairs": dict(sorted(bot.executor.pairs.transitions.items())),
             "venue_rejections": dict(sorted(st.rejections.items())),
             "rows_rejected": dict(sorted(bot.feed.rejected_rows.items())),
         },

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 
 from bot.clock import SimClock
-from bot.domain import NS_PER_SEC, MarketBatch, MarketSnapshot, OrderIntent
+from bot.domain import NS_PER_SEC, Instrument, MarketBatch, MarketSnapshot, OrderIntent
 from bot.execution.executor import Executor
 from bot.governor import Governor, RulesConfig
 from bot.governor.audit import MemoryAudit
@@ -25,14 +25,14 @@ BYBIT_PERP = "bybit:BTC/USDT:USDT"
 
 
 def path(prices: list[float], rates: list[float] | None = None, start: int = START, step: int = H8,
-         drop_perp_after: int | None = None) -> list[MarketBatch]:
+         drop_perp_after: int | None = None, range_pct: float = 0.005) -> list[MarketBatch]:
     """Binance spot and perp and Bybit perp at one price; each bar's range spans the move since the previous one
     (±0.5%)."""
     out = []
     for k, p in enumerate(prices):
         ts = start + k * step
         prev = prices[k - 1] if k else p
-        hi, lo = max(p, prev) * 1.005, min(p, prev) * 0.995
+        hi, lo = max(p, prev) * (1 + range_pct), min(p, prev) * (1 - range_pct)
         rate = rates[k] if rates else 0.0001
         perp = snap(BTC_PERP, p, ts_ns=ts, rate=rate, settle=True, high=hi if k else None, low=lo if k else None,
                     half_spread=p * 5e-5)
@@ -60,18 +60,20 @@ class Scripted:
 
 
 def run(batches: list[MarketBatch], plan: dict, rules: RulesConfig | None = None,
-        cash: Decimal = Decimal(100_000)) -> Executor:
+        cash: Decimal = Decimal(100_000), instruments: Mapping[str, Instrument] | None = None,
+        params: PaperParams | None = None) -> Executor:
+    inst = instruments or INSTRUMENTS
     clock = SimClock(batches[0].ts_ns)
-    venues = {v: PaperVenue(v, INSTRUMENTS, clock, PaperParams(initial_cash=cash, latency_secs=0.0))
-              for v in ("binance", "bybit")}
-    gov = Governor(rules or RulesConfig(), INSTRUMENTS, MemoryAudit())
+    p = params or PaperParams(initial_cash=cash, latency_secs=0.0)
+    venues = {v: PaperVenue(v, inst, clock, p) for v in ("binance", "bybit")}
+    gov = Governor(rules or RulesConfig(), inst, MemoryAudit())
     ledger = Ledger(cash * 2)
 
     async def feed() -> AsyncIterator[MarketBatch]:
         for b in batches:
             yield b
 
-    ex = Executor(feed, venues, gov, [Scripted(plan)], ledger, clock, INSTRUMENTS)
+    ex = Executor(feed, venues, gov, [Scripted(plan)], ledger, clock, inst)
     ex.on_tick_log: list = []  # type: ignore[attr-defined]
     asyncio.run(ex.run(lambda b, e: e.on_tick_log.append((b.ts_ns, dict(gov.ladders.snapshot()),  # type: ignore
                                                           {k: v for k, v in e.account_view().positions.items()}))))

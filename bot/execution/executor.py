@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from bot.clock import Clock
 from bot.domain import (
-    NS_PER_SEC, BorrowCharge, Decision, Fill, FundingPayment, Instrument, MarketBatch, MarketSnapshot, Order, OrderIntent,
+    NS_PER_SEC, ZERO, BorrowCharge, Decision, Fill, IntentLeg, FundingPayment, Instrument, MarketBatch, MarketSnapshot, Order, OrderIntent,
     OrderStatus, OrderUpdate, Purpose, TradingState, to_decimal,
 )
 from bot.execution.pairs import PairBook
@@ -45,7 +45,9 @@ class ExecutorStats:
     ladder_events: int = 0
     borrow_charges: int = 0
     entries_expired: int = 0
-    max_unhedged_usd: float = 0.0
+    max_unhedged_usd: float = 0.0  # largest seen by the governor at the start of a tick
+    tick_end_unhedged_max: float = 0.0  # largest left at the end of a tick
+    ticks_unhedged: int = 0  # ticks that ended with more than g9.max_unhedged_usd of delta
     rejections: Counter[str] = field(default_factory=Counter)
     equity_curve: list[tuple[int, float]] = field(default_factory=list, repr=False)
     fills_log: list[Fill] = field(default_factory=list, repr=False)
@@ -71,6 +73,7 @@ class Executor:
         self.leverage: dict[str, int] = {}  # leverage last set per derivative instrument
         self.pairs = PairBook(instruments)
         self._outbox: list[Order] = []
+        self._filled_qty: dict[str, Decimal] = {}
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -123,7 +126,11 @@ class Executor:
         if res.cancel_instruments:
             await self.cancel_where(res.cancel_instruments)
         for intent in res.intents:  # risk invalidation acts first; the strategies then see its result
-            await self.submit_intent(intent)
+            decision = await self.submit_intent(intent)
+            fallback = res.fallbacks.get(intent.intent_id)
+            if fallback is not None and not self._filled(decision):
+                await self.cancel_where({o.instrument_id for o in decision.orders})
+                await self.submit_intent(replace(fallback, legs=self._still_open(fallback)))
         if self.governor.trading_state is not TradingState.HALTED:
             view = StrategyView(market, {k: b.qty for k, b in self.ledger.legs.items() if b.qty},
                                 {o.instrument_id for o in self.working.values()})
@@ -131,6 +138,31 @@ class Executor:
             for intent in intents:
                 await self.submit_intent(intent)
         st.equity_curve.append((batch.ts_ns, self.ledger.equity_estimate(self._mark_of)))
+        if self.ledger.legs:  # delta left at the end of the tick (base units at mark, as G9 measures it)
+            net: dict[str, list[float]] = {}
+            for iid, book in self.ledger.legs.items():
+                if book.fqty:
+                    acc = net.setdefault(self.instruments[iid].base, [0.0, 0.0])
+                    acc[0] += book.fqty
+                    acc[1] = max(acc[1], market[iid].mark)
+            worst = max((abs(q) * px for q, px in net.values()), default=0.0)
+            st.tick_end_unhedged_max = max(st.tick_end_unhedged_max, worst)
+            if worst > self.governor.cfg.g9.max_unhedged_usd:
+                st.ticks_unhedged += 1
+
+    def _filled(self, decision: Decision) -> bool:
+        """Every order of the decision has filled completely."""
+        return bool(decision.orders) and not any(o.client_order_id in self.working for o in decision.orders) and all(
+            self._filled_qty.get(o.client_order_id, ZERO) >= o.qty for o in decision.orders)
+
+    def _still_open(self, intent: OrderIntent) -> tuple[IntentLeg, ...]:
+        """The intent's legs cut to what the ledger still holds (a fallback must not over-close)."""
+        legs = []
+        for leg in intent.legs:
+            held = abs(self.ledger.qty(leg.instrument_id))
+            if held > 0:
+                legs.append(replace(leg, qty=min(leg.qty, held)))
+        return tuple(legs) or intent.legs
 
     def _mark_of(self, instrument_id: str) -> float:
         return self.market[instrument_id].mark
@@ -247,6 +279,7 @@ class Executor:
             self.ledger.apply_fill(fill, fill.price, fill.price)
         st.fills += 1
         st.fills_log.append(fill)
+        self._filled_qty[fill.client_order_id] = self._filled_qty.get(fill.client_order_id, ZERO) + fill.qty
         self._outbox.extend(self.pairs.on_fill(fill, self.market, self.clock.now_ns()))
         if fill.is_liquidation:
             st.liquidations += 1

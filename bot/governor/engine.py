@@ -54,6 +54,7 @@ class TickResult:
     cancel_instruments: set[str] = field(default_factory=set)  # working orders there must be cancelled first
     ladder_events: list[LadderEvent] = field(default_factory=list)
     unhedged_usd: dict[str, float] = field(default_factory=dict)
+    fallbacks: dict[str, OrderIntent] = field(default_factory=dict)  # intent id -> what to send if it does not fill
 
 
 class Governor:
@@ -72,6 +73,7 @@ class Governor:
         self.actions = ActionFactory(instruments)
         self._futures = [i for i in instruments.values() if i.kind is InstrumentKind.FUTURE]
         self.unhedged_since: dict[str, int] = {}
+        self._completed: set[str] = set()
         self._recent: deque[int] = deque()
         self.reads = self._reads(0)
 
@@ -144,14 +146,17 @@ class Governor:
             res.unhedged_usd[base] = unhedged
             if unhedged <= cfg.g9.max_unhedged_usd:
                 self.unhedged_since.pop(base, None)
+                self._completed.discard(base)
                 continue
             since = self.unhedged_since.setdefault(base, now_ns)
             if now_ns - since >= cfg.g9.leg_timeout_secs * NS_PER_SEC:
-                intent = self._complete_or_unwind(base, legs, account, market, unhedged, now_ns)
+                intent, fallback = self._complete_or_unwind(base, legs, account, market, unhedged, now_ns)
                 if intent is not None:
                     res.cancel_instruments.update(i for i, _ in legs)
                     res.cancel_instruments.update(leg.instrument_id for leg in intent.legs)
                     res.intents.append(intent)
+                    if fallback is not None:
+                        res.fallbacks[intent.intent_id] = fallback
 
         # G4: exposure to an expiring contract is closed before its blackout starts
         blackout_ns = int(cfg.g4.blackout_hours * 3600 * NS_PER_SEC)
@@ -165,12 +170,16 @@ class Governor:
         return res
 
     def _complete_or_unwind(self, base: str, legs: list[tuple[str, float]], account: AccountView,
-                            market: Mapping[str, MarketSnapshot], unhedged: float, now_ns: int) -> OrderIntent | None:
+                            market: Mapping[str, MarketSnapshot], unhedged: float,
+                            now_ns: int) -> tuple[OrderIntent | None, OrderIntent | None]:
         """G9's choice for delta left unhedged past ``leg_timeout``: complete the pair with a marketable order while
-        the price is still near the lead leg's fill, else unwind the lead leg."""
+        the price is still near the lead leg's fill (with the unwind as the fallback if the completion does not
+        fill), else unwind the lead leg."""
         gap = account.hedge_gaps.get(base)
         net = sum(q for _, q in legs)
-        if gap is not None and gap.instrument_id in market:
+        unwind = self.actions.neutralise(legs, {i: market[i].mark for i, _ in legs}, 0.0, now_ns,
+                                         f"G9 unhedged {unhedged:.2f} USD", tag="unwind")
+        if gap is not None and gap.instrument_id in market and base not in self._completed:
             move = abs(market[gap.instrument_id].mark / gap.lead_price - 1.0)
             completes = (gap.side is Side.BUY) == (net < 0)
             if completes and move <= self.cfg.g9.max_completion_move_pct:
@@ -178,9 +187,9 @@ class Governor:
                 intent = self.actions.complete(gap.instrument_id, gap.side, qty, now_ns,
                                                f"G9 complete {qty} after {unhedged:.2f} USD unhedged, move {move:.4f}")
                 if intent is not None:
-                    return intent
-        return self.actions.neutralise(legs, {i: market[i].mark for i, _ in legs}, 0.0, now_ns,
-                                       f"G9 unhedged {unhedged:.2f} USD", tag="unwind")
+                    self._completed.add(base)  # one completion per episode; if it does not take, unwind
+                    return intent, unwind
+        return unwind, None
 
     def _ladder_action(self, ev: LadderEvent, legs: list[tuple[str, float]], market: Mapping[str, MarketSnapshot],
                        now_ns: int, res: TickResult) -> None:

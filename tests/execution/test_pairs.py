@@ -1,0 +1,74 @@
+"""Leg risk (G9): a rejected, slow or partial second leg is back under the unhedged limit within leg_timeout,
+through the governor, and the ledger still balances."""
+
+from decimal import Decimal
+
+from bot.domain import NS_PER_SEC, IntentLeg, OrderIntent, Origin, Purpose, Side
+from bot.execution.pairs import PairState
+from bot.venues.paper import PaperParams
+from tests.helpers import BTC_PERP, BTC_SPOT, rules
+from tests.scenario_kit import path, run
+
+STEP = 10 * NS_PER_SEC  # ten-second ticks: leg_timeout (30 s) spans three of them
+LIMIT = 2_000.0
+
+
+def _pair(qty: str, lev: int = 1):
+    def make(view, now):
+        return [OrderIntent(f"p-{now}", Origin.STRATEGY, "t", Purpose.ENTRY, (
+            IntentLeg(BTC_SPOT, Side.BUY, Decimal(qty)), IntentLeg(BTC_PERP, Side.SELL, Decimal(qty), leverage=lev)),
+            now)]
+    return make
+
+
+def _unhedged_after_timeout(ex) -> list[float]:
+    """End-of-tick delta (USD) on ticks later than leg_timeout after the first lead fill."""
+    first = min(f.ts_ns for f in ex.stats.fills_log)
+    out = []
+    for ts, _, pos in ex.on_tick_log:
+        if ts >= first + 30 * NS_PER_SEC:
+            out.append(abs(sum(pos.values())) * 60_000)
+    return out
+
+
+def _balanced(ex) -> None:
+    venues = ex.gateways.values()
+    change = sum(v.equity() for v in venues) - ex.ledger.initial_equity
+    assert abs(change - ex.ledger.parts(ex.marks).total) < Decimal("1e-9")
+
+
+def test_rejected_hedge_is_completed_or_unwound_within_leg_timeout() -> None:
+    # 1.5 BTC spot uses 90k of 100k: the 1x perp short (90k margin) is refused by the venue
+    prices = [60_000.0, 59_900.0] + [59_900.0] * 10
+    ex = run(path(prices, step=STEP), {0: _pair("1.5")}, rules())
+    assert ex.stats.rejections["insufficient_funds"] >= 1
+    assert all(u <= LIMIT for u in _unhedged_after_timeout(ex))
+    kinds = [d.intent.intent_id.split("-")[1] for d in ex.governor.audit.decisions
+             if d.intent.origin is Origin.GOVERNOR]
+    assert kinds == ["complete", "unwind"]  # the completion was refused too: the lead leg is unwound
+    assert ex.ledger.qty(BTC_SPOT) == 0
+    _balanced(ex)
+
+
+def test_slow_post_only_hedge_is_completed_by_the_governor() -> None:
+    # the hedge joins the book (post_only) and the price drifts away from it: G9 completes with a marketable order
+    prices = [60_000.0, 59_950.0, 59_940.0, 59_930.0, 59_925.0, 59_920.0, 59_915.0, 59_910.0]
+    ex = run(path(prices, step=STEP, range_pct=0.0), {0: _pair("0.5")}, rules(g6={"hedge_leg": "post_only"}))
+    kinds = [d.intent.intent_id.split("-")[1] for d in ex.governor.audit.decisions
+             if d.intent.origin is Origin.GOVERNOR]
+    assert "complete" in kinds
+    assert ex.ledger.qty(BTC_SPOT) == -ex.ledger.qty(BTC_PERP) != 0
+    assert all(u <= LIMIT for u in _unhedged_after_timeout(ex))
+    _balanced(ex)
+
+
+def test_partial_fills_are_hedged_fill_by_fill() -> None:
+    prices = [60_000.0, 59_900.0] + [59_900.0] * 6
+    params = PaperParams(initial_cash=Decimal(100_000), latency_secs=0.0, partial_fill_fraction=0.25)
+    ex = run(path(prices, step=STEP), {0: _pair("0.8")}, rules(), params=params)
+    spot_fills = [f.qty for f in ex.stats.fills_log if f.instrument_id == BTC_SPOT]
+    assert sum(spot_fills) == Decimal("0.8")
+    assert ex.ledger.qty(BTC_PERP) == Decimal("-0.8")
+    assert all(u <= LIMIT for u in _unhedged_after_timeout(ex))
+    assert ex.pairs.transitions[PairState.HEDGED] >= 1
+    _balanced(ex)
