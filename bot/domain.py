@@ -96,6 +96,8 @@ class Instrument:
     funding_interval_secs: int | None = None
     ts_expiry_ns: int | None = None
     synthetic: bool = False  # generated, not a venue's real contract (reports and metrics say so)
+    inverse: bool = False  # coin-margined: contract_size is in quote currency, PnL and margin in base
+    settle: str = ""  # settlement currency ("" = the quote)
     id: str = field(init=False)
     is_derivative: bool = field(init=False)  # decided once: read on every governor check
 

@@ -120,3 +120,16 @@ def test_bad_rows_are_skipped_counted_and_never_traded_on(tmp_path) -> None:
     assert report["counts"]["snapshots"] == 400
     assert all(f.price > 1_000 for f in bot.executor.stats.fills_log)
     assert Decimal(report["ledger"]["identity_residual"]).copy_abs() < Decimal("1e-12")
+
+
+@pytest.mark.parametrize("strategy", ["s1", "s2", "s3"])
+def test_every_strategy_backtests_with_a_balanced_ledger_and_hedged_books(strategy: str) -> None:
+    bot, report = _run(Settings(strategy={"active": [strategy]}))
+    change = Decimal(report["equity"]["change"])
+    assert abs(change - Decimal(report["ledger"]["total"])) <= max(abs(change), Decimal(1)) * Decimal("1e-9")
+    assert report["counts"]["orders_sent"] > 0
+    # property over the whole run: no tick ends with more delta than G9 allows (legs are hedged on fill)
+    assert report["counts"]["ticks_unhedged"] == 0
+    assert report["counts"]["tick_end_unhedged_max_usd"] <= bot.rules.g9.max_unhedged_usd
+    synthetic = report["run"]["synthetic_instruments"]
+    assert bool(synthetic) is (strategy == "s3") and all(s.endswith("-SYN") for s in synthetic)
