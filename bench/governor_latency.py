@@ -15,8 +15,17 @@ import statistics
 import time
 from decimal import Decimal
 
-from bot.domain import NS_PER_SEC, IntentLeg, MarketBatch, MarketSnapshot, FundingSettlement, OrderIntent, Origin, \
-    Purpose, Side
+from bot.domain import (
+    NS_PER_SEC,
+    FundingSettlement,
+    IntentLeg,
+    MarketBatch,
+    MarketSnapshot,
+    OrderIntent,
+    Origin,
+    Purpose,
+    Side,
+)
 from bot.governor import Governor, load_rules
 from bot.governor.audit import MemoryAudit
 from bot.governor.context import AccountView

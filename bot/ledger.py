@@ -38,7 +38,8 @@ class LegBook:
         q = self.qty
         if q == 0 or (q > 0) == (signed_qty > 0):
             new = q + signed_qty
-            self.avg_cost = _CTX.divide(_CTX.add(_CTX.multiply(self.avg_cost, q), _CTX.multiply(price, signed_qty)), new)
+            cost = _CTX.add(_CTX.multiply(self.avg_cost, q), _CTX.multiply(price, signed_qty))
+            self.avg_cost = _CTX.divide(cost, new)
             self.qty = new
             return
         closed = min(abs(signed_qty), abs(q))

@@ -37,7 +37,7 @@ class ReplaySettings(_Section):
     bases: tuple[str, ...] = BASES
     start: date | None = None
     end: date | None = None
-    pace_secs: float = Field(60.0, ge=0.0, description="wall seconds the whole replay should take in `run`; 0 = flat out")
+    pace_secs: float = Field(60.0, ge=0.0, description="wall seconds the replay takes in `run`; 0 = flat out")
     half_spread_bps_spot: float = Field(1.0, ge=0.0, le=100.0)
     half_spread_bps_perp: float = Field(0.5, ge=0.0, le=100.0)
     spread_range_coef: float = Field(0.01, ge=0.0, le=1.0, description="extra half-spread per unit of bar range")
@@ -97,7 +97,8 @@ class S1Settings(_Section):
 
 class ExecutionSettings(_Section):
     entry_ttl_secs: float = Field(9 * 3600.0, gt=0, le=7 * 86_400,
-                                  description="working entry orders are cancelled after this (one 8h bar + 1h in replay)")
+                                  description="working entry orders are cancelled after this "
+                                              "(one 8h bar + 1h in replay)")
 
 
 class S2Settings(_Section):

@@ -5,7 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 
 from bot.domain import (
-    NS_PER_SEC, FundingSettlement, IntentLeg, MarketBatch, MarketSnapshot, OrderIntent, Origin, Purpose, Side,
+    NS_PER_SEC,
+    FundingSettlement,
+    IntentLeg,
+    MarketBatch,
+    MarketSnapshot,
+    OrderIntent,
+    Origin,
+    Purpose,
+    Side,
 )
 from bot.governor import Governor, RulesConfig
 from bot.governor.audit import MemoryAudit
@@ -27,7 +35,8 @@ def snap(iid: str = BTC_PERP, price: float = 60_000.0, ts_ns: int = T0, half_spr
         iid, ts_ns, price - half_spread, price + half_spread, last if last is not None else price,
         mark if mark is not None else price, index=index if index is not None else price, range_high=high,
         range_low=low, funding_rate=(rate if rate is not None else 0.0001) if perp else None,
-        funding_interval_secs=8 * 3600 if perp else None, ts_next_funding_ns=ts_ns + 8 * 3600 * NS_PER_SEC if perp else None,
+        funding_interval_secs=8 * 3600 if perp else None,
+        ts_next_funding_ns=ts_ns + 8 * 3600 * NS_PER_SEC if perp else None,
         settlement=FundingSettlement(ts_ns, rate) if (settle and rate is not None) else None)
 
 

@@ -15,9 +15,23 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from bot.clock import Clock
+from bot.decisions import Decision, TradingState
 from bot.domain import (
-    NS_PER_SEC, ZERO, BorrowCharge, Decision, Fill, IntentLeg, FundingPayment, Instrument, MarketBatch, MarketSnapshot, Order, OrderIntent,
-    OrderStatus, OrderUpdate, Purpose, TradingState, to_decimal,
+    NS_PER_SEC,
+    ZERO,
+    BorrowCharge,
+    Fill,
+    FundingPayment,
+    Instrument,
+    IntentLeg,
+    MarketBatch,
+    MarketSnapshot,
+    Order,
+    OrderIntent,
+    OrderStatus,
+    OrderUpdate,
+    Purpose,
+    to_decimal,
 )
 from bot.execution.pairs import PairBook
 from bot.governor import Governor

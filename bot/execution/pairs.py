@@ -17,8 +17,9 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 
-from bot.domain import ZERO, Decision, Fill, HedgeGap, Instrument, MarketSnapshot, Order, OrderType, Side, \
-    to_decimal
+from bot.decisions import Decision, HedgeGap
+from bot.domain import ZERO, Fill, Instrument, MarketSnapshot, Order, OrderType, Side, to_decimal
+
 
 class PairState(StrEnum):
     PENDING = "pending"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Protocol
 
-from bot.domain import Decision, LadderEvent, StateTransition
+from bot.decisions import Decision, LadderEvent, StateTransition
 
 
 class AuditSink(Protocol):

@@ -1,7 +1,8 @@
 """G4 expiry calendars.
 
 - CME Bitcoin futures stop trading at 16:00 London time on the last Friday of the contract month; when that Friday is
-  not a business day in both the UK and the US (a holiday in either), the final day is the preceding common business day.
+  not a business day in both the UK and the US (a holiday in either), the final day is the preceding common
+  business day.
 - Binance, Bybit, OKX and Deribit quarterlies expire at 08:00 UTC on the last Friday of March, June, September and
   December.
 - A venue-provided expiry (an instrument's ``ts_expiry_ns``) wins over the calendar where it is known.

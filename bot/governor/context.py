@@ -6,7 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from bot.domain import HedgeGap, Instrument, MarketSnapshot, OrderIntent, RuleHit
+from bot.decisions import HedgeGap, RuleHit
+from bot.domain import Instrument, MarketSnapshot, OrderIntent
 from bot.governor.calendar import ExpiryPhase
 from bot.governor.signals import Signals
 
@@ -28,8 +29,7 @@ class AccountView:
     hedge_gaps: Mapping[str, HedgeGap] = field(default_factory=dict)  # per base: a lead leg awaiting its hedge
 
 
-@dataclass(frozen=True, slots=True)
-class LeverageCap:
+class LeverageCap(NamedTuple):
     """G1's answer for one instrument at one tick."""
 
     max_leverage: float
@@ -38,8 +38,7 @@ class LeverageCap:
     funding_factor: float
 
 
-@dataclass(frozen=True, slots=True)
-class CrowdingRead:
+class CrowdingRead(NamedTuple):
     """G5's checklist for one instrument: cautions fired, signals unavailable, and the reduce condition."""
 
     cautions: tuple[str, ...]
@@ -54,7 +53,8 @@ class CrowdingRead:
 class TickReads:
     """Per-tick, lazily computed market reads (signals, leverage caps, crowding, expiry phase), cached per tick."""
 
-    __slots__ = ("now_ns", "signal", "short_vol", "phase", "front_month_oi_share", "_lev", "_crowd", "_lev_fn", "_crowd_fn")
+    __slots__ = ("now_ns", "signal", "short_vol", "phase", "front_month_oi_share", "_lev", "_crowd", "_lev_fn",
+                 "_crowd_fn")
 
     def __init__(self, now_ns: int, signal: Callable[[str], Signals | None], short_vol: Callable[[str], float | None],
                  phase: ExpiryPhase,

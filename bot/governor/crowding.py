@@ -12,11 +12,10 @@ funding does not reset is the *reduce* condition that feeds the G3 crowding meas
 
 from __future__ import annotations
 
-from bot.domain import DenyCode, RuleHit
+from bot.decisions import DenyCode, RuleHit
 from bot.governor.context import CheckContext, CrowdingRead
 from bot.governor.rules_config import G5Config, SignalsConfig
 from bot.governor.signals import Signals
-
 
 _NAMES = ("funding", "oi_vs_price", "liquidations", "skew", "structure")
 

@@ -14,9 +14,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from bot.decisions import Decision, DenyCode, LadderEvent, Outcome, RuleHit, StateTransition, TradingState
 from bot.domain import (
-    NS_PER_SEC, Decision, DenyCode, Instrument, InstrumentKind, LadderEvent, MarketBatch, MarketSnapshot, Order,
-    OrderIntent, OrderType, Origin, Outcome, Purpose, RuleHit, Side, StateTransition, TradingState, to_decimal,
+    NS_PER_SEC,
+    Instrument,
+    InstrumentKind,
+    MarketBatch,
+    MarketSnapshot,
+    Order,
+    OrderIntent,
+    OrderType,
+    Origin,
+    Purpose,
+    Side,
 )
 from bot.governor.actions import ActionFactory
 from bot.governor.audit import AuditSink, MemoryAudit
@@ -25,10 +35,14 @@ from bot.governor.context import AccountView, CheckContext, PricedLeg, Rule, Tic
 from bot.governor.crowding import CrowdingRule, checklist
 from bot.governor.expiry import ExpiryRule
 from bot.governor.hygiene import PriceSanity, SpreadVolGate, Staleness
-from bot.governor.ladder import ACCOUNT, Ladders, LadderGate
+from bot.governor.ladder import ACCOUNT, LadderGate, Ladders
 from bot.governor.leverage import LeverageRule, leverage_for
 from bot.governor.limits import (
-    MaxGrossExposure, MaxNetExposure, MaxOrderNotional, OrderFlowLimits, RiskPerPosition,
+    MaxGrossExposure,
+    MaxNetExposure,
+    MaxOrderNotional,
+    OrderFlowLimits,
+    RiskPerPosition,
 )
 from bot.governor.margin import MarginBufferRule
 from bot.governor.rules_config import RulesConfig
@@ -36,7 +50,8 @@ from bot.governor.signals import EIGHT_HOURS, SignalTracker
 from bot.governor.state import GovernorState, set_state, update_state
 
 _MINUTE_NS = 60 * NS_PER_SEC
-_BUY, _MARKET, _LIMIT, _ENTRY = Side.BUY, OrderType.MARKET, OrderType.LIMIT, Purpose.ENTRY  # enum member lookups are slow on hot paths
+# enum member lookups are slow on hot paths
+_BUY, _MARKET, _LIMIT, _ENTRY = Side.BUY, OrderType.MARKET, OrderType.LIMIT, Purpose.ENTRY
 
 
 def default_rules(cfg: RulesConfig, ladders: Ladders) -> tuple[Rule, ...]:
@@ -243,7 +258,8 @@ class Governor:
         positions = account.positions
         for leg in intent.legs:
             if leg.instrument_id not in self.instruments or leg.instrument_id not in market:
-                code = DenyCode.UNKNOWN_INSTRUMENT if leg.instrument_id not in self.instruments else DenyCode.NO_SNAPSHOT
+                known = leg.instrument_id in self.instruments
+                code = DenyCode.NO_SNAPSHOT if known else DenyCode.UNKNOWN_INSTRUMENT
                 hit = RuleHit("G6", code, 0.0, {"instrument": leg.instrument_id})
                 return self._finish(intent, Outcome.REJECT, 0.0, (hit,), (), state, False, now_ns)
         qtys = [leg.qty for leg in intent.legs]

@@ -6,7 +6,7 @@ final-week factor applies."""
 
 from __future__ import annotations
 
-from bot.domain import DenyCode, RuleHit
+from bot.decisions import DenyCode, RuleHit
 from bot.governor.context import CheckContext
 from bot.governor.rules_config import G4Config
 

@@ -3,7 +3,8 @@ conversion of entry legs happens where orders are built (``engine``), driven by 
 
 from __future__ import annotations
 
-from bot.domain import NS_PER_SEC, DenyCode, RuleHit
+from bot.decisions import DenyCode, RuleHit
+from bot.domain import NS_PER_SEC
 from bot.governor.context import CheckContext
 from bot.governor.rules_config import G6Config
 

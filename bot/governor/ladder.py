@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bot.domain import DenyCode, LadderEvent, RuleHit
+from bot.decisions import DenyCode, LadderEvent, RuleHit
 from bot.governor.context import CheckContext
 from bot.governor.rules_config import LadderBands
 

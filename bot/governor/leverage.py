@@ -8,7 +8,7 @@ the cap of its most volatile leg is resized down to fit.
 
 from __future__ import annotations
 
-from bot.domain import DenyCode, RuleHit
+from bot.decisions import DenyCode, RuleHit
 from bot.governor.context import CheckContext, LeverageCap
 from bot.governor.rules_config import G1Config
 from bot.governor.signals import Signals
@@ -27,7 +27,8 @@ def max_leverage(cfg: G1Config, realized_vol: float | None, liq_intensity: float
         liq_intensity is not None and liq_intensity > cfg.halve_above_liq_intensity)
     if halved:
         lev *= 0.5
-    factor = cfg.elevated_funding_factor if funding_8h is not None and abs(funding_8h) > cfg.elevated_funding_8h else 1.0
+    elevated = funding_8h is not None and abs(funding_8h) > cfg.elevated_funding_8h
+    factor = cfg.elevated_funding_factor if elevated else 1.0
     return LeverageCap(lev * factor, realized_vol, halved, factor)
 
 

@@ -3,7 +3,7 @@ per position; order rate; open orders. Exposure caps resize to fit; rate and cou
 
 from __future__ import annotations
 
-from bot.domain import DenyCode, RuleHit
+from bot.decisions import DenyCode, RuleHit
 from bot.governor.context import CheckContext
 from bot.governor.rules_config import G2Config, G7Config
 

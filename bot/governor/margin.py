@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from bot.domain import DenyCode, RuleHit
+from bot.decisions import DenyCode, RuleHit
 from bot.governor.context import CheckContext
 from bot.governor.rules_config import G2Config
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from bot.domain import SECS_PER_YEAR, MarketSnapshot
 from bot.governor.rules_config import SignalsConfig
@@ -35,9 +35,9 @@ def lower_lows_fast(lows: list[float], last_return: float | None, sigma: float |
     return descending and sigma > 0 and last_return < -k * sigma
 
 
-@dataclass(frozen=True, slots=True)
-class Signals:
-    """One instrument's signals at one tick; ``None`` = unavailable."""
+class Signals(NamedTuple):
+    """One instrument's signals at one tick; ``None`` = unavailable. (A NamedTuple: immutable and cheap to build,
+    which matters because the ladders read it for every held instrument on every tick.)"""
 
     instrument_id: str
     ts_ns: int

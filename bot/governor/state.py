@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.domain import NS_PER_SEC, DenyCode, StateTransition, TradingState
+from bot.decisions import DenyCode, StateTransition, TradingState
+from bot.domain import NS_PER_SEC
 from bot.governor.rules_config import G7Config
 
 _DAY_NS = 86_400 * NS_PER_SEC

@@ -20,7 +20,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.domain import (
-    ZERO, Instrument, InstrumentKind, IntentLeg, MarketBatch, MarketSnapshot, OrderIntent, Origin, Purpose, Side,
+    ZERO,
+    Instrument,
+    InstrumentKind,
+    IntentLeg,
+    MarketBatch,
+    MarketSnapshot,
+    OrderIntent,
+    Origin,
+    Purpose,
+    Side,
     to_decimal,
 )
 from bot.settings import S1Settings

@@ -12,8 +12,18 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Mapping
 
-from bot.domain import ZERO, Instrument, InstrumentKind, IntentLeg, MarketBatch, OrderIntent, Origin, Purpose, Side, \
-    to_decimal
+from bot.domain import (
+    ZERO,
+    Instrument,
+    InstrumentKind,
+    IntentLeg,
+    MarketBatch,
+    OrderIntent,
+    Origin,
+    Purpose,
+    Side,
+    to_decimal,
+)
 from bot.settings import S2Settings
 from bot.strategies.base import StrategyView
 from bot.strategies.s1_spot_perp import half_spread_frac

@@ -15,8 +15,18 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from bot.domain import (
-    NS_PER_SEC, ZERO, Instrument, InstrumentKind, IntentLeg, MarketBatch, MarketSnapshot, OrderIntent, Origin, Purpose,
-    Side, to_decimal,
+    NS_PER_SEC,
+    ZERO,
+    Instrument,
+    InstrumentKind,
+    IntentLeg,
+    MarketBatch,
+    MarketSnapshot,
+    OrderIntent,
+    Origin,
+    Purpose,
+    Side,
+    to_decimal,
 )
 from bot.settings import S3Settings
 from bot.strategies.base import StrategyView

@@ -73,8 +73,10 @@ def binance_delivery_instruments(payload: Mapping[str, Any]) -> dict[str, Instru
             symbol += f"-{_yymmdd(delivery_ms)}"
             expiry = delivery_ms * MS
         inst = Instrument(venue="binance", symbol=symbol, kind=InstrumentKind.PERP if perp else InstrumentKind.FUTURE,
-                          base=base, quote=quote, fees=PERP_FEES["binance"], contract_size=Decimal(str(row["contractSize"])),
-                          qty_step=Decimal(filters["LOT_SIZE"]["stepSize"]), min_qty=Decimal(filters["LOT_SIZE"]["minQty"]),
+                          base=base, quote=quote, fees=PERP_FEES["binance"],
+                          contract_size=Decimal(str(row["contractSize"])),
+                          qty_step=Decimal(filters["LOT_SIZE"]["stepSize"]),
+                          min_qty=Decimal(filters["LOT_SIZE"]["minQty"]),
                           price_tick=Decimal(filters["PRICE_FILTER"]["tickSize"]),
                           maintenance_margin_rate=Decimal(row["maintMarginPercent"]) / 100,
                           funding_interval_secs=8 * 3600 if perp else None, ts_expiry_ns=expiry, inverse=True,

@@ -18,8 +18,25 @@ from decimal import Decimal
 
 from bot.clock import Clock
 from bot.domain import (
-    NS_PER_SEC, SECS_PER_YEAR, ZERO, BorrowCharge, Fill, FundingPayment, Instrument, InstrumentKind, Liquidity, MarketBatch, MarketSnapshot, Order,
-    OrderStatus, OrderType, OrderUpdate, Position, Side, VenueEvent, to_decimal,
+    NS_PER_SEC,
+    SECS_PER_YEAR,
+    ZERO,
+    BorrowCharge,
+    Fill,
+    FundingPayment,
+    Instrument,
+    InstrumentKind,
+    Liquidity,
+    MarketBatch,
+    MarketSnapshot,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Position,
+    Side,
+    VenueEvent,
+    to_decimal,
 )
 from bot.strategies.borrow import BorrowCurve
 from bot.venues.gateway import Balance

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from bot.app import Bot, build_bot
-from bot.domain import NS_PER_SEC, Outcome
+from bot.decisions import Outcome
+from bot.domain import NS_PER_SEC
 from bot.feeds.bars import bundled_path
 from bot.governor.rules_config import load_rules
 from bot.report import build_report
@@ -37,7 +38,8 @@ def test_equity_change_equals_the_sum_of_ledger_parts(full) -> None:
     change = Decimal(report["equity"]["change"])
     total = Decimal(report["ledger"]["total"])
     assert abs(change - total) <= abs(change) * Decimal("1e-9")
-    assert bot.ledger.equity(bot.executor.marks) == pytest.approx(Decimal(report["equity"]["end"]), rel=Decimal("1e-12"))
+    end = Decimal(report["equity"]["end"])
+    assert bot.ledger.equity(bot.executor.marks) == pytest.approx(end, rel=Decimal("1e-12"))
     assert report["counts"]["fills"] > 20 and report["counts"]["funding_payments"] > 1_000  # it really traded
 
 

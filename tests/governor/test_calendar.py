@@ -7,7 +7,13 @@ import pytest
 
 from bot.cli import main
 from bot.governor.calendar import (
-    ExpiryCalendar, cme_final_trading, easter_sunday, expiries, uk_holidays, us_holidays, venue_quarterly_expiry,
+    ExpiryCalendar,
+    cme_final_trading,
+    easter_sunday,
+    expiries,
+    uk_holidays,
+    us_holidays,
+    venue_quarterly_expiry,
 )
 
 

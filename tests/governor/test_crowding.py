@@ -5,10 +5,11 @@ from dataclasses import replace
 
 import pytest
 
-from bot.domain import NS_PER_SEC, DenyCode, Outcome
+from bot.decisions import DenyCode, Outcome
+from bot.domain import NS_PER_SEC
 from bot.governor.crowding import checklist
 from bot.governor.rules_config import G5Config, SignalsConfig
-from bot.governor.signals import SignalTracker, Signals, funding_8h_equivalent, lower_lows_fast
+from bot.governor.signals import Signals, SignalTracker, funding_8h_equivalent, lower_lows_fast
 from tests.helpers import BTC_PERP, BTC_SPOT, T0, account, batch, governor, hit, pair_intent, rules, snap
 
 CALM = Signals(BTC_PERP, 0, 0.5, 0.0001, 1.0, 0.01, 0.0, 1.0, 1.0, 0, 0.0, False)
@@ -21,24 +22,24 @@ CALM = Signals(BTC_PERP, 0, 0.5, 0.0001, 1.0, 0.01, 0.0, 1.0, 1.0, 0, 0.0, False
 ])
 def test_punitive_funding_uses_the_8h_equivalent(rate: float, interval_h: int, punitive: bool) -> None:
     f8 = funding_8h_equivalent(rate, interval_h * 3600)
-    read = checklist(G5Config(), SignalsConfig(), replace(CALM, funding_8h=f8))
+    read = checklist(G5Config(), SignalsConfig(), CALM._replace(funding_8h=f8))
     assert ("funding" in read.cautions) is punitive
 
 
 def test_each_signal_and_the_reduce_condition() -> None:
     cfg, sc = G5Config(), SignalsConfig()
     assert checklist(cfg, sc, CALM).cautions == ()
-    assert checklist(cfg, sc, replace(CALM, oi_change=0.03, price_change=-0.03)).cautions == ("oi_vs_price",)
-    assert checklist(cfg, sc, replace(CALM, liq_clusters=2)).cautions == ("liquidations",)
-    assert checklist(cfg, sc, replace(CALM, skew_change=0.025)).cautions == ("skew",)
-    assert checklist(cfg, sc, replace(CALM, lower_lows_fast=True)).cautions == ("structure",)
-    falling = replace(CALM, price_change=-0.03, oi_elevated=0.97, funding_8h=0.0003)
+    assert checklist(cfg, sc, CALM._replace(oi_change=0.03, price_change=-0.03)).cautions == ("oi_vs_price",)
+    assert checklist(cfg, sc, CALM._replace(liq_clusters=2)).cautions == ("liquidations",)
+    assert checklist(cfg, sc, CALM._replace(skew_change=0.025)).cautions == ("skew",)
+    assert checklist(cfg, sc, CALM._replace(lower_lows_fast=True)).cautions == ("structure",)
+    falling = CALM._replace(price_change=-0.03, oi_elevated=0.97, funding_8h=0.0003)
     assert checklist(cfg, sc, falling).reduce
-    assert not checklist(cfg, sc, replace(falling, funding_8h=0.0001)).reduce  # funding reset
+    assert not checklist(cfg, sc, falling._replace(funding_8h=0.0001)).reduce  # funding reset
 
 
 def test_unavailable_signals_are_marked_and_count_only_where_the_rules_say() -> None:
-    bare = replace(CALM, oi_change=None, oi_elevated=None, liq_intensity=None, liq_clusters=None, skew_change=None)
+    bare = CALM._replace(oi_change=None, oi_elevated=None, liq_intensity=None, liq_clusters=None, skew_change=None)
     read = checklist(G5Config(), SignalsConfig(), bare)
     assert read.cautions == () and read.unavailable == ("oi_vs_price", "liquidations", "skew")
     strict = SignalsConfig(unavailable_is_caution={"oi_vs_price": True, "liquidations": True, "skew": False,

@@ -4,7 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.domain import NS_PER_SEC, DenyCode, IntentLeg, OrderIntent, OrderType, Origin, Outcome, Purpose, Side, TradingState
+from bot.decisions import DenyCode, Outcome, TradingState
+from bot.domain import NS_PER_SEC, IntentLeg, OrderIntent, OrderType, Origin, Purpose, Side
 from bot.governor.audit import MemoryAudit
 from tests.helpers import BTC_PERP, BTC_SPOT, T0, account, batch, governor, hit, pair_intent, snap
 

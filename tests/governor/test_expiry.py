@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.domain import NS_PER_SEC, DenyCode, IntentLeg, OrderIntent, Origin, Outcome, Purpose, Side
+from bot.decisions import DenyCode, Outcome
+from bot.domain import NS_PER_SEC, IntentLeg, OrderIntent, Origin, Purpose, Side
 from tests.helpers import BTC_PERP, BTC_SPOT, account, governor, hit, pair_intent, snap
 
 BINANCE_MAR24 = int(datetime(2024, 3, 29, 8, tzinfo=UTC).timestamp()) * NS_PER_SEC

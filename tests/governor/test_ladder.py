@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from bot.domain import NS_PER_SEC, DenyCode, Outcome, Side
+from bot.decisions import DenyCode, Outcome
+from bot.domain import NS_PER_SEC, Side
 from bot.governor.ladder import Ladders, advance, stage_for
 from bot.governor.rules_config import LadderBands
 from tests.helpers import BTC_PERP, BTC_SPOT, T0, account, governor, hit, pair_intent, snap

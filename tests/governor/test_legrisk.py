@@ -2,7 +2,8 @@
 
 from decimal import Decimal
 
-from bot.domain import NS_PER_SEC, Origin, Outcome, Purpose, Side
+from bot.decisions import Outcome
+from bot.domain import NS_PER_SEC, Origin, Purpose, Side
 from tests.helpers import BTC_PERP, BTC_SPOT, T0, account, governor, snap
 
 NOW = T0 - 30 * 86_400 * NS_PER_SEC

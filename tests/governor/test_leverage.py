@@ -1,8 +1,8 @@
-"""G1 volatility-scaled leverage: max_leverage = clamp(base × target_vol / realized_vol, min, cap), halved under stress."""
+"""G1 volatility-scaled leverage: clamp(base × target_vol / realized_vol, min, cap), halved under stress."""
 
 import pytest
 
-from bot.domain import DenyCode, Outcome
+from bot.decisions import DenyCode, Outcome
 from bot.governor.leverage import max_leverage
 from bot.governor.rules_config import G1Config
 from tests.helpers import BTC_PERP, BTC_SPOT, T0, account, governor, hit, pair_intent, snap

@@ -4,7 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.domain import NS_PER_SEC, DenyCode, IntentLeg, OrderIntent, Origin, Outcome, Purpose, Side
+from bot.decisions import DenyCode, Outcome
+from bot.domain import NS_PER_SEC, IntentLeg, OrderIntent, Origin, Purpose, Side
 from tests.helpers import BTC_PERP, BTC_SPOT, T0, account, governor, hit, pair_intent, snap
 
 NOW = T0 - 30 * 86_400 * NS_PER_SEC

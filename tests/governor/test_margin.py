@@ -5,7 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.domain import DenyCode, IntentLeg, OrderIntent, Origin, Outcome, Purpose, Side
+from bot.decisions import DenyCode, Outcome
+from bot.domain import IntentLeg, OrderIntent, Origin, Purpose, Side
 from bot.governor.margin import liquidation_price, required_distance
 from bot.governor.rules_config import G2Config
 from tests.helpers import BTC_PERP, T0, account, governor, hit, snap

@@ -6,7 +6,8 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.domain import NS_PER_SEC, IntentLeg, OrderIntent, Origin, Outcome, Purpose, Side, TradingState
+from bot.decisions import Outcome, TradingState
+from bot.domain import NS_PER_SEC, IntentLeg, OrderIntent, Origin, Purpose, Side
 from bot.governor import Governor
 from bot.governor.calendar import expiries
 from tests.helpers import BTC_PERP, BTC_SPOT, INSTRUMENTS, T0, account, pair_intent, rules, snap

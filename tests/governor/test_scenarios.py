@@ -2,7 +2,8 @@
 
 from decimal import Decimal
 
-from bot.domain import DenyCode, IntentLeg, OrderIntent, Origin, Outcome, Purpose, Side
+from bot.decisions import DenyCode, Outcome
+from bot.domain import IntentLeg, OrderIntent, Origin, Purpose, Side
 from bot.governor.margin import liquidation_price
 from tests.helpers import BTC_PERP, BTC_SPOT, rules
 from tests.scenario_kit import BYBIT_PERP, path, run
@@ -44,7 +45,8 @@ def test_liquidation_cascade_walks_the_ladder_to_derisk_before_liquidation() -> 
     price_then = next(p for (ts, _, _), p in zip(ex.on_tick_log, prices, strict=True) if ts == closed_at)
     assert price_then > liq * 1.05  # flat with room to spare (stage 3 fires at 10% distance; bars move 4%)
     assert min(prices) < liq  # ... and the path did go through the liquidation price afterwards
-    kinds = [d.intent.intent_id.split("-")[1] for d in ex.governor.audit.decisions if d.intent.origin is Origin.GOVERNOR]
+    kinds = [d.intent.intent_id.split("-")[1] for d in ex.governor.audit.decisions
+             if d.intent.origin is Origin.GOVERNOR]
     # trims first (crowding turning, then liquidation distance), then the close; stage 2's hedge had no residual
     # delta to neutralise in a hedged book
     assert kinds[0] == "trim" and kinds[-1] == "derisk" and "hedge" not in kinds

@@ -5,7 +5,16 @@ import pytest
 
 from bot.clock import SimClock
 from bot.domain import (
-    NS_PER_SEC, Fill, FundingPayment, Liquidity, Order, OrderStatus, OrderType, OrderUpdate, Purpose, Side,
+    NS_PER_SEC,
+    Fill,
+    FundingPayment,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Purpose,
+    Side,
 )
 from bot.venues.paper import PaperParams, PaperVenue, liquidation_price
 from tests.helpers import BTC_PERP, BTC_SPOT, INSTRUMENTS, T0, batch, snap

@@ -1,0 +1,125 @@
+"""What the governor answers and records: decisions, rule hits, state transitions, ladder events (plain data).
+
+Kept apart from ``bot.domain`` (market and order data) so each stays a small room; both are frozen, typed records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.domain import Inputs, Order, OrderIntent, Side
+
+
+class TradingState(StrEnum):
+    """G8: ACTIVE allows all; REDUCING only risk-reducing orders; HALTED only governor/operator flatten orders."""
+
+    ACTIVE = "active"
+    REDUCING = "reducing"
+    HALTED = "halted"
+
+
+class Outcome(StrEnum):
+    APPROVE = "approve"
+    RESIZE = "resize"
+    REJECT = "reject"
+
+
+class DenyCode(StrEnum):
+    """The closed set of reasons a governor rule fires (metrics, MQTT and tests match on these, never on prose)."""
+
+    PRICE_SANITY = "price_sanity"  # G6
+    STALE_SNAPSHOT = "stale_snapshot"  # G6
+    NO_SNAPSHOT = "no_snapshot"  # G6
+    MAX_ORDER_NOTIONAL = "max_order_notional"  # G7
+    MAX_GROSS_VENUE = "max_gross_venue"  # G7
+    MAX_GROSS_TOTAL = "max_gross_total"  # G7
+    DAILY_LOSS_LIMIT = "daily_loss_limit"  # G7 -> G8 REDUCING
+    MAX_DRAWDOWN = "max_drawdown"  # G7 -> G8 HALTED
+    STATE_REDUCING = "state_reducing"  # G8
+    STATE_HALTED = "state_halted"  # G8
+    BELOW_MIN_SIZE = "below_min_size"  # resize left a leg under the venue minimum
+    UNKNOWN_INSTRUMENT = "unknown_instrument"
+    LEVERAGE_CAP = "leverage_cap"  # G1
+    MARGIN_BUFFER = "margin_buffer"  # G2
+    LADDER_TRIM = "ladder_trim"  # G3 stage 1
+    LADDER_HEDGE = "ladder_hedge"  # G3 stage 2
+    LADDER_DERISK = "ladder_derisk"  # G3 stage 3
+    EXPIRY_BLACKOUT = "expiry_blackout"  # G4
+    EXPIRY_FINAL_WEEK = "expiry_final_week"  # G4
+    EXPIRY_FUNDING_DISCOUNT = "expiry_funding_discount"  # G4
+    EXPIRY_CLOSE = "expiry_close"  # G4: exposure to an expiring contract closed before its blackout
+    CROWDING_HALF = "crowding_half"  # G5
+    CROWDING_NO_ENTRY = "crowding_no_entry"  # G5
+    POST_ONLY_ENTRY = "post_only_entry"  # G6: entry legs turned into post-only limits
+    SPREAD_TOO_WIDE = "spread_too_wide"  # G6
+    VOLATILITY_GATE = "volatility_gate"  # G6
+    FUNDING_STALE = "funding_stale"  # G6
+    MAX_NET_VENUE = "max_net_venue"  # G7
+    MAX_NET_TOTAL = "max_net_total"  # G7
+    MAX_RISK_PER_POSITION = "max_risk_per_position"  # G7
+    ORDER_RATE = "order_rate"  # G7
+    MAX_OPEN_ORDERS = "max_open_orders"  # G7
+    LEG_TIMEOUT = "leg_timeout"  # G9: unhedged beyond leg_timeout, unwound
+
+
+@dataclass(frozen=True, slots=True)
+class RuleHit:
+    """One rule that fired on an intent: ``max_scale`` 0 denies, (0, 1) resizes; ``inputs`` are its numbers."""
+
+    rule: str
+    code: DenyCode
+    max_scale: float
+    inputs: Inputs
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The governor's answer to one intent. ``orders`` is empty unless approved or resized."""
+
+    decision_id: str
+    intent: OrderIntent
+    outcome: Outcome
+    scale: float
+    hits: tuple[RuleHit, ...]
+    orders: tuple[Order, ...]
+    state: TradingState
+    risk_reducing: bool
+    ts_ns: int
+    unavailable: tuple[str, ...] = ()  # signals the feed could not provide for this decision
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        return tuple(h.rule for h in self.hits)
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeGap:
+    """The part of a two-leg entry's lead leg not yet matched by its hedge: what completing the pair would take."""
+
+    instrument_id: str  # the hedge leg's instrument
+    side: Side
+    qty: float
+    lead_price: float  # average fill price of the lead leg
+
+
+@dataclass(frozen=True, slots=True)
+class LadderEvent:
+    """A G3 ladder stage change for ``key`` (``account`` or a base asset), with the measure that moved it."""
+
+    ts_ns: int
+    key: str
+    measure: str
+    from_stage: int
+    to_stage: int
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class StateTransition:
+    ts_ns: int
+    from_state: TradingState
+    to_state: TradingState
+    rule: str
+    code: DenyCode | None
+    inputs: Inputs
