@@ -48,6 +48,7 @@ from bot.governor.margin import MarginBufferRule
 from bot.governor.rules_config import RulesConfig
 from bot.governor.signals import EIGHT_HOURS, SignalTracker
 from bot.governor.state import GovernorState, set_state, update_state
+from bot.governor.watch import complete_or_unwind, front_month_oi_share, group_by_base, ladder_action, liq_distance
 
 _MINUTE_NS = 60 * NS_PER_SEC
 # enum member lookups are slow on hot paths
@@ -111,10 +112,10 @@ class Governor:
     def on_tick(self, account: AccountView, market: Mapping[str, MarketSnapshot], now_ns: int) -> TickResult:
         """Move state and ladders from the account and the market; return the governor's own risk intents."""
         cfg = self.cfg
-        self.reads = reads = self._reads(now_ns, self._front_month_oi_share(market, now_ns))
+        self.reads = reads = self._reads(now_ns, front_month_oi_share(self._futures, market, now_ns))
         res = TickResult()
         tr = update_state(self.state, account.equity, now_ns, cfg.g7)
-        by_base = _group(account.positions, self.instruments)
+        by_base = group_by_base(account.positions, self.instruments)
 
         # G3 ladders: the account on drawdown (bands wider in the final week), each position on liquidation
         # distance and crowding. Risk invalidation acts here, before any strategy sees the tick.
@@ -127,7 +128,7 @@ class Governor:
         for key in self.ladders.keys() - set(by_base) - {ACCOUNT}:
             events.extend(self.ladders.clear(key, now_ns))
         for base, legs in by_base.items():
-            events.append(self.ladders.update(base, "liq_distance", _liq_distance(legs, account, market),
+            events.append(self.ladders.update(base, "liq_distance", liq_distance(legs, account, market),
                                               g3.liq_distance, g3.hysteresis_pct, now_ns))
             # crowding acts on the leveraged legs (the spot legs of a base share the perps' market)
             crowd = max((reads.crowding(iid) for iid, _ in legs if self.instruments[iid].is_derivative),
@@ -142,7 +143,11 @@ class Governor:
             if ev.to_stage > ev.from_stage:
                 bases = list(by_base) if ev.key == ACCOUNT else [ev.key]
                 for base in bases:
-                    self._ladder_action(ev, by_base.get(base, []), market, now_ns, res)
+                    legs_b = by_base.get(base, [])
+                    intent = ladder_action(self.actions, cfg.g3, ev, legs_b, market, now_ns)
+                    if intent is not None:
+                        res.cancel_instruments.update(i for i, _ in legs_b)
+                        res.intents.append(intent)
                 if ev.key == ACCOUNT and ev.to_stage == 3 and cfg.g8.reducing_on_account_derisk and tr is None \
                         and self.state.trading_state is TradingState.ACTIVE:
                     tr = set_state(self.state, TradingState.REDUCING, now_ns, "G3", "account ladder stage 3")
@@ -165,7 +170,8 @@ class Governor:
                 continue
             since = self.unhedged_since.setdefault(base, now_ns)
             if now_ns - since >= cfg.g9.leg_timeout_secs * NS_PER_SEC:
-                intent, fallback = self._complete_or_unwind(base, legs, account, market, unhedged, now_ns)
+                intent, fallback = complete_or_unwind(self.actions, cfg.g9, self._completed, base, legs, account,
+                                                      market, unhedged, now_ns)
                 if intent is not None:
                     res.cancel_instruments.update(i for i, _ in legs)
                     res.cancel_instruments.update(leg.instrument_id for leg in intent.legs)
@@ -183,58 +189,6 @@ class Governor:
                     res.cancel_instruments.add(iid)
                     res.intents.append(intent)
         return res
-
-    def _complete_or_unwind(self, base: str, legs: list[tuple[str, float]], account: AccountView,
-                            market: Mapping[str, MarketSnapshot], unhedged: float,
-                            now_ns: int) -> tuple[OrderIntent | None, OrderIntent | None]:
-        """G9's choice for delta left unhedged past ``leg_timeout``: complete the pair with a marketable order while
-        the price is still near the lead leg's fill (with the unwind as the fallback if the completion does not
-        fill), else unwind the lead leg."""
-        gap = account.hedge_gaps.get(base)
-        net = sum(q for _, q in legs)
-        unwind = self.actions.neutralise(legs, {i: market[i].mark for i, _ in legs}, 0.0, now_ns,
-                                         f"G9 unhedged {unhedged:.2f} USD", tag="unwind")
-        if gap is not None and gap.instrument_id in market and base not in self._completed:
-            move = abs(market[gap.instrument_id].mark / gap.lead_price - 1.0)
-            completes = (gap.side is Side.BUY) == (net < 0)
-            if completes and move <= self.cfg.g9.max_completion_move_pct:
-                qty = min(gap.qty, abs(net))
-                intent = self.actions.complete(gap.instrument_id, gap.side, qty, now_ns,
-                                               f"G9 complete {qty} after {unhedged:.2f} USD unhedged, move {move:.4f}")
-                if intent is not None:
-                    self._completed.add(base)  # one completion per episode; if it does not take, unwind
-                    return intent, unwind
-        return unwind, None
-
-    def _ladder_action(self, ev: LadderEvent, legs: list[tuple[str, float]], market: Mapping[str, MarketSnapshot],
-                       now_ns: int, res: TickResult) -> None:
-        if not legs:
-            return
-        reason = f"G3 {ev.key} {ev.measure}={ev.value:.4f} stage {ev.to_stage}"
-        if ev.to_stage >= 3:
-            intent = self.actions.close(legs, now_ns, reason, tag="derisk")
-        elif ev.to_stage == 2:
-            intent = self.actions.neutralise(legs, {i: market[i].mark for i, _ in legs}, self.cfg.g3.min_hedge_usd,
-                                             now_ns, reason)
-        else:
-            intent = self.actions.trim(legs, self.cfg.g3.trim_pct, now_ns, reason)
-        if intent is not None:
-            res.cancel_instruments.update(i for i, _ in legs)
-            res.intents.append(intent)
-
-    def _front_month_oi_share(self, market: Mapping[str, MarketSnapshot], now_ns: int) -> float | None:
-        """Share of dated-futures open interest in the front month (None without futures OI in the feed)."""
-        if not self._futures:
-            return None
-        by_base: dict[str, list[tuple[int, float]]] = {}
-        for inst in self._futures:
-            s = market.get(inst.id)
-            if s is None or s.open_interest is None:
-                continue
-            if inst.ts_expiry_ns is not None and inst.ts_expiry_ns > now_ns:
-                by_base.setdefault(inst.base, []).append((inst.ts_expiry_ns, s.open_interest))
-        shares = [min(v)[1] / total for v in by_base.values() if (total := sum(oi for _, oi in v)) > 0]
-        return max(shares) if shares else None
 
     def set_state(self, to: TradingState, now_ns: int, origin: str, reason: str) -> StateTransition | None:
         tr = set_state(self.state, to, now_ns, origin, reason)
@@ -399,22 +353,6 @@ def _hedges(account: AccountView, legs: list[PricedLeg]) -> bool:
     net = account.net_by_base.get(base, 0.0)
     after = net + sum(pl.signed_qty * pl.snapshot.mark for pl in legs)
     return abs(after) < abs(net) and after * net >= 0
-
-
-def _group(positions: Mapping[str, float], instruments: Mapping[str, Instrument]) -> dict[str, list[tuple[str, float]]]:
-    out: dict[str, list[tuple[str, float]]] = {}
-    for iid, q in positions.items():
-        inst = instruments.get(iid)
-        if inst is not None and q:
-            out.setdefault(inst.base, []).append((iid, q))
-    return out
-
-
-def _liq_distance(legs: list[tuple[str, float]], account: AccountView,
-                  market: Mapping[str, MarketSnapshot]) -> float | None:
-    dists = [abs(market[iid].mark - liq) / market[iid].mark for iid, _ in legs
-             if (liq := account.liq_prices.get(iid)) is not None and iid in market]
-    return min(dists) if dists else None
 
 
 def _state_gate(state: TradingState, intent: OrderIntent, reducing: bool) -> RuleHit | None:
