@@ -15,13 +15,16 @@ class ActionFactory:
     def __init__(self, instruments: Mapping[str, Instrument]) -> None:
         self._inst = instruments
         self._seq = 0
+        self._seq_ts = -1
 
     def _intent(self, tag: str, legs: list[IntentLeg], now_ns: int, reason: str, flatten: bool = False,
                 origin: Origin = Origin.GOVERNOR) -> OrderIntent | None:
         if not legs:
             return None
+        if now_ns != self._seq_ts:  # numbered within the tick: the same tick yields the same ids after a restart
+            self._seq_ts, self._seq = now_ns, 0
         self._seq += 1
-        return OrderIntent(f"gov-{tag}-{now_ns // 1_000_000_000}-{self._seq}", origin, "governor",
+        return OrderIntent(f"gov-{tag}-{now_ns // 1_000_000}-{self._seq}", origin, "governor",
                            Purpose.RISK_REDUCE, tuple(legs), now_ns, reason=reason, flatten=flatten)
 
     def _leg(self, iid: str, qty: float, fraction: float = 1.0) -> IntentLeg | None:

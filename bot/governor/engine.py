@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from bot.decisions import Decision, DenyCode, LadderEvent, Outcome, RuleHit, StateTransition, TradingState
 from bot.domain import (
@@ -75,9 +76,11 @@ class TickResult:
 
 class Governor:
     def __init__(self, cfg: RulesConfig, instruments: Mapping[str, Instrument], audit: AuditSink | None = None,
-                 rules: Sequence[Rule] | None = None, snapshot_step_secs: float = EIGHT_HOURS) -> None:
+                 rules: Sequence[Rule] | None = None, snapshot_step_secs: float = EIGHT_HOURS,
+                 client_id_prefix: str = "") -> None:
         self.cfg = cfg
         self.instruments = instruments
+        self.client_id_prefix = client_id_prefix  # e.g. "r12-": client order ids unique per run, stable on restart
         self.audit: AuditSink = audit if audit is not None else MemoryAudit()
         self.state = GovernorState()
         self.ladders = Ladders()
@@ -189,6 +192,29 @@ class Governor:
                     res.cancel_instruments.add(iid)
                     res.intents.append(intent)
         return res
+
+    def export_state(self) -> dict[str, Any]:
+        """What must survive a restart (JSON-ready): trading state, peaks, ladder stages, leg timers."""
+        st = self.state
+        return {"trading_state": st.trading_state.value, "cause": st.cause.value if st.cause else None,
+                "peak_equity": st.peak_equity, "day": st.day, "day_start_equity": st.day_start_equity,
+                "ladders": [[k, m, v] for (k, m), v in sorted(self.ladders.stages.items())],
+                "unhedged_since": dict(self.unhedged_since), "completed": sorted(self._completed),
+                "recent": list(self._recent)}
+
+    def import_state(self, data: dict[str, Any]) -> None:
+        st = self.state
+        st.trading_state = TradingState(data["trading_state"])
+        st.cause = DenyCode(data["cause"]) if data.get("cause") else None
+        st.peak_equity, st.day, st.day_start_equity = data["peak_equity"], data["day"], data["day_start_equity"]
+        self.ladders.stages.clear()
+        for key, measure, stage in data.get("ladders", []):
+            self.ladders.stages[(key, measure)] = stage
+            self.ladders._recompute(key)
+        self.unhedged_since = {k: int(v) for k, v in data.get("unhedged_since", {}).items()}
+        self._completed = set(data.get("completed", []))
+        self._recent.clear()
+        self._recent.extend(int(x) for x in data.get("recent", []))
 
     def set_state(self, to: TradingState, now_ns: int, origin: str, reason: str) -> StateTransition | None:
         tr = set_state(self.state, to, now_ns, origin, reason)
@@ -326,9 +352,10 @@ class Governor:
                 limit = Decimal(repr(s.bid if leg.side is _BUY else s.ask))
             ref_touch = float(limit) if maker and limit is not None else s.touch(leg.side)
             # positional, in Order's field order (this runs for every approved leg)
-            orders.append(Order(f"{intent.intent_id}-{i}", intent.intent_id, f"d-{intent.intent_id}",
-                                leg.instrument_id, leg.side, qty, order_type, intent.purpose, now_ns, limit, maker,
-                                leg.reduce_only, leg.leverage, s.mid, ref_touch))
+            cid = f"{self.client_id_prefix}{intent.intent_id}-{i}"
+            orders.append(Order(cid, intent.intent_id, f"d-{intent.intent_id}", leg.instrument_id, leg.side, qty,
+                                order_type, intent.purpose, now_ns, limit, maker, leg.reduce_only, leg.leverage,
+                                s.mid, ref_touch))
         return tuple(orders)
 
     def _finish(self, intent: OrderIntent, outcome: Outcome, scale: float, hits: tuple[RuleHit, ...],

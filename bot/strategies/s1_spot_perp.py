@@ -71,7 +71,6 @@ class SpotPerpFunding:
                                          fee)
         depth = max(cfg.funding_lookback_periods, cfg.persistence_periods)
         self._rates: dict[str, deque[float]] = {k: deque(maxlen=depth) for k in self._pairs}
-        self._seq = 0
         self.stats: Counter[str] = Counter()
 
     def funding_estimate(self, perp_id: str, predicted: float | None) -> float | None:
@@ -168,6 +167,6 @@ class SpotPerpFunding:
 
     def _intent(self, pair: _Pair, purpose: Purpose, now_ns: int, reason: str,
                 legs: tuple[IntentLeg, ...], edge_apr: float | None = None) -> OrderIntent:
-        self._seq += 1
-        return OrderIntent(f"s1-{pair.key}-{self._seq}", Origin.STRATEGY, self.name, purpose, legs, now_ns,
+        # deterministic: at most one intent per pair per tick, so (pair, time) names it across restarts
+        return OrderIntent(f"s1-{pair.key}-{now_ns // 1_000_000}", Origin.STRATEGY, self.name, purpose, legs, now_ns,
                            reason=reason, edge_apr=edge_apr)

@@ -43,7 +43,6 @@ class CrossVenueFunding:
         self._rates: dict[str, deque[float]] = {i.id: deque(maxlen=cfg.funding_lookback_periods)
                                                 for v in self._perps.values() for i in v}
         self._base_of = {i.id: i.base for v in self._perps.values() for i in v}
-        self._seq = 0
         self.stats: Counter[str] = Counter()
 
     def apr(self, inst: Instrument, predicted: float | None) -> float | None:
@@ -121,7 +120,6 @@ class CrossVenueFunding:
 
     def _intent(self, base: str, purpose: Purpose, now_ns: int, reason: str, legs: tuple[IntentLeg, ...],
                 edge_apr: float | None = None) -> OrderIntent:
-        self._seq += 1
-        return OrderIntent(f"s2-{base}-{self._seq}", Origin.STRATEGY, self.name, purpose, legs, now_ns,
+        return OrderIntent(f"s2-{base}-{now_ns // 1_000_000}", Origin.STRATEGY, self.name, purpose, legs, now_ns,
                            reason=reason, edge_apr=edge_apr)
 

@@ -58,7 +58,6 @@ class SpotFuturesBasis:
         for v in self._futures.values():
             v.sort(key=lambda i: i.ts_expiry_ns or 0)
         self._spots = {s.id: s for s in spots.values() if s.id in self._futures}
-        self._seq = 0
         self.stats: Counter[str] = Counter()
 
     def net_apr(self, spot: Instrument, fut: Instrument, s: MarketSnapshot, f: MarketSnapshot,
@@ -151,6 +150,5 @@ class SpotFuturesBasis:
 
     def _intent(self, spot: Instrument, purpose: Purpose, now_ns: int, reason: str,
                 legs: tuple[IntentLeg, ...]) -> OrderIntent:
-        self._seq += 1
-        return OrderIntent(f"s3-{spot.venue}-{spot.base}-{self._seq}", Origin.STRATEGY, self.name, purpose, legs,
-                           now_ns, reason=reason)
+        return OrderIntent(f"s3-{spot.venue}-{spot.base}-{now_ns // 1_000_000}", Origin.STRATEGY, self.name, purpose,
+                           legs, now_ns, reason=reason)

@@ -12,6 +12,7 @@ The account (cash, holdings, positions, open orders) belongs to the venue, not t
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -40,6 +41,16 @@ from bot.domain import (
 )
 from bot.strategies.borrow import BorrowCurve
 from bot.venues.gateway import Balance
+from bot.venues.paper_journal import (
+    PaperJournal,
+    decode_borrow,
+    decode_fill,
+    decode_funding,
+    decode_order,
+    decode_snapshot,
+    decode_update,
+    encode,
+)
 
 
 def liquidation_price(entry: Decimal, qty: Decimal, leverage: int, mmr: Decimal) -> Decimal:
@@ -77,7 +88,8 @@ class PaperParams:
 class PaperVenue:
     """A simulated account on one venue."""
 
-    def __init__(self, venue: str, instruments: Mapping[str, Instrument], clock: Clock, params: PaperParams) -> None:
+    def __init__(self, venue: str, instruments: Mapping[str, Instrument], clock: Clock, params: PaperParams,
+                 journal: PaperJournal | None = None) -> None:
         self.venue = venue
         self._inst = {k: v for k, v in instruments.items() if v.venue == venue}
         self._clock = clock
@@ -91,10 +103,30 @@ class PaperVenue:
         self._events: list[VenueEvent] = []
         self._trade_seq = 0
         self._borrow_since: dict[str, int] = {}
-        self.received: list[Order] = []  # every order that reached this venue, for audits
+        self.last_observed_ns = -1
+        self.account_id = secrets.token_hex(3)  # makes trade ids unique across paper accounts
+        self.received: list[Order] = []  # every order that reached this venue (this process), for audits
+        self.submissions = 0  # every submission ever, and those that reused a client order id (persisted)
+        self.duplicate_submissions = 0
+        # the exchange's own history, queryable like a real one's
+        self.fills_log: list[Fill] = []
+        self.funding_log: list[FundingPayment] = []
+        self.borrow_log: list[BorrowCharge] = []
+        self.order_status: dict[str, OrderUpdate] = {}
+        self._journal = journal
+        self._unjournaled: list[tuple[str, dict[str, object]]] = []
+        if journal is not None:
+            self._restore(journal)
 
     # --- gateway protocol -------------------------------------------------------------------------------------
     def observe(self, batch: MarketBatch) -> None:
+        if batch.ts_ns <= self.last_observed_ns:
+            return  # the venue has lived through this moment already (a restarted bot replays it to warm up)
+        self.last_observed_ns = batch.ts_ns
+        self._observe(batch)
+        self._persist()
+
+    def _observe(self, batch: MarketBatch) -> None:
         books = self._books
         for snap in batch.snapshots:
             inst = self._inst.get(snap.instrument_id)
@@ -119,7 +151,14 @@ class PaperVenue:
     async def submit(self, order: Order) -> None:
         if self._p.latency_secs:
             await self._clock.sleep(self._p.latency_secs)
+        self._submit(order)
+        self._persist()
+
+    def _submit(self, order: Order) -> None:
         self.received.append(order)
+        self.submissions += 1
+        if order.client_order_id in self._seen_ids:
+            self.duplicate_submissions += 1
         reason = self._validate(order)
         if reason:
             self._update(order.client_order_id, OrderStatus.REJECTED, ZERO, reason)
@@ -151,6 +190,61 @@ class PaperVenue:
         w = self._working.pop(client_order_id, None)
         if w is not None:
             self._update(client_order_id, OrderStatus.CANCELED, w.filled)
+            self._persist()
+
+    # --- durability: the venue's state lives in its own journal ------------------------------------------------------
+    def _persist(self) -> None:
+        if self._journal is None:
+            return
+        state = {
+            "account_id": self.account_id, "cash": str(self.cash), "trade_seq": self._trade_seq,
+            "last_observed_ns": self.last_observed_ns, "submissions": self.submissions,
+            "duplicate_submissions": self.duplicate_submissions,
+            "holdings": {k: str(v) for k, v in self.holdings.items()},
+            "perps": {k: [str(p.qty), str(p.entry), p.leverage] for k, p in self.perps.items()},
+            "working": [[encode(w.order), str(w.remaining), str(w.filled)] for w in self._working.values()],
+            "seen_ids": sorted(self._seen_ids), "borrow_since": self._borrow_since,
+            "books": [encode(b) for b in self._books.values()],
+        }
+        self._journal.save(state, self._unjournaled)
+        self._unjournaled = []
+
+    def _restore(self, journal: PaperJournal) -> None:
+        state = journal.load()
+        if state is None:
+            return
+        self.account_id, self.cash = state["account_id"], Decimal(state["cash"])
+        self._trade_seq, self.last_observed_ns = state["trade_seq"], state["last_observed_ns"]
+        self.submissions, self.duplicate_submissions = state["submissions"], state["duplicate_submissions"]
+        self.holdings = {k: Decimal(v) for k, v in state["holdings"].items()}
+        self.perps = {k: _PerpPos(Decimal(q), Decimal(e), lev) for k, (q, e, lev) in state["perps"].items()}
+        self._working = {}
+        for o, remaining, filled in state["working"]:
+            order = decode_order(o)
+            self._working[order.client_order_id] = _Working(order, Decimal(remaining), Decimal(filled))
+        self._seen_ids = set(state["seen_ids"])
+        self._borrow_since = {k: int(v) for k, v in state["borrow_since"].items()}
+        self._books = {b["instrument_id"]: decode_snapshot(b) for b in state["books"]}
+        self.fills_log = [decode_fill(d) for d in journal.events("fill")]
+        self.funding_log = [decode_funding(d) for d in journal.events("funding")]
+        self.borrow_log = [decode_borrow(d) for d in journal.events("borrow")]
+        self.order_status = {u.client_order_id: u for u in map(decode_update, journal.events("order"))}
+
+    # --- the exchange's history (what reconciliation asks a venue) ---------------------------------------------------
+    async def fetch_order(self, client_order_id: str) -> OrderUpdate | None:
+        return self.order_status.get(client_order_id)
+
+    async def fetch_open_orders(self) -> list[Order]:
+        return [w.order for w in self._working.values()]
+
+    async def fetch_fills(self, since_ns: int = 0) -> list[Fill]:
+        return [f for f in self.fills_log if f.ts_ns >= since_ns]
+
+    async def fetch_funding(self, since_ns: int = 0) -> list[FundingPayment]:
+        return [p for p in self.funding_log if p.ts_ns >= since_ns]
+
+    async def fetch_borrow(self, since_ns: int = 0) -> list[BorrowCharge]:
+        return [c for c in self.borrow_log if c.ts_ns >= since_ns]
 
     def drain_events(self) -> list[VenueEvent]:
         events, self._events = self._events, []
@@ -186,8 +280,29 @@ class PaperVenue:
         return perps + held_against * self._p.borrow_margin_pct
 
     # --- internals ----------------------------------------------------------------------------------------------
+    def _trade_id(self) -> str:
+        return f"{self.venue}-{self.account_id}-t{self._trade_seq}"
+
+    def _emit(self, ev: VenueEvent) -> None:
+        """Every event reaches the bot (drain_events) and the venue's own history (journal)."""
+        self._events.append(ev)
+        if isinstance(ev, Fill):
+            self.fills_log.append(ev)
+            kind = "fill"
+        elif isinstance(ev, FundingPayment):
+            self.funding_log.append(ev)
+            kind = "funding"
+        elif isinstance(ev, BorrowCharge):
+            self.borrow_log.append(ev)
+            kind = "borrow"
+        else:
+            self.order_status[ev.client_order_id] = ev
+            kind = "order"
+        if self._journal is not None:
+            self._unjournaled.append((kind, encode(ev)))
+
     def _update(self, cid: str, status: OrderStatus, filled: Decimal, reason: str = "") -> None:
-        self._events.append(OrderUpdate(self.venue, cid, status, filled, self._clock.now_ns(), reason))
+        self._emit(OrderUpdate(self.venue, cid, status, filled, self._clock.now_ns(), reason))
 
     def _validate(self, order: Order) -> str:
         inst = self._inst.get(order.instrument_id)
@@ -287,8 +402,8 @@ class PaperVenue:
         w.filled += qty
         self._trade_seq += 1
         now = self._clock.now_ns()
-        self._events.append(Fill(self.venue, f"{self.venue}-t{self._trade_seq}", order.client_order_id,
-                                 inst.id, order.side, qty, price, fee, liq, now))
+        self._emit(Fill(self.venue, self._trade_id(), order.client_order_id, inst.id, order.side, qty, price, fee, liq,
+                        now))
         status = OrderStatus.FILLED if w.remaining == 0 else OrderStatus.PARTIALLY_FILLED
         self._update(order.client_order_id, status, w.filled)
 
@@ -343,8 +458,8 @@ class PaperVenue:
                 del self._working[cid]
                 self._update(cid, OrderStatus.CANCELED, w.filled, "liquidated")
         self._trade_seq += 1
-        self._events.append(Fill(self.venue, f"{self.venue}-t{self._trade_seq}", f"liq-{self._trade_seq}", inst.id,
-                                 side, qty, liq, fee, Liquidity.TAKER, snap.ts_ns, is_liquidation=True))
+        self._emit(Fill(self.venue, self._trade_id(), f"liq-{self.account_id}-{self._trade_seq}", inst.id, side, qty,
+                        liq, fee, Liquidity.TAKER, snap.ts_ns, is_liquidation=True))
         return True
 
     def _charge_borrow(self, inst: Instrument, snap: MarketSnapshot) -> None:
@@ -362,7 +477,7 @@ class PaperVenue:
         apr = curve.rate_for(float(qty * mark))
         amount = qty * mark * Decimal(repr(apr)) * (now - since) / (SECS_PER_YEAR * NS_PER_SEC)
         self.cash -= amount
-        self._events.append(BorrowCharge(self.venue, inst.id, now, qty, apr, amount))
+        self._emit(BorrowCharge(self.venue, inst.id, now, qty, apr, amount))
 
     def _settle_expiry(self, inst: Instrument, pos: _PerpPos, snap: MarketSnapshot) -> None:
         """A dated future is cash-settled at expiry against the index (delivery price), without a fee."""
@@ -375,8 +490,8 @@ class PaperVenue:
                 del self._working[cid]
                 self._update(cid, OrderStatus.CANCELED, w.filled, "expired")
         self._trade_seq += 1
-        self._events.append(Fill(self.venue, f"{self.venue}-t{self._trade_seq}", f"expiry-{self._trade_seq}", inst.id,
-                                 side, qty, price, ZERO, Liquidity.TAKER, snap.ts_ns, is_settlement=True))
+        self._emit(Fill(self.venue, self._trade_id(), f"expiry-{self.account_id}-{self._trade_seq}", inst.id, side,
+                        qty, price, ZERO, Liquidity.TAKER, snap.ts_ns, is_settlement=True))
 
     def _settle_funding(self, inst: Instrument, pos: _PerpPos, snap: MarketSnapshot) -> None:
         st = snap.settlement
@@ -385,4 +500,4 @@ class PaperVenue:
         mark = to_decimal(snap.mark)
         amount = -pos.qty * mark * rate
         self.cash += amount
-        self._events.append(FundingPayment(self.venue, inst.id, st.ts_ns, rate, pos.qty, mark, amount))
+        self._emit(FundingPayment(self.venue, inst.id, st.ts_ns, rate, pos.qty, mark, amount))

@@ -1,0 +1,157 @@
+"""The recorder: turns what the executor sees into store rows, writes orders ahead of sending, commits each tick
+with its cursor — and keeps everything in memory while the store is down, flushing it in order on recovery.
+
+While the store is unhealthy the governor refuses entries (G6 ``STORE_DOWN``: no order may be sent that could not be
+written ahead); risk-reducing orders still go out and their records wait in the buffer. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.decisions import Decision, LadderEvent, StateTransition
+from bot.domain import BorrowCharge, Fill, FundingPayment, Order, OrderUpdate, to_decimal
+from bot.logs import get_logger
+from bot.store.repository import Store, TickRecords
+
+log = get_logger(__name__)
+_OUTAGE = (SQLAlchemyError, OSError, ConnectionError, TimeoutError)
+
+
+def order_row(run_id: int, venue: str, o: Order) -> dict[str, Any]:
+    return {"run_id": run_id, "client_order_id": o.client_order_id, "intent_id": o.intent_id,
+            "decision_id": o.decision_id, "venue": venue, "instrument_id": o.instrument_id, "side": o.side.value,
+            "qty": o.qty, "order_type": o.order_type.value, "purpose": o.purpose.value, "limit_price": o.limit_price,
+            "post_only": o.post_only, "reduce_only": o.reduce_only, "leverage": o.leverage,
+            "ref_mid": to_decimal(o.ref_mid), "ref_touch": to_decimal(o.ref_touch), "status": "pending",
+            "filled_qty": Decimal(0), "reason": None, "ts_created_ns": o.ts_created_ns,
+            "ts_updated_ns": o.ts_created_ns}
+
+
+def fill_row(run_id: int, f: Fill) -> dict[str, Any]:
+    return {"run_id": run_id, "venue": f.venue, "trade_id": f.trade_id, "client_order_id": f.client_order_id,
+            "instrument_id": f.instrument_id, "side": f.side.value, "qty": f.qty, "price": f.price, "fee": f.fee,
+            "liquidity": f.liquidity.value, "ts_ns": f.ts_ns, "is_liquidation": f.is_liquidation,
+            "is_settlement": f.is_settlement}
+
+
+def funding_row(run_id: int, p: FundingPayment) -> dict[str, Any]:
+    return {"run_id": run_id, "venue": p.venue, "instrument_id": p.instrument_id, "ts_ns": p.ts_ns, "rate": p.rate,
+            "position_qty": p.position_qty, "mark": p.mark, "amount": p.amount}
+
+
+def borrow_row(run_id: int, c: BorrowCharge) -> dict[str, Any]:
+    return {"run_id": run_id, "venue": c.venue, "instrument_id": c.instrument_id, "ts_ns": c.ts_ns, "qty": c.qty,
+            "rate_apr": c.rate_apr, "amount": c.amount}
+
+
+def _json(v: Any) -> Any:
+    if isinstance(v, float) and v != v:  # NaN is not JSON
+        return None
+    return v
+
+
+def decision_row(run_id: int, d: Decision) -> dict[str, Any]:
+    return {"run_id": run_id, "decision_id": d.decision_id, "intent_id": d.intent.intent_id, "ts_ns": d.ts_ns,
+            "origin": d.intent.origin.value, "purpose": d.intent.purpose.value, "outcome": d.outcome.value,
+            "scale": d.scale, "state": d.state.value, "risk_reducing": d.risk_reducing,
+            "rules": ",".join(d.rules)[:128], "unavailable": ",".join(d.unavailable)[:128],
+            "hits": [{"rule": h.rule, "code": h.code.value, "max_scale": h.max_scale,
+                      "inputs": {k: _json(v) for k, v in h.inputs.items()}} for h in d.hits]}
+
+
+class Recorder:
+    """Buffers one tick's records, writes orders ahead, and survives store outages without losing a record."""
+
+    def __init__(self, store: Store, run_id: int) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.tick = TickRecords()
+        self._backlog: deque[tuple[str, Any]] = deque()  # ("orders", rows) | ("tick", (TickRecords, now_ns))
+        self.healthy = True
+        self.failures = 0
+        self.flushed_after_outage = 0
+
+    @property
+    def backlog(self) -> int:
+        return len(self._backlog)
+
+    async def write_ahead(self, venue_of: dict[str, str], orders: list[Order]) -> bool:
+        """Commit orders before they are sent; returns False (and buffers them) if the store is down."""
+        rows = [order_row(self.run_id, venue_of[o.instrument_id], o) for o in orders]
+        if self._backlog or not await self._try(self.store.write_orders(rows)):
+            self._backlog.append(("orders", rows))
+            return False
+        return True
+
+    def order_update(self, u: OrderUpdate) -> None:
+        self.tick.order_updates.append({"client_order_id": u.client_order_id, "status": u.status.value,
+                                        "filled_qty": u.filled_qty, "reason": u.reason or None, "ts_ns": u.ts_ns})
+
+    def fill(self, f: Fill) -> None:
+        self.tick.fills.append(fill_row(self.run_id, f))
+
+    def funding(self, p: FundingPayment) -> None:
+        self.tick.funding.append(funding_row(self.run_id, p))
+
+    def borrow(self, c: BorrowCharge) -> None:
+        self.tick.borrow.append(borrow_row(self.run_id, c))
+
+    def decision(self, d: Decision) -> None:
+        self.tick.decisions.append(decision_row(self.run_id, d))
+
+    def transition(self, t: StateTransition) -> None:
+        self.tick.transitions.append({"ts_ns": t.ts_ns, "from_state": t.from_state.value, "to_state": t.to_state.value,
+                                      "rule": t.rule, "code": t.code.value if t.code else None,
+                                      "inputs": {k: _json(v) for k, v in t.inputs.items()}})
+
+    def ladder(self, e: LadderEvent) -> None:
+        self.tick.ladder.append({"ts_ns": e.ts_ns, "key": e.key, "measure": e.measure, "from_stage": e.from_stage,
+                                 "to_stage": e.to_stage, "value": _json(e.value)})
+
+    async def commit(self, cursor_ns: int | None, now_ns: int, equity: Decimal | None,
+                     positions: dict[str, tuple[Decimal, Decimal]], governor_state: dict[str, Any],
+                     pairs: list[dict[str, Any]]) -> None:
+        """Close the tick: everything it produced plus its cursor, in one transaction (or into the backlog)."""
+        rec = self.tick
+        self.tick = TickRecords()
+        rec.cursor_ns = cursor_ns
+        if equity is not None and cursor_ns is not None:
+            rec.equity.append({"run_id": self.run_id, "ts_ns": cursor_ns, "equity": equity})
+        rec.positions = [{"run_id": self.run_id, "instrument_id": k, "qty": q, "avg_cost": a, "ts_ns": now_ns}
+                         for k, (q, a) in positions.items()]
+        rec.pairs = [{"run_id": self.run_id, **p} for p in pairs]
+        rec.governor_state = governor_state
+        self._backlog.append(("tick", (rec, now_ns)))
+        await self.flush()
+
+    async def flush(self) -> None:
+        while self._backlog:
+            kind, payload = self._backlog[0]
+            op = self.store.write_orders(payload) if kind == "orders" else \
+                self.store.commit_tick(self.run_id, payload[0], payload[1])
+            if not await self._try(op):
+                return
+            self._backlog.popleft()
+            if not self.healthy:
+                self.flushed_after_outage += 1
+
+    async def _try(self, op: Any) -> bool:
+        try:
+            await op
+        except _OUTAGE as exc:
+            self.failures += 1
+            if self.healthy:
+                log.error("store.down", error=type(exc).__name__)
+            self.healthy = False
+            return False
+        if not self.healthy:
+            log.warning("store.recovered", backlog=len(self._backlog))
+            self.healthy = True
+        return True
+
+
