@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+from bot import __version__
 from bot.clock import Clock, PacedClock, SimClock
+from bot.decisions import Decision, LadderEvent, StateTransition
 from bot.domain import NS_PER_SEC, Instrument
 from bot.execution.executor import Executor
 from bot.feeds.bars import load_bars
@@ -24,6 +26,12 @@ from bot.strategies.s2_cross_venue import CrossVenueFunding
 from bot.strategies.s3_basis import SpotFuturesBasis
 from bot.venues.fees import default_instruments
 from bot.venues.paper import PaperParams, PaperVenue
+from bot.venues.paper_journal import PaperJournal
+
+if TYPE_CHECKING:  # SQLAlchemy is imported only by runs that persist (backtests stay light)
+    from bot.execution.recovery import RecoveryReport
+    from bot.store import Store
+    from bot.store.recorder import Recorder
 
 
 @dataclass(slots=True)
@@ -39,6 +47,7 @@ class Bot:
     ledger: Ledger
     clock: Clock
     executor: Executor
+    persistence: Persistence | None = None
 
 
 def make_strategies(settings: Settings, instruments: dict[str, Instrument],
@@ -52,7 +61,50 @@ def make_strategies(settings: Settings, instruments: dict[str, Instrument],
     return [makers[name]() for name in cfg.active]
 
 
-def build_bot(settings: Settings, rules: RulesConfig, clock_kind: Literal["sim", "paced"] = "sim") -> Bot:
+@dataclass(slots=True)
+class Persistence:
+    store: Store
+    run_id: int
+    run_key: str
+    recorder: Recorder
+    resumed: bool
+    cursor_ns: int | None = None
+    recovery: RecoveryReport | None = None
+
+
+class RecordingAudit(MemoryAudit):
+    """The in-memory audit (counts for reports) that also hands every record to the store's recorder."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recorder: Recorder | None = None
+
+    def decision(self, d: Decision) -> None:
+        super().decision(d)
+        if self.recorder is not None:
+            self.recorder.decision(d)
+
+    def transition(self, t: StateTransition) -> None:
+        super().transition(t)
+        if self.recorder is not None:
+            self.recorder.transition(t)
+
+    def ladder(self, e: LadderEvent) -> None:
+        super().ladder(e)
+        if self.recorder is not None:
+            self.recorder.ladder(e)
+
+
+def store_url(settings: Settings) -> str:
+    from bot.store import sqlite_url
+
+    return settings.db.url.get_secret_value() if settings.db.url is not None else sqlite_url(settings.data_dir)
+
+
+def build_bot(settings: Settings, rules: RulesConfig, clock_kind: Literal["sim", "paced"] = "sim",
+              persistence: tuple[Persistence, int | None] | None = None) -> Bot:
+    """Assemble the bot. With ``persistence`` (from ``open_persistence``) the venues keep journals, orders are
+    written ahead and every tick is committed; the clock starts at the resume point."""
     rp = settings.replay
     instruments = default_instruments(rp.venues, rp.bases)
     bars = load_bars(rp.file, rp.venues, rp.bases, rp.start, rp.end)
@@ -62,22 +114,58 @@ def build_bot(settings: Settings, rules: RulesConfig, clock_kind: Literal["sim",
         feed = SyntheticFuturesFeed(feed, settings.futures, instruments)
         instruments = dict(feed.instruments)
     start_ns, end_ns = feed.ts_range_ns
+    resume_ns = persistence[1] if persistence is not None else None
+    clock_start = resume_ns if resume_ns is not None else start_ns
     clock: Clock
     if clock_kind == "paced" and settings.replay.pace_secs > 0 and end_ns > start_ns:
-        clock = PacedClock(start_ns, (end_ns - start_ns) / NS_PER_SEC / settings.replay.pace_secs)
+        clock = PacedClock(clock_start, (end_ns - start_ns) / NS_PER_SEC / settings.replay.pace_secs)
     else:
-        clock = SimClock(start_ns)
+        clock = SimClock(clock_start)
     pp = settings.paper
     borrow = settings.borrow.curve if settings.borrow.enabled else None
     params = PaperParams(initial_cash=pp.initial_balance_usd, latency_secs=pp.latency_ms / 1000,
                          slippage_bps=pp.slippage_bps, impact_bps_per_million_usd=pp.impact_bps_per_million_usd,
                          partial_fill_fraction=pp.partial_fill_fraction, borrow=borrow,
                          borrow_margin_pct=settings.borrow.margin_pct)
-    venues = {v: PaperVenue(v, instruments, clock, params) for v in rp.venues}
-    audit = MemoryAudit()
-    governor = Governor(rules, instruments, audit)
+    p = persistence[0] if persistence is not None else None
+    venues = {}
+    for v in rp.venues:
+        journal = PaperJournal(settings.data_dir / "paper" / f"{_safe(p.run_key)}.db", v) if p else None
+        venues[v] = PaperVenue(v, instruments, clock, params, journal)
+    audit = RecordingAudit()
+    governor = Governor(rules, instruments, audit, client_id_prefix=f"r{p.run_id}-" if p else "")
     strategies = make_strategies(settings, instruments, borrow)
     ledger = Ledger(initial_equity=pp.initial_balance_usd * Decimal(len(venues)))
     executor = Executor(feed.batches, venues, governor, strategies, ledger, clock, instruments,
-                        settings.execution.entry_ttl_secs)
-    return Bot(settings, rules, feed, instruments, venues, governor, audit, strategies, ledger, clock, executor)
+                        settings.execution.entry_ttl_secs, recorder=p.recorder if p else None)
+    audit.recorder = p.recorder if p else None
+    return Bot(settings, rules, feed, instruments, venues, governor, audit, strategies, ledger, clock, executor, p)
+
+
+def _safe(key: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in key)
+
+
+async def open_persistence(settings: Settings, data_version: str, params: dict[str, object],
+                           now_ns: int) -> tuple[Persistence, int | None]:
+    """Upgrade the store, then resume this bot's unfinished run (after a crash or a stop) or start a new one."""
+    from bot.store import Store
+    from bot.store.recorder import Recorder
+
+    store = Store(store_url(settings))
+    await store.upgrade()
+    mine = f"{settings.bot_id}:"
+    unfinished = [r for r in await store.runs() if r.run_key.startswith(mine) and r.status == "running"]
+    key = unfinished[-1].run_key if unfinished else f"{settings.bot_id}:{now_ns}"
+    run = await store.open_run(key, settings.mode, params, data_version, __version__, now_ns)
+    p = Persistence(store, run.id, key, Recorder(store, run.id), resumed=bool(unfinished), cursor_ns=run.cursor_ns)
+    return p, run.cursor_ns
+
+
+async def recover_bot(bot: Bot) -> None:
+    """After a restart: reconcile the store with the venues, rebuild the ledger, restore the governor."""
+    from bot.execution.recovery import recover
+
+    p = bot.persistence
+    assert p is not None
+    p.recovery = await recover(p.store, p.run_id, bot.executor, p.cursor_ns)

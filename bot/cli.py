@@ -80,12 +80,25 @@ def _summary(report: dict[str, Any]) -> str:
     ])
 
 
-async def _replay(settings: Settings, rules: RulesConfig, paced: bool, progress: bool) -> dict[str, Any]:
-    from bot.app import build_bot
+async def _replay(settings: Settings, rules: RulesConfig, paced: bool, progress: bool,
+                  persist: bool = False) -> dict[str, Any]:
+    from bot.app import build_bot, open_persistence, recover_bot
     from bot.execution.executor import Executor
     from bot.report import build_report
 
-    bot = build_bot(settings, rules, "paced" if paced else "sim")
+    persistence = None
+    if persist:
+        from bot.feeds.bars import data_version
+
+        persistence = await open_persistence(settings, data_version(settings.replay.file), masked(settings),
+                                             time.time_ns())
+    bot = build_bot(settings, rules, "paced" if paced else "sim", persistence)
+    p = bot.persistence
+    if p is not None:
+        await recover_bot(bot)
+        verb = "resumed" if p.resumed else "started"
+        print(f"carrybot: run {p.run_key} {verb} (store {p.store.engine.url.render_as_string(hide_password=True)})",
+              flush=True)
     total = bot.feed.n_bars
     every = max(1, bot.feed.n_bars // max(1, len(bot.feed.instruments)) // 20)
     seen = [0]
@@ -104,8 +117,21 @@ async def _replay(settings: Settings, rules: RulesConfig, paced: bool, progress:
         loop.add_signal_handler(sig, bot.executor.stop)
     t0 = time.perf_counter()
     await bot.executor.run(tick)
+    stopped = bot.executor.stopped
+    if stopped and settings.execution.cancel_on_shutdown:
+        await bot.executor.cancel_all()
     report = build_report(bot)
     report["timing"] = {"wall_secs": time.perf_counter() - t0}
+    if p is not None:
+        await bot.executor.commit(None)  # what the shutdown produced (cancels) reaches the store
+        await p.recorder.flush()
+        if not stopped:
+            await p.store.finish_run(p.run_id, {k: report[k] for k in ("equity", "ledger", "counts")}, time.time_ns())
+        report["run"]["run_key"] = p.run_key
+        report["store"] = {"healthy": p.recorder.healthy, "backlog": p.recorder.backlog,
+                           "failures": p.recorder.failures, "finished": not stopped,
+                           "recovery": None if p.recovery is None else p.recovery.summary()}
+        await p.store.close()
     return report
 
 
@@ -137,8 +163,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     logs.configure(settings.log.level, settings.log.format, _secrets(settings))
     print(f"carrybot: paper trading on the bundled replay, paced to about {settings.replay.pace_secs:.0f} s",
           flush=True)
-    report = asyncio.run(_replay(settings, rules, paced=True, progress=True))
+    report = asyncio.run(_replay(settings, rules, paced=True, progress=True, persist=not args.no_store))
     print(_summary(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
     return 0
 
 
@@ -181,11 +209,31 @@ def cmd_calendar(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_upgrade(_: argparse.Namespace) -> int:
+    from bot.app import store_url
+    from bot.store import Store
+
+    settings = load_settings()
+
+    async def go() -> str:
+        store = Store(store_url(settings))
+        try:
+            await store.upgrade()
+        finally:
+            await store.close()
+        return store.engine.url.render_as_string(hide_password=True)
+
+    print(f"store upgraded to head: {asyncio.run(go())}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="carrybot", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="paper-trade on the bundled replay, paced (default ~60 s)")
     run.add_argument("--pace", type=float, default=None, help="wall seconds for the whole replay; 0 = flat out")
+    run.add_argument("--no-store", action="store_true", help="keep nothing (no store, no venue journals)")
+    run.add_argument("--json", metavar="PATH", help="write the final report as JSON")
     run.set_defaults(func=cmd_run)
     bt = sub.add_parser("backtest", help="the same path on a simulated clock, as fast as possible")
     bt.add_argument("--json", metavar="PATH", help="write the full report as JSON")
@@ -200,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     rchk = rules_sub.add_parser("check", help="validate a rules file")
     rchk.add_argument("file")
     rchk.set_defaults(func=cmd_rules_check)
+    db = sub.add_parser("db", help="the store")
+    db_sub = db.add_subparsers(dest="action", required=True)
+    up = db_sub.add_parser("upgrade", help="apply the store's migrations (also done on start)")
+    up.set_defaults(func=cmd_db_upgrade)
     cal = sub.add_parser("calendar", help="quarterly expiries with their G4 blackout windows")
     cal.add_argument("--venue", help="cme, binance, bybit, okx or deribit (default: all)")
     cal.add_argument("--from", dest="start", required=True, metavar="DATE")

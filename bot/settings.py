@@ -95,7 +95,14 @@ class S1Settings(_Section):
         return self
 
 
+class DbSettings(_Section):
+    """Where the store lives: a SQLite file under ``data_dir`` unless a URL (PostgreSQL) is given."""
+
+    url: SecretStr | None = Field(None, description="e.g. postgresql+asyncpg://user:password@host/db (a secret)")
+
+
 class ExecutionSettings(_Section):
+    cancel_on_shutdown: bool = Field(True, description="cancel working orders on SIGTERM/SIGINT (else keep them)")
     entry_ttl_secs: float = Field(9 * 3600.0, gt=0, le=7 * 86_400,
                                   description="working entry orders are cancelled after this "
                                               "(one 8h bar + 1h in replay)")
@@ -198,6 +205,7 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     replay: ReplaySettings = ReplaySettings()
     paper: PaperSettings = PaperSettings()
+    db: DbSettings = DbSettings()
     execution: ExecutionSettings = ExecutionSettings()
     strategy: StrategySettings = StrategySettings()
     borrow: BorrowSettings = BorrowSettings()

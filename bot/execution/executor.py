@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from bot.clock import Clock
 from bot.decisions import Decision, TradingState
@@ -41,6 +42,9 @@ from bot.ledger import Ledger
 from bot.logs import get_logger
 from bot.strategies.base import Strategy, StrategyView
 from bot.venues.gateway import Gateway
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) is only loaded when a run persists
+    from bot.store.recorder import Recorder
 
 log = get_logger(__name__)
 
@@ -71,7 +75,8 @@ class ExecutorStats:
 class Executor:
     def __init__(self, feed_batches: Callable[[], object], gateways: Mapping[str, Gateway], governor: Governor,
                  strategies: Sequence[Strategy], ledger: Ledger, clock: Clock,
-                 instruments: Mapping[str, Instrument], entry_ttl_secs: float = 9 * 3600) -> None:
+                 instruments: Mapping[str, Instrument], entry_ttl_secs: float = 9 * 3600,
+                 recorder: Recorder | None = None) -> None:
         self._batches = feed_batches
         self.gateways = dict(gateways)
         self.governor = governor
@@ -89,14 +94,24 @@ class Executor:
         self._outbox: list[Order] = []
         self._filled_qty: dict[str, Decimal] = {}
         self._stop = asyncio.Event()
+        self.recorder = recorder
+        self.resume_after_ns: int | None = None  # set by recovery: ticks up to here only warm the signals up
+        self._venue_of = {iid: inst.venue for iid, inst in instruments.items()}
 
     def stop(self) -> None:
         """Ask the loop to finish after the current tick."""
         self._stop.set()
 
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
     async def run(self, on_tick: Callable[[MarketBatch, Executor], None] | None = None) -> ExecutorStats:
         batches = self._batches()
         async for batch in batches:  # type: ignore[attr-defined]  # an AsyncIterator[MarketBatch]
+            if self.resume_after_ns is not None and batch.ts_ns <= self.resume_after_ns:
+                self.warm(batch)
+                continue
             await self.clock.sleep_until(batch.ts_ns)
             await self.step(batch)
             if on_tick is not None:
@@ -104,6 +119,15 @@ class Executor:
             if self._stop.is_set():
                 break
         return self.stats
+
+    def warm(self, batch: MarketBatch) -> None:
+        """Replay a tick that happened before a restart: market, signals and strategy state only — no orders."""
+        for snap in batch.snapshots:
+            self.market[snap.instrument_id] = snap
+        self.governor.observe(batch)
+        view = StrategyView(self.market, {}, frozenset())
+        for strategy in self.strategies:
+            strategy.on_batch(batch, view, batch.ts_ns)  # rebuilds its windows; its intents are not acted on
 
     async def step(self, batch: MarketBatch) -> None:
         st = self.stats
@@ -139,6 +163,8 @@ class Executor:
             st.max_unhedged_usd = max(st.max_unhedged_usd, max(res.unhedged_usd.values()))
         if res.cancel_instruments:
             await self.cancel_where(res.cancel_instruments)
+        if self.recorder is not None and not self.recorder.healthy:
+            await self.recorder.flush()  # retry the backlog before deciding anything new
         for intent in res.intents:  # risk invalidation acts first; the strategies then see its result
             decision = await self.submit_intent(intent)
             fallback = res.fallbacks.get(intent.intent_id)
@@ -163,6 +189,21 @@ class Executor:
             st.tick_end_unhedged_max = max(st.tick_end_unhedged_max, worst)
             if worst > self.governor.cfg.g9.max_unhedged_usd:
                 st.ticks_unhedged += 1
+        if self.recorder is not None:
+            await self.commit(batch.ts_ns)
+
+    async def commit(self, cursor_ns: int | None) -> None:
+        """Close the tick in the store: its records, positions, pairs, governor state and cursor, in one go."""
+        if self.recorder is None:
+            return
+        marks = self.marks
+        positions = {k: (b.qty, b.avg_cost) for k, b in self.ledger.legs.items()}
+        pairs = [{"decision_id": t.decision_id, "lead_order_id": t.lead.client_order_id,
+                  "hedge_instrument_id": t.hedge.instrument_id, "state": t.state.value, "lead_filled": t.lead_filled,
+                  "hedge_filled": t.hedge_filled, "ts_ns": self.clock.now_ns()} for t in self.pairs.pairs.values()]
+        equity = self.ledger.equity(marks) if all(k in marks for k in self.ledger.legs) else None
+        await self.recorder.commit(cursor_ns, self.clock.now_ns(), equity, positions, self.governor.export_state(),
+                                   pairs)
 
     def _filled(self, decision: Decision) -> bool:
         """Every order of the decision has filled completely."""
@@ -205,10 +246,21 @@ class Executor:
             orders = decision.orders
             if len(orders) == 2 and not decision.risk_reducing:  # leg-safe: the less liquid leg goes first
                 orders = (self.pairs.open(decision),)
-            await self._send(orders)
+            await self._send(orders, decision.risk_reducing)
         return decision
 
-    async def _send(self, orders: tuple[Order, ...] | list[Order]) -> None:
+    async def _send(self, orders: tuple[Order, ...] | list[Order], reducing: bool = True) -> None:
+        """Write ahead, then send. Orders already known (sent before a restart) are never sent again; when the
+        store is down, only risk-reducing orders go out (their records wait in the recorder's backlog)."""
+        orders = [o for o in orders if o.client_order_id not in self.orders]
+        if not orders:
+            return
+        if self.recorder is not None:
+            written = await self.recorder.write_ahead(self._venue_of, list(orders))
+            if not written and not reducing:
+                self.stats.rejections["store_down"] += len(orders)
+                log.error("store.entry_withheld", orders=[o.client_order_id for o in orders])
+                return
         for order in orders:
             self.orders[order.client_order_id] = order
             self.working[order.client_order_id] = order
@@ -258,10 +310,12 @@ class Executor:
                                              float(inst.maintenance_margin_rate))
         return AccountView(self.ledger.equity_estimate(self._mark_of), positions, gross, sum(gross.values()),
                            len(self.working), liq, net, sum(net.values()), net_base, gross_base,
-                           self.pairs.gaps() if self.pairs.pairs else {})
+                           self.pairs.gaps() if self.pairs.pairs else {},
+                           self.recorder is None or self.recorder.healthy)
 
     def _drain(self) -> None:
         st = self.stats
+        rec = self.recorder
         for gw in self.gateways.values():
             for ev in gw.drain_events():
                 if isinstance(ev, Fill):
@@ -270,10 +324,16 @@ class Executor:
                     self.ledger.apply_funding(ev)
                     st.funding_payments += 1
                     st.funding_log.append(ev)
+                    if rec is not None:
+                        rec.funding(ev)
                 elif isinstance(ev, BorrowCharge):
                     self.ledger.apply_borrow(ev)
                     st.borrow_charges += 1
+                    if rec is not None:
+                        rec.borrow(ev)
                 elif isinstance(ev, OrderUpdate):
+                    if rec is not None:
+                        rec.order_update(ev)
                     if ev.status in _TERMINAL:
                         order = self.working.pop(ev.client_order_id, None)
                         if order is not None and ev.status is not OrderStatus.FILLED and ev.filled_qty == 0:
@@ -284,6 +344,10 @@ class Executor:
                                     reason=ev.reason)
 
     def _on_fill(self, fill: Fill) -> None:
+        self.apply_fill(fill, record=True)
+
+    def apply_fill(self, fill: Fill, record: bool) -> None:
+        """Book a fill in the ledger (reference prices from its order) and release any hedge it calls for."""
         st = self.stats
         order = self.orders.get(fill.client_order_id)
         if order is not None:
@@ -293,6 +357,8 @@ class Executor:
             self.ledger.apply_fill(fill, fill.price, fill.price)
         st.fills += 1
         st.fills_log.append(fill)
+        if record and self.recorder is not None:
+            self.recorder.fill(fill)
         self._filled_qty[fill.client_order_id] = self._filled_qty.get(fill.client_order_id, ZERO) + fill.qty
         self._outbox.extend(self.pairs.on_fill(fill, self.market, self.clock.now_ns()))
         if fill.is_liquidation:

@@ -50,6 +50,11 @@ def bundled_path() -> Path:
     return Path(str(resources.files("bot.data").joinpath(BUNDLED)))
 
 
+def data_version(path: Path | None = None) -> str:
+    """A short content hash of a bar file (recorded with every run)."""
+    return hashlib.sha256((path or bundled_path()).read_bytes()).hexdigest()[:16]
+
+
 def _finite_positive(x: float) -> bool:
     return math.isfinite(x) and x > 0.0
 

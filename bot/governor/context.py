@@ -27,6 +27,7 @@ class AccountView:
     net_by_base: Mapping[str, float] = field(default_factory=dict)
     gross_by_base: Mapping[str, float] = field(default_factory=dict)
     hedge_gaps: Mapping[str, HedgeGap] = field(default_factory=dict)  # per base: a lead leg awaiting its hedge
+    store_ok: bool = True  # the store can write orders ahead (entries fail closed when it cannot)
 
 
 class LeverageCap(NamedTuple):

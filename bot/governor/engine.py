@@ -35,7 +35,7 @@ from bot.governor.calendar import ExpiryCalendar
 from bot.governor.context import AccountView, CheckContext, PricedLeg, Rule, TickReads
 from bot.governor.crowding import CrowdingRule, checklist
 from bot.governor.expiry import ExpiryRule
-from bot.governor.hygiene import PriceSanity, SpreadVolGate, Staleness
+from bot.governor.hygiene import PriceSanity, SpreadVolGate, Staleness, StoreHealth
 from bot.governor.ladder import ACCOUNT, LadderGate, Ladders
 from bot.governor.leverage import LeverageRule, leverage_for
 from bot.governor.limits import (
@@ -58,7 +58,7 @@ _BUY, _MARKET, _LIMIT, _ENTRY = Side.BUY, OrderType.MARKET, OrderType.LIMIT, Pur
 
 def default_rules(cfg: RulesConfig, ladders: Ladders) -> tuple[Rule, ...]:
     """The full rule set, in evaluation order (cheap fail-closed checks first; denials stop the evaluation)."""
-    return (Staleness(cfg.g6), PriceSanity(cfg.g6), SpreadVolGate(cfg.g6), OrderFlowLimits(cfg.g7),
+    return (StoreHealth(), Staleness(cfg.g6), PriceSanity(cfg.g6), SpreadVolGate(cfg.g6), OrderFlowLimits(cfg.g7),
             LadderGate(ladders), ExpiryRule(cfg.g4), MarginBufferRule(cfg.g2), CrowdingRule(cfg.g5),
             MaxOrderNotional(cfg.g7), LeverageRule(), MaxGrossExposure(cfg.g7), MaxNetExposure(cfg.g7),
             RiskPerPosition(cfg.g7, cfg.g2))

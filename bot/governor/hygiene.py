@@ -91,3 +91,16 @@ class SpreadVolGate:
                 return RuleHit(self.rule_id, DenyCode.VOLATILITY_GATE, 0.0, {
                     "instrument": leg.instrument.id, "short_vol": short_vol, "max_short_vol": self._max_vol})
         return None
+
+
+class StoreHealth:
+    """No entry while the store cannot write orders ahead (fail closed); risk reduction is not held back."""
+
+    rule_id = "G6"
+    entry_only = True
+    relative = False
+
+    def check(self, ctx: CheckContext) -> RuleHit | None:
+        if ctx.account.store_ok:
+            return None
+        return RuleHit(self.rule_id, DenyCode.STORE_DOWN, 0.0, {"store_ok": 0})

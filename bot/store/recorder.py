@@ -89,8 +89,11 @@ class Recorder:
         return True
 
     def order_update(self, u: OrderUpdate) -> None:
-        self.tick.order_updates.append({"client_order_id": u.client_order_id, "status": u.status.value,
-                                        "filled_qty": u.filled_qty, "reason": u.reason or None, "ts_ns": u.ts_ns})
+        self.order_status(u.client_order_id, u.status.value, u.filled_qty, u.reason or None, u.ts_ns)
+
+    def order_status(self, cid: str, status: str, filled: Decimal, reason: str | None, ts_ns: int) -> None:
+        self.tick.order_updates.append({"client_order_id": cid, "status": status, "filled_qty": filled,
+                                        "reason": reason, "ts_ns": ts_ns})
 
     def fill(self, f: Fill) -> None:
         self.tick.fills.append(fill_row(self.run_id, f))

@@ -14,8 +14,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -38,7 +36,9 @@ from bot.store.models import (
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config  # imported when migrating only: alembic is heavy to import
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -87,10 +87,14 @@ class Store:
 
     # --- schema ----------------------------------------------------------------------------------------------------
     async def upgrade(self, revision: str = "head") -> None:
+        from alembic import command
+
         # alembic's env.py runs its own event loop: keep it off ours
         await asyncio.to_thread(command.upgrade, alembic_config(self.url), revision)
 
     async def downgrade(self, revision: str) -> None:
+        from alembic import command
+
         await asyncio.to_thread(command.downgrade, alembic_config(self.url), revision)
 
     async def close(self) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from bot.domain import MarketBatch, Order, Position, VenueEvent
+from bot.domain import BorrowCharge, Fill, FundingPayment, MarketBatch, Order, OrderUpdate, Position, VenueEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,3 +37,15 @@ class Gateway(Protocol):
     async def fetch_positions(self) -> dict[str, Position]: ...
 
     async def fetch_balance(self) -> Balance: ...
+
+    # --- the venue's history, for reconciliation after a restart ---------------------------------------------------
+    async def fetch_order(self, client_order_id: str) -> OrderUpdate | None:
+        """The venue's latest word on an order, or None if it never saw it."""
+
+    async def fetch_open_orders(self) -> list[Order]: ...
+
+    async def fetch_fills(self, since_ns: int = 0) -> list[Fill]: ...
+
+    async def fetch_funding(self, since_ns: int = 0) -> list[FundingPayment]: ...
+
+    async def fetch_borrow(self, since_ns: int = 0) -> list[BorrowCharge]: ...

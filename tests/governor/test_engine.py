@@ -150,3 +150,15 @@ def test_decisions_name_the_signals_the_feed_could_not_provide() -> None:
     # the test market has funding but no OI, liquidations, options or history yet
     assert d.unavailable == ("liquidations", "oi_vs_price", "realized_vol", "skew", "structure")
     assert g.audit.unavailable["skew"] == 1
+
+
+def test_governor_state_survives_a_restart() -> None:
+    g = governor()
+    g.on_tick(account(100_000, HELD), market_at(T_CALM), T_CALM)
+    g.on_tick(account(96_000, HELD), market_at(T_CALM + 3600 * NS_PER_SEC), T_CALM + 3600 * NS_PER_SEC)
+    g.unhedged_since["ETH"] = 123
+    state = g.export_state()
+    fresh = governor()
+    fresh.import_state(state)
+    assert fresh.export_state() == state
+    assert fresh.trading_state is g.trading_state and fresh.ladders.stage("account") == g.ladders.stage("account") > 0

@@ -9,6 +9,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+# money: exact NUMERIC on PostgreSQL, canonical decimal text on SQLite (see bot.store.models.ExactDecimal)
+MONEY = sa.Numeric(38, 18).with_variant(sa.String(64), "sqlite")
+
+
 revision = '0001'
 down_revision = None
 branch_labels = None
@@ -38,9 +42,9 @@ def upgrade() -> None:
     sa.Column('venue', sa.String(length=32), nullable=False),
     sa.Column('instrument_id', sa.String(length=64), nullable=False),
     sa.Column('ts_ns', sa.BigInteger(), nullable=False),
-    sa.Column('qty', sa.Numeric(precision=38, scale=18), nullable=False),
+    sa.Column('qty', MONEY, nullable=False),
     sa.Column('rate_apr', sa.Float(), nullable=False),
-    sa.Column('amount', sa.Numeric(precision=38, scale=18), nullable=False),
+    sa.Column('amount', MONEY, nullable=False),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_borrow_charges_run_id_runs')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_borrow_charges')),
     sa.UniqueConstraint('run_id', 'venue', 'instrument_id', 'ts_ns', name=op.f('uq_borrow_charges_run_id_venue_instrument_id_ts_ns'))
@@ -68,7 +72,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('run_id', sa.Integer(), nullable=False),
     sa.Column('ts_ns', sa.BigInteger(), nullable=False),
-    sa.Column('equity', sa.Numeric(precision=38, scale=18), nullable=False),
+    sa.Column('equity', MONEY, nullable=False),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_equity_snapshots_run_id_runs')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_equity_snapshots')),
     sa.UniqueConstraint('run_id', 'ts_ns', name=op.f('uq_equity_snapshots_run_id_ts_ns'))
@@ -81,9 +85,9 @@ def upgrade() -> None:
     sa.Column('client_order_id', sa.String(length=64), nullable=False),
     sa.Column('instrument_id', sa.String(length=64), nullable=False),
     sa.Column('side', sa.String(length=4), nullable=False),
-    sa.Column('qty', sa.Numeric(precision=38, scale=18), nullable=False),
-    sa.Column('price', sa.Numeric(precision=38, scale=18), nullable=False),
-    sa.Column('fee', sa.Numeric(precision=38, scale=18), nullable=False),
+    sa.Column('qty', MONEY, nullable=False),
+    sa.Column('price', MONEY, nullable=False),
+    sa.Column('fee', MONEY, nullable=False),
     sa.Column('liquidity', sa.String(length=8), nullable=False),
     sa.Column('ts_ns', sa.BigInteger(), nullable=False),
     sa.Column('is_liquidation', sa.Boolean(), nullable=False),
@@ -98,10 +102,10 @@ def upgrade() -> None:
     sa.Column('venue', sa.String(length=32), nullable=False),
     sa.Column('instrument_id', sa.String(length=64), nullable=False),
     sa.Column('ts_ns', sa.BigInteger(), nullable=False),
-    sa.Column('rate', sa.Numeric(precision=38, scale=18), nullable=False),
-    sa.Column('position_qty', sa.Numeric(precision=38, scale=18), nullable=False),
-    sa.Column('mark', sa.Numeric(precision=38, scale=18), nullable=False),
-    sa.Column('amount', sa.Numeric(precision=38, scale=18), nullable=False),
+    sa.Column('rate', MONEY, nullable=False),
+    sa.Column('position_qty', MONEY, nullable=False),
+    sa.Column('mark', MONEY, nullable=False),
+    sa.Column('amount', MONEY, nullable=False),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_funding_payments_run_id_runs')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_funding_payments')),
     sa.UniqueConstraint('run_id', 'venue', 'instrument_id', 'ts_ns', name=op.f('uq_funding_payments_run_id_venue_instrument_id_ts_ns'))
@@ -134,17 +138,17 @@ def upgrade() -> None:
     sa.Column('venue', sa.String(length=32), nullable=False),
     sa.Column('instrument_id', sa.String(length=64), nullable=False),
     sa.Column('side', sa.String(length=4), nullable=False),
-    sa.Column('qty', sa.Numeric(precision=38, scale=18), nullable=False),
+    sa.Column('qty', MONEY, nullable=False),
     sa.Column('order_type', sa.String(length=8), nullable=False),
     sa.Column('purpose', sa.String(length=16), nullable=False),
-    sa.Column('limit_price', sa.Numeric(precision=38, scale=18), nullable=True),
+    sa.Column('limit_price', MONEY, nullable=True),
     sa.Column('post_only', sa.Boolean(), nullable=False),
     sa.Column('reduce_only', sa.Boolean(), nullable=False),
     sa.Column('leverage', sa.Integer(), nullable=True),
-    sa.Column('ref_mid', sa.Numeric(precision=38, scale=18), nullable=False),
-    sa.Column('ref_touch', sa.Numeric(precision=38, scale=18), nullable=False),
+    sa.Column('ref_mid', MONEY, nullable=False),
+    sa.Column('ref_touch', MONEY, nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
-    sa.Column('filled_qty', sa.Numeric(precision=38, scale=18), nullable=False),
+    sa.Column('filled_qty', MONEY, nullable=False),
     sa.Column('reason', sa.String(length=64), nullable=True),
     sa.Column('ts_created_ns', sa.BigInteger(), nullable=False),
     sa.Column('ts_updated_ns', sa.BigInteger(), nullable=False),
@@ -159,8 +163,8 @@ def upgrade() -> None:
     sa.Column('lead_order_id', sa.String(length=64), nullable=False),
     sa.Column('hedge_instrument_id', sa.String(length=64), nullable=False),
     sa.Column('state', sa.String(length=20), nullable=False),
-    sa.Column('lead_filled', sa.Numeric(precision=38, scale=18), nullable=False),
-    sa.Column('hedge_filled', sa.Numeric(precision=38, scale=18), nullable=False),
+    sa.Column('lead_filled', MONEY, nullable=False),
+    sa.Column('hedge_filled', MONEY, nullable=False),
     sa.Column('ts_ns', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_pairs_run_id_runs')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_pairs')),
@@ -170,8 +174,8 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('run_id', sa.Integer(), nullable=False),
     sa.Column('instrument_id', sa.String(length=64), nullable=False),
-    sa.Column('qty', sa.Numeric(precision=38, scale=18), nullable=False),
-    sa.Column('avg_cost', sa.Numeric(precision=38, scale=18), nullable=False),
+    sa.Column('qty', MONEY, nullable=False),
+    sa.Column('avg_cost', MONEY, nullable=False),
     sa.Column('ts_ns', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_positions_run_id_runs')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_positions')),

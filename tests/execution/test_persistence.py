@@ -1,0 +1,100 @@
+"""Persistence in the running bot: store outage (fail closed, nothing lost) and graceful restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from bot.app import build_bot, open_persistence, recover_bot
+from bot.decisions import DenyCode, Outcome
+from bot.governor.rules_config import load_rules
+from bot.settings import Settings
+
+CHURN = {"s1": {"funding_lookback_periods": 1, "persistence_periods": 1, "entry_threshold_apr": 0.12,
+                "exit_threshold_apr": 0.11, "holding_days": 365}}
+
+
+def _settings(tmp: Path) -> Settings:
+    return Settings(data_dir=tmp, replay={"start": "2024-02-01", "end": "2024-03-15"}, strategy=CHURN)
+
+
+def test_store_outage_stops_entries_keeps_risk_reduction_and_loses_nothing(tmp_path: Path) -> None:
+    async def go() -> None:
+        settings = _settings(tmp_path)
+        persistence = await open_persistence(settings, "dv", {}, time.time_ns())
+        bot = build_bot(settings, load_rules(), "sim", persistence)
+        await recover_bot(bot)
+        p = bot.persistence
+        assert p is not None
+        ex = bot.executor
+        batches = list(bot.feed.iter_batches())
+        db = tmp_path / "carrybot.db"
+        outage = range(40, 70)
+        for k, batch in enumerate(batches):
+            if k == outage.start:  # the database disappears
+                await p.store.engine.dispose()
+                db.rename(tmp_path / "away.db")
+                db.mkdir()
+            if k == outage.stop:  # ... and comes back
+                db.rmdir()
+                (tmp_path / "away.db").rename(db)
+            await ex.clock.sleep_until(batch.ts_ns)
+            await ex.step(batch)
+            if k == outage.stop - 1:
+                assert not p.recorder.healthy and p.recorder.backlog > 0
+        await ex.commit(None)
+        await p.recorder.flush()
+        assert p.recorder.healthy and p.recorder.backlog == 0
+        t0, t1 = batches[outage.start].ts_ns, batches[outage.stop].ts_ns
+        during = [d for d in bot.audit.decisions if t0 <= d.ts_ns < t1]
+        assert any(d.outcome is Outcome.REJECT and d.hits[0].code is DenyCode.STORE_DOWN for d in during)
+        assert all(d.risk_reducing for d in during if d.orders)  # only risk reduction went out
+        assert any(d.risk_reducing and d.orders for d in during)  # ... and it did go out
+        # nothing lost: every venue fill and funding payment reached the store
+        venue_trades = {f.trade_id for v in bot.venues.values() for f in await v.fetch_fills()}
+        assert {f.trade_id for f in await p.store.fills(p.run_id)} == venue_trades
+        n_funding = 0
+        for v in bot.venues.values():
+            n_funding += len(await v.fetch_funding())
+        assert len(await p.store.funding(p.run_id)) == n_funding
+        sent = {o.client_order_id for v in bot.venues.values() for o in v.received}
+        assert sent <= {o.client_order_id for o in await p.store.orders(p.run_id)}
+        await p.store.close()
+    asyncio.run(go())
+
+
+def test_a_stopped_run_resumes_where_it_stopped(tmp_path: Path) -> None:
+    async def first() -> int:
+        settings = _settings(tmp_path)
+        persistence = await open_persistence(settings, "dv", {}, time.time_ns())
+        bot = build_bot(settings, load_rules(), "sim", persistence)
+        await recover_bot(bot)
+        last_committed = None
+        for k, batch in enumerate(bot.feed.iter_batches()):
+            if k == 60:
+                break
+            await bot.executor.clock.sleep_until(batch.ts_ns)
+            await bot.executor.step(batch)
+            last_committed = batch.ts_ns
+        p = bot.persistence
+        assert p is not None
+        state = bot.governor.export_state()
+        await p.store.close()
+        return last_committed, state
+
+    cursor, state = asyncio.run(first())
+
+    async def second() -> None:
+        settings = _settings(tmp_path)
+        persistence = await open_persistence(settings, "dv", {}, time.time_ns())
+        assert persistence[0].resumed and persistence[1] == cursor
+        bot = build_bot(settings, load_rules(), "sim", persistence)
+        await recover_bot(bot)
+        p = bot.persistence
+        assert p is not None and p.recovery is not None
+        assert p.recovery.position_mismatches == {} and p.recovery.fills_loaded > 0
+        assert bot.governor.export_state() == state  # trading state, ladders and timers came back
+        assert bot.executor.clock.now_ns() == cursor  # the clock resumes at the cursor, not at the start
+        await p.store.close()
+    asyncio.run(second())

@@ -1,0 +1,117 @@
+import asyncio
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from bot.domain import Fill, FundingPayment, Liquidity, Order, OrderType, Purpose, Side
+from bot.store import Store, TickRecords
+from bot.store.models import FundingRow
+from bot.store.recorder import Recorder, fill_row, funding_row, order_row
+
+D = Decimal
+
+
+def _order(cid: str) -> Order:
+    return Order(cid, "i", "d-i", "binance:BTC/USDT", Side.BUY, D("0.5"), OrderType.LIMIT, Purpose.ENTRY, 1,
+                 D("59995.5"), True, False, None, 60_000.0, 59_995.5)
+
+
+async def _store(url: str) -> tuple[Store, int]:
+    store = Store(url)
+    await store.upgrade()
+    run = await store.open_run("bot:1", "paper", {"x": 1}, "dv", "0.1.0", 1)
+    return store, run.id
+
+
+def test_migrations_upgrade_downgrade_one_step_and_upgrade_again(db_url: str) -> None:
+    async def go() -> None:
+        store = Store(db_url)
+        await store.upgrade()
+        assert await store.ping()
+        await store.open_run("bot:1", "paper", {}, "dv", "0.1.0", 1)
+        await store.downgrade("-1")  # one step: the initial revision, so the schema is gone
+        with pytest.raises(Exception):  # noqa: B017 - any driver error: the table does not exist
+            await store.runs()
+        await store.upgrade()
+        assert await store.runs() == []
+        await store.close()
+    asyncio.run(go())
+
+
+def test_orders_are_written_ahead_once_and_fills_and_funding_are_idempotent(db_url: str) -> None:
+    async def go() -> None:
+        store, run_id = await _store(db_url)
+        await store.write_orders([order_row(run_id, "binance", _order("r1-a-0"))])
+        await store.write_orders([order_row(run_id, "binance", _order("r1-a-0"))])  # a retry keeps one row
+        (row,) = await store.orders(run_id)
+        assert (row.status, row.qty, row.limit_price) == ("pending", D("0.5"), D("59995.5"))
+        fill = Fill("binance", "t1", "r1-a-0", "binance:BTC/USDT", Side.BUY, D("0.5"), D("59995.5"), D("29.99775"),
+                    Liquidity.MAKER, 5)
+        pay = FundingPayment("binance", "binance:BTC/USDT:USDT", 8, D("0.0001"), D("-0.5"), D("60000"), D("3"))
+        other = FundingPayment("binance", "binance:ETH/USDT:USDT", 8, D("0.0001"), D("-5"), D("3000"), D("1.5"))
+        for _ in range(2):  # reconciliation may offer the same venue facts again
+            rec = TickRecords(cursor_ns=8, fills=[fill_row(run_id, fill)],
+                              funding=[funding_row(run_id, pay), funding_row(run_id, other)])
+            rec.order_updates.append({"client_order_id": "r1-a-0", "status": "filled", "filled_qty": D("0.5"),
+                                      "reason": None, "ts_ns": 5})
+            await store.commit_tick(run_id, rec, 9)
+        assert [f.trade_id for f in await store.fills(run_id)] == ["t1"]
+        funding = await store.funding(run_id)
+        assert sorted(p.instrument_id for p in funding) == ["binance:BTC/USDT:USDT", "binance:ETH/USDT:USDT"]
+        assert (await store.orders(run_id))[0].status == "filled"
+        assert (await store.runs())[0].cursor_ns == 8
+        await store.close()
+    asyncio.run(go())
+
+
+def test_a_duplicate_funding_payment_is_impossible_by_constraint(db_url: str) -> None:
+    async def go() -> None:
+        store, run_id = await _store(db_url)
+        row = funding_row(run_id, FundingPayment("okx", "okx:BTC/USDT:USDT", 8, D("0.0001"), D("-1"), D("1"), D("1")))
+        async with store._session.begin() as s:  # a plain INSERT, no ON CONFLICT: the constraint itself says no
+            s.add(FundingRow(**row))
+        with pytest.raises(IntegrityError):
+            async with store._session.begin() as s:
+                s.add(FundingRow(**row))
+        await store.close()
+    asyncio.run(go())
+
+
+def test_runs_resume_and_governor_state_round_trips(db_url: str) -> None:
+    async def go() -> None:
+        store, run_id = await _store(db_url)
+        state = {"trading_state": "reducing", "ladders": [["BTC", "crowding", 2]], "peak_equity": 1.5}
+        await store.commit_tick(run_id, TickRecords(cursor_ns=16, governor_state=state), 17)
+        again = await store.open_run("bot:1", "paper", {}, "dv", "0.1.0", 20)
+        assert (again.id, again.restarts, again.cursor_ns) == (run_id, 1, 16)
+        assert await store.governor_state(run_id) == state
+        await store.finish_run(run_id, {"ok": True}, 30)
+        with pytest.raises(ValueError, match="already finished"):
+            await store.open_run("bot:1", "paper", {}, "dv", "0.1.0", 40)
+        await store.close()
+    asyncio.run(go())
+
+
+def test_recorder_buffers_through_an_outage_and_loses_nothing(tmp_path) -> None:
+    """The store disappears (its file is replaced by a directory), then comes back."""
+    async def go() -> None:
+        path = tmp_path / "s.db"
+        store, run_id = await _store(f"sqlite+aiosqlite:///{path}")
+        rec = Recorder(store, run_id)
+        await store.close()
+        path.rename(tmp_path / "moved.db")
+        path.mkdir()  # the database is gone: every write fails
+        assert not await rec.write_ahead({"binance:BTC/USDT": "binance"}, [_order("r1-b-0")])
+        rec.fill(Fill("binance", "t9", "r1-b-0", "binance:BTC/USDT", Side.BUY, D("0.5"), D("1"), D("0"),
+                      Liquidity.TAKER, 5))
+        await rec.commit(8, 9, None, {}, {"trading_state": "active"}, [])
+        assert not rec.healthy and rec.backlog == 2 and rec.failures >= 2
+        path.rmdir()
+        (tmp_path / "moved.db").rename(path)  # back
+        await rec.flush()
+        assert rec.healthy and rec.backlog == 0
+        assert [o.client_order_id for o in await store.orders(run_id)] == ["r1-b-0"]
+        assert [f.trade_id for f in await store.fills(run_id)] == ["t9"]
+        await store.close()
+    asyncio.run(go())
