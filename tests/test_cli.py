@@ -68,7 +68,7 @@ def test_live_mode_is_refused_clearly_until_a_live_gateway_exists(monkeypatch, c
     assert "mode" in capsys.readouterr().err
 
 
-def test_sigterm_stops_the_run_cleanly_with_a_summary(tmp_path: Path) -> None:
+def test_sigterm_stops_the_run_cleanly_and_a_restart_resumes_it(tmp_path: Path) -> None:
     import signal
     import time
 
@@ -78,8 +78,15 @@ def test_sigterm_stops_the_run_cleanly_with_a_summary(tmp_path: Path) -> None:
     assert proc.stdout is not None
     first = proc.stdout.readline()  # the run has started
     assert first.startswith("carrybot: paper trading")
-    time.sleep(1.0)
+    assert "started" in proc.stdout.readline()
+    time.sleep(1.5)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "governor" in out.splitlines()[-1]
+    again = _cli("run", "--pace", "0", "--json", "r.json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert " resumed " in again.stdout
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["store"]["finished"] and report["store"]["recovery"]["position_mismatches"] == 0
+    assert report["store"]["recovery"]["orders_working"] == 0  # open orders were cancelled on SIGTERM
