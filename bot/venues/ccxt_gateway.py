@@ -1,0 +1,332 @@
+"""Live venues through ccxt's unified async API: the ``Gateway`` protocol over one exchange instance per account.
+
+- Markets become ``Instrument``s (spot / swap / future, linear / inverse, contract size, tick, lot, expiry).
+- ``submit`` sends ``create_order`` with a client order id the venue accepts (length and characters per venue,
+  derived deterministically from the bot's id), ``postOnly`` and ``reduceOnly``; leverage is set first where
+  ``has['setLeverage']`` and it changed.
+- Transient errors (``NetworkError`` and subclasses) are retried with jittered backoff; rejections never are. After a
+  timeout — or any answer that leaves the outcome unknown — on ``create_order``, the order is looked up by client id
+  before anything is resent, so an order is never placed twice.
+- Every error is reduced to a code (``bot.venues.errors``); the venue's raw text, which can echo request headers,
+  is not logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import re
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from bot.domain import (
+    ZERO,
+    BorrowCharge,
+    FeeSchedule,
+    Fill,
+    FundingPayment,
+    Instrument,
+    InstrumentKind,
+    Liquidity,
+    MarketBatch,
+    Order,
+    OrderStatus,
+    OrderUpdate,
+    Position,
+    Side,
+    VenueEvent,
+)
+from bot.logs import get_logger
+from bot.venues.errors import ErrorKind, classify
+from bot.venues.gateway import Balance
+
+log = get_logger(__name__)
+
+# what each venue accepts as a client order id
+_CLIENT_ID_RULES: dict[str, tuple[int, str]] = {
+    "okx": (32, r"[^A-Za-z0-9]"),
+    "binance": (36, r"[^A-Za-z0-9._:/-]"),
+    "bybit": (36, r"[^A-Za-z0-9_-]"),
+    "deribit": (64, r"[^A-Za-z0-9_-]"),
+}
+_STATUS = {"open": OrderStatus.ACCEPTED, "closed": OrderStatus.FILLED, "canceled": OrderStatus.CANCELED,
+           "cancelled": OrderStatus.CANCELED, "rejected": OrderStatus.REJECTED, "expired": OrderStatus.CANCELED}
+
+
+def venue_client_id(client_order_id: str, venue: str) -> str:
+    """The bot's client order id in a form the venue accepts: same id in, same id out (deterministic)."""
+    limit, bad = _CLIENT_ID_RULES.get(venue, (32, r"[^A-Za-z0-9]"))
+    cleaned = re.sub(bad, "", client_order_id)
+    if len(cleaned) <= limit and cleaned == client_order_id:
+        return cleaned
+    digest = hashlib.sha256(client_order_id.encode()).hexdigest()[:10]
+    return (cleaned[: limit - len(digest)] + digest)[:limit]
+
+
+def market_to_instrument(venue: str, m: Mapping[str, Any], fees: FeeSchedule) -> Instrument | None:
+    """A ccxt unified market as an ``Instrument`` (None for options and other kinds the bot does not trade)."""
+    kind = InstrumentKind.SPOT if m.get("spot") else InstrumentKind.PERP if m.get("swap") else \
+        InstrumentKind.FUTURE if m.get("future") else None
+    if kind is None:
+        return None
+    prec = m.get("precision") or {}
+    limits = (m.get("limits") or {}).get("amount") or {}
+    step = Decimal(str(prec.get("amount") or "0.00000001"))
+    return Instrument(
+        venue=venue, symbol=m["symbol"], kind=kind, base=m["base"], quote=m["quote"], fees=fees,
+        contract_size=Decimal(str(m.get("contractSize") or 1)), qty_step=step,
+        min_qty=Decimal(str(limits.get("min") or step)), price_tick=Decimal(str(prec.get("price") or "0.01")),
+        funding_interval_secs=8 * 3600 if kind is InstrumentKind.PERP else None,
+        ts_expiry_ns=int(m["expiry"]) * 1_000_000 if kind is InstrumentKind.FUTURE and m.get("expiry") else None,
+        inverse=bool(m.get("inverse")), settle=m.get("settle") or "")
+
+
+class CcxtGateway:
+    """One venue account. ``exchange`` is a ``ccxt.async_support`` instance with ``enableRateLimit`` on."""
+
+    def __init__(self, venue: str, exchange: Any, fees: FeeSchedule, max_retries: int = 4,
+                 backoff_secs: float = 0.25, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.venue = venue
+        self.ex = exchange
+        self._fees = fees
+        self._max_retries = max_retries
+        self._backoff = backoff_secs
+        self._sleep = sleep
+        self._events: list[VenueEvent] = []
+        self._symbols: dict[str, str] = {}  # instrument id -> ccxt symbol
+        self._leverage: dict[str, int] = {}
+        self._orders: dict[str, Order] = {}
+        self.instruments: dict[str, Instrument] = {}
+        self.errors: Counter[str] = Counter()  # by code
+        self.retries: Counter[str] = Counter()
+        self.lookups = 0
+
+    @classmethod
+    def create(cls, venue: str, fees: FeeSchedule, api_key: str = "", secret: str = "", password: str = "",
+               sandbox: bool = False, **options: Any) -> CcxtGateway:
+        import ccxt.async_support as ccxt_async  # heavy: only live runs import it
+
+        exchange = getattr(ccxt_async, venue)({"apiKey": api_key, "secret": secret, "password": password,
+                                               "enableRateLimit": True, **options})
+        if sandbox:
+            if not exchange.urls.get("test"):
+                raise ValueError(f"{venue} has no sandbox/testnet in ccxt; run paper mode instead")
+            exchange.set_sandbox_mode(True)
+        return cls(venue, exchange, fees)
+
+    async def close(self) -> None:
+        await self.ex.close()
+
+    async def load(self) -> dict[str, Instrument]:
+        markets = await self._call("load_markets", self.ex.load_markets)
+        for m in markets.values():
+            inst = market_to_instrument(self.venue, m, self._fees)
+            if inst is not None:
+                self.instruments[inst.id] = inst
+                self._symbols[inst.id] = m["symbol"]
+        return self.instruments
+
+    # --- gateway protocol ---------------------------------------------------------------------------------------
+    def observe(self, batch: MarketBatch) -> None:
+        """A live venue moves on its own; nothing to simulate."""
+
+    async def submit(self, order: Order) -> None:
+        symbol = self._symbols[order.instrument_id]
+        cid = venue_client_id(order.client_order_id, self.venue)
+        self._orders[cid] = order
+        if order.leverage and self.ex.has.get("setLeverage") and self._leverage.get(symbol) != order.leverage:
+            try:
+                await self._call("set_leverage", lambda: self.ex.set_leverage(order.leverage, symbol))
+                self._leverage[symbol] = order.leverage
+            except _VenueError as exc:
+                self._reject(order, exc.code)
+                return
+        params: dict[str, Any] = {"clientOrderId": cid}
+        if order.post_only:
+            params["postOnly"] = True
+        if order.reduce_only:
+            params["reduceOnly"] = True
+        price = float(order.limit_price) if order.limit_price is not None else None
+        inst = self.instruments[order.instrument_id]
+        amount = float(order.qty / inst.contract_size) if inst.is_derivative else float(order.qty)  # ccxt: contracts
+        for attempt in range(self._max_retries + 1):
+            try:
+                resp = await self.ex.create_order(symbol, order.order_type.value, order.side.value, amount, price,
+                                                  params)
+            except Exception as exc:  # noqa: BLE001 - classified in one place just below
+                kind, code = classify(exc)
+                self.errors[code] += 1
+                if kind is ErrorKind.REJECT or kind is ErrorKind.STOP:
+                    log.warning("venue.rejected", venue=self.venue, client_order_id=cid, code=code)
+                    self._reject(order, code)
+                    return
+                # timeout or unreadable answer: the order may exist. Look before resending (never place twice).
+                found = await self._lookup(cid, symbol)
+                if found is not None:
+                    self._accept(order, found)
+                    return
+                if kind is ErrorKind.UNKNOWN or attempt == self._max_retries:
+                    self._reject(order, code)
+                    return
+                self.retries[code] += 1
+                await self._sleep(self._backoff * (2 ** attempt) * (0.5 + random.random()))
+                continue
+            if not resp.get("id"):  # an answer without the venue's order id: the outcome is unknown, so look
+                self.errors["bad_response"] += 1
+                found = await self._lookup(cid, symbol)
+                if found is None:
+                    self._reject(order, "bad_response")
+                    return
+                resp = found
+            self._accept(order, resp)
+            return
+
+    async def cancel(self, client_order_id: str) -> None:
+        order = next((o for c, o in self._orders.items() if o.client_order_id == client_order_id), None)
+        if order is None:
+            return
+        cid = venue_client_id(client_order_id, self.venue)
+        try:
+            await self._call("cancel_order", lambda: self.ex.cancel_order(None, self._symbols[order.instrument_id],
+                                                                          {"clientOrderId": cid}))
+        except _VenueError as exc:
+            if exc.code != "order_not_found":
+                raise
+        self._events.append(OrderUpdate(self.venue, client_order_id, OrderStatus.CANCELED, ZERO, _now(), ""))
+
+    def drain_events(self) -> list[VenueEvent]:
+        events, self._events = self._events, []
+        return events
+
+    async def fetch_positions(self) -> dict[str, Position]:
+        rows = await self._call("fetch_positions", self.ex.fetch_positions)
+        by_symbol = {v: k for k, v in self._symbols.items()}
+        out = {}
+        for p in rows:
+            iid = by_symbol.get(p["symbol"])
+            if iid is None or not p.get("contracts"):
+                continue
+            qty = Decimal(str(p["contracts"])) * Decimal(str(p.get("contractSize") or 1))
+            if p.get("side") == "short":
+                qty = -qty
+            out[iid] = Position(iid, qty, Decimal(str(p.get("entryPrice") or 0)))
+        return out
+
+    async def fetch_balance(self) -> Balance:
+        bal = await self._call("fetch_balance", self.ex.fetch_balance)
+        quote = "USDT"
+        cash = Decimal(str((bal.get(quote) or {}).get("free") or 0))
+        equity = Decimal(str((bal.get(quote) or {}).get("total") or 0))
+        return Balance(cash, equity)
+
+    async def fetch_order(self, client_order_id: str) -> OrderUpdate | None:
+        order = self._find(client_order_id)
+        if order is None:
+            return None
+        found = await self._lookup(venue_client_id(client_order_id, self.venue), self._symbols[order.instrument_id])
+        if found is None:
+            return None
+        return self._update_from(order, found)
+
+    async def fetch_open_orders(self) -> list[Order]:
+        rows = await self._call("fetch_open_orders", self.ex.fetch_open_orders)
+        known = {venue_client_id(o.client_order_id, self.venue): o for o in self._orders.values()}
+        return [known[r["clientOrderId"]] for r in rows if r.get("clientOrderId") in known]
+
+    async def fetch_fills(self, since_ns: int = 0) -> list[Fill]:
+        out = []
+        for iid, symbol in self._symbols.items():
+            if not any(o.instrument_id == iid for o in self._orders.values()):
+                continue
+            for t in await self._call("fetch_my_trades", lambda s=symbol: self.ex.fetch_my_trades(
+                    s, since_ns // 1_000_000 or None)):
+                fee = Decimal(str((t.get("fee") or {}).get("cost") or 0))
+                out.append(Fill(self.venue, str(t["id"]), t.get("clientOrderId") or "", iid, Side(t["side"]),
+                                Decimal(str(t["amount"])), Decimal(str(t["price"])), fee,
+                                Liquidity.MAKER if t.get("takerOrMaker") == "maker" else Liquidity.TAKER,
+                                int(t["timestamp"]) * 1_000_000))
+        return out
+
+    async def fetch_funding(self, since_ns: int = 0) -> list[FundingPayment]:
+        if not self.ex.has.get("fetchFundingHistory"):
+            return []
+        out = []
+        by_symbol = {v: k for k, v in self._symbols.items()}
+        for r in await self._call("fetch_funding_history", lambda: self.ex.fetch_funding_history(
+                None, since_ns // 1_000_000 or None)):
+            iid = by_symbol.get(r.get("symbol"))
+            if iid is not None:
+                out.append(FundingPayment(self.venue, iid, int(r["timestamp"]) * 1_000_000, ZERO, ZERO, ZERO,
+                                          Decimal(str(r["amount"]))))
+        return out
+
+    async def fetch_borrow(self, since_ns: int = 0) -> list[BorrowCharge]:
+        return []  # spot borrowing is not used live until a venue's margin-interest history is wired (S4 live)
+
+    async def fetch_funding_rate_history(self, instrument_id: str, since_ns: int | None = None) -> list[
+            tuple[int, float]]:
+        """(settlement time ns, rate) for a perpetual, oldest first — real settled rates from the venue."""
+        rows = await self._call("fetch_funding_rate_history", lambda: self.ex.fetch_funding_rate_history(
+            self._symbols[instrument_id], None if since_ns is None else since_ns // 1_000_000))
+        return sorted((int(r["timestamp"]) * 1_000_000, float(r["fundingRate"])) for r in rows)
+
+    # --- internals ------------------------------------------------------------------------------------------------
+    async def _call(self, what: str, fn: Callable[[], Awaitable[Any]]) -> Any:
+        """Read-only calls: retry transient errors with jittered backoff; everything else raises a coded error."""
+        for attempt in range(self._max_retries + 1):
+            try:
+                return await fn()
+            except Exception as exc:  # noqa: BLE001 - classified in one place
+                kind, code = classify(exc)
+                self.errors[code] += 1
+                if kind is not ErrorKind.RETRY or attempt == self._max_retries:
+                    log.warning("venue.error", venue=self.venue, call=what, code=code)
+                    raise _VenueError(what, code, kind) from None  # the venue's text stays out of logs
+                self.retries[code] += 1
+                await self._sleep(self._backoff * (2 ** attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    async def _lookup(self, cid: str, symbol: str) -> dict[str, Any] | None:
+        """Find an order by client id (after a timeout or an unreadable answer); None when the venue has none."""
+        self.lookups += 1
+        try:
+            return await self._call("fetch_order", lambda: self.ex.fetch_order(None, symbol, {"clientOrderId": cid}))
+        except _VenueError as exc:
+            if exc.code in ("order_not_found", "bad_request", "invalid_order"):
+                return None
+            raise
+
+    def _find(self, client_order_id: str) -> Order | None:
+        return next((o for o in self._orders.values() if o.client_order_id == client_order_id), None)
+
+    def _update_from(self, order: Order, r: Mapping[str, Any]) -> OrderUpdate:
+        filled = Decimal(str(r.get("filled") or 0))
+        status = _STATUS.get(r.get("status") or "open", OrderStatus.ACCEPTED)
+        if status is OrderStatus.ACCEPTED and filled > 0:
+            status = OrderStatus.PARTIALLY_FILLED
+        return OrderUpdate(self.venue, order.client_order_id, status, filled, _now(), "")
+
+    def _accept(self, order: Order, r: Mapping[str, Any]) -> None:
+        self._events.append(self._update_from(order, r))
+
+    def _reject(self, order: Order, code: str) -> None:
+        self._events.append(OrderUpdate(self.venue, order.client_order_id, OrderStatus.REJECTED, ZERO, _now(), code))
+
+
+class _VenueError(Exception):
+    def __init__(self, call: str, code: str, kind: ErrorKind) -> None:
+        super().__init__(f"{call}: {code}")
+        self.code = code
+        self.kind = kind
+
+
+def _now() -> int:
+    import time
+
+    return time.time_ns()
+
+
+__all__ = ["CcxtGateway", "market_to_instrument", "venue_client_id"]
