@@ -12,12 +12,8 @@ The account (cash, holdings, positions, open orders) belongs to the venue, not t
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 
-from bot.clock import Clock
 from bot.domain import (
     NS_PER_SEC,
     SECS_PER_YEAR,
@@ -39,84 +35,14 @@ from bot.domain import (
     VenueEvent,
     to_decimal,
 )
-from bot.strategies.borrow import BorrowCurve
 from bot.venues.gateway import Balance
-from bot.venues.paper_journal import (
-    PaperJournal,
-    decode_borrow,
-    decode_fill,
-    decode_funding,
-    decode_order,
-    decode_snapshot,
-    decode_update,
-    encode,
-)
+from bot.venues.paper_state import PaperParams, PaperState, PerpPos, Working, liquidation_price
+
+__all__ = ["PaperParams", "PaperVenue", "liquidation_price"]
 
 
-def liquidation_price(entry: Decimal, qty: Decimal, leverage: int, mmr: Decimal) -> Decimal:
-    """G2 liquidation price of a linear position (``qty`` signed)."""
-    inv = Decimal(1) / Decimal(leverage)
-    return entry * (1 - inv - mmr) if qty > 0 else entry * (1 + inv + mmr)
-
-
-@dataclass(slots=True)
-class _PerpPos:
-    qty: Decimal
-    entry: Decimal
-    leverage: int
-
-
-@dataclass(slots=True)
-class _Working:
-    order: Order
-    remaining: Decimal
-    filled: Decimal = ZERO
-
-
-@dataclass(frozen=True, slots=True)
-class PaperParams:
-    initial_cash: Decimal = Decimal(100_000)
-    latency_secs: float = 0.05
-    slippage_bps: float = 0.5
-    impact_bps_per_million_usd: float = 2.0
-    partial_fill_fraction: float = 1.0
-    default_leverage: int = 1
-    borrow: BorrowCurve | None = None  # a spot borrow source; None = short spot is refused
-    borrow_margin_pct: Decimal = Decimal("0.5")  # cash held against borrowed spot, as a share of its value
-
-
-class PaperVenue:
-    """A simulated account on one venue."""
-
-    def __init__(self, venue: str, instruments: Mapping[str, Instrument], clock: Clock, params: PaperParams,
-                 journal: PaperJournal | None = None) -> None:
-        self.venue = venue
-        self._inst = {k: v for k, v in instruments.items() if v.venue == venue}
-        self._clock = clock
-        self._p = params
-        self.cash: Decimal = params.initial_cash
-        self.holdings: dict[str, Decimal] = {}
-        self.perps: dict[str, _PerpPos] = {}
-        self._books: dict[str, MarketSnapshot] = {}
-        self._working: dict[str, _Working] = {}
-        self._seen_ids: set[str] = set()
-        self._events: list[VenueEvent] = []
-        self._trade_seq = 0
-        self._borrow_since: dict[str, int] = {}
-        self.last_observed_ns = -1
-        self.account_id = secrets.token_hex(3)  # makes trade ids unique across paper accounts
-        self.received: list[Order] = []  # every order that reached this venue (this process), for audits
-        self.submissions = 0  # every submission ever, and those that reused a client order id (persisted)
-        self.duplicate_submissions = 0
-        # the exchange's own history, queryable like a real one's
-        self.fills_log: list[Fill] = []
-        self.funding_log: list[FundingPayment] = []
-        self.borrow_log: list[BorrowCharge] = []
-        self.order_status: dict[str, OrderUpdate] = {}
-        self._journal = journal
-        self._unjournaled: list[tuple[str, dict[str, object]]] = []
-        if journal is not None:
-            self._restore(journal)
+class PaperVenue(PaperState):
+    """A simulated account on one venue: matching, fees, slippage, latency, funding, liquidation, expiry."""
 
     # --- gateway protocol -------------------------------------------------------------------------------------
     def observe(self, batch: MarketBatch) -> None:
@@ -164,7 +90,7 @@ class PaperVenue:
             self._update(order.client_order_id, OrderStatus.REJECTED, ZERO, reason)
             return
         self._seen_ids.add(order.client_order_id)
-        w = _Working(order, order.qty)
+        w = Working(order, order.qty)
         book = self._books[order.instrument_id]
         if order.order_type is OrderType.MARKET:
             if not self._affordable(self._inst[order.instrument_id], order, order.qty,
@@ -191,60 +117,6 @@ class PaperVenue:
         if w is not None:
             self._update(client_order_id, OrderStatus.CANCELED, w.filled)
             self._persist()
-
-    # --- durability: the venue's state lives in its own journal ------------------------------------------------------
-    def _persist(self) -> None:
-        if self._journal is None:
-            return
-        state = {
-            "account_id": self.account_id, "cash": str(self.cash), "trade_seq": self._trade_seq,
-            "last_observed_ns": self.last_observed_ns, "submissions": self.submissions,
-            "duplicate_submissions": self.duplicate_submissions,
-            "holdings": {k: str(v) for k, v in self.holdings.items()},
-            "perps": {k: [str(p.qty), str(p.entry), p.leverage] for k, p in self.perps.items()},
-            "working": [[encode(w.order), str(w.remaining), str(w.filled)] for w in self._working.values()],
-            "seen_ids": sorted(self._seen_ids), "borrow_since": self._borrow_since,
-            "books": [encode(b) for b in self._books.values()],
-        }
-        self._journal.save(state, self._unjournaled)
-        self._unjournaled = []
-
-    def _restore(self, journal: PaperJournal) -> None:
-        state = journal.load()
-        if state is None:
-            return
-        self.account_id, self.cash = state["account_id"], Decimal(state["cash"])
-        self._trade_seq, self.last_observed_ns = state["trade_seq"], state["last_observed_ns"]
-        self.submissions, self.duplicate_submissions = state["submissions"], state["duplicate_submissions"]
-        self.holdings = {k: Decimal(v) for k, v in state["holdings"].items()}
-        self.perps = {k: _PerpPos(Decimal(q), Decimal(e), lev) for k, (q, e, lev) in state["perps"].items()}
-        self._working = {}
-        for o, remaining, filled in state["working"]:
-            order = decode_order(o)
-            self._working[order.client_order_id] = _Working(order, Decimal(remaining), Decimal(filled))
-        self._seen_ids = set(state["seen_ids"])
-        self._borrow_since = {k: int(v) for k, v in state["borrow_since"].items()}
-        self._books = {b["instrument_id"]: decode_snapshot(b) for b in state["books"]}
-        self.fills_log = [decode_fill(d) for d in journal.events("fill")]
-        self.funding_log = [decode_funding(d) for d in journal.events("funding")]
-        self.borrow_log = [decode_borrow(d) for d in journal.events("borrow")]
-        self.order_status = {u.client_order_id: u for u in map(decode_update, journal.events("order"))}
-
-    # --- the exchange's history (what reconciliation asks a venue) ---------------------------------------------------
-    async def fetch_order(self, client_order_id: str) -> OrderUpdate | None:
-        return self.order_status.get(client_order_id)
-
-    async def fetch_open_orders(self) -> list[Order]:
-        return [w.order for w in self._working.values()]
-
-    async def fetch_fills(self, since_ns: int = 0) -> list[Fill]:
-        return [f for f in self.fills_log if f.ts_ns >= since_ns]
-
-    async def fetch_funding(self, since_ns: int = 0) -> list[FundingPayment]:
-        return [p for p in self.funding_log if p.ts_ns >= since_ns]
-
-    async def fetch_borrow(self, since_ns: int = 0) -> list[BorrowCharge]:
-        return [c for c in self.borrow_log if c.ts_ns >= since_ns]
 
     def drain_events(self) -> list[VenueEvent]:
         events, self._events = self._events, []
@@ -280,27 +152,6 @@ class PaperVenue:
         return perps + held_against * self._p.borrow_margin_pct
 
     # --- internals ----------------------------------------------------------------------------------------------
-    def _trade_id(self) -> str:
-        return f"{self.venue}-{self.account_id}-t{self._trade_seq}"
-
-    def _emit(self, ev: VenueEvent) -> None:
-        """Every event reaches the bot (drain_events) and the venue's own history (journal)."""
-        self._events.append(ev)
-        if isinstance(ev, Fill):
-            self.fills_log.append(ev)
-            kind = "fill"
-        elif isinstance(ev, FundingPayment):
-            self.funding_log.append(ev)
-            kind = "funding"
-        elif isinstance(ev, BorrowCharge):
-            self.borrow_log.append(ev)
-            kind = "borrow"
-        else:
-            self.order_status[ev.client_order_id] = ev
-            kind = "order"
-        if self._journal is not None:
-            self._unjournaled.append((kind, encode(ev)))
-
     def _update(self, cid: str, status: OrderStatus, filled: Decimal, reason: str = "") -> None:
         self._emit(OrderUpdate(self.venue, cid, status, filled, self._clock.now_ns(), reason))
 
@@ -332,7 +183,7 @@ class PaperVenue:
         bps = self._p.slippage_bps + self._p.impact_bps_per_million_usd * notional / 1e6
         return to_decimal(touch) * (1 + side.sign * Decimal(repr(bps)) / 10_000)
 
-    def _take(self, w: _Working, book: MarketSnapshot, first: bool) -> None:
+    def _take(self, w: Working, book: MarketSnapshot, first: bool) -> None:
         order = w.order
         inst = self._inst[order.instrument_id]
         qty = w.remaining
@@ -394,7 +245,7 @@ class PaperVenue:
         lev = order.leverage or (pos.leverage if pos else self._p.default_leverage)
         return free >= increase * price / lev + fee
 
-    def _execute(self, inst: Instrument, w: _Working, qty: Decimal, price: Decimal, liq: Liquidity) -> None:
+    def _execute(self, inst: Instrument, w: Working, qty: Decimal, price: Decimal, liq: Liquidity) -> None:
         order = w.order
         fee = qty * price * inst.fees.rate(liq)
         self._apply_trade(inst, order.side, qty, price, fee, order.leverage)
@@ -424,7 +275,7 @@ class PaperVenue:
             return
         pos = self.perps.get(inst.id)
         if pos is None:
-            self.perps[inst.id] = _PerpPos(signed, price, leverage or self._p.default_leverage)
+            self.perps[inst.id] = PerpPos(signed, price, leverage or self._p.default_leverage)
             return
         if leverage:
             pos.leverage = leverage
@@ -443,7 +294,7 @@ class PaperVenue:
         else:  # flipped through zero: the remainder opens at this price
             pos.qty, pos.entry = rest, price
 
-    def _maybe_liquidate(self, inst: Instrument, pos: _PerpPos, snap: MarketSnapshot) -> bool:
+    def _maybe_liquidate(self, inst: Instrument, pos: PerpPos, snap: MarketSnapshot) -> bool:
         liq = liquidation_price(pos.entry, pos.qty, pos.leverage, inst.maintenance_margin_rate).quantize(
             inst.price_tick)
         hit = to_decimal(snap.range_low) <= liq if pos.qty > 0 else to_decimal(snap.range_high) >= liq  # type: ignore[arg-type]  # checked by caller
@@ -479,7 +330,7 @@ class PaperVenue:
         self.cash -= amount
         self._emit(BorrowCharge(self.venue, inst.id, now, qty, apr, amount))
 
-    def _settle_expiry(self, inst: Instrument, pos: _PerpPos, snap: MarketSnapshot) -> None:
+    def _settle_expiry(self, inst: Instrument, pos: PerpPos, snap: MarketSnapshot) -> None:
         """A dated future is cash-settled at expiry against the index (delivery price), without a fee."""
         price = to_decimal(snap.index if snap.index is not None else snap.mark)
         side = Side.SELL if pos.qty > 0 else Side.BUY
@@ -493,7 +344,7 @@ class PaperVenue:
         self._emit(Fill(self.venue, self._trade_id(), f"expiry-{self.account_id}-{self._trade_seq}", inst.id, side,
                         qty, price, ZERO, Liquidity.TAKER, snap.ts_ns, is_settlement=True))
 
-    def _settle_funding(self, inst: Instrument, pos: _PerpPos, snap: MarketSnapshot) -> None:
+    def _settle_funding(self, inst: Instrument, pos: PerpPos, snap: MarketSnapshot) -> None:
         st = snap.settlement
         assert st is not None
         rate = to_decimal(st.rate)
