@@ -112,11 +112,16 @@ async def _replay(settings: Settings, rules: RulesConfig, paced: bool, progress:
                   f"funding {float(ex.ledger.funding):+,.2f}  open legs {pos}  state {ex.governor.trading_state}",
                   flush=True)
 
+    ops = await _start_ops(settings, bot) if persist and settings.telemetry.enabled else None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):  # stop after the current tick, then report (exit 0)
         loop.add_signal_handler(sig, bot.executor.stop)
     t0 = time.perf_counter()
-    await bot.executor.run(tick)
+    try:
+        await bot.executor.run(tick)
+    finally:
+        if ops is not None:
+            await ops.stop()
     stopped = bot.executor.stopped
     if stopped and settings.execution.cancel_on_shutdown:
         await bot.executor.cancel_all()
@@ -133,6 +138,31 @@ async def _replay(settings: Settings, rules: RulesConfig, paced: bool, progress:
                            "recovery": None if p.recovery is None else p.recovery.summary()}
         await p.store.close()
     return report
+
+
+async def _start_ops(settings: Settings, bot: Any) -> Any:
+    """Metrics and health on one port; a busy port is reported, and trading goes on without the endpoint."""
+    from bot.telemetry.http import OpsServer
+    from bot.telemetry.metrics import Metrics
+
+    metrics = Metrics()
+    bot.executor.metrics = metrics
+    tel = settings.telemetry
+
+    async def ready() -> dict[str, bool]:
+        ex = bot.executor
+        store_ok = True if bot.persistence is None else await bot.persistence.store.ping()
+        return {"feed_fresh": time.monotonic() - ex.last_tick_wall < tel.max_tick_age_secs, "store": store_ok,
+                "venues": True}  # paper venues are in-process
+
+    ops = OpsServer(metrics, ready, tel.host, tel.port)
+    try:
+        await ops.start()
+    except OSError as exc:
+        logs.get_logger("carrybot").error("ops.port_unavailable", host=tel.host, port=tel.port, error=str(exc))
+        return None
+    print(f"carrybot: metrics on http://{tel.host}:{ops.port}/metrics", flush=True)
+    return ops
 
 
 def cmd_config_check(_: argparse.Namespace) -> int:

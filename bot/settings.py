@@ -101,6 +101,15 @@ class DbSettings(_Section):
     url: SecretStr | None = Field(None, description="e.g. postgresql+asyncpg://user:password@host/db (a secret)")
 
 
+class TelemetrySettings(_Section):
+    """The operations endpoint: /metrics, /healthz, /readyz."""
+
+    enabled: bool = True
+    host: str = Field("127.0.0.1", description="0.0.0.0 in a container")
+    port: int = Field(9108, ge=0, le=65535, description="0 = any free port")
+    max_tick_age_secs: float = Field(120.0, gt=0, description="/readyz fails when no tick arrived for this long")
+
+
 class ExecutionSettings(_Section):
     cancel_on_shutdown: bool = Field(True, description="cancel working orders on SIGTERM/SIGINT (else keep them)")
     entry_ttl_secs: float = Field(9 * 3600.0, gt=0, le=7 * 86_400,
@@ -206,6 +215,7 @@ class Settings(BaseSettings):
     replay: ReplaySettings = ReplaySettings()
     paper: PaperSettings = PaperSettings()
     db: DbSettings = DbSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
     execution: ExecutionSettings = ExecutionSettings()
     strategy: StrategySettings = StrategySettings()
     borrow: BorrowSettings = BorrowSettings()

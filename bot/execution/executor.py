@@ -9,6 +9,7 @@ of its decision to the gateways. Live, paper and backtest differ only in the fee
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -43,8 +44,9 @@ from bot.logs import get_logger
 from bot.strategies.base import Strategy, StrategyView
 from bot.venues.gateway import Gateway
 
-if TYPE_CHECKING:  # the store (SQLAlchemy) is only loaded when a run persists
+if TYPE_CHECKING:  # the store (SQLAlchemy) and metrics are loaded only by runs that use them
     from bot.store.recorder import Recorder
+    from bot.telemetry.metrics import Metrics
 
 log = get_logger(__name__)
 
@@ -97,6 +99,8 @@ class Executor:
         self.recorder = recorder
         self.resume_after_ns: int | None = None  # set by recovery: ticks up to here only warm the signals up
         self._venue_of = {iid: inst.venue for iid, inst in instruments.items()}
+        self.metrics: Metrics | None = None  # Prometheus, when the run exports metrics
+        self.last_tick_wall = time.monotonic()
 
     def stop(self) -> None:
         """Ask the loop to finish after the current tick."""
@@ -130,6 +134,7 @@ class Executor:
             strategy.on_batch(batch, view, batch.ts_ns)  # rebuilds its windows; its intents are not acted on
 
     async def step(self, batch: MarketBatch) -> None:
+        t0 = time.perf_counter()
         st = self.stats
         st.ticks += 1
         st.snapshots += len(batch.snapshots)
@@ -191,6 +196,9 @@ class Executor:
                 st.ticks_unhedged += 1
         if self.recorder is not None:
             await self.commit(batch.ts_ns)
+        if self.metrics is not None:
+            self.metrics.update(self, now, time.perf_counter() - t0)
+        self.last_tick_wall = time.monotonic()
 
     async def commit(self, cursor_ns: int | None) -> None:
         """Close the tick in the store: its records, positions, pairs, governor state and cursor, in one go."""
@@ -241,7 +249,10 @@ class Executor:
         """The only way to a gateway: the governor decides, and only its decision's orders are sent."""
         self.stats.intents += 1
         now = self.clock.now_ns()
+        t0 = time.perf_counter()
         decision = self.governor.decide(intent, account or self.account_view(), self.market, now)
+        if self.metrics is not None:
+            self.metrics.decision(decision, time.perf_counter() - t0)
         if decision.orders:
             orders = decision.orders
             if len(orders) == 2 and not decision.risk_reducing:  # leg-safe: the less liquid leg goes first
@@ -268,6 +279,9 @@ class Executor:
                 self.leverage[order.instrument_id] = order.leverage
         await asyncio.gather(*(self.gateways[self.instruments[o.instrument_id].venue].submit(o) for o in orders))
         self.stats.orders_sent += len(orders)
+        if self.metrics is not None:
+            for o in orders:
+                self.metrics.order_sent(self._venue_of[o.instrument_id])
         self._drain()
         while self._outbox:  # hedge legs released by lead fills (part of an approved decision)
             out, self._outbox = self._outbox, []
@@ -340,6 +354,8 @@ class Executor:
                             self.pairs.drop_unfilled(order.decision_id)  # a lead that never filled: no pair
                     if ev.status is OrderStatus.REJECTED:
                         st.rejections[ev.reason or "unknown"] += 1
+                        if self.metrics is not None:
+                            self.metrics.rejected(ev.reason or "unknown")
                         log.warning("venue.rejected", venue=ev.venue, client_order_id=ev.client_order_id,
                                     reason=ev.reason)
 

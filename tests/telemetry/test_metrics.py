@@ -1,0 +1,32 @@
+import asyncio
+
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.app import build_bot
+from bot.governor.rules_config import load_rules
+from bot.settings import Settings
+from bot.telemetry.metrics import Metrics
+
+SECRET = "sk-live-metrics-8c1d2e"
+BOUNDED = {"venue", "instrument", "rule", "outcome", "part", "state", "key", "signal", "reason", "version"}
+
+
+def test_metrics_follow_conventions_and_carry_no_secret() -> None:
+    settings = Settings(replay={"end": "2023-04-01"}, exchanges={"binance": {"api_key": SECRET}})
+    bot = build_bot(settings, load_rules(), "sim")
+    bot.executor.metrics = Metrics()
+    asyncio.run(bot.executor.run())
+    text = generate_latest(bot.executor.metrics.registry).decode()
+    assert SECRET not in text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert {"carrybot_equity_usd", "carrybot_governor_decisions", "carrybot_trading_state", "carrybot_pnl_usd",
+            "carrybot_decision_latency_seconds", "carrybot_store_up", "carrybot_build"} <= set(families)
+    for name, fam in families.items():
+        assert name.startswith("carrybot_")
+        if fam.type == "counter":
+            assert any(s.name.endswith("_total") for s in fam.samples)
+        for s in fam.samples:
+            assert set(s.labels) <= BOUNDED | {"le"}, (name, s.labels)
+    decisions = sum(s.value for s in families["carrybot_governor_decisions"].samples if s.name.endswith("_total"))
+    assert decisions == len(bot.audit.decisions) > 0
