@@ -21,11 +21,11 @@ def test_metrics_follow_conventions_and_carry_no_secret() -> None:
     assert SECRET not in text
     families = {f.name: f for f in text_string_to_metric_families(text)}
     assert {"carrybot_equity_usd", "carrybot_governor_decisions", "carrybot_trading_state", "carrybot_pnl_usd",
-            "carrybot_decision_latency_seconds", "carrybot_store_up", "carrybot_build"} <= set(families)
+            "carrybot_decision_latency_seconds", "carrybot_store_up", "carrybot_build_info"} <= set(families)
     for name, fam in families.items():
         assert name.startswith("carrybot_")
         if fam.type == "counter":
-            assert any(s.name.endswith("_total") for s in fam.samples)
+            assert all(s.name.endswith(("_total", "_created")) for s in fam.samples), name
         for s in fam.samples:
             assert set(s.labels) <= BOUNDED | {"le"}, (name, s.labels)
     decisions = sum(s.value for s in families["carrybot_governor_decisions"].samples if s.name.endswith("_total"))
