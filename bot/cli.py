@@ -113,6 +113,7 @@ async def _replay(settings: Settings, rules: RulesConfig, paced: bool, progress:
                   flush=True)
 
     ops = await _start_ops(settings, bot) if persist and settings.telemetry.enabled else None
+    bridge, bridge_task = _start_mqtt(settings, bot) if settings.mqtt.enabled else (None, None)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):  # stop after the current tick, then report (exit 0)
         loop.add_signal_handler(sig, bot.executor.stop)
@@ -122,6 +123,9 @@ async def _replay(settings: Settings, rules: RulesConfig, paced: bool, progress:
     finally:
         if ops is not None:
             await ops.stop()
+        if bridge is not None and bridge_task is not None:
+            await bridge.stop()
+            await asyncio.wait([bridge_task], timeout=5)
     stopped = bot.executor.stopped
     if stopped and settings.execution.cancel_on_shutdown:
         await bot.executor.cancel_all()
@@ -163,6 +167,63 @@ async def _start_ops(settings: Settings, bot: Any) -> Any:
         return None
     print(f"carrybot: metrics on http://{tel.host}:{ops.port}/metrics", flush=True)
     return ops
+
+
+def _start_mqtt(settings: Settings, bot: Any) -> tuple[Any, Any]:
+    from bot.telemetry.commands import Verifier
+    from bot.telemetry.mqtt import MqttBridge
+    from bot.telemetry.operator import OperatorHandler
+
+    m = settings.mqtt
+    assert m.command_secret is not None  # validated with the settings
+    bridge = MqttBridge(settings.bot_id, m.host, m.port, Verifier(m.command_secret.get_secret_value().encode(),
+                                                                   m.max_command_age_secs),
+                        OperatorHandler(bot.executor, settings.rules_file), m.username,
+                        m.password.get_secret_value() if m.password else None, m.tls, m.heartbeat_secs)
+    bot.executor.events = bridge.event
+    return bridge, asyncio.get_running_loop().create_task(bridge.run(), name="mqtt-bridge")
+
+
+def cmd_cmd(args: argparse.Namespace) -> int:
+    """Sign and send an operator command; print the bot's reply."""
+    import aiomqtt
+
+    from bot.telemetry.commands import COMMANDS, sign
+
+    settings = load_settings()
+    m = settings.mqtt
+    if m.command_secret is None:
+        raise ConfigError("invalid setting mqtt.command_secret (CARRYBOT_MQTT__COMMAND_SECRET): required to sign")
+    if args.name not in COMMANDS:
+        raise ConfigError(f"unknown command {args.name!r}: one of {', '.join(COMMANDS)}")
+    cmd_args = json.loads(args.args) if args.args else {}
+    base = f"carrybot/{settings.bot_id}"
+
+    async def go() -> dict[str, Any] | None:
+        import secrets as _secrets
+
+        nonce = _secrets.token_hex(12)
+        raw = sign(args.name, m.command_secret.get_secret_value().encode(), int(time.time() * 1000), cmd_args,
+                   nonce)
+        async with aiomqtt.Client(m.host, m.port, username=args.user or m.username,
+                                  password=args.password or (m.password.get_secret_value() if m.password else None),
+                                  identifier=f"carrybot-cmd-{nonce[:8]}") as client:
+            await client.subscribe(f"{base}/cmd/reply", qos=1)
+            await client.publish(f"{base}/cmd", raw, qos=1)
+            async with asyncio.timeout(args.timeout):
+                async for msg in client.messages:
+                    reply = json.loads(msg.payload)  # type: ignore[arg-type]
+                    if reply.get("nonce") == nonce:
+                        return reply
+        return None
+
+    try:
+        reply = asyncio.run(go())
+    except TimeoutError:
+        print("no reply", file=sys.stderr)
+        return 1
+    print(json.dumps(reply))
+    return 0 if reply and reply.get("ok") else 1
 
 
 def cmd_config_check(_: argparse.Namespace) -> int:
@@ -278,6 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
     rchk = rules_sub.add_parser("check", help="validate a rules file")
     rchk.add_argument("file")
     rchk.set_defaults(func=cmd_rules_check)
+    cm = sub.add_parser("cmd", help="sign and send an operator command over MQTT")
+    cm.add_argument("name", help="pause, resume, reduce, halt, flatten, reload-rules or status")
+    cm.add_argument("--args", help='JSON arguments, e.g. {"fraction": 0.5}')
+    cm.add_argument("--user", help="broker username (default: settings)")
+    cm.add_argument("--password", help="broker password (default: settings)")
+    cm.add_argument("--timeout", type=float, default=10.0)
+    cm.set_defaults(func=cmd_cmd)
     db = sub.add_parser("db", help="the store")
     db_sub = db.add_subparsers(dest="action", required=True)
     up = db_sub.add_parser("upgrade", help="apply the store's migrations (also done on start)")

@@ -110,6 +110,26 @@ class TelemetrySettings(_Section):
     max_tick_age_secs: float = Field(120.0, gt=0, description="/readyz fails when no tick arrived for this long")
 
 
+class MqttSettings(_Section):
+    """Events out and signed operator commands in (off unless enabled)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: bool = False
+    command_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key shared with operators (>= 16 bytes)")
+    max_command_age_secs: float = Field(30.0, gt=0, le=3600)
+    heartbeat_secs: float = Field(5.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _secret(self) -> MqttSettings:
+        if self.enabled and (self.command_secret is None or len(self.command_secret.get_secret_value()) < 16):
+            raise ValueError("command_secret of at least 16 characters is required when MQTT is enabled")
+        return self
+
+
 class ExecutionSettings(_Section):
     cancel_on_shutdown: bool = Field(True, description="cancel working orders on SIGTERM/SIGINT (else keep them)")
     entry_ttl_secs: float = Field(9 * 3600.0, gt=0, le=7 * 86_400,
@@ -216,6 +236,7 @@ class Settings(BaseSettings):
     paper: PaperSettings = PaperSettings()
     db: DbSettings = DbSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+    mqtt: MqttSettings = MqttSettings()
     execution: ExecutionSettings = ExecutionSettings()
     strategy: StrategySettings = StrategySettings()
     borrow: BorrowSettings = BorrowSettings()

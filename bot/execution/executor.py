@@ -101,6 +101,8 @@ class Executor:
         self._venue_of = {iid: inst.venue for iid, inst in instruments.items()}
         self.metrics: Metrics | None = None  # Prometheus, when the run exports metrics
         self.last_tick_wall = time.monotonic()
+        self.events: Callable[[str, dict[str, object]], None] | None = None  # MQTT: fills, decisions, ladder...
+        self.operator_intents: list[OrderIntent] = []  # an operator's flatten/reduce, sent at the next tick
 
     def stop(self) -> None:
         """Ask the loop to finish after the current tick."""
@@ -170,6 +172,17 @@ class Executor:
             await self.cancel_where(res.cancel_instruments)
         if self.recorder is not None and not self.recorder.healthy:
             await self.recorder.flush()  # retry the backlog before deciding anything new
+        if self.operator_intents:  # an operator's orders go first, through the same door
+            pending, self.operator_intents = self.operator_intents, []
+            for intent in pending:
+                await self.submit_intent(intent)
+        if self.events is not None:
+            if tr is not None:
+                self.events("state", {"from": tr.from_state.value, "to": tr.to_state.value, "rule": tr.rule,
+                                      "code": tr.code.value if tr.code else None, "ts_ns": tr.ts_ns})
+            for ev in res.ladder_events:
+                self.events("ladder", {"key": ev.key, "measure": ev.measure, "from": ev.from_stage,
+                                       "to": ev.to_stage, "ts_ns": ev.ts_ns})
         for intent in res.intents:  # risk invalidation acts first; the strategies then see its result
             decision = await self.submit_intent(intent)
             fallback = res.fallbacks.get(intent.intent_id)
@@ -253,6 +266,10 @@ class Executor:
         decision = self.governor.decide(intent, account or self.account_view(), self.market, now)
         if self.metrics is not None:
             self.metrics.decision(decision, time.perf_counter() - t0)
+        if self.events is not None:
+            self.events("decisions", {"decision_id": decision.decision_id, "outcome": decision.outcome.value,
+                                      "rules": list(decision.rules), "codes": [h.code.value for h in decision.hits],
+                                      "scale": decision.scale, "origin": intent.origin.value, "ts_ns": now})
         if decision.orders:
             orders = decision.orders
             if len(orders) == 2 and not decision.risk_reducing:  # leg-safe: the less liquid leg goes first
@@ -340,6 +357,9 @@ class Executor:
                     st.funding_log.append(ev)
                     if rec is not None:
                         rec.funding(ev)
+                    if self.events is not None:
+                        self.events("funding", {"venue": ev.venue, "instrument": ev.instrument_id,
+                                                "amount": str(ev.amount), "rate": str(ev.rate), "ts_ns": ev.ts_ns})
                 elif isinstance(ev, BorrowCharge):
                     self.ledger.apply_borrow(ev)
                     st.borrow_charges += 1
@@ -375,6 +395,10 @@ class Executor:
         st.fills_log.append(fill)
         if record and self.recorder is not None:
             self.recorder.fill(fill)
+        if record and self.events is not None:
+            self.events("fills", {"venue": fill.venue, "instrument": fill.instrument_id, "side": fill.side.value,
+                                  "qty": str(fill.qty), "price": str(fill.price), "fee": str(fill.fee),
+                                  "liquidation": fill.is_liquidation, "ts_ns": fill.ts_ns})
         self._filled_qty[fill.client_order_id] = self._filled_qty.get(fill.client_order_id, ZERO) + fill.qty
         self._outbox.extend(self.pairs.on_fill(fill, self.market, self.clock.now_ns()))
         if fill.is_liquidation:

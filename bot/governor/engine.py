@@ -193,6 +193,14 @@ class Governor:
                     res.intents.append(intent)
         return res
 
+    def reload(self, cfg: RulesConfig) -> None:
+        """New thresholds from a validated rules file; trading state, ladders and timers are kept."""
+        self.cfg = cfg
+        self.rules = default_rules(cfg, self.ladders)
+        self.calendar = ExpiryCalendar(cfg.g4.calendars, blackout_hours=cfg.g4.blackout_hours,
+                                       final_week_days=cfg.g4.final_week_days,
+                                       discount_days=cfg.g4.funding_discount_days)
+
     def export_state(self) -> dict[str, Any]:
         """What must survive a restart (JSON-ready): trading state, peaks, ladder stages, leg timers."""
         st = self.state

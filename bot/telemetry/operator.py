@@ -1,0 +1,63 @@
+"""What an authenticated operator command does. Every order it causes is an operator intent that passes the governor
+(one door); state changes are governor transitions, recorded and published like any other."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from bot.decisions import TradingState
+from bot.domain import Origin
+from bot.execution.executor import Executor
+from bot.governor.rules_config import RulesError, load_rules
+from bot.telemetry.commands import Command
+
+
+class OperatorHandler:
+    def __init__(self, executor: Executor, rules_file: Path | None) -> None:
+        self.ex = executor
+        self.rules_file = rules_file
+
+    async def __call__(self, cmd: Command) -> dict[str, Any]:
+        gov = self.ex.governor
+        now = self.ex.clock.now_ns()
+        if cmd.cmd == "status":
+            return {"ok": True, "state": gov.trading_state.value, "equity": self.ex.account_view().equity,
+                    "ladders": dict(gov.ladders.snapshot()), "working_orders": len(self.ex.working)}
+        if cmd.cmd in ("pause", "reduce"):  # no new entries; reduce also trims every position
+            self._state(TradingState.REDUCING, now, cmd.cmd)
+            if cmd.cmd == "reduce":
+                fraction = float(cmd.args.get("fraction", 0.25))
+                if not 0 < fraction <= 1:
+                    return {"ok": False, "code": "bad_args"}
+                acct = self.ex.account_view()
+                intent = gov.actions.trim(sorted(acct.positions.items()), fraction, now, "operator reduce")
+                if intent is not None:
+                    self.ex.operator_intents.append(intent)
+            return {"ok": True, "state": gov.trading_state.value}
+        if cmd.cmd == "resume":
+            self._state(TradingState.ACTIVE, now, "resume")
+            return {"ok": True, "state": gov.trading_state.value}
+        if cmd.cmd == "halt":
+            self._state(TradingState.HALTED, now, "halt")
+            await self.ex.cancel_all()
+            return {"ok": True, "state": gov.trading_state.value}
+        if cmd.cmd == "flatten":
+            acct = self.ex.account_view()
+            intents = gov.flatten_intents(acct, now, Origin.OPERATOR, "operator flatten")
+            self.ex.operator_intents.extend(intents)
+            return {"ok": True, "orders": len(intents)}
+        if cmd.cmd == "reload-rules":
+            try:
+                gov.reload(load_rules(self.rules_file))
+            except RulesError as exc:
+                return {"ok": False, "code": "invalid_rules", "fields": [f for f, _ in exc.problems]}
+            return {"ok": True}
+        return {"ok": False, "code": "unknown_command"}
+
+    def _state(self, to: TradingState, now: int, reason: str) -> None:
+        tr = self.ex.governor.set_state(to, now, "operator", reason)
+        if tr is not None and self.ex.events is not None:
+            self.ex.events("state", {"from": tr.from_state.value, "to": tr.to_state.value, "rule": "operator",
+                                     "reason": reason, "ts_ns": now, "wall": time.time()})
