@@ -133,6 +133,9 @@ def test_mqtt_events_commands_acl_and_reconnect(tmp_path: Path) -> None:
                                               identifier=f"x-{user}") as stranger:
                         await stranger.publish("carrybot/b1/cmd", b"{}")
             task.cancel()
+        payloads = json.dumps(seen)
+        for secret in (SECRET, BOT_PW, OP_PW):
+            assert secret not in payloads  # no secret in anything the bot published
         return {"seen": seen, "replies": replies}
 
     try:
