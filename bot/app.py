@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bot import __version__
 from bot.clock import Clock, PacedClock, SimClock
@@ -169,3 +169,47 @@ async def recover_bot(bot: Bot) -> None:
     p = bot.persistence
     assert p is not None
     p.recovery = await recover(p.store, p.run_id, bot.executor, p.cursor_ns)
+
+
+async def build_live_bot(settings: Settings, rules: RulesConfig, live_orders: bool) -> Bot:
+    """Paper trading on live public data (``live_orders=False``: no keys, simulated fills) or live trading with the
+    configured keys (``live_orders=True``). Same executor, governor and strategies; only feed, gateways and clock
+    differ."""
+    import dataclasses
+
+    from bot.clock import RealClock
+    from bot.feeds.live import LivePollingFeed
+    from bot.venues.ccxt_gateway import CcxtGateway
+    from bot.venues.fees import PERP_FEES, SPOT_FEES
+
+    rp = settings.replay
+    clock = RealClock()
+    gateways: dict[str, CcxtGateway] = {}
+    instruments: dict[str, Instrument] = {}
+    for venue in rp.venues:
+        cred = settings.exchanges.get(venue)
+        keys = {} if cred is None or not live_orders else {
+            "api_key": cred.api_key.get_secret_value(), "secret": cred.secret.get_secret_value(),
+            "password": cred.password.get_secret_value() if cred.password else ""}
+        gw = CcxtGateway.create(venue, PERP_FEES[venue], **keys)
+        markets = await gw.load()
+        for base in rp.bases:
+            for symbol, fees in ((f"{base}/USDT", SPOT_FEES[venue]), (f"{base}/USDT:USDT", PERP_FEES[venue])):
+                inst = markets.get(f"{venue}:{symbol}")
+                if inst is not None:
+                    instruments[inst.id] = dataclasses.replace(inst, fees=fees)
+        gateways[venue] = gw
+    feed = LivePollingFeed(gateways, instruments, clock)
+    pp = settings.paper
+    params = PaperParams(initial_cash=pp.initial_balance_usd, latency_secs=pp.latency_ms / 1000,
+                         slippage_bps=pp.slippage_bps, impact_bps_per_million_usd=pp.impact_bps_per_million_usd)
+    venues: dict[str, Any] = dict(gateways) if live_orders else {
+        v: PaperVenue(v, instruments, clock, params) for v in gateways}
+    audit = RecordingAudit()
+    governor = Governor(rules, instruments, audit, snapshot_step_secs=5.0)
+    strategies = make_strategies(settings, instruments, None)
+    ledger = Ledger(initial_equity=pp.initial_balance_usd * Decimal(len(venues)))
+    executor = Executor(feed.batches, venues, governor, strategies, ledger, clock, instruments,
+                        settings.execution.entry_ttl_secs)
+    return Bot(settings, rules, feed, instruments, venues, governor, audit, strategies, ledger, clock,  # type: ignore[arg-type]
+               executor)

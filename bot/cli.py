@@ -226,6 +226,37 @@ def cmd_cmd(args: argparse.Namespace) -> int:
     return 0 if reply and reply.get("ok") else 1
 
 
+def _run_live(settings: Settings, rules: RulesConfig, live_orders: bool) -> int:
+    """Paper on live data (no keys), or live trading with keys (CARRYBOT_MODE=live)."""
+    if live_orders:
+        missing = [v for v in settings.replay.venues
+                   if v not in settings.exchanges or not settings.exchanges[v].api_key.get_secret_value()]
+        if missing:
+            raise ConfigError(f"invalid setting exchanges ({', '.join(missing)}): live mode needs API keys "
+                              "(CARRYBOT_EXCHANGES__<VENUE>__API_KEY / __SECRET, or Docker secrets)")
+    logs.configure(settings.log.level, settings.log.format, _secrets(settings))
+
+    async def go() -> None:
+        from bot.app import build_live_bot
+
+        bot = await build_live_bot(settings, rules, live_orders)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, bot.executor.stop)
+        what = "LIVE orders" if live_orders else "paper orders on live data"
+        print(f"carrybot: {what} — {', '.join(sorted(bot.instruments))}", flush=True)
+        try:
+            await bot.executor.run()
+            if settings.execution.cancel_on_shutdown:
+                await bot.executor.cancel_all()
+        finally:
+            for gw in bot.feed.gateways.values():  # type: ignore[attr-defined]
+                await gw.close()
+
+    asyncio.run(go())
+    return 0
+
+
 def cmd_config_check(_: argparse.Namespace) -> int:
     settings = load_settings()
     _rules_for(settings)
@@ -248,9 +279,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.pace is not None:
         settings = settings.model_copy(update={"replay": settings.replay.model_copy(update={"pace_secs": args.pace})})
-    if settings.mode != "paper":
-        raise ConfigError("invalid setting mode (CARRYBOT_MODE): only 'paper' is available in this build")
+    if args.venues:
+        settings = settings.model_copy(update={"replay": settings.replay.model_copy(
+            update={"venues": tuple(v.strip().lower() for v in args.venues.split(","))})})
     rules = _rules_for(settings)
+    if args.feed == "live" or settings.mode == "live":
+        return _run_live(settings, rules, live_orders=settings.mode == "live")
     logs.configure(settings.log.level, settings.log.format, _secrets(settings))
     print(f"carrybot: paper trading on the bundled replay, paced to about {settings.replay.pace_secs:.0f} s",
           flush=True)
@@ -324,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="paper-trade on the bundled replay, paced (default ~60 s)")
     run.add_argument("--pace", type=float, default=None, help="wall seconds for the whole replay; 0 = flat out")
     run.add_argument("--no-store", action="store_true", help="keep nothing (no store, no venue journals)")
+    run.add_argument("--feed", choices=("replay", "live"), default="replay",
+                     help="live: paper-trade on the venues' live public data (no keys)")
+    run.add_argument("--venues", help="comma-separated venues (default: settings)")
     run.add_argument("--json", metavar="PATH", help="write the final report as JSON")
     run.set_defaults(func=cmd_run)
     bt = sub.add_parser("backtest", help="the same path on a simulated clock, as fast as possible")

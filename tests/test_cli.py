@@ -62,10 +62,12 @@ def test_run_is_paced_and_prints_progress_and_summary(tmp_path: Path) -> None:
     assert "governor" in lines[-1]
 
 
-def test_live_mode_is_refused_clearly_until_a_live_gateway_exists(monkeypatch, capsys) -> None:
+def test_live_mode_without_keys_is_refused_naming_the_setting(monkeypatch, capsys) -> None:
     monkeypatch.setenv("CARRYBOT_MODE", "live")
+    monkeypatch.setenv("CARRYBOT_REPLAY__VENUES", '["okx"]')
     assert main(["run"]) == 2
-    assert "mode" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "exchanges" in err and "okx" in err and "API keys" in err
 
 
 def test_sigterm_stops_the_run_cleanly_and_a_restart_resumes_it(tmp_path: Path) -> None:

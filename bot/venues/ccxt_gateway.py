@@ -273,6 +273,35 @@ class CcxtGateway:
             self._symbols[instrument_id], None if since_ns is None else since_ns // 1_000_000))
         return sorted((int(r["timestamp"]) * 1_000_000, float(r["fundingRate"])) for r in rows)
 
+    # --- market data (for the live feed) -----------------------------------------------------------------------------
+    async def fetch_quotes(self, instrument_ids: list[str]) -> dict[str, tuple[float, float, float, int]]:
+        """(bid, ask, last, venue time in ns) per instrument."""
+        symbols = [self._symbols[i] for i in instrument_ids]
+        by_symbol = {self._symbols[i]: i for i in instrument_ids}
+        if self.ex.has.get("fetchTickers"):
+            rows = await self._call("fetch_tickers", lambda: self.ex.fetch_tickers(symbols))
+        else:
+            rows = {}
+            for sym in symbols:
+                rows[sym] = await self._call("fetch_ticker", lambda s=sym: self.ex.fetch_ticker(s))
+        out = {}
+        for sym, t in rows.items():
+            iid = by_symbol.get(sym)
+            if iid is None or t.get("bid") is None or t.get("ask") is None:
+                continue
+            last = t.get("last") if t.get("last") is not None else (t["bid"] + t["ask"]) / 2
+            out[iid] = (float(t["bid"]), float(t["ask"]), float(last), int(t.get("timestamp") or 0) * 1_000_000)
+        return out
+
+    async def fetch_funding_now(self, instrument_id: str) -> dict[str, Any]:
+        """The rate in force, the venue's prediction where it gives one, the next settlement time and the
+        interval (from the venue, never assumed)."""
+        r = await self._call("fetch_funding_rate", lambda: self.ex.fetch_funding_rate(self._symbols[instrument_id]))
+        interval = _interval_secs(r.get("interval"))
+        return {"rate": r.get("fundingRate"), "predicted": r.get("nextFundingRate"),
+                "ts_next_ns": int(r["fundingTimestamp"]) * 1_000_000 if r.get("fundingTimestamp") else None,
+                "interval_secs": interval, "mark": r.get("markPrice"), "index": r.get("indexPrice")}
+
     # --- internals ------------------------------------------------------------------------------------------------
     async def _call(self, what: str, fn: Callable[[], Awaitable[Any]]) -> Any:
         """Read-only calls: retry transient errors with jittered backoff; everything else raises a coded error."""
@@ -321,6 +350,16 @@ class _VenueError(Exception):
         super().__init__(f"{call}: {code}")
         self.code = code
         self.kind = kind
+
+
+def _interval_secs(text: str | None) -> int | None:
+    """ccxt's '8h' / '1h' / '4h' as seconds; None when the venue did not say."""
+    if not text:
+        return None
+    m = re.fullmatch(r"(\d+)([hm])", str(text))
+    if m is None:
+        return None
+    return int(m.group(1)) * (3600 if m.group(2) == "h" else 60)
 
 
 def _now() -> int:

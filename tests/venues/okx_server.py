@@ -25,6 +25,7 @@ class OkxServer:
     orders: dict[str, dict] = field(default_factory=dict)  # clOrdId -> order created at the "exchange"
     posts: int = 0
     seen_headers: list[dict[str, str]] = field(default_factory=list)
+    market_down: bool = False
     url: str = ""
 
     async def handler(self, req: web.Request) -> web.Response:
@@ -49,6 +50,16 @@ class OkxServer:
             return web.json_response(_fixture("http_get_account_balance.json"))
         if path == "/api/v5/public/funding-rate-history":
             return web.json_response(_fixture("http_get_funding_rate_history.json"))
+        if path in ("/api/v5/market/tickers", "/api/v5/market/ticker"):
+            if self.market_down:
+                return web.Response(status=503, text="Service Unavailable")
+            item = _fixture("ws_tickers.json")["data"][0]
+            ids = [req.query["instId"]] if "instId" in req.query else ["BTC-USDT-SWAP", "ETH-USDT-SWAP"]
+            return web.json_response({"code": "0", "msg": "", "data": [
+                item | {"instId": i, "instType": "SWAP"} for i in ids]})
+        if path == "/api/v5/public/funding-rate":
+            item = _fixture("ws_funding_rate.json")["data"][0] | {"instId": req.query["instId"], "instType": "SWAP"}
+            return web.json_response({"code": "0", "msg": "", "data": [item]})
         if path == "/api/v5/account/set-leverage":
             body = await req.json()
             return web.json_response({"code": "0", "msg": "", "data": [body]})
