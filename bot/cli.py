@@ -15,30 +15,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from bot import logs
+from bot.cli_errors import ConfigError, load_settings
 from bot.domain import NS_PER_SEC, MarketBatch
 from bot.governor.rules_config import RulesConfig, RulesError, load_rules
 from bot.settings import Settings, masked
 
 EXIT_CONFIG = 2
-
-
-class ConfigError(Exception):
-    pass
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        lines = []
-        for e in exc.errors():
-            loc = [str(p) for p in e["loc"]]
-            env = "CARRYBOT_" + "__".join(p.upper() for p in loc)
-            lines.append(f"invalid setting {'.'.join(loc) or '<root>'} ({env}): {e['msg']}")
-        raise ConfigError("\n".join(lines)) from exc
 
 
 def _rules_for(settings: Settings) -> RulesConfig:
@@ -112,8 +95,10 @@ async def _replay(settings: Settings, rules: RulesConfig, paced: bool, progress:
                   f"funding {float(ex.ledger.funding):+,.2f}  open legs {pos}  state {ex.governor.trading_state}",
                   flush=True)
 
-    ops = await _start_ops(settings, bot) if persist and settings.telemetry.enabled else None
-    bridge, bridge_task = _start_mqtt(settings, bot) if settings.mqtt.enabled else (None, None)
+    from bot.telemetry.wiring import start_mqtt, start_ops
+
+    ops = await start_ops(settings, bot) if persist and settings.telemetry.enabled else None
+    bridge, bridge_task = start_mqtt(settings, bot) if settings.mqtt.enabled else (None, None)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):  # stop after the current tick, then report (exit 0)
         loop.add_signal_handler(sig, bot.executor.stop)
@@ -144,86 +129,10 @@ async def _replay(settings: Settings, rules: RulesConfig, paced: bool, progress:
     return report
 
 
-async def _start_ops(settings: Settings, bot: Any) -> Any:
-    """Metrics and health on one port; a busy port is reported, and trading goes on without the endpoint."""
-    from bot.telemetry.http import OpsServer
-    from bot.telemetry.metrics import Metrics
+def _cmd_cmd(args: argparse.Namespace) -> int:
+    from bot.telemetry.cmd_cli import cmd_cmd
 
-    metrics = Metrics()
-    bot.executor.metrics = metrics
-    tel = settings.telemetry
-
-    async def ready() -> dict[str, bool]:
-        ex = bot.executor
-        store_ok = True if bot.persistence is None else await bot.persistence.store.ping()
-        return {"feed_fresh": time.monotonic() - ex.last_tick_wall < tel.max_tick_age_secs, "store": store_ok,
-                "venues": True}  # paper venues are in-process
-
-    ops = OpsServer(metrics, ready, tel.host, tel.port)
-    try:
-        await ops.start()
-    except OSError as exc:
-        logs.get_logger("carrybot").error("ops.port_unavailable", host=tel.host, port=tel.port, error=str(exc))
-        return None
-    print(f"carrybot: metrics on http://{tel.host}:{ops.port}/metrics", flush=True)
-    return ops
-
-
-def _start_mqtt(settings: Settings, bot: Any) -> tuple[Any, Any]:
-    from bot.telemetry.commands import Verifier
-    from bot.telemetry.mqtt import MqttBridge
-    from bot.telemetry.operator import OperatorHandler
-
-    m = settings.mqtt
-    assert m.command_secret is not None  # validated with the settings
-    bridge = MqttBridge(settings.bot_id, m.host, m.port, Verifier(m.command_secret.get_secret_value().encode(),
-                                                                   m.max_command_age_secs),
-                        OperatorHandler(bot.executor, settings.rules_file), m.username,
-                        m.password.get_secret_value() if m.password else None, m.tls, m.heartbeat_secs)
-    bot.executor.events = bridge.event
-    return bridge, asyncio.get_running_loop().create_task(bridge.run(), name="mqtt-bridge")
-
-
-def cmd_cmd(args: argparse.Namespace) -> int:
-    """Sign and send an operator command; print the bot's reply."""
-    import aiomqtt
-
-    from bot.telemetry.commands import COMMANDS, sign
-
-    settings = load_settings()
-    m = settings.mqtt
-    if m.command_secret is None:
-        raise ConfigError("invalid setting mqtt.command_secret (CARRYBOT_MQTT__COMMAND_SECRET): required to sign")
-    if args.name not in COMMANDS:
-        raise ConfigError(f"unknown command {args.name!r}: one of {', '.join(COMMANDS)}")
-    cmd_args = json.loads(args.args) if args.args else {}
-    base = f"carrybot/{settings.bot_id}"
-
-    async def go() -> dict[str, Any] | None:
-        import secrets as _secrets
-
-        nonce = _secrets.token_hex(12)
-        raw = sign(args.name, m.command_secret.get_secret_value().encode(), int(time.time() * 1000), cmd_args,
-                   nonce)
-        async with aiomqtt.Client(m.host, m.port, username=args.user or m.username,
-                                  password=args.password or (m.password.get_secret_value() if m.password else None),
-                                  identifier=f"carrybot-cmd-{nonce[:8]}") as client:
-            await client.subscribe(f"{base}/cmd/reply", qos=1)
-            await client.publish(f"{base}/cmd", raw, qos=1)
-            async with asyncio.timeout(args.timeout):
-                async for msg in client.messages:
-                    reply = json.loads(msg.payload)  # type: ignore[arg-type]
-                    if reply.get("nonce") == nonce:
-                        return reply
-        return None
-
-    try:
-        reply = asyncio.run(go())
-    except TimeoutError:
-        print("no reply", file=sys.stderr)
-        return 1
-    print(json.dumps(reply))
-    return 0 if reply and reply.get("ok") else 1
+    return cmd_cmd(args)
 
 
 def _run_live(settings: Settings, rules: RulesConfig, live_orders: bool) -> int:
@@ -382,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     cm.add_argument("--user", help="broker username (default: settings)")
     cm.add_argument("--password", help="broker password (default: settings)")
     cm.add_argument("--timeout", type=float, default=10.0)
-    cm.set_defaults(func=cmd_cmd)
+    cm.set_defaults(func=_cmd_cmd)
     db = sub.add_parser("db", help="the store")
     db_sub = db.add_subparsers(dest="action", required=True)
     up = db_sub.add_parser("upgrade", help="apply the store's migrations (also done on start)")

@@ -35,10 +35,10 @@ from bot.domain import (
     Purpose,
     to_decimal,
 )
+from bot.execution.account import account_view
 from bot.execution.pairs import PairBook
 from bot.governor import Governor
 from bot.governor.context import AccountView
-from bot.governor.margin import liquidation_price
 from bot.ledger import Ledger
 from bot.logs import get_logger
 from bot.strategies.base import Strategy, StrategyView
@@ -316,33 +316,9 @@ class Executor:
         self._outbox.clear()  # nothing is released while the governor is taking risk off
 
     def account_view(self) -> AccountView:
-        positions: dict[str, float] = {}
-        gross: dict[str, float] = {}
-        net: dict[str, float] = {}
-        net_base: dict[str, float] = {}
-        gross_base: dict[str, float] = {}
-        liq: dict[str, float] = {}
-        market, instruments = self.market, self.instruments
-        for iid, book in self.ledger.legs.items():
-            q = book.fqty
-            if not q:
-                continue
-            positions[iid] = q
-            inst = instruments[iid]
-            mark = market[iid].mark
-            value = q * mark
-            venue, base = inst.venue, inst.base
-            gross[venue] = gross.get(venue, 0.0) + abs(value)
-            net[venue] = net.get(venue, 0.0) + value
-            net_base[base] = net_base.get(base, 0.0) + value
-            gross_base[base] = gross_base.get(base, 0.0) + abs(value)
-            if inst.is_derivative:
-                liq[iid] = liquidation_price(book.favg, q > 0, self.leverage.get(iid, 1),
-                                             float(inst.maintenance_margin_rate))
-        return AccountView(self.ledger.equity_estimate(self._mark_of), positions, gross, sum(gross.values()),
-                           len(self.working), liq, net, sum(net.values()), net_base, gross_base,
-                           self.pairs.gaps() if self.pairs.pairs else {},
-                           self.recorder is None or self.recorder.healthy)
+        return account_view(self.ledger, self.market, self.instruments, self.leverage, len(self.working),
+                            self.pairs.gaps() if self.pairs.pairs else {},
+                            self.recorder is None or self.recorder.healthy)
 
     def _drain(self) -> None:
         st = self.stats

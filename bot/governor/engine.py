@@ -36,6 +36,9 @@ from bot.governor.context import AccountView, CheckContext, PricedLeg, Rule, Tic
 from bot.governor.crowding import CrowdingRule, checklist
 from bot.governor.expiry import ExpiryRule
 from bot.governor.hygiene import PriceSanity, SpreadVolGate, Staleness, StoreHealth
+from bot.governor.intent_kind import hedges as _hedges
+from bot.governor.intent_kind import shrinks as _shrinks
+from bot.governor.intent_kind import state_gate as _state_gate
 from bot.governor.ladder import ACCOUNT, LadderGate, Ladders
 from bot.governor.leverage import LeverageRule, leverage_for
 from bot.governor.limits import (
@@ -373,29 +376,3 @@ class Governor:
                      unavailable)
         self.audit.decision(d)
         return d
-
-
-def _shrinks(pos: float, pl: PricedLeg) -> bool:
-    """The leg reduces an existing position without flipping it (labels alone are not trusted)."""
-    return pos * pl.signed_qty < 0 and abs(pl.signed_qty) <= abs(pos) * (1 + 1e-12)
-
-
-def _hedges(account: AccountView, legs: list[PricedLeg]) -> bool:
-    """A governor completion: every leg on one base, and the base's net delta shrinks without flipping."""
-    base = legs[0].instrument.base
-    if any(pl.instrument.base != base for pl in legs):
-        return False
-    net = account.net_by_base.get(base, 0.0)
-    after = net + sum(pl.signed_qty * pl.snapshot.mark for pl in legs)
-    return abs(after) < abs(net) and after * net >= 0
-
-
-def _state_gate(state: TradingState, intent: OrderIntent, reducing: bool) -> RuleHit | None:
-    if state is TradingState.HALTED:
-        if intent.flatten and intent.origin in (Origin.GOVERNOR, Origin.OPERATOR) and reducing:
-            return None
-        return RuleHit("G8", DenyCode.STATE_HALTED, 0.0, {"state": state.value, "origin": intent.origin.value,
-                                                          "flatten": int(intent.flatten)})
-    if state is TradingState.REDUCING and not reducing:
-        return RuleHit("G8", DenyCode.STATE_REDUCING, 0.0, {"state": state.value, "purpose": intent.purpose.value})
-    return None

@@ -140,6 +140,11 @@ def test_mqtt_events_commands_acl_and_reconnect(tmp_path: Path) -> None:
 
     try:
         asyncio.run(scenario())
+        cli = subprocess.run([sys.executable, "-m", "bot.cli", "cmd", "status", "--user", "operator", "--password",
+                              OP_PW], env={k: v for k, v in env.items() if k != "CARRYBOT_MQTT__USERNAME"},
+                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert cli.returncode == 0, cli.stderr
+        assert json.loads(cli.stdout)["state"] == "reducing"  # the operator tool signs, sends and shows the reply
 
         # the broker goes away and comes back: the bot reconnects, trading never stopped
         broker.stop()

@@ -1,0 +1,52 @@
+"""Starting the operations side of a run: the metrics/health endpoint and the MQTT bridge."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from bot import logs
+from bot.settings import Settings
+
+
+async def start_ops(settings: Settings, bot: Any) -> Any:
+    """Metrics and health on one port; a busy port is reported, and trading goes on without the endpoint."""
+    from bot.telemetry.http import OpsServer
+    from bot.telemetry.metrics import Metrics
+
+    metrics = Metrics()
+    bot.executor.metrics = metrics
+    tel = settings.telemetry
+
+    async def ready() -> dict[str, bool]:
+        ex = bot.executor
+        store_ok = True if bot.persistence is None else await bot.persistence.store.ping()
+        return {"feed_fresh": time.monotonic() - ex.last_tick_wall < tel.max_tick_age_secs, "store": store_ok,
+                "venues": True}  # paper venues are in-process
+
+    ops = OpsServer(metrics, ready, tel.host, tel.port)
+    try:
+        await ops.start()
+    except OSError as exc:
+        logs.get_logger("carrybot").error("ops.port_unavailable", host=tel.host, port=tel.port, error=str(exc))
+        return None
+    print(f"carrybot: metrics on http://{tel.host}:{ops.port}/metrics", flush=True)
+    return ops
+
+
+def start_mqtt(settings: Settings, bot: Any) -> tuple[Any, Any]:
+    from bot.telemetry.commands import Verifier
+    from bot.telemetry.mqtt import MqttBridge
+    from bot.telemetry.operator import OperatorHandler
+
+    m = settings.mqtt
+    assert m.command_secret is not None  # validated with the settings
+    bridge = MqttBridge(settings.bot_id, m.host, m.port, Verifier(m.command_secret.get_secret_value().encode(),
+                                                                   m.max_command_age_secs),
+                        OperatorHandler(bot.executor, settings.rules_file), m.username,
+                        m.password.get_secret_value() if m.password else None, m.tls, m.heartbeat_secs)
+    bot.executor.events = bridge.event
+    return bridge, asyncio.get_running_loop().create_task(bridge.run(), name="mqtt-bridge")
+
+
