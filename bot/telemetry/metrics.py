@@ -7,7 +7,7 @@ Gauges are refreshed once per tick from the executor (``update``); counters move
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
@@ -56,6 +56,15 @@ class Metrics:
                                           buckets=_LATENCY_BUCKETS, registry=r)
         self.tick_latency = Histogram("carrybot_tick_duration_seconds", "one executor tick, wall time",
                                       buckets=_LATENCY_BUCKETS, registry=r)
+        self.venue_errors = Counter("carrybot_venue_errors_total", "venue API errors by code", ["venue", "code"],
+                                    registry=r)
+        self.venue_retries = Counter("carrybot_venue_retries_total", "retried venue calls by code", ["venue", "code"],
+                                     registry=r)
+        self.mqtt_connected = Gauge("carrybot_mqtt_connected", "1 while connected to the MQTT broker", registry=r)
+        self.mqtt_commands = Counter("carrybot_mqtt_commands_total", "operator commands by outcome", ["outcome"],
+                                     registry=r)
+        self.mqtt: Any = None  # the bridge, when MQTT is on
+        self._seen_errors: dict[tuple[str, str, str], int] = {}
         self.last_tick = Gauge("carrybot_last_tick_timestamp_seconds", "feed time of the last tick", registry=r)
         self._seen_fills = 0
 
@@ -107,6 +116,20 @@ class Metrics:
         for f in st.fills_log[self._seen_fills:]:
             self.fills.labels(f.venue).inc()
         self._seen_fills = len(st.fills_log)
+        for venue, gw in ex.gateways.items():  # live gateways count their errors and retries by code
+            for kind, counter in (("errors", self.venue_errors), ("retries", self.venue_retries)):
+                for code, n in getattr(gw, kind, {}).items():
+                    key = (kind, venue, code)
+                    if n > self._seen_errors.get(key, 0):
+                        counter.labels(venue, code).inc(n - self._seen_errors.get(key, 0))
+                        self._seen_errors[key] = n
+        if self.mqtt is not None:
+            self.mqtt_connected.set(1.0 if self.mqtt.connected else 0.0)
+            for outcome, n in [("accepted", self.mqtt.accepted), *self.mqtt.rejected.items()]:
+                key = ("mqtt", "-", outcome)
+                if n > self._seen_errors.get(key, 0):
+                    self.mqtt_commands.labels(outcome).inc(n - self._seen_errors.get(key, 0))
+                    self._seen_errors[key] = n
         if ex.recorder is not None:
             self.store_up.set(1.0 if ex.recorder.healthy else 0.0)
             self.store_backlog.set(ex.recorder.backlog)

@@ -47,6 +47,8 @@ def start_mqtt(settings: Settings, bot: Any) -> tuple[Any, Any]:
                         OperatorHandler(bot.executor, settings.rules_file), m.username,
                         m.password.get_secret_value() if m.password else None, m.tls, m.heartbeat_secs)
     bot.executor.events = bridge.event
+    if bot.executor.metrics is not None:
+        bot.executor.metrics.mqtt = bridge
     return bridge, asyncio.get_running_loop().create_task(bridge.run(), name="mqtt-bridge")
 
 

@@ -9,7 +9,7 @@ from bot.settings import Settings
 from bot.telemetry.metrics import Metrics
 
 SECRET = "sk-live-metrics-8c1d2e"
-BOUNDED = {"venue", "instrument", "rule", "outcome", "part", "state", "key", "signal", "reason", "version"}
+BOUNDED = {"venue", "instrument", "rule", "outcome", "part", "state", "key", "signal", "reason", "version", "code"}
 
 
 def test_metrics_follow_conventions_and_carry_no_secret() -> None:
