@@ -60,6 +60,9 @@ def _summary(report: dict[str, Any]) -> str:
         f"  trades      {c['orders_sent']} orders, {c['fills']} fills, {c['funding_payments']} funding payments, "
         f"{c['liquidations']} liquidations, venue rejections {c['venue_rejections'] or 0}",
         f"  governor    {g['decisions_by_outcome']}  by rule: {rules}  state {g['final_state']}",
+        *([f"  carry       ceiling {cc['ceiling_usd']:,.2f} ({cc['ceiling_apr']:.2%}/yr on perp notional); "
+           f"captured {cc['capture_gross']:.1%} gross, {cc['capture_net']:.1%} net of costs"]
+          if (cc := report.get("carry_capture")) and cc.get("capture_gross") is not None else []),
     ])
 
 

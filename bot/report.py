@@ -31,6 +31,32 @@ def max_drawdown(curve: list[float]) -> float:
     return worst
 
 
+def carry_capture(bot: Bot) -> dict[str, Any] | None:
+    """The yardstick (SPEC §6): what a perfect-foresight, always-hedged position of the same notional would have
+    collected in funding over the same window with no fees, and the run's net carry (funding − fees − spread −
+    slippage − borrow) as a share of it. Notional: S1's per-pair notional on every perpetual the run could trade."""
+    from bot.feeds.replay import ReplayFeed
+
+    feed = bot.feed if isinstance(bot.feed, ReplayFeed) else getattr(bot.feed, "_feed", None)
+    if not isinstance(feed, ReplayFeed) or "s1" not in bot.settings.strategy.active:
+        return None
+    notional = float(bot.settings.strategy.s1.notional_usd)
+    ceiling = 0.0
+    perps = 0
+    for bar in feed._bars:
+        if bar.kind == "perp" and bar.funding_rate is not None:
+            ceiling += abs(bar.funding_rate) * notional
+    perps = len({(b.venue, b.base) for b in feed._bars if b.kind == "perp"})
+    start_ns, end_ns = feed.ts_range_ns
+    years = max((end_ns - start_ns) / NS_PER_SEC / SECS_PER_YEAR, 1e-9)
+    led = bot.ledger
+    net = float(led.funding - led.fees - led.spread - led.slippage - led.borrow)
+    return {"notional_per_perp_usd": notional, "perpetuals": perps, "ceiling_usd": ceiling,
+            "ceiling_apr": ceiling / (notional * max(perps, 1)) / years, "funding_usd": float(led.funding),
+            "net_carry_usd": net, "capture_gross": float(led.funding) / ceiling if ceiling else None,
+            "capture_net": net / ceiling if ceiling else None}
+
+
 def build_report(bot: Bot) -> dict[str, Any]:
     st = bot.executor.stats
     marks = bot.executor.marks
@@ -85,4 +111,5 @@ def build_report(bot: Bot) -> dict[str, Any]:
                              "rule": t.rule, "code": t.code.value if t.code else None} for t in audit.transitions],
         },
         "strategies": {s.name: dict(sorted(getattr(s, "stats", {}).items())) for s in bot.strategies},
+        "carry_capture": carry_capture(bot),
     }
