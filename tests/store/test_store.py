@@ -115,3 +115,31 @@ def test_recorder_buffers_through_an_outage_and_loses_nothing(tmp_path) -> None:
         assert [f.trade_id for f in await store.fills(run_id)] == ["t9"]
         await store.close()
     asyncio.run(go())
+
+
+def test_a_migration_killed_half_way_leaves_no_half_made_schema(tmp_path) -> None:
+    """SIGKILL during the first `db upgrade`, many times at random moments: the next upgrade always works."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rng = random.Random(3)
+    code = ("import asyncio, sys; from bot.store import Store\n"
+            "asyncio.run(Store(sys.argv[1]).upgrade())")
+    for k in range(12):
+        url = f"sqlite+aiosqlite:///{tmp_path / f'm{k}.db'}"
+        proc = subprocess.Popen([sys.executable, "-c", code, url], env=os.environ.copy())
+        time.sleep(rng.uniform(0.2, 1.2))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+        async def again() -> None:
+            store = Store(url)
+            await store.upgrade()
+            await store.open_run("bot:1", "paper", {}, "dv", "0.1.0", 1)
+            await store.close()
+        asyncio.run(again())

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -15,14 +17,26 @@ target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
+    # transactional_ddl: a migration killed half-way must leave no half-made schema (SQLite can do it, see below)
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                      compare_type=True)
+                      compare_type=True, transactional_ddl=True)
     with context.begin_transaction():
         context.run_migrations()
 
 
 async def _online() -> None:
     engine = create_async_engine(config.get_main_option("sqlalchemy.url"))
+    if engine.dialect.name == "sqlite":
+        # Python's sqlite3 driver commits DDL on its own; take over transactions so CREATE TABLE ... and the
+        # alembic_version stamp commit together (SQLAlchemy's documented recipe for transactional DDL on SQLite)
+        @event.listens_for(engine.sync_engine, "connect")
+        def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN")
+
     async with engine.connect() as conn:
         await conn.run_sync(_run)
     await engine.dispose()
