@@ -21,7 +21,7 @@ from bot.telemetry.commands import sign
 
 pytestmark = pytest.mark.slow
 SECRET = "mqtt-command-secret-7d1f3a9b"
-BOT_PW, OP_PW = "bot-pw-19c2", "op-pw-77ae"
+BOT_PW, OP_PW, VIEW_PW = "bot-pw-19c2", "op-pw-77ae", "view-pw-5b0e"
 
 
 def _free_port() -> int:
@@ -41,9 +41,11 @@ class Broker:
         pw = tmp / "passwd"
         subprocess.run(["mosquitto_passwd", "-b", "-c", str(pw), "bot", BOT_PW], check=True)
         subprocess.run(["mosquitto_passwd", "-b", str(pw), "operator", OP_PW], check=True)
+        subprocess.run(["mosquitto_passwd", "-b", str(pw), "viewer", VIEW_PW], check=True)
         acl = tmp / "acl"
         acl.write_text("user bot\ntopic read carrybot/b1/cmd\ntopic write carrybot/b1/#\n\n"
-                       "user operator\ntopic write carrybot/b1/cmd\ntopic read carrybot/b1/#\n")
+                       "user operator\ntopic write carrybot/b1/cmd\ntopic read carrybot/b1/#\n\n"
+                       "user viewer\ntopic read carrybot/b1/#\n")
         self.conf = tmp / "mosquitto.conf"
         # "user root": when started as root, mosquitto would drop to a user that cannot read pytest's tmp dir
         self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous false\npassword_file {pw}\nuser root\n"
@@ -125,6 +127,16 @@ def test_mqtt_events_commands_acl_and_reconnect(tmp_path: Path) -> None:
             st = await send(op, sign("status", key, int(time.time() * 1000)))
             assert st["ok"] and st["state"] == "reducing"  # nothing forged, replayed or stale was acted upon
             assert any(json.loads(b)["to"] == "reducing" for b in seen.get("carrybot/b1/events/state", []))
+
+            # a known user without write access to cmd: the broker drops the command, even one validly signed
+            n = len(replies)
+            async with aiomqtt.Client("127.0.0.1", broker.port, username="viewer", password=VIEW_PW,
+                                      identifier="viewer-1") as viewer:
+                await viewer.publish("carrybot/b1/cmd", sign("resume", key, int(time.time() * 1000)), qos=1)
+            await asyncio.sleep(2.0)
+            assert len(replies) == n  # never reached the bot
+            st = await send(op, sign("status", key, int(time.time() * 1000)))
+            assert st["state"] == "reducing"
 
             # strangers cannot get in
             for user, pw in ((None, None), ("operator", "wrong")):
