@@ -10,21 +10,21 @@ import asyncio
 import json
 import signal
 import sys
-import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from bot import logs
+from bot.cli_backtest import add_backtest_parser
 from bot.cli_errors import ConfigError, load_settings
-from bot.domain import NS_PER_SEC, MarketBatch
+from bot.domain import NS_PER_SEC
 from bot.governor.rules_config import RulesConfig, RulesError, load_rules
 from bot.settings import Settings, masked
 
 EXIT_CONFIG = 2
 
 
-def _rules_for(settings: Settings) -> RulesConfig:
+def rules_for(settings: Settings) -> RulesConfig:
     try:
         return load_rules(settings.rules_file)
     except RulesError as exc:
@@ -44,7 +44,7 @@ def _date(ts_ns: int) -> str:
     return datetime.fromtimestamp(ts_ns / NS_PER_SEC, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def _summary(report: dict[str, Any]) -> str:
+def summary(report: dict[str, Any]) -> str:
     eq, led, c, g = report["equity"], report["ledger"], report["counts"], report["governor"]
     rules = ", ".join(f"{k}={v}" for k, v in g["decisions_by_rule"].items()) or "none"
     synthetic = " — dated futures SYNTHETIC (generated)" if report["run"]["synthetic_instruments"] else ""
@@ -64,72 +64,6 @@ def _summary(report: dict[str, Any]) -> str:
            f"captured {cc['capture_gross']:.1%} gross, {cc['capture_net']:.1%} net of costs"]
           if (cc := report.get("carry_capture")) and cc.get("capture_gross") is not None else []),
     ])
-
-
-async def _replay(settings: Settings, rules: RulesConfig, paced: bool, progress: bool,
-                  persist: bool = False) -> dict[str, Any]:
-    from bot.app import build_bot, open_persistence, recover_bot
-    from bot.execution.executor import Executor
-    from bot.report import build_report
-
-    persistence = None
-    if persist:
-        from bot.feeds.bars import data_version
-
-        persistence = await open_persistence(settings, data_version(settings.replay.file), masked(settings),
-                                             time.time_ns())
-    bot = build_bot(settings, rules, "paced" if paced else "sim", persistence)
-    p = bot.persistence
-    if p is not None:
-        await recover_bot(bot)
-        verb = "resumed" if p.resumed else "started"
-        print(f"carrybot: run {p.run_key} {verb} (store {p.store.engine.url.render_as_string(hide_password=True)})",
-              flush=True)
-    total = bot.feed.n_bars
-    every = max(1, bot.feed.n_bars // max(1, len(bot.feed.instruments)) // 20)
-    seen = [0]
-
-    def tick(batch: MarketBatch, ex: Executor) -> None:
-        seen[0] += 1
-        if progress and seen[0] % every == 0:
-            eq = ex.stats.equity_curve[-1][1]
-            pos = sum(1 for b in ex.ledger.legs.values() if b.qty)
-            print(f"  {_date(batch.ts_ns)}  {ex.stats.snapshots / total:6.1%}  equity {eq:,.2f}  "
-                  f"funding {float(ex.ledger.funding):+,.2f}  open legs {pos}  state {ex.governor.trading_state}",
-                  flush=True)
-
-    from bot.telemetry.wiring import start_mqtt, start_ops
-
-    ops = await start_ops(settings, bot) if persist and settings.telemetry.enabled else None
-    bridge, bridge_task = start_mqtt(settings, bot) if settings.mqtt.enabled else (None, None)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):  # stop after the current tick, then report (exit 0)
-        loop.add_signal_handler(sig, bot.executor.stop)
-    t0 = time.perf_counter()
-    try:
-        await bot.executor.run(tick)
-    finally:
-        if ops is not None:
-            await ops.stop()
-        if bridge is not None and bridge_task is not None:
-            await bridge.stop()
-            await asyncio.wait([bridge_task], timeout=5)
-    stopped = bot.executor.stopped
-    if stopped and settings.execution.cancel_on_shutdown:
-        await bot.executor.cancel_all()
-    report = build_report(bot)
-    report["timing"] = {"wall_secs": time.perf_counter() - t0}
-    if p is not None:
-        await bot.executor.commit(None)  # what the shutdown produced (cancels) reaches the store
-        await p.recorder.flush()
-        if not stopped:
-            await p.store.finish_run(p.run_id, {k: report[k] for k in ("equity", "ledger", "counts")}, time.time_ns())
-        report["run"]["run_key"] = p.run_key
-        report["store"] = {"healthy": p.recorder.healthy, "backlog": p.recorder.backlog,
-                           "failures": p.recorder.failures, "finished": not stopped,
-                           "recovery": None if p.recovery is None else p.recovery.summary()}
-        await p.store.close()
-    return report
 
 
 def _cmd_cmd(args: argparse.Namespace) -> int:
@@ -171,7 +105,7 @@ def _run_live(settings: Settings, rules: RulesConfig, live_orders: bool) -> int:
 
 def cmd_config_check(_: argparse.Namespace) -> int:
     settings = load_settings()
-    _rules_for(settings)
+    rules_for(settings)
     print(json.dumps(masked(settings), indent=2, default=str))
     return 0
 
@@ -194,31 +128,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.venues:
         settings = settings.model_copy(update={"replay": settings.replay.model_copy(
             update={"venues": tuple(v.strip().lower() for v in args.venues.split(","))})})
-    rules = _rules_for(settings)
+    rules = rules_for(settings)
     if args.feed == "live" or settings.mode == "live":
         return _run_live(settings, rules, live_orders=settings.mode == "live")
     logs.configure(settings.log.level, settings.log.format, _secrets(settings))
     print(f"carrybot: paper trading on the bundled replay, paced to about {settings.replay.pace_secs:.0f} s",
           flush=True)
-    report = asyncio.run(_replay(settings, rules, paced=True, progress=True, persist=not args.no_store))
-    print(_summary(report))
+    from bot.backtest.runner import run_replay
+
+    report = asyncio.run(run_replay(settings, rules, paced=True, progress="lines",
+                                    persist=not args.no_store)).report
+    print(summary(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
-    return 0
-
-
-def cmd_backtest(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    if args.strategy:
-        settings = settings.model_copy(update={"strategy": settings.strategy.model_copy(
-            update={"active": (args.strategy,)})})
-    rules = _rules_for(settings)
-    logs.configure(settings.log.level, settings.log.format, _secrets(settings))
-    report = asyncio.run(_replay(settings, rules, paced=False, progress=False))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2, sort_keys=True))
-    print(_summary(report))
     return 0
 
 
@@ -275,10 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--venues", help="comma-separated venues (default: settings)")
     run.add_argument("--json", metavar="PATH", help="write the final report as JSON")
     run.set_defaults(func=cmd_run)
-    bt = sub.add_parser("backtest", help="the same path on a simulated clock, as fast as possible")
-    bt.add_argument("--json", metavar="PATH", help="write the full report as JSON")
-    bt.add_argument("--strategy", choices=("s1", "s2", "s3"), help="run this strategy alone (S3 on generated futures)")
-    bt.set_defaults(func=cmd_backtest)
+    add_backtest_parser(sub)
     cfg = sub.add_parser("config", help="settings")
     cfg_sub = cfg.add_subparsers(dest="action", required=True)
     chk = cfg_sub.add_parser("check", help="print the effective settings, secrets masked")

@@ -84,6 +84,7 @@ class Ledger:
     borrow: Decimal = ZERO
     funding_by_leg: dict[str, Decimal] = field(default_factory=dict)
     fees_by_leg: dict[str, Decimal] = field(default_factory=dict)
+    costs_by_leg: dict[str, Decimal] = field(default_factory=dict)  # spread + slippage paid on each instrument
     _fixed: float = 0.0  # float of everything but unrealized PnL, refreshed on each event
 
     def __post_init__(self) -> None:
@@ -104,8 +105,10 @@ class Ledger:
 
     def apply_fill(self, fill: Fill, ref_mid: Decimal, ref_touch: Decimal) -> None:
         q = fill.signed_qty
-        self.spread += q * (ref_touch - ref_mid)
-        self.slippage += q * (fill.price - ref_touch)
+        spread, slippage = q * (ref_touch - ref_mid), q * (fill.price - ref_touch)
+        self.spread += spread
+        self.slippage += slippage
+        self.costs_by_leg[fill.instrument_id] = self.costs_by_leg.get(fill.instrument_id, ZERO) + spread + slippage
         self.fees += fill.fee
         self.fees_by_leg[fill.instrument_id] = self.fees_by_leg.get(fill.instrument_id, ZERO) + fill.fee
         book = self.legs.get(fill.instrument_id)

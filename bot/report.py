@@ -6,14 +6,21 @@ kept apart under ``timing``.
 
 from __future__ import annotations
 
-import math
+import re
+from collections import Counter
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot import __version__
 from bot.app import Bot
-from bot.domain import NS_PER_SEC, SECS_PER_YEAR
+from bot.backtest.metrics import performance
+from bot.backtest.records import code_version
+from bot.decisions import Decision, Outcome
+from bot.domain import NS_PER_SEC, SECS_PER_YEAR, Origin
 from bot.settings import masked
+
+if TYPE_CHECKING:
+    from bot.backtest.observer import RunObserver
 
 
 def _iso(ts_ns: int) -> str:
@@ -22,13 +29,22 @@ def _iso(ts_ns: int) -> str:
     return datetime.fromtimestamp(ts_ns / NS_PER_SEC, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
-def max_drawdown(curve: list[float]) -> float:
-    peak, worst = -math.inf, 0.0
-    for eq in curve:
-        peak = max(peak, eq)
-        if peak > 0:
-            worst = max(worst, 1.0 - eq / peak)
-    return worst
+_RULE = re.compile(r"\bG\d\b")
+
+
+def interventions(decisions: Iterable[Decision]) -> dict[str, dict[str, int]]:
+    """What the governor changed, by rule: intents it denied or resized (the rules that fired), and the
+    risk-reducing intents it issued itself (trim, hedge, de-risk, expiry close, leg completion/unwind, flatten)."""
+    out: dict[str, Counter[str]] = {}
+    for d in decisions:
+        if d.intent.origin is Origin.GOVERNOR:
+            m = _RULE.search(d.intent.reason)
+            kind = d.intent.intent_id.split("-")[1] if d.intent.intent_id.startswith("gov-") else "action"
+            out.setdefault(m.group(0) if m else "governor", Counter())[f"issued_{kind}"] += 1
+        if d.outcome is not Outcome.APPROVE:
+            for h in d.hits:
+                out.setdefault(h.rule, Counter())[d.outcome.value] += 1
+    return {rule: dict(sorted(c.items())) for rule, c in sorted(out.items())}
 
 
 def carry_capture(bot: Bot) -> dict[str, Any] | None:
@@ -57,7 +73,7 @@ def carry_capture(bot: Bot) -> dict[str, Any] | None:
             "capture_net": net / ceiling if ceiling else None}
 
 
-def build_report(bot: Bot) -> dict[str, Any]:
+def build_report(bot: Bot, observer: RunObserver | None = None, rf_annual: float = 0.0) -> dict[str, Any]:
     st = bot.executor.stats
     marks = bot.executor.marks
     parts = bot.ledger.parts(marks)
@@ -66,7 +82,10 @@ def build_report(bot: Bot) -> dict[str, Any]:
     residual = (venue_equity - initial) - parts.total
     start_ns, end_ns = bot.feed.ts_range_ns
     years = max((end_ns - start_ns) / NS_PER_SEC / SECS_PER_YEAR, 1e-9)
-    total_return = float(venue_equity / initial - 1)
+    trips = observer.round_trips if observer is not None else []
+    still_open = observer.open_round_trips(bot.executor) if observer is not None else []
+    perf = performance(st.equity_curve, float(initial), float(venue_equity), years, [t.pnl for t in trips],
+                       rf_annual)
     audit = bot.audit
     unreal = bot.ledger.unrealized_by_leg(marks)
     legs = {
@@ -77,7 +96,7 @@ def build_report(bot: Bot) -> dict[str, Any]:
     }
     return {
         "run": {
-            "mode": "paper-replay", "code_version": __version__, "data_version": bot.feed.data_version,
+            "mode": "paper-replay", "code_version": code_version(), "data_version": bot.feed.data_version,
             "strategies": list(bot.settings.strategy.active),
             "synthetic_instruments": sorted(i.id for i in bot.instruments.values() if i.synthetic),
             "from": _iso(start_ns), "to": _iso(end_ns), "settings": masked(bot.settings),
@@ -85,10 +104,11 @@ def build_report(bot: Bot) -> dict[str, Any]:
         },
         "equity": {
             "start": str(initial), "end": str(venue_equity), "change": str(venue_equity - initial),
-            "total_return": total_return,
-            "annualized_return": (1 + total_return) ** (1 / years) - 1 if total_return > -1 else -1.0,
-            "max_drawdown": max_drawdown([e for _, e in st.equity_curve]),
+            "total_return": perf["total_return"], "annualized_return": perf["annualized_return"],
+            "max_drawdown": perf["max_drawdown"],
         },
+        "performance": perf | {"open_round_trips": [
+            {"base": t.base, "opened": _iso(t.opened_ns), "pnl_usd": t.pnl} for t in still_open]},
         "ledger": parts.as_dict() | {"identity_residual": str(residual)},
         "legs": legs,
         "counts": {
@@ -103,6 +123,7 @@ def build_report(bot: Bot) -> dict[str, Any]:
         "governor": {
             "decisions_by_outcome": dict(sorted(audit.by_outcome.items())),
             "decisions_by_rule": {f"{r}:{o}": n for (r, o), n in sorted(audit.by_rule_outcome.items())},
+            "interventions_by_rule": interventions(audit.decisions),
             "hits_by_code": dict(sorted(audit.by_code.items())),
             "signals_unavailable": dict(sorted(audit.unavailable.items())),
             "ladder_events": len(audit.ladder_events),

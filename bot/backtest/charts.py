@@ -1,0 +1,149 @@
+"""Charts of a backtest: equity, exposure and leverage against the G1 cap, cumulative funding, with ladder stages
+and expiry blackouts shaded — as one PNG and as one self-contained HTML page (the PNG inlined, the report's tables
+beside it; no network needed to open it).
+
+matplotlib is imported here only, so runs that write no chart never load it."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.backtest.observer import Timeline
+
+NS_PER_SEC = 1_000_000_000
+STAGE_COLOURS = {1: "#fde68a", 2: "#fdba74", 3: "#fca5a5"}  # trim, hedge, de-risk
+
+
+def _spans(ts: list[datetime], flags: list[Any]) -> list[tuple[datetime, datetime, Any]]:
+    """Runs of equal, truthy values as (start, end, value)."""
+    out, start, cur = [], None, None
+    for i, v in enumerate(flags):
+        if v != cur:
+            if cur and start is not None:
+                out.append((ts[start], ts[i], cur))
+            start, cur = i, v
+    if cur and start is not None and ts:
+        out.append((ts[start], ts[-1], cur))
+    return out
+
+
+def render_png(tl: Timeline, title: str, max_points: int = 4000) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    step = max(1, len(tl) // max_points)
+    idx = list(range(0, len(tl), step))
+    if idx and idx[-1] != len(tl) - 1:
+        idx.append(len(tl) - 1)
+    ts_all = [datetime.fromtimestamp(t / NS_PER_SEC, tz=UTC) for t in tl.ts_ns]
+    ts = [ts_all[i] for i in idx]
+    fig, axes = plt.subplots(4, 1, figsize=(11, 10), sharex=True, gridspec_kw={"height_ratios": [3, 2, 2, 2]})
+    ax_eq, ax_exp, ax_lev, ax_fund = axes
+    ax_eq.plot(ts, [tl.equity[i] for i in idx], color="#1d4ed8", lw=1.2, label="equity")
+    ax_eq.set_ylabel("equity (USDT)")
+    ax_exp.plot(ts, [tl.gross_usd[i] for i in idx], color="#0f766e", lw=1.0, label="gross exposure")
+    ax_exp.set_ylabel("gross exposure (USD)")
+    ax_lev.plot(ts, [tl.leverage[i] for i in idx], color="#7c3aed", lw=1.0, label="leverage")
+    caps = [tl.leverage_cap[i] for i in idx]
+    ax_lev.plot(ts, [c if c is not None else float("nan") for c in caps], color="#dc2626", lw=1.0, ls="--",
+                label="G1 cap")
+    ax_lev.set_ylabel("leverage (x)")
+    ax_fund.plot(ts, [tl.funding[i] for i in idx], color="#b45309", lw=1.2, label="cumulative funding")
+    ax_fund.set_ylabel("funding (USDT)")
+    for ax in axes:  # shading from the full-resolution timeline: a short stage is never sampled away
+        for start, end, stage in _spans(ts_all, tl.ladder_stage):
+            ax.axvspan(start, end, color=STAGE_COLOURS.get(stage, "#fca5a5"), alpha=0.5, lw=0)
+        for start, end, _ in _spans(ts_all, tl.blackout):
+            ax.axvspan(start, end, color="#9ca3af", alpha=0.35, lw=0, hatch="//")
+        for start, end, _ in _spans(ts_all, [s if s != "active" else None for s in tl.state]):
+            ax.axvspan(start, end, color="#111827", alpha=0.12, lw=0)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", fontsize=8)
+    from matplotlib.patches import Patch
+
+    fig.legend(handles=[Patch(color=STAGE_COLOURS[1], label="ladder: trim"),
+                        Patch(color=STAGE_COLOURS[2], label="ladder: hedge"),
+                        Patch(color=STAGE_COLOURS[3], label="ladder: de-risk"),
+                        Patch(color="#9ca3af", alpha=0.5, hatch="//", label="expiry blackout (G4)"),
+                        Patch(color="#111827", alpha=0.2, label="reducing / halted")],
+               loc="lower center", ncol=5, fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0.03, 1, 0.97))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:,.4f}"
+    return str(v)
+
+
+def _table(title: str, rows: dict[str, Any]) -> str:
+    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows.items())
+    return f"<h2>{html.escape(title)}</h2><table>{body}</table>"
+
+
+def render_html(report: dict[str, Any], png: bytes) -> str:
+    run, perf, led, gov = report["run"], report["performance"], report["ledger"], report["governor"]
+    trades = perf["trades"]
+    headline = {
+        "total return": f"{perf['total_return']:+.3%}", "annualized return": f"{perf['annualized_return']:+.3%}",
+        "max drawdown": f"{perf['max_drawdown']:.3%}",
+        "Sharpe": perf["sharpe"] if perf["sharpe"] is not None else f"n/a ({perf['undefined'].get('sharpe')})",
+        "Sortino": perf["sortino"] if perf["sortino"] is not None else f"n/a ({perf['undefined'].get('sortino')})",
+        "Calmar": perf["calmar"] if perf["calmar"] is not None else f"n/a ({perf['undefined'].get('calmar')})",
+        "round trips": trades["round_trips"], "win rate": trades["win_rate"], "expectancy (USD/trip)":
+        trades["expectancy"], "winning days": perf["win_rate_days"],
+    }
+    money = {k: led[k] for k in ("funding", "fees", "spread", "slippage", "borrow", "realized", "unrealized",
+                                 "total", "identity_residual")}
+    cc = report.get("carry_capture") or {}
+    carry = {k: cc.get(k) for k in ("ceiling_usd", "ceiling_apr", "capture_gross", "capture_net")} if cc else {}
+    interventions = {rule: ", ".join(f"{k} {v}" for k, v in c.items())
+                     for rule, c in gov["interventions_by_rule"].items()} or {"none": ""}
+    img = base64.b64encode(png).decode()
+    title = f"carrybot backtest {'+'.join(run['strategies'])} {run['from']} → {run['to']}"
+    raw = html.escape(json.dumps({k: report[k] for k in ("run", "equity", "performance", "ledger", "counts")},
+                                 indent=1, default=str))
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font:14px system-ui,sans-serif;margin:24px;color:#111827}}
+table{{border-collapse:collapse;margin:4px 0 16px}}
+th,td{{border:1px solid #e5e7eb;padding:3px 10px;text-align:left}}th{{background:#f9fafb;font-weight:600}}
+img{{max-width:100%}}.cols{{display:flex;gap:32px;flex-wrap:wrap}}pre{{background:#f9fafb;padding:8px;overflow:auto}}</style>
+</head><body>
+<h1>{html.escape(title)}</h1>
+<p>data {html.escape(str(run['data_version']))} · code {html.escape(str(run['code_version']))}
+{(' · run ' + html.escape(str(run.get('record')))) if run.get('record') else ''}
+{' · <b>dated futures SYNTHETIC (generated)</b>' if run['synthetic_instruments'] else ''}</p>
+<div class="cols">{_table("Performance", headline)}{_table("Ledger (USDT)", money)}
+{_table("Carry capture", carry) if carry else ''}{_table("Governor interventions by rule", interventions)}</div>
+<img alt="equity, exposure, leverage vs cap, cumulative funding" src="data:image/png;base64,{img}">
+<p>{html.escape(perf['conventions'])}</p>
+<details><summary>report (JSON)</summary><pre>{raw}</pre></details>
+</body></html>
+"""
+
+
+def write_charts(report: dict[str, Any], tl: Timeline, out_dir: Path, stem: str = "backtest") -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run = report["run"]
+    png = render_png(tl, f"carrybot {'+'.join(run['strategies'])}  {run['from'][:10]} → {run['to'][:10]}  "
+                         f"(data {run['data_version']})")
+    png_path, html_path = out_dir / f"{stem}.png", out_dir / f"{stem}.html"
+    png_path.write_bytes(png)
+    html_path.write_text(render_html(report, png), encoding="utf-8")
+    return png_path, html_path

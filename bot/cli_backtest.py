@@ -1,0 +1,136 @@
+"""``carrybot backtest`` (run, record, chart), ``backtest list`` and ``backtest compare RUN_A RUN_B``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bot import logs
+from bot.cli_errors import ConfigError, load_settings
+from bot.settings import Settings
+
+
+def _secrets(settings: Settings) -> list[str]:
+    out = []
+    for cred in settings.exchanges.values():
+        for s in (cred.api_key, cred.secret, cred.password):
+            if s is not None and s.get_secret_value():
+                out.append(s.get_secret_value())
+    return out
+
+
+def configured(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, then ``--strategy``, ``--from/--to`` and ``--set`` on top (validated)."""
+    from bot.backtest.params import parse_assignments, with_overrides
+
+    settings = load_settings()
+    overrides = parse_assignments(getattr(args, "set", None))
+    if getattr(args, "strategy", None):
+        overrides["strategy.active"] = [args.strategy]
+    if getattr(args, "start", None):
+        overrides["replay.start"] = args.start
+    if getattr(args, "end", None):
+        overrides["replay.end"] = args.end
+    if getattr(args, "data", None):
+        overrides["replay.file"] = args.data
+    return with_overrides(settings, overrides)
+
+
+def _summary(report: dict[str, Any]) -> str:
+    from bot.cli import summary
+
+    return summary(report)
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from bot.app import store_url
+    from bot.backtest.records import record
+    from bot.backtest.runner import run_replay
+    from bot.cli import rules_for
+
+    settings = configured(args)
+    rules = rules_for(settings)
+    logs.configure(settings.log.level, settings.log.format, _secrets(settings))
+    progress = "bar" if (args.progress or (args.progress is None and sys.stderr.isatty())) else None
+    result = asyncio.run(run_replay(settings, rules, paced=False, progress=progress, rf_annual=args.risk_free))
+    report = result.report
+    if not args.no_record:
+        key = asyncio.run(record(store_url(settings), report, time.time_ns()))
+        report["run"]["record"] = key
+    out_dir = Path(args.out) if args.out else settings.data_dir / "backtests" / report["run"].get("record", "last")
+    if not args.no_charts:
+        from bot.backtest.charts import write_charts
+
+        png, html = write_charts(report, result.observer.timeline, out_dir)
+        report["charts"] = {"png": str(png), "html": str(html)}
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
+    print(_summary(report))
+    if "record" in report["run"]:
+        print(f"  recorded    {report['run']['record']}  (carrybot backtest compare {report['run']['record']} ...)")
+    if "charts" in report:
+        print(f"  charts      {report['charts']['html']}  {report['charts']['png']}")
+    return 0
+
+
+def cmd_backtest_compare(args: argparse.Namespace) -> int:
+    from bot.app import store_url
+    from bot.backtest.records import compare, format_compare, load
+
+    settings = load_settings()
+    try:
+        a, b = asyncio.run(load(store_url(settings), [args.run_a, args.run_b]))
+    except LookupError as exc:
+        raise ConfigError(str(exc)) from exc
+    c = compare(a, b)
+    print(json.dumps(c, indent=2, default=str) if args.json else format_compare(c))
+    return 0
+
+
+def cmd_backtest_list(args: argparse.Namespace) -> int:
+    from bot.app import store_url
+    from bot.backtest.records import listing
+
+    rows = asyncio.run(listing(store_url(load_settings())))
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    for r in rows:
+        tr = f"{r['total_return']:+.3%}" if r["total_return"] is not None else "n/a"
+        sh = f"{r['sharpe']:.2f}" if r["sharpe"] is not None else "n/a"
+        print(f"{r['id']:>4}  {r['key']:28} {'+'.join(r['strategies'] or []):8} return {tr:>9}  Sharpe {sh:>6}  "
+              f"data {r['data_version']}  code {r['code_version']}")
+    return 0
+
+
+def add_backtest_parser(sub: argparse._SubParsersAction) -> None:
+    bt = sub.add_parser("backtest", help="the same path on a simulated clock, as fast as possible; recorded + charted")
+    bt.add_argument("--json", metavar="PATH", help="write the full report as JSON")
+    bt.add_argument("--strategy", choices=("s1", "s2", "s3"), help="run this strategy alone (S3 on generated futures)")
+    bt.add_argument("--data", metavar="FILE", help="replay file (from `carrybot data import`); default: bundled")
+    bt.add_argument("--from", dest="start", metavar="DATE", help="first day (UTC)")
+    bt.add_argument("--to", dest="end", metavar="DATE", help="day after the last (UTC)")
+    bt.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                    help="override a setting, e.g. strategy.s1.entry_threshold_apr=0.1 (repeatable)")
+    bt.add_argument("--risk-free", type=float, default=0.0, metavar="APR", help="annual risk-free rate for Sharpe")
+    bt.add_argument("--out", metavar="DIR", help="where charts go (default: <data_dir>/backtests/<run>)")
+    bt.add_argument("--no-charts", action="store_true", help="skip the PNG and HTML charts")
+    bt.add_argument("--no-record", action="store_true", help="do not record the run in the store")
+    bt.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                    help="progress bar on stderr (default: when stderr is a terminal)")
+    bt.set_defaults(func=cmd_backtest)
+    bt_sub = bt.add_subparsers(dest="action")
+    cmp_ = bt_sub.add_parser("compare", help="differences between two recorded backtests")
+    cmp_.add_argument("run_a", metavar="RUN_A", help="run key, id, 'latest' or 'previous'")
+    cmp_.add_argument("run_b", metavar="RUN_B")
+    cmp_.add_argument("--json", action="store_true")
+    cmp_.set_defaults(func=cmd_backtest_compare)
+    ls = bt_sub.add_parser("list", help="recorded backtests")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_backtest_list)
