@@ -16,6 +16,7 @@ from typing import Any
 
 from bot import logs
 from bot.cli_backtest import add_backtest_parser
+from bot.cli_data import add_data_parser
 from bot.cli_errors import ConfigError, load_settings
 from bot.domain import NS_PER_SEC
 from bot.governor.rules_config import RulesConfig, RulesError, load_rules
@@ -198,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", metavar="PATH", help="write the final report as JSON")
     run.set_defaults(func=cmd_run)
     add_backtest_parser(sub)
+    add_data_parser(sub)
     cfg = sub.add_parser("config", help="settings")
     cfg_sub = cfg.add_subparsers(dest="action", required=True)
     chk = cfg_sub.add_parser("check", help="print the effective settings, secrets masked")

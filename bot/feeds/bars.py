@@ -1,6 +1,7 @@
 """Loading and validating bar files in the bundled replay format (see ``bot/data/SOURCE.md``).
 
-Bad rows (NaN, infinite, zero or negative prices, high below low, a perp row without a usable funding rate,
+A perp row's ``funding_rate`` is the rate settled at its ``ts``; blank means no settlement at that bar (minute bars
+between 8h settlements). Bad rows (NaN, infinite, zero or negative prices, high below low, an unreadable funding rate,
 a timestamp that goes backwards or repeats within its series) are skipped with a warning and counted by
 reason; they never reach a strategy.
 """
@@ -75,6 +76,8 @@ def _check(row: dict[str, str]) -> tuple[Bar | None, str]:
     kind = row["kind"]
     funding: float | None = None
     if kind == "perp":
+        if not (row.get("funding_rate") or "").strip():
+            return Bar(ts, row["venue"].lower(), row["base"].upper(), kind, o, h, lo, c, vol, None), ""
         try:
             funding = float(row["funding_rate"])
         except (TypeError, ValueError):

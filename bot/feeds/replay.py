@@ -28,17 +28,30 @@ class SpreadModel:
         return price * (bps * 1e-4 + self.range_coef * last_range_frac)
 
 
+def infer_bar_secs(bars: tuple[Bar, ...], default: int = 8 * 3600) -> int:
+    """The bar length: the smallest step between consecutive bars of one series (8 h when nothing says)."""
+    last: dict[tuple[str, str, str], int] = {}
+    step = 0
+    for b in bars:
+        key = (b.venue, b.base, b.kind)
+        prev = last.get(key)
+        if prev is not None and b.ts > prev and (step == 0 or b.ts - prev < step):
+            step = b.ts - prev
+        last[key] = b.ts
+    return step or default
+
+
 class ReplayFeed:
     """Plays a ``BarSet`` as batches of snapshots, one batch per bar timestamp."""
 
     def __init__(self, bars: BarSet, instruments: Mapping[str, Instrument], spread: SpreadModel | None = None,
-                 bar_secs: int = 8 * 3600) -> None:
+                 bar_secs: int | None = None) -> None:
         self.instruments = instruments
         self.data_version = bars.data_version
         self.rejected_rows = bars.rejected
         self._bars = bars.bars
         self._spread = spread or SpreadModel()
-        self._bar_secs = bar_secs
+        self._bar_secs = bar_secs or infer_bar_secs(bars.bars)
         # (venue, base, kind) -> instrument id, decided once
         self._ids: dict[tuple[str, str, str], str] = {}
         for inst in instruments.values():
@@ -59,9 +72,10 @@ class ReplayFeed:
         prevs: dict[str, Bar] = {}
         spread = self._spread
         interval = self._bar_secs
-        interval_ns = interval * NS_PER_SEC
         bars = self._bars
         ids = self._ids
+        insts = self.instruments
+        settled: dict[str, float] = {}  # the last settled rate per perp: the rate in force between settlements
         i, n = 0, len(bars)
         while i < n:
             ts = bars[i].ts
@@ -89,10 +103,16 @@ class ReplayFeed:
                 bid, ask, px = bar.open - half, bar.open + half, bar.open
                 if bar.kind == "perp":  # positional: this is the replay's hot loop (field order of MarketSnapshot)
                     rate = bar.funding_rate
+                    f_secs = insts[iid].funding_interval_secs or interval
+                    if rate is not None:
+                        settled[iid] = rate
+                        settle: FundingSettlement | None = FundingSettlement(ts_ns, rate)
+                    else:
+                        rate = settled.get(iid)
+                        settle = None
                     snaps.append(MarketSnapshot(
                         iid, ts_ns, bid, ask, px, px, spot_open.get(bar.venue + bar.base), r_high, r_low, bar.volume,
-                        rate, None, interval, ts_ns + interval_ns,
-                        FundingSettlement(ts_ns, rate) if rate is not None else None))
+                        rate, None, f_secs, (ts // f_secs + 1) * f_secs * NS_PER_SEC, settle))
                 else:
                     snaps.append(MarketSnapshot(iid, ts_ns, bid, ask, px, px, px, r_high, r_low, bar.volume))
             yield MarketBatch(ts_ns, tuple(snaps))

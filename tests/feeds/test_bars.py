@@ -28,7 +28,7 @@ def test_bad_rows_are_skipped_and_counted(tmp_path) -> None:
                  + "200,okx,BTC,spot,0,11,0,10,1,\n"  # zero price
                  + "200,okx,BTC,perp,-5,11,9,10,1,0.0001\n"  # negative price
                  + "300,okx,BTC,perp,10,9,11,10,1,0.0001\n"  # high below low
-                 + "400,okx,BTC,perp,10,11,9,10,1,\n"  # perp without funding
+                 + "400,okx,BTC,perp,10,11,9,10,1,x\n"  # unreadable funding
                  + "500,okx,BTC,perp,10,11,9,10,1,inf\n"  # infinite funding
                  + "50,okx,BTC,spot,10,11,9,10,1,\n"  # goes back in time for its series
                  + "600,okx,BTC,perp,10,11,9,10,1,0.0002\n")
