@@ -20,6 +20,7 @@ from bot.cli_data import add_data_parser
 from bot.cli_errors import ConfigError, load_settings
 from bot.domain import NS_PER_SEC
 from bot.governor.rules_config import RulesConfig, RulesError, load_rules
+from bot.scenarios.cli import add_scenario_parser
 from bot.settings import Settings, masked
 
 EXIT_CONFIG = 2
@@ -200,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     add_backtest_parser(sub)
     add_data_parser(sub)
+    add_scenario_parser(sub)
     cfg = sub.add_parser("config", help="settings")
     cfg_sub = cfg.add_subparsers(dest="action", required=True)
     chk = cfg_sub.add_parser("check", help="print the effective settings, secrets masked")

@@ -132,7 +132,14 @@ class Governor:
         events: list[LadderEvent | None] = [
             self.ladders.update(ACCOUNT, "drawdown", drawdown, g3.drawdown, g3.hysteresis_pct, now_ns, widen)]
         for key in self.ladders.keys() - set(by_base) - {ACCOUNT}:
-            events.extend(self.ladders.clear(key, now_ns))
+            # flat: liquidation distance belonged to the position and goes with it; crowding belongs to the market
+            # and holds (refusing re-entry) until it recovers past the hysteresis band (SPEC G3)
+            events.extend(self.ladders.clear(key, now_ns, {"liq_distance"}))
+            crowd = max((reads.crowding(iid) for iid, inst in self.instruments.items()
+                         if inst.base == key and inst.is_derivative and iid in market),
+                        key=lambda r: r.count + r.reduce, default=None)
+            events.append(self.ladders.update(key, "crowding", None if crowd is None else float(
+                crowd.count + crowd.reduce), g3.crowding, g3.hysteresis_pct, now_ns))
         for base, legs in by_base.items():
             events.append(self.ladders.update(base, "liq_distance", liq_distance(legs, account, market),
                                               g3.liq_distance, g3.hysteresis_pct, now_ns))
@@ -141,19 +148,28 @@ class Governor:
                         key=lambda r: r.count + r.reduce, default=None)
             events.append(self.ladders.update(base, "crowding", None if crowd is None else float(
                 crowd.count + crowd.reduce), g3.crowding, g3.hysteresis_pct, now_ns))
+        # one action per position per tick, the most severe: a trim (account drawdown) and a close (liquidation
+        # distance) built from the same positions would otherwise over-close the position between them
+        candidates: dict[str, list[LadderEvent]] = {}
         for ev in events:
             if ev is None:
                 continue
             res.ladder_events.append(ev)
             self.audit.ladder(ev)
             if ev.to_stage > ev.from_stage:
-                bases = list(by_base) if ev.key == ACCOUNT else [ev.key]
-                for base in bases:
-                    legs_b = by_base.get(base, [])
-                    intent = ladder_action(self.actions, cfg.g3, ev, legs_b, market, now_ns)
-                    if intent is not None:
-                        res.cancel_instruments.update(i for i, _ in legs_b)
-                        res.intents.append(intent)
+                for base in (list(by_base) if ev.key == ACCOUNT else [ev.key]):
+                    if base in by_base:
+                        candidates.setdefault(base, []).append(ev)
+        for base, evs in candidates.items():
+            legs_b = by_base[base]
+            for ev in sorted(evs, key=lambda e: -e.to_stage):  # a stage with nothing to do gives way to the next
+                intent = ladder_action(self.actions, cfg.g3, ev, legs_b, market, now_ns)
+                if intent is not None:
+                    res.cancel_instruments.update(i for i, _ in legs_b)
+                    res.intents.append(intent)
+                    break
+        for ev in events:
+            if ev is not None and ev.to_stage > ev.from_stage:
                 if ev.key == ACCOUNT and ev.to_stage == 3 and cfg.g8.reducing_on_account_derisk and tr is None \
                         and self.state.trading_state is TradingState.ACTIVE:
                     tr = set_state(self.state, TradingState.REDUCING, now_ns, "G3", "account ladder stage 3")

@@ -72,11 +72,11 @@ class Ladders:
         self._recompute(key)
         return LadderEvent(now_ns, key, measure, old, new, value if value is not None else float("nan"))
 
-    def clear(self, key: str, now_ns: int) -> list[LadderEvent]:
-        """The position behind ``key`` is gone: its ladders start again from stage 0."""
+    def clear(self, key: str, now_ns: int, measures: set[str] | None = None) -> list[LadderEvent]:
+        """The position behind ``key`` is gone: its ladders (or only ``measures``) start again from stage 0."""
         events = []
         for (k, measure), stage in list(self.stages.items()):
-            if k == key:
+            if k == key and (measures is None or measure in measures):
                 del self.stages[(k, measure)]
                 if stage:
                     events.append(LadderEvent(now_ns, key, measure, stage, 0, float("nan")))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.feeds.bars import load_bars
-from bot.feeds.importer import ImportErrorWithField, TimeParser, build_series, write_replay
+from bot.feeds.importer import ImportErrorWithField, TimeParser, build_series
 
 FIX = Path(__file__).parent.parent / "fixtures" / "import"
 CDD = FIX / "cdd_btcusd_perp_1h_2023-10-29.csv"
