@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from bot.decisions import DenyCode, Outcome
 from bot.domain import NS_PER_SEC, Origin, Purpose
-from bot.scenarios.paths import HOUR, PERP, SPOT, Bar, ramp, to_batches, warmup, with_
+from bot.scenarios.paths import HOUR, PERP, Bar, ramp, to_batches, warmup, with_
 from bot.scenarios.runner import ScenarioRun
 
 
