@@ -6,7 +6,6 @@ kept apart under ``timing``.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable
 from decimal import Decimal
@@ -15,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 from bot.app import Bot
 from bot.backtest.metrics import performance
 from bot.backtest.records import code_version
-from bot.decisions import Decision, Outcome
-from bot.domain import NS_PER_SEC, SECS_PER_YEAR, Origin
+from bot.decisions import Decision
+from bot.domain import NS_PER_SEC, SECS_PER_YEAR
+from bot.governor.audit import note_intervention
 from bot.settings import masked
 
 if TYPE_CHECKING:
@@ -29,21 +29,11 @@ def _iso(ts_ns: int) -> str:
     return datetime.fromtimestamp(ts_ns / NS_PER_SEC, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
-_RULE = re.compile(r"\bG\d\b")
-
-
 def interventions(decisions: Iterable[Decision]) -> dict[str, dict[str, int]]:
-    """What the governor changed, by rule: intents it denied or resized (the rules that fired), and the
-    risk-reducing intents it issued itself (trim, hedge, de-risk, expiry close, leg completion/unwind, flatten)."""
+    """Interventions by rule over ``decisions`` (the audit keeps the same counts for the whole run)."""
     out: dict[str, Counter[str]] = {}
     for d in decisions:
-        if d.intent.origin is Origin.GOVERNOR:
-            m = _RULE.search(d.intent.reason)
-            kind = d.intent.intent_id.split("-")[1] if d.intent.intent_id.startswith("gov-") else "action"
-            out.setdefault(m.group(0) if m else "governor", Counter())[f"issued_{kind}"] += 1
-        if d.outcome is not Outcome.APPROVE:
-            for h in d.hits:
-                out.setdefault(h.rule, Counter())[d.outcome.value] += 1
+        note_intervention(out, d)
     return {rule: dict(sorted(c.items())) for rule, c in sorted(out.items())}
 
 
@@ -84,7 +74,7 @@ def build_report(bot: Bot, observer: RunObserver | None = None, rf_annual: float
     years = max((end_ns - start_ns) / NS_PER_SEC / SECS_PER_YEAR, 1e-9)
     trips = observer.round_trips if observer is not None else []
     still_open = observer.open_round_trips(bot.executor) if observer is not None else []
-    perf = performance(st.equity_curve, float(initial), float(venue_equity), years, [t.pnl for t in trips],
+    perf = performance(st.equity, float(initial), float(venue_equity), years, [t.pnl for t in trips],
                        rf_annual)
     audit = bot.audit
     unreal = bot.ledger.unrealized_by_leg(marks)
@@ -123,7 +113,7 @@ def build_report(bot: Bot, observer: RunObserver | None = None, rf_annual: float
         "governor": {
             "decisions_by_outcome": dict(sorted(audit.by_outcome.items())),
             "decisions_by_rule": {f"{r}:{o}": n for (r, o), n in sorted(audit.by_rule_outcome.items())},
-            "interventions_by_rule": interventions(audit.decisions),
+            "interventions_by_rule": {r: dict(sorted(c.items())) for r, c in sorted(audit.interventions.items())},
             "hits_by_code": dict(sorted(audit.by_code.items())),
             "signals_unavailable": dict(sorted(audit.unavailable.items())),
             "ladder_events": len(audit.ladder_events),

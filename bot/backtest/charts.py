@@ -20,19 +20,6 @@ NS_PER_SEC = 1_000_000_000
 STAGE_COLOURS = {1: "#fde68a", 2: "#fdba74", 3: "#fca5a5"}  # trim, hedge, de-risk
 
 
-def _spans(ts: list[datetime], flags: list[Any]) -> list[tuple[datetime, datetime, Any]]:
-    """Runs of equal, truthy values as (start, end, value)."""
-    out, start, cur = [], None, None
-    for i, v in enumerate(flags):
-        if v != cur:
-            if cur and start is not None:
-                out.append((ts[start], ts[i], cur))
-            start, cur = i, v
-    if cur and start is not None and ts:
-        out.append((ts[start], ts[-1], cur))
-    return out
-
-
 def render_png(tl: Timeline, title: str, max_points: int = 4000) -> bytes:
     import matplotlib
 
@@ -43,8 +30,11 @@ def render_png(tl: Timeline, title: str, max_points: int = 4000) -> bytes:
     idx = list(range(0, len(tl), step))
     if idx and idx[-1] != len(tl) - 1:
         idx.append(len(tl) - 1)
-    ts_all = [datetime.fromtimestamp(t / NS_PER_SEC, tz=UTC) for t in tl.ts_ns]
-    ts = [ts_all[i] for i in idx]
+    ts = [datetime.fromtimestamp(tl.ts_ns[i] / NS_PER_SEC, tz=UTC) for i in idx]
+
+    def spans(changes: list) -> list[tuple[datetime, datetime, Any]]:  # type: ignore[type-arg]
+        return [(datetime.fromtimestamp(a / NS_PER_SEC, tz=UTC), datetime.fromtimestamp(b / NS_PER_SEC, tz=UTC), v)
+                for a, b, v in tl.spans(changes)]
     fig, axes = plt.subplots(4, 1, figsize=(11, 10), sharex=True, gridspec_kw={"height_ratios": [3, 2, 2, 2]})
     ax_eq, ax_exp, ax_lev, ax_fund = axes
     ax_eq.plot(ts, [tl.equity[i] for i in idx], color="#1d4ed8", lw=1.2, label="equity")
@@ -59,11 +49,11 @@ def render_png(tl: Timeline, title: str, max_points: int = 4000) -> bytes:
     ax_fund.plot(ts, [tl.funding[i] for i in idx], color="#b45309", lw=1.2, label="cumulative funding")
     ax_fund.set_ylabel("funding (USDT)")
     for ax in axes:  # shading from the full-resolution timeline: a short stage is never sampled away
-        for start, end, stage in _spans(ts_all, tl.ladder_stage):
+        for start, end, stage in spans(tl.stage_changes):
             ax.axvspan(start, end, color=STAGE_COLOURS.get(stage, "#fca5a5"), alpha=0.5, lw=0)
-        for start, end, _ in _spans(ts_all, tl.blackout):
+        for start, end, _ in spans(tl.blackout_changes):
             ax.axvspan(start, end, color="#9ca3af", alpha=0.35, lw=0, hatch="//")
-        for start, end, _ in _spans(ts_all, [s if s != "active" else None for s in tl.state]):
+        for start, end, _ in spans([(t, s if s != "active" else None) for t, s in tl.state_changes]):
             ax.axvspan(start, end, color="#111827", alpha=0.12, lw=0)
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", fontsize=8)

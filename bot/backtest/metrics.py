@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.execution.equity import EquityTrack
+
 NS_PER_SEC = 1_000_000_000
 DAYS_PER_YEAR = 365
 
@@ -100,13 +102,25 @@ def trade_stats(pnls: Sequence[float]) -> TradeStats:
                       win_rate * avg_win - loss_rate * avg_loss, max(pnls), min(pnls))
 
 
-def performance(curve: Sequence[tuple[int, float]], start_equity: float, end_equity: float, years: float,
-                round_trip_pnls: Sequence[float], rf_annual: float = 0.0) -> dict[str, Any]:
-    """Every headline figure of a report, with the reason beside each undefined one."""
+def returns_from_closes(closes: Sequence[float], start_equity: float) -> list[float]:
+    out, prev = [], start_equity
+    for eq in closes:
+        out.append(eq / prev - 1.0 if prev > 0 else 0.0)
+        prev = eq
+    return out
+
+
+def performance(curve: Sequence[tuple[int, float]] | EquityTrack, start_equity: float, end_equity: float,
+                years: float, round_trip_pnls: Sequence[float], rf_annual: float = 0.0) -> dict[str, Any]:
+    """Every headline figure of a report, with the reason beside each undefined one. ``curve`` is the full
+    (ts, equity) path or the run's constant-memory ``EquityTrack`` (same figures)."""
     total = end_equity / start_equity - 1.0 if start_equity > 0 else 0.0
     annual = (1.0 + total) ** (1.0 / years) - 1.0 if total > -1 and years > 0 else -1.0
-    dd = max_drawdown([start_equity, *(e for _, e in curve)])
-    rets = daily_returns(curve, start_equity)
+    if isinstance(curve, EquityTrack):
+        dd, rets = curve.max_drawdown, returns_from_closes(curve.daily_closes(), start_equity)
+    else:
+        dd = max_drawdown([start_equity, *(e for _, e in curve)])
+        rets = daily_returns(curve, start_equity)
     sh, so, ca = sharpe(rets, rf_annual), sortino(rets, rf_annual), calmar(annual, dd)
     undefined = {}
     if sh is None:

@@ -4,7 +4,7 @@ trips for win rate and expectancy. It only reads; it never changes what the bot 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.domain import MarketBatch
@@ -13,20 +13,64 @@ from bot.execution.executor import Executor
 ZERO = Decimal(0)
 
 
-@dataclass(slots=True)
 class Timeline:
-    ts_ns: list[int] = field(default_factory=list)
-    equity: list[float] = field(default_factory=list)
-    gross_usd: list[float] = field(default_factory=list)
-    leverage: list[float] = field(default_factory=list)
-    leverage_cap: list[float | None] = field(default_factory=list)
-    funding: list[float] = field(default_factory=list)
-    ladder_stage: list[int] = field(default_factory=list)
-    blackout: list[bool] = field(default_factory=list)
-    state: list[str] = field(default_factory=list)
+    """Samples for the charts in bounded memory: every tick until ``max_points`` × 2 samples, then every other
+    sample is dropped and the stride doubles (uniform coverage of any run length). Ladder stage, blackout and trading
+    state are also kept as change points at full resolution, so a one-tick stage is never sampled away."""
+
+    def __init__(self, max_points: int = 20_000) -> None:
+        self.max_points = max_points
+        self.stride = 1
+        self._n = 0
+        self.ts_ns: list[int] = []
+        self.equity: list[float] = []
+        self.gross_usd: list[float] = []
+        self.leverage: list[float] = []
+        self.leverage_cap: list[float | None] = []
+        self.funding: list[float] = []
+        self.ladder_stage: list[int] = []
+        self.stage_changes: list[tuple[int, int]] = []
+        self.blackout_changes: list[tuple[int, bool]] = []
+        self.state_changes: list[tuple[int, str]] = []
+        self.last_ts_ns = 0
 
     def __len__(self) -> int:
         return len(self.ts_ns)
+
+    @staticmethod
+    def _change(changes: list, ts: int, value: object) -> None:  # type: ignore[type-arg]
+        if (changes[-1][1] if changes else None) != value:
+            changes.append((ts, value))
+
+    def add(self, ts: int, equity: float, gross: float, leverage: float, cap: float | None, funding: float,
+            stage: int, blackout: bool, state: str) -> None:
+        self._change(self.stage_changes, ts, stage)
+        self._change(self.blackout_changes, ts, blackout)
+        self._change(self.state_changes, ts, state)
+        self.last_ts_ns = ts
+        self._n += 1
+        if (self._n - 1) % self.stride:
+            return
+        self.ts_ns.append(ts)
+        self.equity.append(equity)
+        self.gross_usd.append(gross)
+        self.leverage.append(leverage)
+        self.leverage_cap.append(cap)
+        self.funding.append(funding)
+        self.ladder_stage.append(stage)
+        if len(self.ts_ns) >= 2 * self.max_points:
+            for name in ("ts_ns", "equity", "gross_usd", "leverage", "leverage_cap", "funding", "ladder_stage"):
+                setattr(self, name, getattr(self, name)[::2])
+            self.stride *= 2
+
+    def spans(self, changes: list[tuple[int, object]]) -> list[tuple[int, int, object]]:
+        """(start, end, value) for every run of a truthy value, ends at the next change (or the last tick)."""
+        out = []
+        for k, (ts, v) in enumerate(changes):
+            end = changes[k + 1][0] if k + 1 < len(changes) else self.last_ts_ns
+            if v:
+                out.append((ts, end, v))
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,20 +101,13 @@ class RunObserver:
                 gross += abs(book.fqty) * market[iid].mark
                 base = ex.instruments[iid].base
                 held[base] = held.get(base, 0.0) + abs(book.fqty)
-        equity = ex.stats.equity_curve[-1][1] if ex.stats.equity_curve else float(ex.ledger.initial_equity)
+        equity = ex.stats.equity.last
         reads = gov.reads
         derivs = [iid for iid, b in ex.ledger.legs.items() if b.fqty and ex.instruments[iid].is_derivative] or [
             s.instrument_id for s in batch.snapshots if ex.instruments[s.instrument_id].is_derivative]
         cap = min((reads.leverage(iid).max_leverage for iid in derivs), default=None)
-        tl.ts_ns.append(batch.ts_ns)
-        tl.equity.append(equity)
-        tl.gross_usd.append(gross)
-        tl.leverage.append(gross / equity if equity > 0 else 0.0)
-        tl.leverage_cap.append(cap)
-        tl.funding.append(float(ex.ledger.funding))
-        tl.ladder_stage.append(max(gov.ladders.snapshot().values(), default=0))
-        tl.blackout.append(reads.phase.in_blackout)
-        tl.state.append(gov.trading_state.value)
+        tl.add(batch.ts_ns, equity, gross, gross / equity if equity > 0 else 0.0, cap, float(ex.ledger.funding),
+               max(gov.ladders.snapshot().values(), default=0), reads.phase.in_blackout, gov.trading_state.value)
         self._round_trips(batch.ts_ns, ex, held)
 
     def _booked(self, ex: Executor, base: str) -> Decimal:

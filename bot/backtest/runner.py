@@ -58,9 +58,9 @@ async def run_replay(settings: Settings, rules: RulesConfig, paced: bool, progre
         observer(batch, ex)
         seen[0] += 1
         if bar is not None:
-            bar.update(ex.stats.snapshots, batch.ts_ns, ex.stats.equity_curve[-1][1])
+            bar.update(ex.stats.snapshots, batch.ts_ns, ex.stats.equity.last)
         elif progress == "lines" and seen[0] % every == 0:
-            eq = ex.stats.equity_curve[-1][1]
+            eq = ex.stats.equity.last
             pos = sum(1 for b in ex.ledger.legs.values() if b.qty)
             print(f"  {_date(batch.ts_ns)}  {ex.stats.snapshots / total:6.1%}  equity {eq:,.2f}  "
                   f"funding {float(ex.ledger.funding):+,.2f}  open legs {pos}  state {ex.governor.trading_state}",

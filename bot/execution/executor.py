@@ -36,6 +36,7 @@ from bot.domain import (
     to_decimal,
 )
 from bot.execution.account import account_view
+from bot.execution.equity import EquityTrack
 from bot.execution.pairs import PairBook
 from bot.governor import Governor
 from bot.governor.context import AccountView
@@ -69,7 +70,7 @@ class ExecutorStats:
     tick_end_unhedged_max: float = 0.0  # largest left at the end of a tick
     ticks_unhedged: int = 0  # ticks that ended with more than g9.max_unhedged_usd of delta
     rejections: Counter[str] = field(default_factory=Counter)
-    equity_curve: list[tuple[int, float]] = field(default_factory=list, repr=False)
+    equity: EquityTrack = field(default_factory=EquityTrack, repr=False)
     fills_log: list[Fill] = field(default_factory=list, repr=False)
     funding_log: list[FundingPayment] = field(default_factory=list, repr=False)
 
@@ -90,6 +91,7 @@ class Executor:
         self.orders: dict[str, Order] = {}
         self.working: dict[str, Order] = {}
         self.stats = ExecutorStats()
+        self.stats.equity.begin(float(ledger.initial_equity))
         self.entry_ttl_secs = entry_ttl_secs
         self.leverage: dict[str, int] = {}  # leverage last set per derivative instrument
         self.pairs = PairBook(instruments)
@@ -195,7 +197,7 @@ class Executor:
             intents = [i for strategy in self.strategies for i in strategy.on_batch(batch, view, now)]
             for intent in intents:
                 await self.submit_intent(intent)
-        st.equity_curve.append((batch.ts_ns, self.ledger.equity_estimate(self._mark_of)))
+        st.equity.add(batch.ts_ns, self.ledger.equity_estimate(self._mark_of))
         if self.ledger.legs:  # delta left at the end of the tick (base units at mark, as G9 measures it)
             net: dict[str, list[float]] = {}
             for iid, book in self.ledger.legs.items():

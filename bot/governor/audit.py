@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Protocol
 
-from bot.decisions import Decision, LadderEvent, StateTransition
+from bot.decisions import Decision, LadderEvent, Outcome, StateTransition
+from bot.domain import Origin
+
+_RULE = re.compile(r"\bG\d\b")
+
+
+def note_intervention(out: dict[str, Counter[str]], d: Decision) -> None:
+    """What the governor changed, by rule: intents it denied or resized (the rules that fired), and the
+    risk-reducing intents it issued itself (trim, hedge, de-risk, expiry close, leg completion/unwind, flatten)."""
+    if d.intent.origin is Origin.GOVERNOR:
+        m = _RULE.search(d.intent.reason)
+        kind = d.intent.intent_id.split("-")[1] if d.intent.intent_id.startswith("gov-") else "action"
+        out.setdefault(m.group(0) if m else "governor", Counter())[f"issued_{kind}"] += 1
+    if d.outcome is not Outcome.APPROVE:
+        for h in d.hits:
+            out.setdefault(h.rule, Counter())[d.outcome.value] += 1
 
 
 class AuditSink(Protocol):
@@ -17,9 +33,13 @@ class AuditSink(Protocol):
 
 
 class MemoryAudit:
-    """Keeps every decision and transition, and counts decisions per (rule, outcome)."""
+    """Counts decisions per (rule, outcome) and interventions per rule over the whole run, and keeps the latest
+    ``keep``–2×``keep`` decisions themselves (a long run must not grow without bound; the store keeps them all)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int = 10_000) -> None:
+        self.keep = keep
+        self.dropped = 0
+        self.interventions: dict[str, Counter[str]] = {}
         self.decisions: list[Decision] = []
         self.transitions: list[StateTransition] = []
         self.ladder_events: list[LadderEvent] = []
@@ -30,6 +50,10 @@ class MemoryAudit:
 
     def decision(self, d: Decision) -> None:
         self.decisions.append(d)
+        if len(self.decisions) >= 2 * self.keep:
+            self.dropped += len(self.decisions) - self.keep
+            self.decisions = self.decisions[-self.keep:]
+        note_intervention(self.interventions, d)
         self.by_outcome[d.outcome.value] += 1
         if not d.hits:
             self.by_rule_outcome[("none", d.outcome.value)] += 1

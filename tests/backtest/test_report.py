@@ -60,9 +60,22 @@ def test_interventions_count_every_governor_action_and_every_denial(result) -> N
 def test_timeline_has_one_sample_per_tick(result) -> None:
     tl = result.observer.timeline
     assert len(tl) == result.report["counts"]["ticks"]
-    assert tl.equity == [e for _, e in result.bot.executor.stats.equity_curve]
+    assert tl.stride == 1 and tl.equity[-1] == result.bot.executor.stats.equity.last
     assert any(c is not None for c in tl.leverage_cap)
-    assert any(tl.blackout)  # quarterly expiry windows fall inside the 18 months
+    blackouts = [s for s in tl.spans(tl.blackout_changes)]
+    assert len(blackouts) >= 5  # quarterly expiry windows (CME and venues) fall inside the 18 months
+    assert all(0 < end - start <= 3 * 86_400 * 10**9 for start, end, _ in blackouts)
+
+
+def test_timeline_memory_is_bounded_and_keeps_one_tick_events() -> None:
+    from bot.backtest.observer import Timeline
+
+    tl = Timeline(max_points=100)
+    for k in range(10_000):
+        tl.add(k, 1.0, 0.0, 0.0, None, 0.0, 3 if k == 5_001 else 0, False, "active")
+    assert 100 <= len(tl) < 200 and tl.stride == 64
+    assert tl.ts_ns == sorted(tl.ts_ns) and tl.ts_ns[0] == 0
+    assert tl.spans(tl.stage_changes) == [(5_001, 5_002, 3)]  # one tick at stage 3, kept at full resolution
 
 
 def test_charts_are_a_png_and_a_self_contained_html_page(result, tmp_path: Path) -> None:
@@ -110,3 +123,16 @@ def test_an_invalid_override_exits_2_naming_the_field(tmp_path: Path) -> None:
     assert res.returncode == 2 and "strategy.s1.entry_threshold_apr" in res.stderr
     res = _cli("backtest", "--set", "strategy.s9.x=1", cwd=tmp_path)
     assert res.returncode == 2 and "strategy.s9.x" in res.stderr
+
+
+def test_the_audit_keeps_recent_decisions_but_counts_all(result) -> None:
+    from bot.governor.audit import MemoryAudit
+
+    every = result.bot.audit.decisions
+    small = MemoryAudit(keep=5)
+    for d in every:
+        small.decision(d)
+    assert len(every) > 10 and 5 <= len(small.decisions) < 10
+    assert small.decisions[-1] is every[-1] and small.dropped == len(every) - len(small.decisions)
+    assert small.interventions == result.bot.audit.interventions
+    assert small.by_outcome == result.bot.audit.by_outcome
