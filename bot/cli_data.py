@@ -16,7 +16,8 @@ def cmd_data_import(args: argparse.Namespace) -> int:
     out = Path(args.out)
     try:
         series = build_series(Path(args.prices), args.venue, args.base, args.kind, args.tz, args.time_column,
-                              Path(args.funding) if args.funding else None, args.funding_tz, args.synthetic_funding)
+                              Path(args.funding) if args.funding else None, args.funding_tz, args.synthetic_funding,
+                              synthetic_mean=args.synthetic_funding_mean)
     except ImportErrorWithField as exc:
         raise ConfigError(str(exc)) from exc
     n = write_replay([series], out, append=args.append)
@@ -49,6 +50,8 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--funding-tz", help="time zone of the funding file (default: --tz)")
     imp.add_argument("--synthetic-funding", type=int, metavar="SEED",
                      help="no funding exists: attach a generated series (labelled SYNTHETIC)")
+    imp.add_argument("--synthetic-funding-mean", type=float, default=1e-4, metavar="RATE",
+                     help="mean of the generated funding per 8 h (default 0.0001 = 0.01%%)")
     imp.add_argument("--out", required=True, help="replay file to write (.csv or .csv.gz)")
     imp.add_argument("--append", action="store_true", help="merge into --out (a series already there is replaced)")
     imp.set_defaults(func=cmd_data_import)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 from bot.logs import get_logger
 
@@ -26,8 +27,10 @@ BUNDLED = "funding_8h.csv.gz"
 REQUIRED = ("ts", "venue", "base", "kind", "open", "high", "low", "close", "volume", "funding_rate")
 
 
-@dataclass(frozen=True, slots=True)
-class Bar:
+class Bar(NamedTuple):
+    """One validated row. A NamedTuple (immutable, and built an order of magnitude faster than a frozen dataclass:
+    loading 45,000 one-minute bars is a benchmark target)."""
+
     ts: int  # bar open, Unix seconds UTC
     venue: str
     base: str
@@ -56,37 +59,38 @@ def data_version(path: Path | None = None) -> str:
     return hashlib.sha256((path or bundled_path()).read_bytes()).hexdigest()[:16]
 
 
-def _finite_positive(x: float) -> bool:
-    return math.isfinite(x) and x > 0.0
+_INF = math.inf
 
 
-def _check(row: dict[str, str]) -> tuple[Bar | None, str]:
+def _check(row: list[str], ix: tuple[int, ...]) -> tuple[Bar | None, str]:
+    """One row (``ix``: positions of the REQUIRED columns) → a validated ``Bar``, or the reason it is refused."""
+    i_ts, i_venue, i_base, i_kind, i_o, i_h, i_l, i_c, i_v, i_f = ix
     try:
-        o, h, lo, c = (float(row[k]) for k in ("open", "high", "low", "close"))
-        vol = float(row["volume"] or "nan")
-        ts = int(row["ts"])
-    except (TypeError, ValueError):
+        o, h, lo, c = float(row[i_o]), float(row[i_h]), float(row[i_l]), float(row[i_c])
+        vol = float(row[i_v] or "nan")
+        ts = int(row[i_ts])
+    except (TypeError, ValueError, IndexError):
         return None, "unparseable"
-    if not all(_finite_positive(x) for x in (o, h, lo, c)):
+    if not (0.0 < o < _INF and 0.0 < h < _INF and 0.0 < lo < _INF and 0.0 < c < _INF):  # NaN fails every test
         return None, "bad_price"
     if h < lo or not lo <= o <= h or not lo <= c <= h:
         return None, "inconsistent_range"
-    if not math.isfinite(vol) or vol < 0:
+    if not 0.0 <= vol < _INF:
         vol = math.nan
-    kind = row["kind"]
+    kind = row[i_kind]
     funding: float | None = None
     if kind == "perp":
-        if not (row.get("funding_rate") or "").strip():
-            return Bar(ts, row["venue"].lower(), row["base"].upper(), kind, o, h, lo, c, vol, None), ""
-        try:
-            funding = float(row["funding_rate"])
-        except (TypeError, ValueError):
-            return None, "bad_funding"
-        if not math.isfinite(funding) or abs(funding) >= 0.05:  # 5% per interval: no venue's clamp allows it
-            return None, "bad_funding"
+        raw = row[i_f].strip()
+        if raw:
+            try:
+                funding = float(raw)
+            except ValueError:
+                return None, "bad_funding"
+            if not -0.05 < funding < 0.05:  # 5% per interval: no venue's clamp allows it (NaN and inf fail too)
+                return None, "bad_funding"
     elif kind != "spot":
         return None, "unknown_kind"
-    return Bar(ts, row["venue"].lower(), row["base"].upper(), kind, o, h, lo, c, vol, funding), ""
+    return Bar(ts, row[i_venue].lower(), row[i_base].upper(), kind, o, h, lo, c, vol, funding), ""
 
 
 def load_bars(path: Path | None = None, venues: tuple[str, ...] | None = None, bases: tuple[str, ...] | None = None,
@@ -95,17 +99,19 @@ def load_bars(path: Path | None = None, venues: tuple[str, ...] | None = None, b
     path = path or bundled_path()
     raw = path.read_bytes()
     text = gzip.decompress(raw).decode() if path.suffix == ".gz" else raw.decode()
-    reader = csv.DictReader(text.splitlines())
-    missing = [c for c in REQUIRED if c not in (reader.fieldnames or ())]
+    reader = csv.reader(text.splitlines())
+    header = next(reader, [])
+    missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise ValueError(f"{path}: missing columns {missing}")
+    ix = tuple(header.index(c) for c in REQUIRED)
     lo_ts = int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp()) if start else None
     hi_ts = int(datetime(end.year, end.month, end.day, tzinfo=UTC).timestamp()) if end else None
     rejected: Counter[str] = Counter()
     last_ts: dict[tuple[str, str, str], int] = {}
     bars: list[Bar] = []
     for lineno, row in enumerate(reader, start=2):
-        bar, reason = _check(row)
+        bar, reason = _check(row, ix)
         if bar is None:
             rejected[reason] += 1
             log.warning("feed.row_rejected", file=path.name, line=lineno, reason=reason)

@@ -258,7 +258,7 @@ class Series:
 
 def build_series(prices: Path, venue: str, base: str, kind: str, tz: str = "UTC", time_column: str | None = None,
                  funding: Path | None = None, funding_tz: str | None = None, synthetic_seed: int | None = None,
-                 funding_interval_secs: int = EIGHT_HOURS) -> Series:
+                 funding_interval_secs: int = EIGHT_HOURS, synthetic_mean: float = 1e-4) -> Series:
     venue, base, kind = venue.lower(), base.upper(), kind.lower()
     if venue not in VENUES:
         raise ImportErrorWithField(f"invalid --venue {venue!r}: one of {', '.join(VENUES)} (the paper venue needs "
@@ -304,10 +304,10 @@ def build_series(prices: Path, venue: str, base: str, kind: str, tz: str = "UTC"
             raise ImportErrorWithField(f"{prices}: a perp needs funding: no funding column, and no --funding file "
                                        "matched a bar (or pass --synthetic-funding SEED to generate one, labelled)")
         settle = [r.ts for r in rows if r.ts % funding_interval_secs == 0]
-        for ts, rate in synthetic_funding(settle, synthetic_seed).items():
+        for ts, rate in synthetic_funding(settle, synthetic_seed, mean=synthetic_mean).items():
             by_ts[ts].funding = rate
         attached = len(settle)
-        notes.append(f"SYNTHETIC funding: Ornstein-Uhlenbeck around 0.01%/8h, seed {synthetic_seed}, "
+        notes.append(f"SYNTHETIC funding: Ornstein-Uhlenbeck around {synthetic_mean:.4%}/8h, seed {synthetic_seed}, "
                      f"{attached} settlements generated (the source has no funding)")
     elif funding is not None and attached < len(rates):
         rejected["funding_without_bar"] += len(rates) - attached
