@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from bot import __version__
 from bot.clock import Clock, PacedClock, SimClock
 from bot.decisions import Decision, LadderEvent, StateTransition
-from bot.domain import NS_PER_SEC, Instrument
+from bot.domain import NS_PER_SEC, Instrument, InstrumentKind
 from bot.execution.executor import Executor
 from bot.feeds.bars import load_bars
 from bot.feeds.futures_gen import SyntheticFuturesFeed
@@ -18,6 +18,7 @@ from bot.feeds.replay import ReplayFeed, SpreadModel
 from bot.governor import Governor, RulesConfig
 from bot.governor.audit import MemoryAudit
 from bot.ledger import Ledger
+from bot.logs import get_logger
 from bot.settings import Settings
 from bot.strategies.base import Strategy
 from bot.strategies.borrow import BorrowCurve
@@ -27,6 +28,8 @@ from bot.strategies.s3_basis import SpotFuturesBasis
 from bot.venues.fees import default_instruments
 from bot.venues.paper import PaperParams, PaperVenue
 from bot.venues.paper_journal import PaperJournal
+
+log = get_logger(__name__)
 
 if TYPE_CHECKING:  # SQLAlchemy is imported only by runs that persist (backtests stay light)
     from bot.execution.recovery import RecoveryReport
@@ -196,8 +199,16 @@ async def build_live_bot(settings: Settings, rules: RulesConfig, live_orders: bo
         for base in rp.bases:
             for symbol, fees in ((f"{base}/USDT", SPOT_FEES[venue]), (f"{base}/USDT:USDT", PERP_FEES[venue])):
                 inst = markets.get(f"{venue}:{symbol}")
-                if inst is not None:
-                    instruments[inst.id] = dataclasses.replace(inst, fees=fees)
+                if inst is None:
+                    continue
+                if inst.kind is InstrumentKind.PERP:  # the venue's own interval, or the perp is not traded
+                    secs, source = await gw.resolve_funding_interval(inst.id)
+                    if secs is None:
+                        log.warning("live.funding_interval_unknown", instrument=inst.id)
+                        continue
+                    inst = gw.instruments[inst.id]
+                    log.info("live.funding_interval", instrument=inst.id, secs=secs, source=source)
+                instruments[inst.id] = dataclasses.replace(inst, fees=fees)
         gateways[venue] = gw
     feed = LivePollingFeed(gateways, instruments, clock)
     pp = settings.paper

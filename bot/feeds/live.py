@@ -4,7 +4,8 @@ Each poll builds one ``MarketBatch`` stamped with the clock's time. A venue that
 snapshots — which age, so the governor's staleness rule (G6) blocks entries on them (fail closed) — and is retried
 with backoff by the gateway. Funding: the rate in force, the venue's prediction and the next settlement time come from
 ``fetch_funding_rate``; when a settlement time passes, the next snapshot carries it (paper venues settle on it).
-Websocket watchers (ccxt.pro) can replace the polling per venue without changing the batches' shape.
+Open interest (where the venue publishes it) is polled every ``oi_every_secs`` and carried on the perps' snapshots
+(the G5 open-interest signals read it); a failed poll makes it unavailable, never silently old.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class LivePollingFeed:
     data_version = "live"
 
     def __init__(self, gateways: Mapping[str, CcxtGateway], instruments: Mapping[str, Instrument], clock: Clock,
-                 poll_secs: float = 5.0, max_polls: int | None = None) -> None:
+                 poll_secs: float = 5.0, max_polls: int | None = None, oi_every_secs: float = 60.0) -> None:
         self.gateways = dict(gateways)
         self.instruments = dict(instruments)
         self._clock = clock
@@ -31,6 +32,8 @@ class LivePollingFeed:
         self._max = max_polls
         self._last: dict[str, MarketSnapshot] = {}
         self._next_funding: dict[str, int] = {}
+        self._oi: dict[str, tuple[int, float | None]] = {}  # perp id -> (polled at, open interest in base units)
+        self._oi_every_ns = int(oi_every_secs * 1e9)
         self.failures: dict[str, int] = {}
         self.n_bars = 0
         self.rejected_rows: dict[str, int] = {}
@@ -69,11 +72,18 @@ class LivePollingFeed:
             settlement = FundingSettlement(due, rate)  # the settlement the venue just made, at the rate in force
         if f["ts_next_ns"] is not None:
             self._next_funding[inst.id] = f["ts_next_ns"]
+        polled = self._oi.get(inst.id)
+        if polled is None or now - polled[0] >= self._oi_every_ns:  # open interest moves slowly: poll it less often
+            try:
+                polled = self._oi[inst.id] = (now, await gw.fetch_open_interest(inst.id))
+            except _VenueError as exc:
+                log.warning("feed.open_interest_failed", instrument=inst.id, code=exc.code)
+                polled = (polled[0], None) if polled else (now, None)  # unavailable, not stale-as-fresh
         return MarketSnapshot(
             inst.id, now, snap.bid, snap.ask, snap.last, mark, index=index, funding_rate=rate,
             predicted_funding_rate=float(f["predicted"]) if f["predicted"] is not None else None,
             funding_interval_secs=f["interval_secs"] or inst.funding_interval_secs,
-            ts_next_funding_ns=f["ts_next_ns"], settlement=settlement)
+            ts_next_funding_ns=f["ts_next_ns"], settlement=settlement, open_interest=polled[1])
 
     async def batches(self) -> AsyncIterator[MarketBatch]:
         n = 0

@@ -66,6 +66,20 @@ def venue_client_id(client_order_id: str, venue: str) -> str:
     return (cleaned[: limit - len(digest)] + digest)[:limit]
 
 
+# Per-venue ccxt options. Binance: skip the private currency list and margin pairs at load (not used; with keys they
+# are two extra signed calls on every start).
+VENUE_OPTIONS: dict[str, dict[str, Any]] = {"binance": {"fetchCurrencies": False, "fetchMargins": False}}
+
+
+def market_funding_interval(m: Mapping[str, Any]) -> int | None:
+    """A funding interval the market's own payload states (Bybit ``fundingInterval`` in minutes)."""
+    raw = (m.get("info") or {}).get("fundingInterval")
+    try:
+        return int(raw) * 60 if raw not in (None, "", "0", 0) else None
+    except (TypeError, ValueError):
+        return None
+
+
 def market_to_instrument(venue: str, m: Mapping[str, Any], fees: FeeSchedule) -> Instrument | None:
     """A ccxt unified market as an ``Instrument`` (None for options and other kinds the bot does not trade)."""
     kind = InstrumentKind.SPOT if m.get("spot") else InstrumentKind.PERP if m.get("swap") else \
@@ -79,7 +93,8 @@ def market_to_instrument(venue: str, m: Mapping[str, Any], fees: FeeSchedule) ->
         venue=venue, symbol=m["symbol"], kind=kind, base=m["base"], quote=m["quote"], fees=fees,
         contract_size=Decimal(str(m.get("contractSize") or 1)), qty_step=step,
         min_qty=Decimal(str(limits.get("min") or step)), price_tick=Decimal(str(prec.get("price") or "0.01")),
-        funding_interval_secs=8 * 3600 if kind is InstrumentKind.PERP else None,
+        # provisional 8 h until ``resolve_funding_interval`` asks the venue (live runs trade only resolved perps)
+        funding_interval_secs=(market_funding_interval(m) or 8 * 3600) if kind is InstrumentKind.PERP else None,
         ts_expiry_ns=int(m["expiry"]) * 1_000_000 if kind is InstrumentKind.FUTURE and m.get("expiry") else None,
         inverse=bool(m.get("inverse")), settle=m.get("settle") or "")
 
@@ -100,6 +115,7 @@ class CcxtGateway:
         self._leverage: dict[str, int] = {}
         self._orders: dict[str, Order] = {}
         self.instruments: dict[str, Instrument] = {}
+        self.interval_source: dict[str, str] = {}  # perp id -> where its funding interval came from
         self.errors: Counter[str] = Counter()  # by code
         self.retries: Counter[str] = Counter()
         self.lookups = 0
@@ -110,7 +126,8 @@ class CcxtGateway:
         import ccxt.async_support as ccxt_async  # heavy: only live runs import it
 
         exchange = getattr(ccxt_async, venue)({"apiKey": api_key, "secret": secret, "password": password,
-                                               "enableRateLimit": True, **options})
+                                               "enableRateLimit": True, "options": VENUE_OPTIONS.get(venue, {}),
+                                               **options})
         if sandbox:
             if not exchange.urls.get("test"):
                 raise ValueError(f"{venue} has no sandbox/testnet in ccxt; run paper mode instead")
@@ -127,6 +144,8 @@ class CcxtGateway:
             if inst is not None:
                 self.instruments[inst.id] = inst
                 self._symbols[inst.id] = m["symbol"]
+                if inst.kind is InstrumentKind.PERP and market_funding_interval(m) is not None:
+                    self.interval_source[inst.id] = "market"
         return self.instruments
 
     # --- gateway protocol ---------------------------------------------------------------------------------------
@@ -275,15 +294,21 @@ class CcxtGateway:
 
     # --- market data (for the live feed) -----------------------------------------------------------------------------
     async def fetch_quotes(self, instrument_ids: list[str]) -> dict[str, tuple[float, float, float, int]]:
-        """(bid, ask, last, venue time in ns) per instrument."""
-        symbols = [self._symbols[i] for i in instrument_ids]
+        """(bid, ask, last, venue time in ns) per instrument: best bid/ask in one call per market type where the
+        venue has it (``fetchBidsAsks``), else tickers, else one ticker at a time."""
         by_symbol = {self._symbols[i]: i for i in instrument_ids}
-        if self.ex.has.get("fetchTickers"):
-            rows = await self._call("fetch_tickers", lambda: self.ex.fetch_tickers(symbols))
-        else:
-            rows = {}
-            for sym in symbols:
-                rows[sym] = await self._call("fetch_ticker", lambda s=sym: self.ex.fetch_ticker(s))
+        groups: dict[str, list[str]] = {}
+        for iid in instrument_ids:  # venues answer one market type per call (Binance: spot vs USDT-M)
+            groups.setdefault(self.instruments[iid].kind.value, []).append(self._symbols[iid])
+        rows: dict[str, Any] = {}
+        for symbols in groups.values():
+            if self.ex.has.get("fetchBidsAsks"):
+                rows |= await self._call("fetch_bids_asks", lambda s=symbols: self.ex.fetch_bids_asks(s))
+            elif self.ex.has.get("fetchTickers"):
+                rows |= await self._call("fetch_tickers", lambda s=symbols: self.ex.fetch_tickers(s))
+            else:
+                for sym in symbols:
+                    rows[sym] = await self._call("fetch_ticker", lambda s=sym: self.ex.fetch_ticker(s))
         out = {}
         for sym, t in rows.items():
             iid = by_symbol.get(sym)
@@ -292,6 +317,56 @@ class CcxtGateway:
             last = t.get("last") if t.get("last") is not None else (t["bid"] + t["ask"]) / 2
             out[iid] = (float(t["bid"]), float(t["ask"]), float(last), int(t.get("timestamp") or 0) * 1_000_000)
         return out
+
+    async def fetch_open_interest(self, instrument_id: str) -> float | None:
+        """Open interest in base units (None where the venue does not publish it)."""
+        if not self.ex.has.get("fetchOpenInterest"):
+            return None
+        r = await self._call("fetch_open_interest", lambda: self.ex.fetch_open_interest(self._symbols[instrument_id]))
+        if r.get("baseVolume") is not None:  # ccxt: open interest in base currency
+            return float(r["baseVolume"])
+        if r.get("openInterestAmount") is not None:  # in contracts
+            return float(r["openInterestAmount"]) * float(self.instruments[instrument_id].contract_size)
+        return None
+
+    async def resolve_funding_interval(self, instrument_id: str) -> tuple[int | None, str]:
+        """The perpetual's funding interval from the venue, never assumed: the market's own field, then
+        ``fetch_funding_interval``, then the rate's ``interval``, then the spacing of its settled history.
+        Returns (seconds or None, where it came from)."""
+        inst = self.instruments[instrument_id]
+        sym = self._symbols[instrument_id]
+        if self.interval_source.get(instrument_id) == "market":
+            return inst.funding_interval_secs, "market"
+        if self.ex.has.get("fetchFundingInterval"):
+            try:
+                r = await self._call("fetch_funding_interval", lambda: self.ex.fetch_funding_interval(sym))
+                if (secs := _interval_secs(r.get("interval"))) is not None:
+                    return self._set_interval(instrument_id, secs, "fetch_funding_interval")
+            except _VenueError:
+                pass
+        try:
+            r = await self._call("fetch_funding_rate", lambda: self.ex.fetch_funding_rate(sym))
+            if (secs := _interval_secs(r.get("interval"))) is not None:
+                return self._set_interval(instrument_id, secs, "fetch_funding_rate")
+        except _VenueError:
+            pass
+        try:
+            hist = await self.fetch_funding_rate_history(instrument_id)
+        except _VenueError:
+            hist = []
+        gaps = sorted(b - a for (a, _), (b, _) in zip(hist, hist[1:], strict=False) if b > a)
+        if gaps:
+            secs = round(gaps[len(gaps) // 2] / 1e9 / 60) * 60  # the median spacing, to the minute
+            return self._set_interval(instrument_id, secs, "history")
+        return None, "unknown"
+
+    def _set_interval(self, instrument_id: str, secs: int, source: str) -> tuple[int, str]:
+        import dataclasses
+
+        self.instruments[instrument_id] = dataclasses.replace(self.instruments[instrument_id],
+                                                              funding_interval_secs=secs)
+        self.interval_source[instrument_id] = source
+        return secs, source
 
     async def fetch_funding_now(self, instrument_id: str) -> dict[str, Any]:
         """The rate in force, the venue's prediction where it gives one, the next settlement time and the
