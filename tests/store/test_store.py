@@ -137,7 +137,7 @@ def test_a_migration_killed_half_way_leaves_no_half_made_schema(tmp_path) -> Non
             proc.send_signal(signal.SIGKILL)
         proc.wait()
 
-        async def again() -> None:
+        async def again(url: str = url) -> None:
             store = Store(url)
             await store.upgrade()
             await store.open_run("bot:1", "paper", {}, "dv", "0.1.0", 1)

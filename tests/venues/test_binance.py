@@ -96,7 +96,7 @@ def test_markets_become_instruments_spot_perp_quarterly_and_inverse() -> None:
     async def check(gw: CcxtGateway, lb: Loopback, _: Exchange) -> None:
         perp, spot = gw.instruments[PERP], gw.instruments[SPOT]
         assert perp.kind is InstrumentKind.PERP and perp.contract_size == 1 and not perp.inverse
-        assert perp.qty_step == Decimal("0.001") and perp.price_tick == Decimal("0.1")  # the payload's PRICE_FILTER tickSize
+        assert perp.qty_step == Decimal("0.001") and perp.price_tick == Decimal("0.1")  # PRICE_FILTER tickSize
         assert spot.kind is InstrumentKind.SPOT and spot.base == "BTC" and spot.quote == "USDT"
         q = gw.instruments["binance:BTC/USDT:USDT-220325"]
         assert q.kind is InstrumentKind.FUTURE and q.ts_expiry_ns == 1648195200000 * 1_000_000
