@@ -73,7 +73,9 @@ class LivePollingFeed:
         if f["ts_next_ns"] is not None:
             self._next_funding[inst.id] = f["ts_next_ns"]
         polled = self._oi.get(inst.id)
-        if polled is None or now - polled[0] >= self._oi_every_ns:  # open interest moves slowly: poll it less often
+        if f.get("open_interest") is not None:  # the venue's ticker carries it (Bybit): no extra call
+            polled = self._oi[inst.id] = (now, f["open_interest"])
+        elif polled is None or now - polled[0] >= self._oi_every_ns:  # open interest moves slowly: poll it less often
             try:
                 polled = self._oi[inst.id] = (now, await gw.fetch_open_interest(inst.id))
             except _VenueError as exc:

@@ -14,9 +14,7 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
-import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
@@ -40,63 +38,21 @@ from bot.domain import (
     VenueEvent,
 )
 from bot.logs import get_logger
+from bot.venues.ccxt_markets import (
+    VENUE_OPTIONS,
+    configure,
+    market_funding_interval,
+    market_to_instrument,
+    venue_client_id,
+)
+from bot.venues.ccxt_markets import interval_secs as _interval_secs
 from bot.venues.errors import ErrorKind, classify
 from bot.venues.gateway import Balance
 
 log = get_logger(__name__)
 
-# what each venue accepts as a client order id
-_CLIENT_ID_RULES: dict[str, tuple[int, str]] = {
-    "okx": (32, r"[^A-Za-z0-9]"),
-    "binance": (36, r"[^A-Za-z0-9._:/-]"),
-    "bybit": (36, r"[^A-Za-z0-9_-]"),
-    "deribit": (64, r"[^A-Za-z0-9_-]"),
-}
 _STATUS = {"open": OrderStatus.ACCEPTED, "closed": OrderStatus.FILLED, "canceled": OrderStatus.CANCELED,
            "cancelled": OrderStatus.CANCELED, "rejected": OrderStatus.REJECTED, "expired": OrderStatus.CANCELED}
-
-
-def venue_client_id(client_order_id: str, venue: str) -> str:
-    """The bot's client order id in a form the venue accepts: same id in, same id out (deterministic)."""
-    limit, bad = _CLIENT_ID_RULES.get(venue, (32, r"[^A-Za-z0-9]"))
-    cleaned = re.sub(bad, "", client_order_id)
-    if len(cleaned) <= limit and cleaned == client_order_id:
-        return cleaned
-    digest = hashlib.sha256(client_order_id.encode()).hexdigest()[:10]
-    return (cleaned[: limit - len(digest)] + digest)[:limit]
-
-
-# Per-venue ccxt options. Binance: skip the private currency list and margin pairs at load (not used; with keys they
-# are two extra signed calls on every start).
-VENUE_OPTIONS: dict[str, dict[str, Any]] = {"binance": {"fetchCurrencies": False, "fetchMargins": False}}
-
-
-def market_funding_interval(m: Mapping[str, Any]) -> int | None:
-    """A funding interval the market's own payload states (Bybit ``fundingInterval`` in minutes)."""
-    raw = (m.get("info") or {}).get("fundingInterval")
-    try:
-        return int(raw) * 60 if raw not in (None, "", "0", 0) else None
-    except (TypeError, ValueError):
-        return None
-
-
-def market_to_instrument(venue: str, m: Mapping[str, Any], fees: FeeSchedule) -> Instrument | None:
-    """A ccxt unified market as an ``Instrument`` (None for options and other kinds the bot does not trade)."""
-    kind = InstrumentKind.SPOT if m.get("spot") else InstrumentKind.PERP if m.get("swap") else \
-        InstrumentKind.FUTURE if m.get("future") else None
-    if kind is None:
-        return None
-    prec = m.get("precision") or {}
-    limits = (m.get("limits") or {}).get("amount") or {}
-    step = Decimal(str(prec.get("amount") or "0.00000001"))
-    return Instrument(
-        venue=venue, symbol=m["symbol"], kind=kind, base=m["base"], quote=m["quote"], fees=fees,
-        contract_size=Decimal(str(m.get("contractSize") or 1)), qty_step=step,
-        min_qty=Decimal(str(limits.get("min") or step)), price_tick=Decimal(str(prec.get("price") or "0.01")),
-        # provisional 8 h until ``resolve_funding_interval`` asks the venue (live runs trade only resolved perps)
-        funding_interval_secs=(market_funding_interval(m) or 8 * 3600) if kind is InstrumentKind.PERP else None,
-        ts_expiry_ns=int(m["expiry"]) * 1_000_000 if kind is InstrumentKind.FUTURE and m.get("expiry") else None,
-        inverse=bool(m.get("inverse")), settle=m.get("settle") or "")
 
 
 class CcxtGateway:
@@ -125,9 +81,9 @@ class CcxtGateway:
                sandbox: bool = False, **options: Any) -> CcxtGateway:
         import ccxt.async_support as ccxt_async  # heavy: only live runs import it
 
-        exchange = getattr(ccxt_async, venue)({"apiKey": api_key, "secret": secret, "password": password,
-                                               "enableRateLimit": True, "options": VENUE_OPTIONS.get(venue, {}),
-                                               **options})
+        exchange = configure(getattr(ccxt_async, venue)({
+            "apiKey": api_key, "secret": secret, "password": password, "enableRateLimit": True,
+            "options": VENUE_OPTIONS.get(venue, {}), **options}))
         if sandbox:
             if not exchange.urls.get("test"):
                 raise ValueError(f"{venue} has no sandbox/testnet in ccxt; run paper mode instead")
@@ -346,6 +302,9 @@ class CcxtGateway:
                 pass
         try:
             r = await self._call("fetch_funding_rate", lambda: self.ex.fetch_funding_rate(sym))
+            hours = (r.get("info") or {}).get("fundingIntervalHour")  # Bybit's ticker states it in hours
+            if hours not in (None, "") and str(hours).isdigit() and int(hours) > 0:
+                return self._set_interval(instrument_id, int(hours) * 3600, "ticker fundingIntervalHour")
             if (secs := _interval_secs(r.get("interval"))) is not None:
                 return self._set_interval(instrument_id, secs, "fetch_funding_rate")
         except _VenueError:
@@ -373,7 +332,9 @@ class CcxtGateway:
         interval (from the venue, never assumed)."""
         r = await self._call("fetch_funding_rate", lambda: self.ex.fetch_funding_rate(self._symbols[instrument_id]))
         interval = _interval_secs(r.get("interval"))
+        info = r.get("info") or {}
         return {"rate": r.get("fundingRate"), "predicted": r.get("nextFundingRate"),
+                "open_interest": float(info["openInterest"]) if info.get("openInterest") not in (None, "") else None,
                 "ts_next_ns": int(r["fundingTimestamp"]) * 1_000_000 if r.get("fundingTimestamp") else None,
                 "interval_secs": interval, "mark": r.get("markPrice"), "index": r.get("indexPrice")}
 
@@ -397,6 +358,14 @@ class CcxtGateway:
         """Find an order by client id (after a timeout or an unreadable answer); None when the venue has none."""
         self.lookups += 1
         try:
+            if self.venue == "bybit":  # by orderLinkId among open, then recent closed orders
+                for call in ("fetch_open_orders", "fetch_closed_orders"):
+                    rows = await self._call(call, lambda c=call: getattr(self.ex, c)(
+                        symbol, None, None, {"orderLinkId": cid}))
+                    found = next((r for r in rows if r.get("clientOrderId") == cid), None)
+                    if found is not None:
+                        return found
+                return None
             return await self._call("fetch_order", lambda: self.ex.fetch_order(None, symbol, {"clientOrderId": cid}))
         except _VenueError as exc:
             if exc.code in ("order_not_found", "bad_request", "invalid_order"):
@@ -427,20 +396,10 @@ class _VenueError(Exception):
         self.kind = kind
 
 
-def _interval_secs(text: str | None) -> int | None:
-    """ccxt's '8h' / '1h' / '4h' as seconds; None when the venue did not say."""
-    if not text:
-        return None
-    m = re.fullmatch(r"(\d+)([hm])", str(text))
-    if m is None:
-        return None
-    return int(m.group(1)) * (3600 if m.group(2) == "h" else 60)
-
-
 def _now() -> int:
     import time
 
     return time.time_ns()
 
 
-__all__ = ["CcxtGateway", "market_to_instrument", "venue_client_id"]
+__all__ = ["VENUE_OPTIONS", "CcxtGateway", "configure", "market_to_instrument", "venue_client_id"]

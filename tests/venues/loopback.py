@@ -64,9 +64,15 @@ class Loopback:
                 return web.Response(status=503, text="Service Unavailable")
             if fault == "malformed":
                 return web.Response(text='{"symbol": "BTCUSDT", "orderId": ', content_type="application/json")
-            if fault == "slow":
+            if fault == "slow":  # the request takes effect, the answer arrives after the client gave up
+                route = self.routes.get((req.method, path)) or self.routes.get(("*", path))
+                if route is not None and not isinstance(route, str):
+                    out = route(req)
+                    if asyncio.iscoroutine(out):
+                        await out
                 await asyncio.sleep(1.0)
-            elif fault.startswith("json:"):  # a venue error body, "json:<status>:<body>"
+                return web.json_response({"late": True})
+            if fault.startswith("json:"):  # a venue error body, "json:<status>:<body>"
                 _, status, body = fault.split(":", 2)
                 return web.Response(status=int(status), text=body, content_type="application/json")
         route = self.routes.get((req.method, path)) or self.routes.get(("*", path))
