@@ -174,31 +174,42 @@ async def recover_bot(bot: Bot) -> None:
     p.recovery = await recover(p.store, p.run_id, bot.executor, p.cursor_ns)
 
 
-async def build_live_bot(settings: Settings, rules: RulesConfig, live_orders: bool) -> Bot:
+async def build_live_bot(settings: Settings, rules: RulesConfig, live_orders: bool, stream: bool = True) -> Bot:
     """Paper trading on live public data (``live_orders=False``: no keys, simulated fills) or live trading with the
     configured keys (``live_orders=True``). Same executor, governor and strategies; only feed, gateways and clock
-    differ."""
-    import dataclasses
-
-    from bot.clock import RealClock
-    from bot.feeds.live import LivePollingFeed
+    differ. ``stream``: websocket watchers (ccxt.pro) with REST where a venue streams nothing; else REST polling."""
     from bot.venues.ccxt_gateway import CcxtGateway
-    from bot.venues.fees import PERP_FEES, SPOT_FEES
+    from bot.venues.fees import PERP_FEES
 
-    rp = settings.replay
-    clock = RealClock()
     gateways: dict[str, CcxtGateway] = {}
-    instruments: dict[str, Instrument] = {}
-    for venue in rp.venues:
+    for venue in settings.replay.venues:
         cred = settings.exchanges.get(venue)
         keys = {} if cred is None or not live_orders else {
             "api_key": cred.api_key.get_secret_value(), "secret": cred.secret.get_secret_value(),
             "password": cred.password.get_secret_value() if cred.password else ""}
-        gw = CcxtGateway.create(venue, PERP_FEES[venue], **keys)
-        markets = await gw.load()
-        for base in rp.bases:
+        gw = CcxtGateway.create(venue, PERP_FEES[venue], sandbox=bool(cred and cred.sandbox), stream=stream, **keys)
+        await gw.load()
+        gateways[venue] = gw
+    return await assemble_live(settings, rules, gateways, live_orders, stream)
+
+
+async def assemble_live(settings: Settings, rules: RulesConfig, gateways: dict[str, Any], live_orders: bool,
+                        stream: bool) -> Bot:
+    """The live bot around loaded gateways: the traded instruments (perps only with the venue's own funding
+    interval), the feed, paper venues or the gateways themselves, governor, strategies, ledger, executor."""
+    import dataclasses
+
+    from bot.clock import RealClock
+    from bot.feeds.live import LivePollingFeed
+    from bot.feeds.stream import LiveStreamFeed
+    from bot.venues.fees import PERP_FEES, SPOT_FEES
+
+    clock = RealClock()
+    instruments: dict[str, Instrument] = {}
+    for venue, gw in gateways.items():
+        for base in settings.replay.bases:
             for symbol, fees in ((f"{base}/USDT", SPOT_FEES[venue]), (f"{base}/USDT:USDT", PERP_FEES[venue])):
-                inst = markets.get(f"{venue}:{symbol}")
+                inst = gw.instruments.get(f"{venue}:{symbol}")
                 if inst is None:
                     continue
                 if inst.kind is InstrumentKind.PERP:  # the venue's own interval, or the perp is not traded
@@ -209,15 +220,15 @@ async def build_live_bot(settings: Settings, rules: RulesConfig, live_orders: bo
                     inst = gw.instruments[inst.id]
                     log.info("live.funding_interval", instrument=inst.id, secs=secs, source=source)
                 instruments[inst.id] = dataclasses.replace(inst, fees=fees)
-        gateways[venue] = gw
-    feed = LivePollingFeed(gateways, instruments, clock)
+    feed: Any = LiveStreamFeed(gateways, instruments, clock) if stream else LivePollingFeed(gateways, instruments,
+                                                                                             clock)
     pp = settings.paper
     params = PaperParams(initial_cash=pp.initial_balance_usd, latency_secs=pp.latency_ms / 1000,
                          slippage_bps=pp.slippage_bps, impact_bps_per_million_usd=pp.impact_bps_per_million_usd)
     venues: dict[str, Any] = dict(gateways) if live_orders else {
         v: PaperVenue(v, instruments, clock, params) for v in gateways}
     audit = RecordingAudit()
-    governor = Governor(rules, instruments, audit, snapshot_step_secs=5.0)
+    governor = Governor(rules, instruments, audit, snapshot_step_secs=feed._tick if stream else feed._poll)
     strategies = make_strategies(settings, instruments, None)
     ledger = Ledger(initial_equity=pp.initial_balance_usd * Decimal(len(venues)))
     executor = Executor(feed.batches, venues, governor, strategies, ledger, clock, instruments,

@@ -74,7 +74,7 @@ def _cmd_cmd(args: argparse.Namespace) -> int:
     return cmd_cmd(args)
 
 
-def _run_live(settings: Settings, rules: RulesConfig, live_orders: bool) -> int:
+def _run_live(settings: Settings, rules: RulesConfig, live_orders: bool, stream: bool = True) -> int:
     """Paper on live data (no keys), or live trading with keys (CARRYBOT_MODE=live)."""
     if live_orders:
         missing = [v for v in settings.replay.venues
@@ -86,8 +86,14 @@ def _run_live(settings: Settings, rules: RulesConfig, live_orders: bool) -> int:
 
     async def go() -> None:
         from bot.app import build_live_bot
+        from bot.venues.ccxt_gateway import SandboxUnavailable
 
-        bot = await build_live_bot(settings, rules, live_orders)
+        try:
+            bot = await build_live_bot(settings, rules, live_orders, stream)
+        except SandboxUnavailable as exc:
+            venue = str(exc).split()[0]
+            raise ConfigError(f"invalid setting exchanges.{venue}.sandbox (CARRYBOT_EXCHANGES__{venue.upper()}"
+                              f"__SANDBOX): {exc}") from exc
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, bot.executor.stop)
@@ -131,8 +137,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"replay": settings.replay.model_copy(
             update={"venues": tuple(v.strip().lower() for v in args.venues.split(","))})})
     rules = rules_for(settings)
-    if args.feed == "live" or settings.mode == "live":
-        return _run_live(settings, rules, live_orders=settings.mode == "live")
+    if args.feed in ("live", "live-poll") or settings.mode == "live":
+        return _run_live(settings, rules, live_orders=settings.mode == "live", stream=args.feed != "live-poll")
     logs.configure(settings.log.level, settings.log.format, _secrets(settings))
     print(f"carrybot: paper trading on the bundled replay, paced to about {settings.replay.pace_secs:.0f} s",
           flush=True)
@@ -194,8 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="paper-trade on the bundled replay, paced (default ~60 s)")
     run.add_argument("--pace", type=float, default=None, help="wall seconds for the whole replay; 0 = flat out")
     run.add_argument("--no-store", action="store_true", help="keep nothing (no store, no venue journals)")
-    run.add_argument("--feed", choices=("replay", "live"), default="replay",
-                     help="live: paper-trade on the venues' live public data (no keys)")
+    run.add_argument("--feed", choices=("replay", "live", "live-poll"), default="replay",
+                     help="live: paper-trade on the venues' live public data (no keys), websocket streams with REST "
+                          "where a venue streams nothing; live-poll: REST polling only")
     run.add_argument("--venues", help="comma-separated venues (default: settings)")
     run.add_argument("--json", metavar="PATH", help="write the final report as JSON")
     run.set_defaults(func=cmd_run)

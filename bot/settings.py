@@ -214,6 +214,7 @@ class ApiCredentials(_Section):
     api_key: SecretStr = SecretStr("")
     secret: SecretStr = SecretStr("")
     password: SecretStr | None = None
+    sandbox: bool = Field(False, description="trade the venue's testnet (ccxt set_sandbox_mode); refused where none")
 
 
 class Settings(BaseSettings):

@@ -78,15 +78,19 @@ class CcxtGateway:
 
     @classmethod
     def create(cls, venue: str, fees: FeeSchedule, api_key: str = "", secret: str = "", password: str = "",
-               sandbox: bool = False, **options: Any) -> CcxtGateway:
-        import ccxt.async_support as ccxt_async  # heavy: only live runs import it
+                sandbox: bool = False, stream: bool = False, **options: Any) -> CcxtGateway:
+        """One account's gateway. ``stream``: a ccxt.pro instance (REST and websocket watchers in one)."""
+        if stream:
+            import ccxt.pro as ccxt_module
+        else:
+            import ccxt.async_support as ccxt_module  # type: ignore[no-redef]  # heavy: only live runs import it
 
-        exchange = configure(getattr(ccxt_async, venue)({
+        exchange = configure(getattr(ccxt_module, venue)({
             "apiKey": api_key, "secret": secret, "password": password, "enableRateLimit": True,
             "options": VENUE_OPTIONS.get(venue, {}), **options}))
         if sandbox:
             if not exchange.urls.get("test"):
-                raise ValueError(f"{venue} has no sandbox/testnet in ccxt; run paper mode instead")
+                raise SandboxUnavailable(f"{venue} has no sandbox/testnet in ccxt; run paper mode instead")
             exchange.set_sandbox_mode(True)
         return cls(venue, exchange, fees)
 
@@ -387,6 +391,10 @@ class CcxtGateway:
 
     def _reject(self, order: Order, code: str) -> None:
         self._events.append(OrderUpdate(self.venue, order.client_order_id, OrderStatus.REJECTED, ZERO, _now(), code))
+
+
+class SandboxUnavailable(ValueError):
+    """Sandbox asked for on a venue that has none (a configuration error: exit 2)."""
 
 
 class _VenueError(Exception):

@@ -198,3 +198,23 @@ def test_keys_never_reach_logs() -> None:
     text = out.getvalue()
     assert "venue.rejected" in text and KEY not in text and SECRET not in text
     assert json.dumps(SECRET)[1:-1] not in text
+
+
+def test_sandbox_switches_to_the_testnet_and_is_refused_where_there_is_none() -> None:
+    from bot.venues.ccxt_gateway import SandboxUnavailable
+
+    async def go() -> None:
+        gw = CcxtGateway.create("binance", PERP_FEES["binance"], sandbox=True)
+        try:
+            urls = json.dumps(gw.ex.urls["api"])
+            assert "testnet" in urls and "fapi.binance.com" not in urls
+        finally:
+            await gw.close()
+        with pytest.raises(SandboxUnavailable, match="kraken has no sandbox"):
+            CcxtGateway.create("kraken", PERP_FEES["binance"], sandbox=True)
+        pro = CcxtGateway.create("bybit", PERP_FEES["bybit"], stream=True)
+        try:
+            assert hasattr(pro.ex, "watch_tickers") and pro.ex.has["fetchCurrencies"] is False
+        finally:
+            await pro.close()
+    asyncio.run(go())

@@ -1,0 +1,151 @@
+"""The websocket feed: ccxt.pro's own subscription and parsing code against loopback servers playing recorded real
+stream messages (Bybit tickers), REST loopback for markets; reconnect after a dropped connection; stale while down;
+REST fallback for a venue without the stream."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import ccxt.pro as ccxt_pro
+
+from bot.clock import RealClock
+from bot.feeds.stream import LiveStreamFeed
+from bot.venues.ccxt_gateway import VENUE_OPTIONS, CcxtGateway, configure
+from bot.venues.fees import PERP_FEES
+from tests.venues.loopback import Loopback, fixture, redirect, start
+from tests.venues.test_bybit import B, PERP, Exchange, routes
+from tests.venues.ws_loopback import WsLoopback, redirect_ws, start_ws
+
+
+def bybit_reply(sub: dict[str, Any], conn: int) -> list[dict[str, Any]]:
+    ack = fixture("bybit", "ws_subscription_ack.json") | {"req_id": sub.get("req_id", ""), "op": "subscribe"}
+    msgs = []
+    for topic in sub.get("args", []):
+        if topic.startswith("tickers."):
+            m = fixture("bybit", "ws_ticker_linear.json")
+            m["data"] = dict(m["data"], bid1Price=str(17215.5 + conn), ask1Price=str(17216.0 + conn))
+            msgs.append(m)
+    return [ack, *msgs]
+
+
+def run(check, drop_after: dict[int, int] | None = None, no_stream: bool = False) -> None:
+    async def go() -> None:
+        lb = Loopback("bybit", routes(Exchange()))
+        rest = await start(lb)
+        wsl = WsLoopback(bybit_reply, drop_after=drop_after or {}, repeat_secs=0.05)
+        wsr = await start_ws(wsl)
+        ex = configure(ccxt_pro.bybit({"enableRateLimit": False, "timeout": 2000,
+                                       "options": VENUE_OPTIONS["bybit"]}))
+        redirect(ex, lb.url)
+        redirect_ws(ex, wsl.url)
+        if no_stream:
+            ex.has = dict(ex.has) | {"watchTickers": False}  # a venue without the stream
+        gw = CcxtGateway("bybit", ex, PERP_FEES["bybit"], max_retries=1, backoff_secs=0.0)
+        await gw.load()
+        await gw.resolve_funding_interval(PERP)
+        feed = LiveStreamFeed({"bybit": gw}, {PERP: gw.instruments[PERP]}, RealClock(), tick_secs=0.05,
+                              rest_every_secs=0.05, max_backoff_secs=0.1)
+        try:
+            await check(feed, lb, wsl)
+        finally:
+            await feed.stop()
+            await gw.close()
+            await wsr.cleanup()
+            await rest.cleanup()
+    asyncio.run(go())
+
+
+async def _until(cond, secs: float = 5.0) -> None:
+    t = asyncio.get_running_loop().time()
+    while not cond():
+        if asyncio.get_running_loop().time() - t > secs:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.02)
+
+
+def test_tickers_stream_into_snapshots_with_mark_funding_and_open_interest() -> None:
+    async def check(feed: LiveStreamFeed, lb: Loopback, wsl: WsLoopback) -> None:
+        before = lb.hits(f"{B}/market/tickers")
+        feed.start()
+        await _until(lambda: PERP in feed.latest)
+        (snap,) = feed.snapshot_batch().snapshots
+        assert (snap.bid, snap.ask) == (17216.5, 17217.0)  # first connection's message
+        assert snap.mark == 17217.33 and snap.index == 17227.36 and snap.funding_rate == -0.000212
+        assert snap.open_interest == 68744.761 and snap.funding_interval_secs == 8 * 3600
+        assert snap.ts_next_funding_ns == 1673280000000 * 1_000_000
+        assert abs(snap.ts_ns - feed._clock.now_ns()) < 2 * 10**9  # the message's own (fresh) time
+        assert wsl.subscriptions[0]["op"] == "subscribe" and wsl.subscriptions[0]["args"] == ["tickers.BTCUSDT"]
+        assert lb.hits(f"{B}/market/tickers") == before  # the stream carries everything: no REST polling
+    run(check)
+
+
+def test_a_dropped_stream_reconnects_and_its_snapshots_age_meanwhile() -> None:
+    async def check(feed: LiveStreamFeed, lb: Loopback, wsl: WsLoopback) -> None:
+        feed.start()
+        await _until(lambda: PERP in feed.latest)
+        first = feed.latest[PERP].ts_ns
+        await _until(lambda: feed.reconnects["bybit"] >= 1)  # connection 1 closed after one message
+        await _until(lambda: wsl.connections >= 2 and feed.latest[PERP].bid == 17217.5)
+        assert feed.latest[PERP].ts_ns > first
+        assert feed.failures["bybit"] >= 1
+    run(check, drop_after={1: 1})
+
+
+def test_a_venue_without_the_stream_is_polled_over_rest() -> None:
+    async def check(feed: LiveStreamFeed, lb: Loopback, wsl: WsLoopback) -> None:
+        feed.start()
+        await _until(lambda: PERP in feed.latest)
+        assert lb.hits(f"{B}/market/tickers") >= 1 and wsl.connections == 0
+        (snap,) = feed.snapshot_batch().snapshots
+        assert (snap.bid, snap.ask) == (17215.5, 17216.0)
+    run(check, no_stream=True)
+
+
+def test_batches_end_and_stop_the_watchers() -> None:
+    async def check(feed: LiveStreamFeed, lb: Loopback, wsl: WsLoopback) -> None:
+        feed._max_ticks = 40
+        n = 0
+        async for batch in feed.batches():
+            n += 1
+        assert n == 40 and not feed._tasks
+        assert feed.messages["bybit"] >= 1
+    run(check)
+
+
+def test_paper_trading_on_the_stream_runs_the_ordinary_executor() -> None:
+    """`carrybot run --feed live` minus the network: the live assembly (instruments with the venue's own funding
+    interval, stream feed, paper venue, governor, S1, executor) on the loopback venue."""
+    from bot.app import assemble_live
+    from bot.governor.rules_config import load_rules
+    from bot.settings import Settings
+
+    async def go() -> None:
+        lb = Loopback("bybit", routes(Exchange()))
+        rest = await start(lb)
+        wsl = WsLoopback(bybit_reply, repeat_secs=0.02)
+        wsr = await start_ws(wsl)
+        ex = configure(ccxt_pro.bybit({"enableRateLimit": False, "timeout": 2000,
+                                       "options": VENUE_OPTIONS["bybit"]}))
+        redirect(ex, lb.url)
+        redirect_ws(ex, wsl.url)
+        gw = CcxtGateway("bybit", ex, PERP_FEES["bybit"], max_retries=1, backoff_secs=0.0)
+        await gw.load()
+        s = Settings(_env_file=None)
+        settings = s.model_copy(update={"replay": s.replay.model_copy(update={"venues": ("bybit",),
+                                                                             "bases": ("BTC",)})})
+        bot = await assemble_live(settings, load_rules(None), {"bybit": gw}, live_orders=False, stream=True)
+        try:
+            assert set(bot.instruments) == {"bybit:BTC/USDT", PERP}
+            assert bot.instruments[PERP].funding_interval_secs == 8 * 3600
+            bot.feed._tick = 0.02
+            bot.feed._max_ticks = 50
+            stats = await bot.executor.run()
+            assert stats.ticks == 50 and stats.snapshots > 0
+            sig = bot.governor.signals.get(PERP)
+            assert sig is not None and sig.funding_8h == -0.000212
+        finally:
+            await gw.close()
+            await wsr.cleanup()
+            await rest.cleanup()
+    asyncio.run(go())

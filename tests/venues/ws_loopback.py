@@ -1,0 +1,100 @@
+"""A loopback websocket server for ccxt.pro: every ``wss://`` URL of an exchange is rewritten to
+``ws://127.0.0.1:PORT/<host>/<path>``. On each subscription it acknowledges in the venue's own format and plays
+recorded real stream messages (tests/fixtures/<venue>/), re-stamped with the current time; a script can drop the
+connection after N messages to exercise reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+Reply = Callable[[dict[str, Any], int], list[dict[str, Any]]]  # (subscribe message, connection number) -> messages
+
+
+def redirect_ws(exchange: Any, base_ws: str) -> None:
+    def swap(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: swap(x) for k, x in v.items()}
+        if isinstance(v, str) and v.startswith("wss://"):
+            return f"{base_ws}/{v.removeprefix('wss://')}"
+        return v
+    exchange.urls["api"]["ws"] = swap(exchange.urls["api"]["ws"])
+
+
+@dataclass
+class WsLoopback:
+    reply: Reply
+    drop_after: dict[int, int] = field(default_factory=dict)  # connection number -> close after N messages sent
+    repeat_secs: float | None = None  # resend the messages every so often (a live stream)
+    connections: int = 0
+    subscriptions: list[dict[str, Any]] = field(default_factory=list)
+    sent: int = 0
+    url: str = ""
+
+    async def handle(self, req: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(req)
+        self.connections += 1
+        conn = self.connections
+        sent_here = 0
+        pump: asyncio.Task[None] | None = None
+
+        async def play(messages: list[dict[str, Any]]) -> None:
+            nonlocal sent_here
+            while True:
+                for m in messages:
+                    if conn in self.drop_after and sent_here >= self.drop_after[conn]:
+                        await ws.close()
+                        return
+                    await ws.send_str(json.dumps(stamp(m)))
+                    sent_here += 1
+                    self.sent += 1
+                if self.repeat_secs is None:
+                    return
+                await asyncio.sleep(self.repeat_secs)
+
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            data = json.loads(msg.data)
+            if data.get("op") == "ping" or data.get("method") == "ping":
+                await ws.send_str(json.dumps({"op": "pong", "success": True}))
+                continue
+            self.subscriptions.append(data)
+            out = self.reply(data, conn)
+            if out:
+                await ws.send_str(json.dumps(out[0]))  # the acknowledgement
+                pump = asyncio.create_task(play(out[1:]))
+        if pump is not None:
+            pump.cancel()
+        return ws
+
+
+def stamp(m: dict[str, Any]) -> dict[str, Any]:
+    """Re-stamp a recorded message with the current time (venue time fields in ms)."""
+    now = int(time.time() * 1000)
+    out = dict(m)
+    for k in ("ts", "E", "T_"):
+        if k in out:
+            out[k] = now
+    if isinstance(out.get("data"), dict) and "ts" in out["data"]:
+        out["data"] = dict(out["data"], ts=now)
+    return out
+
+
+async def start_ws(server: WsLoopback) -> web.AppRunner:
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", server.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    server.url = f"ws://127.0.0.1:{port}"
+    return runner
