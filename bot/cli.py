@@ -136,6 +136,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.venues:
         settings = settings.model_copy(update={"replay": settings.replay.model_copy(
             update={"venues": tuple(v.strip().lower() for v in args.venues.split(","))})})
+    if args.mode is not None:
+        settings = settings.model_copy(update={"mode": args.mode})
     rules = rules_for(settings)
     if args.feed in ("live", "live-poll") or settings.mode == "live":
         return _run_live(settings, rules, live_orders=settings.mode == "live", stream=args.feed != "live-poll")
@@ -204,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="live: paper-trade on the venues' live public data (no keys), websocket streams with REST "
                           "where a venue streams nothing; live-poll: REST polling only")
     run.add_argument("--venues", help="comma-separated venues (default: settings)")
+    run.add_argument("--mode", choices=("paper", "live"), default=None,
+                     help="live: real orders with the configured keys (default: CARRYBOT_MODE, else paper)")
     run.add_argument("--json", metavar="PATH", help="write the final report as JSON")
     run.set_defaults(func=cmd_run)
     add_backtest_parser(sub)

@@ -70,6 +70,13 @@ def test_live_mode_without_keys_is_refused_naming_the_setting(monkeypatch, capsy
     assert "exchanges" in err and "okx" in err and "API keys" in err
 
 
+def test_mode_flag_live_needs_keys_too(monkeypatch, capsys) -> None:
+    monkeypatch.delenv("CARRYBOT_MODE", raising=False)
+    monkeypatch.setenv("CARRYBOT_REPLAY__VENUES", '["bybit"]')
+    assert main(["run", "--mode", "live"]) == 2
+    assert "bybit" in capsys.readouterr().err
+
+
 def test_sigterm_stops_the_run_cleanly_and_a_restart_resumes_it(tmp_path: Path) -> None:
     import signal
     import time

@@ -62,7 +62,7 @@ def market_to_instrument(venue: str, m: Mapping[str, Any], fees: FeeSchedule) ->
     """A ccxt unified market as an ``Instrument`` (None for options and other kinds the bot does not trade)."""
     kind = InstrumentKind.SPOT if m.get("spot") else InstrumentKind.PERP if m.get("swap") else \
         InstrumentKind.FUTURE if m.get("future") else None
-    if kind is None:
+    if kind is None or kind is InstrumentKind.FUTURE and not m.get("expiry"):  # options, combos, spreads
         return None
     prec = m.get("precision") or {}
     limits = (m.get("limits") or {}).get("amount") or {}
