@@ -14,7 +14,7 @@ from bot.feeds.stream import LiveStreamFeed
 from bot.venues.ccxt_gateway import VENUE_OPTIONS, CcxtGateway, configure
 from bot.venues.fees import PERP_FEES
 from tests.venues.loopback import Loopback, fixture, redirect, start
-from tests.venues.test_bybit import B, PERP, Exchange, routes
+from tests.venues.test_bybit import PERP, B, Exchange, routes
 from tests.venues.ws_loopback import WsLoopback, redirect_ws, start_ws
 
 
@@ -106,7 +106,7 @@ def test_batches_end_and_stop_the_watchers() -> None:
     async def check(feed: LiveStreamFeed, lb: Loopback, wsl: WsLoopback) -> None:
         feed._max_ticks = 40
         n = 0
-        async for batch in feed.batches():
+        async for _batch in feed.batches():
             n += 1
         assert n == 40 and not feed._tasks
         assert feed.messages["bybit"] >= 1
