@@ -201,8 +201,14 @@ class ExpiryCalendar:
         self._blackout_ns = int(blackout_hours * 3600 * NS_PER_SEC)
         self._week_ns = int(final_week_days * 86_400 * NS_PER_SEC)
         self._discount_ns = int(discount_days * 86_400 * NS_PER_SEC)
+        self._quiet: tuple[int, int, ExpiryPhase] | None = None  # (from, until, phase): outside every window
 
     def phase(self, now_ns: int) -> ExpiryPhase:
+        """The phase at ``now_ns``. Far from any expiry (outside every window) the same phase object is returned
+        until the nearest discount window opens: ``hours_to_final`` is exact inside the windows, where G4 reads it."""
+        q = self._quiet
+        if q is not None and q[0] <= now_ns < q[1]:
+            return q[2]
         i = bisect_left(self._ts, now_ns + 1)  # first final strictly after now
         if i >= len(self._ts):
             return NO_PHASE
@@ -215,4 +221,6 @@ class ExpiryCalendar:
             if best is NO_PHASE or (ph.in_blackout, ph.in_final_week, ph.in_funding_discount) > (
                     best.in_blackout, best.in_final_week, best.in_funding_discount):
                 best = ph
+        if not (best.in_blackout or best.in_final_week or best.in_funding_discount):
+            self._quiet = (self._ts[i - 1] if i > 0 else -(2**62), self._ts[i] - self._discount_ns, best)
         return best

@@ -67,3 +67,22 @@ def test_calendar_cli_prints_json(capsys) -> None:
     assert [r["contract"] for r in rows] == ["BTC-USD-240329", "BTC-USD-240628"]
     assert rows[0]["final_trading_utc"] == "2024-03-29T08:00:00Z"
     assert main(["calendar", "--from", "2024-07-01", "--to", "2024-01-01", "--json"]) == 2
+
+
+def test_the_quiet_phase_cache_answers_exactly_like_a_fresh_lookup() -> None:
+    """Far from expiries the calendar reuses one phase object; its flags and next final must match a fresh
+    calendar's at every instant, whatever order the instants come in."""
+    import random
+
+    from bot.governor.calendar import ExpiryCalendar
+
+    rng = random.Random(5)
+    cached = ExpiryCalendar(("cme", "venue"))
+    start, end = 1_672_531_200 * 10**9, 1_735_689_600 * 10**9  # 2023 → 2025
+    times = sorted(rng.randrange(start, end) for _ in range(3_000)) + [rng.randrange(start, end) for _ in range(500)]
+    for t in times:
+        a, b = cached.phase(t), ExpiryCalendar(("cme", "venue")).phase(t)
+        assert (a.in_blackout, a.in_final_week, a.in_funding_discount, a.next_final_ns, a.venue) == (
+            b.in_blackout, b.in_final_week, b.in_funding_discount, b.next_final_ns, b.venue)
+        if a.in_funding_discount:
+            assert a.hours_to_final == b.hours_to_final
