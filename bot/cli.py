@@ -17,7 +17,7 @@ from typing import Any
 from bot import logs
 from bot.cli_backtest import add_backtest_parser
 from bot.cli_data import add_data_parser
-from bot.cli_errors import ConfigError, load_settings
+from bot.cli_errors import ConfigError, load_settings, secrets_of
 from bot.domain import NS_PER_SEC
 from bot.governor.rules_config import RulesConfig, RulesError, load_rules
 from bot.scenarios.cli import add_scenario_parser
@@ -33,13 +33,7 @@ def rules_for(settings: Settings) -> RulesConfig:
         raise ConfigError("\n".join(f"invalid rules {exc.path}: {f}: {m}" for f, m in exc.problems)) from exc
 
 
-def _secrets(settings: Settings) -> list[str]:
-    out = []
-    for cred in settings.exchanges.values():
-        for s in (cred.api_key, cred.secret, cred.password):
-            if s is not None and s.get_secret_value():
-                out.append(s.get_secret_value())
-    return out
+
 
 
 def _date(ts_ns: int) -> str:
@@ -82,7 +76,7 @@ def _run_live(settings: Settings, rules: RulesConfig, live_orders: bool, stream:
         if missing:
             raise ConfigError(f"invalid setting exchanges ({', '.join(missing)}): live mode needs API keys "
                               "(CARRYBOT_EXCHANGES__<VENUE>__API_KEY / __SECRET, or Docker secrets)")
-    logs.configure(settings.log.level, settings.log.format, _secrets(settings))
+    logs.configure(settings.log.level, settings.log.format, secrets_of(settings))
 
     async def go() -> None:
         from bot.app import build_live_bot
@@ -141,7 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     rules = rules_for(settings)
     if args.feed in ("live", "live-poll") or settings.mode == "live":
         return _run_live(settings, rules, live_orders=settings.mode == "live", stream=args.feed != "live-poll")
-    logs.configure(settings.log.level, settings.log.format, _secrets(settings))
+    logs.configure(settings.log.level, settings.log.format, secrets_of(settings))
     print(f"carrybot: paper trading on the bundled replay, paced to about {settings.replay.pace_secs:.0f} s",
           flush=True)
     from bot.backtest.runner import run_replay

@@ -12,17 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from bot import logs
-from bot.cli_errors import ConfigError, load_settings
+from bot.cli_errors import ConfigError, load_settings, secrets_of
 from bot.settings import Settings
-
-
-def _secrets(settings: Settings) -> list[str]:
-    out = []
-    for cred in settings.exchanges.values():
-        for s in (cred.api_key, cred.secret, cred.password):
-            if s is not None and s.get_secret_value():
-                out.append(s.get_secret_value())
-    return out
 
 
 def configured(args: argparse.Namespace) -> Settings:
@@ -56,7 +47,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
     settings = configured(args)
     rules = rules_for(settings)
-    logs.configure(settings.log.level, settings.log.format, _secrets(settings))
+    logs.configure(settings.log.level, settings.log.format, secrets_of(settings))
     progress = "bar" if (args.progress or (args.progress is None and sys.stderr.isatty())) else None
     result = asyncio.run(run_replay(settings, rules, paced=False, progress=progress, rf_annual=args.risk_free))
     report = result.report
@@ -139,7 +130,7 @@ def cmd_backtest_search(args: argparse.Namespace) -> int:
     for key, values in axes.items():  # every grid value must be a valid setting before anything runs
         for v in values:
             with_overrides(settings, {key: v})
-    logs.configure("warning", settings.log.format, _secrets(settings))
+    logs.configure("warning", settings.log.format, secrets_of(settings))
     bars = load_bars(settings.replay.file, settings.replay.venues, settings.replay.bases, settings.replay.start,
                      settings.replay.end).bars
     if not bars:

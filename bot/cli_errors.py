@@ -23,3 +23,13 @@ def load_settings() -> Settings:
         raise ConfigError("\n".join(lines)) from exc
 
 
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every configured secret value, for the log redactor."""
+    out = []
+    for cred in settings.exchanges.values():
+        for sec in (cred.api_key, cred.secret, cred.password):
+            if sec is not None and sec.get_secret_value():
+                out.append(sec.get_secret_value())
+    return out

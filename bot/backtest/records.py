@@ -80,16 +80,20 @@ async def record(store_url: str, report: dict[str, Any], now_ns: int) -> str:
         await store.close()
 
 
-async def load(store_url: str, keys: list[str]) -> list[dict[str, Any]]:
-    """Recorded backtests by key, by id, or ``latest`` / ``previous``; a clear error naming what is missing."""
+async def _finished(store_url: str) -> list[Any]:
     from bot.store import Store
 
     store = Store(store_url)
     try:
         await store.upgrade()
-        runs = [r for r in await store.runs() if r.mode == "backtest" and r.status == "finished"]
+        return [r for r in await store.runs() if r.mode == "backtest" and r.status == "finished"]
     finally:
         await store.close()
+
+
+async def load(store_url: str, keys: list[str]) -> list[dict[str, Any]]:
+    """Recorded backtests by key, by id, or ``latest`` / ``previous``; a clear error naming what is missing."""
+    runs = await _finished(store_url)
     out = []
     for k in keys:
         alias = {"latest": -1, "previous": -2}.get(k)
@@ -108,14 +112,7 @@ async def load(store_url: str, keys: list[str]) -> list[dict[str, Any]]:
 
 
 async def listing(store_url: str) -> list[dict[str, Any]]:
-    from bot.store import Store
-
-    store = Store(store_url)
-    try:
-        await store.upgrade()
-        runs = [r for r in await store.runs() if r.mode == "backtest" and r.status == "finished"]
-    finally:
-        await store.close()
+    runs = await _finished(store_url)
     return [{"key": r.run_key, "id": r.id, "data_version": r.data_version, "code_version": r.code_version,
              "strategies": r.params.get("strategies"), "total_return": _get(r.results or {}, "equity.total_return"),
              "sharpe": _get(r.results or {}, "performance.sharpe")} for r in runs]

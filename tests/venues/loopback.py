@@ -90,13 +90,18 @@ class Loopback:
         return sum(1 for _, p, _ in self.requests if p == path)
 
 
-async def start(server: Loopback) -> web.AppRunner:
+async def serve(handler: Handler, method: str = "*", scheme: str = "http") -> tuple[web.AppRunner, str]:
+    """Run ``handler`` for every path on an ephemeral loopback port; (runner, base URL)."""
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", server.handle)
+    app.router.add_route(method, "/{tail:.*}", handler)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    server.url = f"http://127.0.0.1:{port}"
+    return runner, f"{scheme}://127.0.0.1:{port}"
+
+
+async def start(server: Loopback) -> web.AppRunner:
+    runner, server.url = await serve(server.handle)
     return runner

@@ -90,12 +90,7 @@ class OkxServer:
 
 
 async def start(server: OkxServer) -> web.AppRunner:
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", server.handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    server.url = f"http://127.0.0.1:{port}"
+    from tests.venues.loopback import serve
+
+    runner, server.url = await serve(server.handler)
     return runner

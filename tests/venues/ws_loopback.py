@@ -89,12 +89,7 @@ def stamp(m: dict[str, Any]) -> dict[str, Any]:
 
 
 async def start_ws(server: WsLoopback) -> web.AppRunner:
-    app = web.Application()
-    app.router.add_route("GET", "/{tail:.*}", server.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    server.url = f"ws://127.0.0.1:{port}"
+    from tests.venues.loopback import serve
+
+    runner, server.url = await serve(server.handle, "GET", "ws")
     return runner
