@@ -93,11 +93,19 @@ def _run_live(settings: Settings, rules: RulesConfig, live_orders: bool, stream:
             loop.add_signal_handler(sig, bot.executor.stop)
         what = "LIVE orders" if live_orders else "paper orders on live data"
         print(f"carrybot: {what} — {', '.join(sorted(bot.instruments))}", flush=True)
+        fill_loops = []
+        if live_orders:  # live fills reach the executor as they happen (stream, else REST polling)
+            from bot.venues.ccxt_fills import run_fill_loop
+
+            fill_loops = [asyncio.create_task(run_fill_loop(gw)) for gw in bot.feed.gateways.values()]  # type: ignore[attr-defined]
         try:
             await bot.executor.run()
             if settings.execution.cancel_on_shutdown:
                 await bot.executor.cancel_all()
         finally:
+            for task in fill_loops:
+                task.cancel()
+            await asyncio.gather(*fill_loops, return_exceptions=True)
             for gw in bot.feed.gateways.values():  # type: ignore[attr-defined]
                 await gw.close()
 

@@ -28,16 +28,15 @@ from bot.domain import (
     FundingPayment,
     Instrument,
     InstrumentKind,
-    Liquidity,
     MarketBatch,
     Order,
     OrderStatus,
     OrderUpdate,
     Position,
-    Side,
     VenueEvent,
 )
 from bot.logs import get_logger
+from bot.venues.ccxt_fills import FillTracker
 from bot.venues.ccxt_markets import (
     VENUE_OPTIONS,
     configure,
@@ -72,6 +71,7 @@ class CcxtGateway:
         self._orders: dict[str, Order] = {}
         self.instruments: dict[str, Instrument] = {}
         self.interval_source: dict[str, str] = {}  # perp id -> where its funding interval came from
+        self.fills = FillTracker(venue)  # live fills, each trade once (bot/venues/ccxt_fills.py)
         self.errors: Counter[str] = Counter()  # by code
         self.retries: Counter[str] = Counter()
         self.lookups = 0
@@ -116,6 +116,7 @@ class CcxtGateway:
         symbol = self._symbols[order.instrument_id]
         cid = venue_client_id(order.client_order_id, self.venue)
         self._orders[cid] = order
+        self.fills.placed(cid, order)
         if order.leverage and self.ex.has.get("setLeverage") and self._leverage.get(symbol) != order.leverage:
             try:
                 await self._call("set_leverage", lambda: self.ex.set_leverage(order.leverage, symbol))
@@ -216,17 +217,16 @@ class CcxtGateway:
         return [known[r["clientOrderId"]] for r in rows if r.get("clientOrderId") in known]
 
     async def fetch_fills(self, since_ns: int = 0) -> list[Fill]:
-        out = []
+        """The bot's fills since ``since_ns`` (reconciliation after a restart), amounts in base units."""
+        out: list[Fill] = []
+        tracker = FillTracker(self.venue)  # a fresh view: recovery decides what is new, not the live tracker
+        tracker.by_venue_cid, tracker.by_venue_id = self.fills.by_venue_cid, self.fills.by_venue_id
         for iid, symbol in self._symbols.items():
             if not any(o.instrument_id == iid for o in self._orders.values()):
                 continue
-            for t in await self._call("fetch_my_trades", lambda s=symbol: self.ex.fetch_my_trades(
-                    s, since_ns // 1_000_000 or None)):
-                fee = Decimal(str((t.get("fee") or {}).get("cost") or 0))
-                out.append(Fill(self.venue, str(t["id"]), t.get("clientOrderId") or "", iid, Side(t["side"]),
-                                Decimal(str(t["amount"])), Decimal(str(t["price"])), fee,
-                                Liquidity.MAKER if t.get("takerOrMaker") == "maker" else Liquidity.TAKER,
-                                int(t["timestamp"]) * 1_000_000))
+            trades = await self._call("fetch_my_trades", lambda s=symbol: self.ex.fetch_my_trades(
+                s, since_ns // 1_000_000 or None))
+            out.extend(e for e in tracker.ingest(trades, self.instruments, _now()) if isinstance(e, Fill))
         return out
 
     async def fetch_funding(self, since_ns: int = 0) -> list[FundingPayment]:
@@ -387,6 +387,7 @@ class CcxtGateway:
         return OrderUpdate(self.venue, order.client_order_id, status, filled, _now(), "")
 
     def _accept(self, order: Order, r: Mapping[str, Any]) -> None:
+        self.fills.accepted(order, r.get("id"))
         self._events.append(self._update_from(order, r))
 
     def _reject(self, order: Order, code: str) -> None:

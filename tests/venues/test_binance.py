@@ -38,6 +38,7 @@ class Exchange:
         cid = q["newClientOrderId"]
         self.orders[cid] = q
         return web.json_response(fixture("binance", "order_response.json") | {
+            "orderId": 831238666 if q["symbol"] == "ETHUSDT" else 12345678,
             "clientOrderId": cid, "symbol": q["symbol"], "side": q["side"], "type": q["type"],
             "origQty": q["quantity"], "timeInForce": q.get("timeInForce", "GTC")})
 
@@ -61,6 +62,7 @@ def routes(exchange: Exchange) -> dict[tuple[str, str], Any]:
         ("GET", "/fapi.binance.com/fapi/v3/positionRisk"): "http_futures_account_positions_hedge.json",
         ("GET", "/fapi.binance.com/fapi/v2/positionRisk"): "http_futures_account_positions_hedge.json",
         ("GET", f"{F}/leverageBracket"): "leverage_bracket_btc_eth.json",
+        ("GET", f"{F}/userTrades"): "http_futures_account_trades.json",
         ("POST", f"{F}/order"): exchange.place,
         ("GET", f"{F}/order"): exchange.get,
         ("POST", f"{F}/leverage"): lambda req: {"leverage": 3, "maxNotionalValue": "1000000", "symbol": "BTCUSDT"},
@@ -218,3 +220,34 @@ def test_sandbox_switches_to_the_testnet_and_is_refused_where_there_is_none() ->
         finally:
             await pro.close()
     asyncio.run(go())
+
+
+def test_live_fills_are_picked_up_once_matched_by_venue_order_id() -> None:
+    from bot.domain import Fill
+    from bot.venues.ccxt_fills import poll_fills, run_fill_loop
+
+    eth = "binance:ETH/USDT:USDT"
+
+    async def check(gw: CcxtGateway, lb: Loopback, ex: Exchange) -> None:
+        order = Order("r7-s1-binance-ETH-1645930300000-1", "i", "d-i", eth, Side.SELL, Decimal("0.005"),
+                      OrderType.MARKET, Purpose.ENTRY, 0, None, False, False, None, 2778.0, 2778.0)
+        await gw.submit(order)
+        gw.drain_events()
+        assert await poll_fills(gw) == 2  # one fill and its order update; the other trade is not ours
+        fill, upd = gw.drain_events()
+        assert isinstance(fill, Fill) and fill.client_order_id == order.client_order_id and fill.trade_id == "82357626"
+        assert fill.qty == Decimal("0.005") and fill.price == Decimal("2778.35") and fill.fee == Decimal("0.0055567")
+        assert fill.side is Side.SELL and fill.ts_ns == 1645930322371 * 1_000_000
+        assert isinstance(upd, OrderUpdate) and upd.status is OrderStatus.FILLED and upd.filled_qty == order.qty
+        assert gw.fills.counts["foreign"] == 1
+        assert await poll_fills(gw) == 0 and not gw.drain_events()  # nothing twice; and the order is done
+        # the loop (no stream on this REST-only instance) polls until cancelled
+        task = asyncio.create_task(run_fill_loop(gw, poll_secs=0.01))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert not gw.drain_events()
+        # recovery reads the same trades through fetch_fills, in base units, matched the same way
+        (again,) = await gw.fetch_fills(0)
+        assert again == fill
+    _run(check)
