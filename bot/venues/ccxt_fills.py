@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
+# where venues put the client order id in a raw trade when ccxt's unified trade leaves it out
+CLIENT_ID_FIELDS = ("orderLinkId", "clOrdId", "clientOrderId", "c")
+
+
 class FillTracker:
     def __init__(self, venue: str) -> None:
         self.venue = venue
@@ -49,8 +53,9 @@ class FillTracker:
             tid = str(t.get("id") or "")
             if not tid or tid in self.seen:
                 continue
-            order = self.by_venue_cid.get(str(t.get("clientOrderId") or "")) or self.by_venue_id.get(
-                str(t.get("order") or ""))
+            info = t.get("info") or {}
+            cid = t.get("clientOrderId") or next((info[k] for k in CLIENT_ID_FIELDS if info.get(k)), "")
+            order = self.by_venue_cid.get(str(cid)) or self.by_venue_id.get(str(t.get("order") or ""))
             if order is None:
                 self.counts["foreign"] += 1  # not the bot's (another app on the account, or before this run)
                 continue

@@ -149,3 +149,55 @@ def test_paper_trading_on_the_stream_runs_the_ordinary_executor() -> None:
             await wsr.cleanup()
             await rest.cleanup()
     asyncio.run(go())
+
+
+def test_live_fills_stream_over_the_private_websocket() -> None:
+    """Bybit's private stream: ccxt.pro authenticates (signed), subscribes to executions, and the recorded execution
+    becomes one Fill of the bot's order (matched by orderLinkId) — the REST poll is not needed while it streams."""
+    from decimal import Decimal
+
+    from bot.domain import Fill, Order, OrderStatus, OrderType, OrderUpdate, Purpose, Side
+    from bot.venues.ccxt_fills import run_fill_loop
+    from bot.venues.ccxt_gateway import venue_client_id
+
+    order = Order("r9-s1-bybit-BTC-1746270400000-1", "i", "d-i", PERP, Side.SELL, Decimal("0.5"), OrderType.MARKET,
+                  Purpose.ENTRY, 0, None, False, False, None, 95_900.0, 95_900.0)
+    vcid = venue_client_id(order.client_order_id, "bybit")
+
+    def reply(sub: dict[str, Any], conn: int) -> list[dict[str, Any]]:
+        if sub.get("op") == "auth":
+            assert sub["args"][0] == "bybit-stream-key" and len(sub["args"]) == 3  # key, expiry, signature
+            return [fixture("bybit", "ws_auth_success.json") | {"req_id": sub.get("req_id", "")}]
+        ack = fixture("bybit", "ws_subscription_ack.json") | {"req_id": sub.get("req_id", ""), "op": "subscribe"}
+        m = fixture("bybit", "ws_account_execution.json")
+        m["data"] = [dict(m["data"][0], orderLinkId=vcid)]
+        return [ack, m] if "execution" in sub.get("args", []) else [ack]
+
+    async def go() -> None:
+        lb = Loopback("bybit", routes(Exchange()))
+        rest = await start(lb)
+        wsl = WsLoopback(reply)
+        wsr = await start_ws(wsl)
+        ex = configure(ccxt_pro.bybit({"apiKey": "bybit-stream-key", "secret": "bybit-stream-secret",
+                                       "enableRateLimit": False, "timeout": 2000, "options": VENUE_OPTIONS["bybit"]}))
+        redirect(ex, lb.url)
+        redirect_ws(ex, wsl.url)
+        gw = CcxtGateway("bybit", ex, PERP_FEES["bybit"], max_retries=1, backoff_secs=0.0)
+        await gw.load()
+        gw.fills.placed(vcid, order)
+        task = asyncio.create_task(run_fill_loop(gw, poll_secs=5.0))
+        try:
+            await _until(lambda: gw.fills.counts["fills"] == 1)
+            fill, upd = gw.drain_events()
+            assert isinstance(fill, Fill) and fill.client_order_id == order.client_order_id
+            assert fill.qty == Decimal("0.5") and fill.price == Decimal("95900.1") and fill.fee == Decimal("26.3725275")
+            assert isinstance(upd, OrderUpdate) and upd.status is OrderStatus.FILLED
+            assert lb.hits(f"{B}/execution/list") == 0  # streamed, not polled
+            assert gw.fills.counts["stream_failures"] == 0
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await gw.close()
+            await wsr.cleanup()
+            await rest.cleanup()
+    asyncio.run(go())
