@@ -93,6 +93,10 @@ def _run_live(settings: Settings, rules: RulesConfig, live_orders: bool, stream:
             loop.add_signal_handler(sig, bot.executor.stop)
         what = "LIVE orders" if live_orders else "paper orders on live data"
         print(f"carrybot: {what} — {', '.join(sorted(bot.instruments))}", flush=True)
+        from bot.telemetry.wiring import start_mqtt, start_ops
+
+        ops = await start_ops(settings, bot) if settings.telemetry.enabled else None
+        bridge, bridge_task = start_mqtt(settings, bot) if settings.mqtt.enabled else (None, None)
         fill_loops = []
         if live_orders:  # live fills reach the executor as they happen (stream, else REST polling)
             from bot.venues.ccxt_fills import run_fill_loop
@@ -106,6 +110,11 @@ def _run_live(settings: Settings, rules: RulesConfig, live_orders: bool, stream:
             for task in fill_loops:
                 task.cancel()
             await asyncio.gather(*fill_loops, return_exceptions=True)
+            if ops is not None:
+                await ops.stop()
+            if bridge is not None and bridge_task is not None:
+                await bridge.stop()
+                await asyncio.wait([bridge_task], timeout=5)
             for gw in bot.feed.gateways.values():  # type: ignore[attr-defined]
                 await gw.close()
 

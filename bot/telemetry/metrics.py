@@ -65,6 +65,12 @@ class Metrics:
                                      registry=r)
         self.mqtt: Any = None  # the bridge, when MQTT is on
         self._seen_errors: dict[tuple[str, str, str], int] = {}
+        self.stream_reconnects = Counter("carrybot_stream_reconnects_total", "market-data stream reconnects",
+                                         ["venue"], registry=r)
+        self.stream_messages = Counter("carrybot_stream_messages_total", "market-data stream messages", ["venue"],
+                                       registry=r)
+        self.feed: object | None = None  # a live stream feed, whose counters are exported
+        self._seen: dict[tuple[str, str], int] = {}
         self.last_tick = Gauge("carrybot_last_tick_timestamp_seconds", "feed time of the last tick", registry=r)
         self._seen_fills = 0
 
@@ -77,9 +83,19 @@ class Metrics:
         for name in d.unavailable:
             self.unavailable.labels(name).inc()
 
+    def _feed_counters(self) -> None:
+        for name, metric in (("reconnects", self.stream_reconnects), ("messages", self.stream_messages)):
+            for venue, n in dict(getattr(self.feed, name, {}) or {}).items():
+                last = self._seen.get((name, venue), 0)
+                if n > last:
+                    metric.labels(venue).inc(n - last)
+                    self._seen[(name, venue)] = n
+
     def update(self, ex: Executor, now_ns: int, tick_seconds: float) -> None:
         """Refresh the gauges from the executor after a tick."""
         self.tick_latency.observe(tick_seconds)
+        if self.feed is not None:
+            self._feed_counters()
         acct = ex.account_view()
         self.equity.set(acct.equity)
         parts = ex.ledger.parts(ex.marks)

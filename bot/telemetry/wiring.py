@@ -17,13 +17,18 @@ async def start_ops(settings: Settings, bot: Any) -> Any:
 
     metrics = Metrics()
     bot.executor.metrics = metrics
+    if hasattr(bot.feed, "reconnects"):
+        metrics.feed = bot.feed
     tel = settings.telemetry
 
     async def ready() -> dict[str, bool]:
         ex = bot.executor
         store_ok = True if bot.persistence is None else await bot.persistence.store.ping()
+        latest = getattr(bot.feed, "latest", None)  # a live stream: every instrument heard from recently
+        venues_ok = True if latest is None else bool(latest) and all(
+            time.time_ns() - x.ts_ns < tel.max_tick_age_secs * 1e9 for x in latest.values())
         return {"feed_fresh": time.monotonic() - ex.last_tick_wall < tel.max_tick_age_secs, "store": store_ok,
-                "venues": True}  # paper venues are in-process
+                "venues": venues_ok}
 
     ops = OpsServer(metrics, ready, tel.host, tel.port)
     try:

@@ -30,3 +30,24 @@ def test_metrics_follow_conventions_and_carry_no_secret() -> None:
             assert set(s.labels) <= BOUNDED | {"le"}, (name, s.labels)
     decisions = sum(s.value for s in families["carrybot_governor_decisions"].samples if s.name.endswith("_total"))
     assert decisions == len(bot.audit.decisions) > 0
+
+
+def test_stream_reconnects_and_messages_are_exported_as_counters() -> None:
+    from bot.clock import RealClock
+    from bot.feeds.stream import LiveStreamFeed
+
+    settings = Settings(replay={"end": "2023-01-10"})
+    bot = build_bot(settings, load_rules(), "sim")
+    metrics = bot.executor.metrics = Metrics()
+    feed = LiveStreamFeed({}, {}, RealClock())
+    metrics.feed = feed
+    feed.messages["bybit"] += 40
+    feed.reconnects["bybit"] += 2
+    asyncio.run(bot.executor.run())
+    feed.messages["bybit"] += 5  # counted once per change, never twice
+    metrics.update(bot.executor, 0, 0.0)
+    metrics.update(bot.executor, 0, 0.0)
+    fams = {f.name: f for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())}
+    total = {f: next(s.value for s in fams[f].samples if s.name.endswith("_total"))
+             for f in ("carrybot_stream_messages", "carrybot_stream_reconnects")}
+    assert total == {"carrybot_stream_messages": 45, "carrybot_stream_reconnects": 2}
