@@ -136,7 +136,9 @@ def build_bot(settings: Settings, rules: RulesConfig, clock_kind: Literal["sim",
         journal = PaperJournal(settings.data_dir / "paper" / f"{_safe(p.run_key)}.db", v) if p else None
         venues[v] = PaperVenue(v, instruments, clock, params, journal)
     audit = RecordingAudit()
-    governor = Governor(rules, instruments, audit, client_id_prefix=f"r{p.run_id}-" if p else "")
+    step = feed.bar_secs if isinstance(feed, ReplayFeed) else feed._feed.bar_secs  # signals scale by the bar length
+    governor = Governor(rules, instruments, audit, snapshot_step_secs=step,
+                        client_id_prefix=f"r{p.run_id}-" if p else "")
     strategies = make_strategies(settings, instruments, borrow)
     ledger = Ledger(initial_equity=pp.initial_balance_usd * Decimal(len(venues)))
     executor = Executor(feed.batches, venues, governor, strategies, ledger, clock, instruments,

@@ -58,6 +58,10 @@ class ReplayFeed:
             self._ids[(inst.venue, inst.base, "perp" if inst.is_derivative else "spot")] = inst.id
 
     @property
+    def bar_secs(self) -> int:
+        return self._bar_secs
+
+    @property
     def n_bars(self) -> int:
         return len(self._bars)
 

@@ -125,3 +125,32 @@ def test_minute_bars_settle_funding_only_at_settlement_bars(tmp_path: Path) -> N
     assert perps[0].ts_next_funding_ns == utc(2024, 1, 1, 8) * 10**9
     assert perps[3].ts_next_funding_ns == utc(2024, 1, 1, 16) * 10**9
     assert perps[1].range_high == 101  # 1-minute bars: the previous bar is found at ts − 60 s
+
+
+def test_minute_bars_annualize_volatility_by_the_minute(tmp_path: Path) -> None:
+    """The governor's signals scale by the replay's bar length: the same per-bar moves on 1-minute bars are a far
+    higher annual volatility than on 8-hour bars (else G1 would grant minute data 8-hour leverage)."""
+    import asyncio
+
+    from bot.app import build_bot
+    from bot.backtest.params import with_overrides
+    from bot.governor.rules_config import load_rules
+    from bot.settings import Settings
+
+    def vol_for(step: int) -> float:
+        rows, t0 = [], utc(2024, 1, 1)
+        for k in range(40):
+            p = 100 * (1.001 if k % 2 else 0.999)
+            for kind in ("spot", "perp"):
+                rate = "0.0001" if kind == "perp" and (t0 + k * step) % 28800 == 0 else ""
+                rows.append(f"{t0 + k * step},okx,BTC,{kind},{p},{p * 1.0005},{p * 0.9995},{p},1,{rate}\n")
+        f = tmp_path / f"b{step}.csv"
+        f.write_text("ts,venue,base,kind,open,high,low,close,volume,funding_rate\n" + "".join(rows))
+        s = with_overrides(Settings(_env_file=None), {"replay.file": str(f), "replay.venues": ["okx"],
+                                                      "replay.bases": ["BTC"]})
+        bot = build_bot(s, load_rules(None), "sim")
+        asyncio.run(bot.executor.run())
+        return bot.governor.signals.get("okx:BTC/USDT:USDT").realized_vol
+
+    v1m, v8h = vol_for(60), vol_for(28800)
+    assert v1m / v8h == pytest.approx((28800 / 60) ** 0.5, rel=1e-6)
