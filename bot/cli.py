@@ -40,6 +40,16 @@ def _date(ts_ns: int) -> str:
     return datetime.fromtimestamp(ts_ns / NS_PER_SEC, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
+def _ratios(perf: dict[str, Any]) -> str:
+    def num(key: str) -> str:
+        v = perf.get(key)
+        return f"{v:.2f}" if v is not None else f"n/a ({perf['undefined'].get(key, 'undefined')})"
+    t = perf["trades"]
+    trips = (f"{t['round_trips']} round trips, win rate {t['win_rate']:.0%}, expectancy {t['expectancy']:+,.2f} USDT"
+             if t["round_trips"] else "no closed round trips")
+    return f"  ratios      Sharpe {num('sharpe')}   Sortino {num('sortino')}   Calmar {num('calmar')}   {trips}"
+
+
 def summary(report: dict[str, Any]) -> str:
     eq, led, c, g = report["equity"], report["ledger"], report["counts"], report["governor"]
     rules = ", ".join(f"{k}={v}" for k, v in g["decisions_by_rule"].items()) or "none"
@@ -53,6 +63,7 @@ def summary(report: dict[str, Any]) -> str:
         f"{float(led['spread']):,.2f}   slippage {float(led['slippage']):,.2f}   borrow {float(led['borrow']):,.2f}",
         f"  price pnl   realized {float(led['realized']):+,.2f}   unrealized {float(led['unrealized']):+,.2f}   "
         f"ledger residual {led['identity_residual']}",
+        *([_ratios(report["performance"])] if "performance" in report else []),
         f"  trades      {c['orders_sent']} orders, {c['fills']} fills, {c['funding_payments']} funding payments, "
         f"{c['liquidations']} liquidations, venue rejections {c['venue_rejections'] or 0}",
         f"  governor    {g['decisions_by_outcome']}  by rule: {rules}  state {g['final_state']}",
