@@ -12,7 +12,7 @@ from bot.governor.calendar import ExpiryPhase
 from bot.governor.signals import Signals
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # a value built once per tick and never assigned to (not frozen: see MarketSnapshot)
 class AccountView:
     """The bot's own view of its account, refreshed every tick (floats: limits need no exact money)."""
 
