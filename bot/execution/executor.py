@@ -153,7 +153,10 @@ class Executor:
             out, self._outbox = self._outbox, []
             await self._send(out)
         now = self.clock.now_ns()
-        self.pairs.refresh({k: b.qty for k, b in self.ledger.legs.items() if b.qty})
+        held = {k: b.qty for k, b in self.ledger.legs.items() if b.qty}
+        fills_then = st.fills
+        if self.pairs.pairs:
+            self.pairs.refresh(held)
         if self.working:
             await self._expire_entries(now)
         account = self.account_view()
@@ -192,8 +195,9 @@ class Executor:
                 await self.cancel_where({o.instrument_id for o in decision.orders})
                 await self.submit_intent(replace(fallback, legs=self._still_open(fallback)))
         if self.governor.trading_state is not TradingState.HALTED:
-            view = StrategyView(market, {k: b.qty for k, b in self.ledger.legs.items() if b.qty},
-                                {o.instrument_id for o in self.working.values()})
+            if st.fills != fills_then:  # fills during this tick changed positions: the strategies see the result
+                held = {k: b.qty for k, b in self.ledger.legs.items() if b.qty}
+            view = StrategyView(market, held, {o.instrument_id for o in self.working.values()})
             intents = [i for strategy in self.strategies for i in strategy.on_batch(batch, view, now)]
             for intent in intents:
                 await self.submit_intent(intent)
