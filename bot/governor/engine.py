@@ -104,9 +104,12 @@ class Governor:
         return self.state.trading_state
 
     def _reads(self, now_ns: int, oi_share: float | None = None) -> TickReads:
-        cfg = self.cfg
+        if getattr(self, "_bound_cfg", None) is not self.cfg:  # read functions bound once per rules version
+            cfg = self._bound_cfg = self.cfg
+            self._lev_fn = lambda s: leverage_for(cfg.g1, s)
+            self._crowd_fn = lambda s: checklist(cfg.g5, cfg.signals, s)
         return TickReads(now_ns, self.signals.get, self.signals.short_vol, self.calendar.phase(now_ns),
-                         lambda s: leverage_for(cfg.g1, s), lambda s: checklist(cfg.g5, cfg.signals, s), oi_share)
+                         self._lev_fn, self._crowd_fn, oi_share)
 
     # --- per tick -------------------------------------------------------------------------------------------------
     def observe(self, batch: MarketBatch) -> None:
