@@ -56,6 +56,7 @@ class DenyCode(StrEnum):
     VOLATILITY_GATE = "volatility_gate"  # G6
     FUNDING_STALE = "funding_stale"  # G6
     STORE_DOWN = "store_down"  # G6: orders cannot be written ahead
+    VENUE_UNHEALTHY = "venue_unhealthy"  # G6: the venue rejected orders repeatedly; entries there pause
     MAX_NET_VENUE = "max_net_venue"  # G7
     MAX_NET_TOTAL = "max_net_total"  # G7
     MAX_RISK_PER_POSITION = "max_risk_per_position"  # G7

@@ -356,6 +356,10 @@ class Executor:
                             self.pairs.drop_unfilled(order.decision_id)  # a lead that never filled: no pair
                     if ev.status is OrderStatus.REJECTED:
                         st.rejections[ev.reason or "unknown"] += 1
+                        until = self.governor.venue_rejected(ev.venue, ev.reason or "unknown", self.clock.now_ns())
+                        if until is not None:
+                            log.warning("governor.venue_paused", venue=ev.venue, reason=ev.reason,
+                                        paused_secs=(until - self.clock.now_ns()) / 1e9)
                         if self.metrics is not None:
                             self.metrics.rejected(ev.reason or "unknown")
                         log.warning("venue.rejected", venue=ev.venue, client_order_id=ev.client_order_id,

@@ -52,6 +52,7 @@ from bot.governor.margin import MarginBufferRule
 from bot.governor.rules_config import RulesConfig
 from bot.governor.signals import EIGHT_HOURS, SignalTracker
 from bot.governor.state import GovernorState, set_state, update_state
+from bot.governor.venue_health import VenueHealth, VenueHealthBook
 from bot.governor.watch import complete_or_unwind, front_month_oi_share, group_by_base, ladder_action, liq_distance
 
 _MINUTE_NS = 60 * NS_PER_SEC
@@ -59,11 +60,12 @@ _MINUTE_NS = 60 * NS_PER_SEC
 _BUY, _MARKET, _LIMIT, _ENTRY = Side.BUY, OrderType.MARKET, OrderType.LIMIT, Purpose.ENTRY
 
 
-def default_rules(cfg: RulesConfig, ladders: Ladders) -> tuple[Rule, ...]:
+def default_rules(cfg: RulesConfig, ladders: Ladders, venues: VenueHealthBook | None = None) -> tuple[Rule, ...]:
     """The full rule set, in evaluation order (cheap fail-closed checks first; denials stop the evaluation)."""
-    return (StoreHealth(), Staleness(cfg.g6), PriceSanity(cfg.g6), SpreadVolGate(cfg.g6), OrderFlowLimits(cfg.g7),
-            LadderGate(ladders), ExpiryRule(cfg.g4), MarginBufferRule(cfg.g2), CrowdingRule(cfg.g5),
-            MaxOrderNotional(cfg.g7), LeverageRule(), MaxGrossExposure(cfg.g7), MaxNetExposure(cfg.g7),
+    return (StoreHealth(), VenueHealth(cfg.g6, venues or VenueHealthBook()), Staleness(cfg.g6), PriceSanity(cfg.g6),
+            SpreadVolGate(cfg.g6), OrderFlowLimits(cfg.g7), LadderGate(ladders), ExpiryRule(cfg.g4),
+            MarginBufferRule(cfg.g2), CrowdingRule(cfg.g5), MaxOrderNotional(cfg.g7), LeverageRule(),
+            MaxGrossExposure(cfg.g7), MaxNetExposure(cfg.g7),
             RiskPerPosition(cfg.g7, cfg.g2))
 
 
@@ -87,7 +89,8 @@ class Governor:
         self.audit: AuditSink = audit if audit is not None else MemoryAudit()
         self.state = GovernorState()
         self.ladders = Ladders()
-        self.rules = tuple(rules) if rules is not None else default_rules(cfg, self.ladders)
+        self.venue_health = VenueHealthBook()
+        self.rules = tuple(rules) if rules is not None else default_rules(cfg, self.ladders, self.venue_health)
         self.signals = SignalTracker(cfg.signals, snapshot_step_secs, cfg.g5.liq_cluster_ratio)
         self.calendar = ExpiryCalendar(cfg.g4.calendars, blackout_hours=cfg.g4.blackout_hours,
                                        final_week_days=cfg.g4.final_week_days,
@@ -218,10 +221,17 @@ class Governor:
     def reload(self, cfg: RulesConfig) -> None:
         """New thresholds from a validated rules file; trading state, ladders and timers are kept."""
         self.cfg = cfg
-        self.rules = default_rules(cfg, self.ladders)
+        self.rules = default_rules(cfg, self.ladders, self.venue_health)
         self.calendar = ExpiryCalendar(cfg.g4.calendars, blackout_hours=cfg.g4.blackout_hours,
                                        final_week_days=cfg.g4.final_week_days,
                                        discount_days=cfg.g4.funding_discount_days)
+
+    def venue_rejected(self, venue: str, reason: str, now_ns: int) -> int | None:
+        """A venue rejected one of our orders (the executor reports each); enough of them pause entries there.
+        Returns the end of a pause this rejection starts (or extends), else None."""
+        if self.venue_health.rejected(venue, reason, now_ns, self.cfg.g6):
+            return self.venue_health.paused_until[venue]
+        return None
 
     def export_state(self) -> dict[str, Any]:
         """What must survive a restart (JSON-ready): trading state, peaks, ladder stages, leg timers."""
@@ -230,7 +240,7 @@ class Governor:
                 "peak_equity": st.peak_equity, "day": st.day, "day_start_equity": st.day_start_equity,
                 "ladders": [[k, m, v] for (k, m), v in sorted(self.ladders.stages.items())],
                 "unhedged_since": dict(self.unhedged_since), "completed": sorted(self._completed),
-                "recent": list(self._recent)}
+                "recent": list(self._recent), "venues_paused_until": self.venue_health.export()}
 
     def import_state(self, data: dict[str, Any]) -> None:
         st = self.state
@@ -244,6 +254,7 @@ class Governor:
         self.unhedged_since = {k: int(v) for k, v in data.get("unhedged_since", {}).items()}
         self._completed = set(data.get("completed", []))
         self._recent.clear()
+        self.venue_health.paused_until = {k: int(v) for k, v in data.get("venues_paused_until", {}).items()}
         self._recent.extend(int(x) for x in data.get("recent", []))
 
     def set_state(self, to: TradingState, now_ns: int, origin: str, reason: str) -> StateTransition | None:

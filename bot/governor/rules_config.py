@@ -149,6 +149,11 @@ class G6Config(_Section):
                                                                 "is insane (their mark is meant to differ from it)")
     max_spread_bps: float = Field(25.0, gt=0, le=10_000)
     max_short_vol: float = Field(2.5, gt=0, le=100, description="annualized short-horizon volatility gate")
+    venue_reject_limit: int = Field(3, ge=1, le=1000, description="venue rejections within the window that pause "
+                                                                   "entries on that venue")
+    venue_reject_window_secs: float = Field(300.0, gt=0, le=86_400)
+    venue_cooloff_secs: float = Field(900.0, ge=0, le=7 * 86_400, description="entries stay paused this long after "
+                                                                              "the last rejection")
 
 
 class G7Config(_Section):

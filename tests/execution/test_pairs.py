@@ -72,3 +72,23 @@ def test_partial_fills_are_hedged_fill_by_fill() -> None:
     assert all(u <= LIMIT for u in _unhedged_after_timeout(ex))
     assert ex.pairs.transitions[PairState.HEDGED] >= 1
     _balanced(ex)
+
+
+def test_a_venue_rejecting_again_and_again_is_paused_by_the_governor() -> None:
+    """The executor tells the governor of every venue rejection; after g6.venue_reject_limit (3) the governor stops
+    sending entries there itself (G6 venue_unhealthy) instead of letting the venue refuse them one by one."""
+    from bot.decisions import DenyCode
+
+    def too_big(view, now):  # 1.8 BTC of spot is 108k; the paper account holds 100k: the venue refuses it
+        return [OrderIntent(f"big-{now}", Origin.STRATEGY, "t", Purpose.ENTRY,
+                            (IntentLeg(BTC_SPOT, Side.BUY, Decimal("1.8")),), now)]
+
+    prices = [60_000.0] * 8
+    loose = {"max_order_notional_usd": 1e6, "max_net_venue_usd": 1e6, "max_net_total_usd": 1e6,
+             "max_risk_per_position_pct": 1.0}  # the governor's own limits out of the way: the venue decides
+    ex = run(path(prices, step=STEP), {k: too_big for k in range(7)},
+             rules(g6={"entries_post_only": False}, g7=loose))
+    assert ex.stats.rejections["insufficient_funds"] == 3  # three reached the venue ...
+    refused = [d for d in ex.governor.audit.decisions if any(h.code is DenyCode.VENUE_UNHEALTHY for h in d.hits)]
+    assert len(refused) == 4 and all(not d.orders for d in refused)  # ... the next four stopped at the door
+    assert refused[0].hits[0].inputs["last_reason"] == "insufficient_funds"

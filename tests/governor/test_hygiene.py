@@ -48,3 +48,27 @@ def test_short_horizon_volatility_gate() -> None:
     d = g.decide(pair_intent(ts_ns=NOW), account(), market(), NOW)
     h = hit(d, DenyCode.VOLATILITY_GATE)
     assert h is not None and h.inputs["short_vol"] > 2.5
+
+
+def test_a_venue_that_keeps_rejecting_pauses_entries_there_but_not_exits() -> None:
+    """g6: 3 rejections within 300 s pause entries on that venue until 900 s after the last; exits still go; the
+    pause survives a restart (exported with the governor's state) and ends on time."""
+    g = governor()
+    s = NS_PER_SEC
+    assert g.venue_rejected("binance", "insufficient_funds", NOW - 400 * s) is None  # outside the window later
+    assert g.venue_rejected("binance", "insufficient_funds", NOW - 200 * s) is None
+    assert g.venue_rejected("binance", "invalid_order", NOW - 100 * s) is None  # only 2 within 300 s
+    until = g.venue_rejected("binance", "invalid_order", NOW - 10 * s)
+    assert until == NOW + 890 * s
+    d = g.decide(pair_intent(ts_ns=NOW), account(), market(), NOW)
+    h = hit(d, DenyCode.VENUE_UNHEALTHY)
+    assert d.outcome is Outcome.REJECT and h.inputs["venue"] == "binance" and h.inputs["last_reason"] == "invalid_order"
+    d = g.decide(pair_intent("0.5", Purpose.EXIT, spot_side=Side.SELL, ts_ns=NOW), account(positions=HELD),
+                 market(), NOW)
+    assert d.outcome is Outcome.APPROVE and d.risk_reducing
+    restarted = governor()
+    restarted.import_state(g.export_state())
+    assert restarted.decide(pair_intent(ts_ns=NOW), account(), market(), NOW).outcome is Outcome.REJECT
+    later = NOW + 891 * s
+    d = restarted.decide(pair_intent(ts_ns=later), account(), market(ts=later), later)
+    assert not any(h.code is DenyCode.VENUE_UNHEALTHY for h in d.hits)
