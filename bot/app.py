@@ -176,7 +176,8 @@ async def recover_bot(bot: Bot) -> None:
     p.recovery = await recover(p.store, p.run_id, bot.executor, p.cursor_ns)
 
 
-async def build_live_bot(settings: Settings, rules: RulesConfig, live_orders: bool, stream: bool = True) -> Bot:
+async def build_live_bot(settings: Settings, rules: RulesConfig, live_orders: bool, stream: bool = True,
+                         persistence: Persistence | None = None) -> Bot:
     """Paper trading on live public data (``live_orders=False``: no keys, simulated fills) or live trading with the
     configured keys (``live_orders=True``). Same executor, governor and strategies; only feed, gateways and clock
     differ. ``stream``: websocket watchers (ccxt.pro) with REST where a venue streams nothing; else REST polling."""
@@ -192,13 +193,15 @@ async def build_live_bot(settings: Settings, rules: RulesConfig, live_orders: bo
         gw = CcxtGateway.create(venue, PERP_FEES[venue], sandbox=bool(cred and cred.sandbox), stream=stream, **keys)
         await gw.load()
         gateways[venue] = gw
-    return await assemble_live(settings, rules, gateways, live_orders, stream)
+    return await assemble_live(settings, rules, gateways, live_orders, stream, persistence)
 
 
 async def assemble_live(settings: Settings, rules: RulesConfig, gateways: dict[str, Any], live_orders: bool,
-                        stream: bool) -> Bot:
+                        stream: bool, persistence: Persistence | None = None) -> Bot:
     """The live bot around loaded gateways: the traded instruments (perps only with the venue's own funding
-    interval), the feed, paper venues or the gateways themselves, governor, strategies, ledger, executor."""
+    interval), the feed, paper venues or the gateways themselves, governor, strategies, ledger, executor. With
+    ``persistence`` orders are written ahead, every tick is committed, paper venues keep journals, and
+    ``recover_bot`` reconciles with the venues at start-up — exactly as for the replay."""
     import dataclasses
 
     from bot.clock import RealClock
@@ -227,13 +230,18 @@ async def assemble_live(settings: Settings, rules: RulesConfig, gateways: dict[s
     pp = settings.paper
     params = PaperParams(initial_cash=pp.initial_balance_usd, latency_secs=pp.latency_ms / 1000,
                          slippage_bps=pp.slippage_bps, impact_bps_per_million_usd=pp.impact_bps_per_million_usd)
+    p = persistence
     venues: dict[str, Any] = dict(gateways) if live_orders else {
-        v: PaperVenue(v, instruments, clock, params) for v in gateways}
+        v: PaperVenue(v, instruments, clock, params,
+                      PaperJournal(settings.data_dir / "paper" / f"{_safe(p.run_key)}.db", v) if p else None)
+        for v in gateways}
     audit = RecordingAudit()
-    governor = Governor(rules, instruments, audit, snapshot_step_secs=feed._tick if stream else feed._poll)
+    governor = Governor(rules, instruments, audit, snapshot_step_secs=feed._tick if stream else feed._poll,
+                        client_id_prefix=f"r{p.run_id}-" if p else "")
     strategies = make_strategies(settings, instruments, None)
     ledger = Ledger(initial_equity=pp.initial_balance_usd * Decimal(len(venues)))
     executor = Executor(feed.batches, venues, governor, strategies, ledger, clock, instruments,
-                        settings.execution.entry_ttl_secs)
+                        settings.execution.entry_ttl_secs, recorder=p.recorder if p else None)
+    audit.recorder = p.recorder if p else None
     return Bot(settings, rules, feed, instruments, venues, governor, audit, strategies, ledger, clock,  # type: ignore[arg-type]
-               executor)
+               executor, p)

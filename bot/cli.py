@@ -10,6 +10,7 @@ import asyncio
 import json
 import signal
 import sys
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,8 @@ def _cmd_cmd(args: argparse.Namespace) -> int:
     return cmd_cmd(args)
 
 
-def _run_live(settings: Settings, rules: RulesConfig, live_orders: bool, stream: bool = True) -> int:
+def _run_live(settings: Settings, rules: RulesConfig, live_orders: bool, stream: bool = True,
+              persist: bool = True) -> int:
     """Paper on live data (no keys), or live trading with keys (CARRYBOT_MODE=live)."""
     if live_orders:
         missing = [v for v in settings.replay.venues
@@ -93,12 +95,25 @@ def _run_live(settings: Settings, rules: RulesConfig, live_orders: bool, stream:
         from bot.app import build_live_bot
         from bot.venues.ccxt_gateway import SandboxUnavailable
 
+        persistence = None
+        if persist:  # write-ahead orders, per-tick commits and start-up reconciliation, as for the replay
+            from bot.app import open_persistence
+
+            persistence, _ = await open_persistence(settings, "live", masked(settings), time.time_ns())
         try:
-            bot = await build_live_bot(settings, rules, live_orders, stream)
+            bot = await build_live_bot(settings, rules, live_orders, stream, persistence)
         except SandboxUnavailable as exc:
             venue = str(exc).split()[0]
             raise ConfigError(f"invalid setting exchanges.{venue}.sandbox (CARRYBOT_EXCHANGES__{venue.upper()}"
                               f"__SANDBOX): {exc}") from exc
+        if persistence is not None:
+            from bot.app import recover_bot
+
+            await recover_bot(bot)
+            rec = persistence.recovery.summary() if persistence.recovery else {}
+            print(f"carrybot: run {persistence.run_key} {'resumed' if persistence.resumed else 'started'} "
+                  f"(store {persistence.store.engine.url.render_as_string(hide_password=True)}; recovery {rec})",
+                  flush=True)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, bot.executor.stop)
@@ -126,6 +141,10 @@ def _run_live(settings: Settings, rules: RulesConfig, live_orders: bool, stream:
             if bridge is not None and bridge_task is not None:
                 await bridge.stop()
                 await asyncio.wait([bridge_task], timeout=5)
+            if persistence is not None:  # what the shutdown produced reaches the store; the run resumes next start
+                await bot.executor.commit(None)
+                await persistence.recorder.flush()
+                await persistence.store.close()
             for gw in bot.feed.gateways.values():  # type: ignore[attr-defined]
                 await gw.close()
 
@@ -162,7 +181,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"mode": args.mode})
     rules = rules_for(settings)
     if args.feed in ("live", "live-poll") or settings.mode == "live":
-        return _run_live(settings, rules, live_orders=settings.mode == "live", stream=args.feed != "live-poll")
+        return _run_live(settings, rules, live_orders=settings.mode == "live", stream=args.feed != "live-poll",
+                         persist=not args.no_store)
     logs.configure(settings.log.level, settings.log.format, secrets_of(settings))
     print(f"carrybot: paper trading on the bundled replay, paced to about {settings.replay.pace_secs:.0f} s",
           flush=True)

@@ -201,3 +201,63 @@ def test_live_fills_stream_over_the_private_websocket() -> None:
             await wsr.cleanup()
             await rest.cleanup()
     asyncio.run(go())
+
+
+def test_paper_on_live_data_persists_and_a_restart_resumes_the_same_run(tmp_path) -> None:
+    """Live runs keep the same promises as the replay: orders written ahead, every tick committed, paper venues
+    journaled, and a restart resumes the run with reconciliation."""
+    import time
+
+    from bot.app import assemble_live, open_persistence, recover_bot
+    from bot.governor.rules_config import load_rules
+    from bot.settings import Settings, masked
+    from bot.store import Store
+
+    s = Settings(_env_file=None, data_dir=tmp_path)
+    settings = s.model_copy(update={"replay": s.replay.model_copy(update={"venues": ("bybit",), "bases": ("BTC",)})})
+
+    async def session() -> tuple[str, bool, dict]:
+        lb = Loopback("bybit", routes(Exchange()))
+        rest = await start(lb)
+        wsl = WsLoopback(bybit_reply, repeat_secs=0.02)
+        wsr = await start_ws(wsl)
+        ex = configure(ccxt_pro.bybit({"enableRateLimit": False, "timeout": 2000,
+                                       "options": VENUE_OPTIONS["bybit"]}))
+        redirect(ex, lb.url)
+        redirect_ws(ex, wsl.url)
+        gw = CcxtGateway("bybit", ex, PERP_FEES["bybit"], max_retries=1, backoff_secs=0.0)
+        await gw.load()
+        p, _ = await open_persistence(settings, "live", masked(settings), time.time_ns())
+        bot = await assemble_live(settings, load_rules(None), {"bybit": gw}, live_orders=False, stream=True,
+                                  persistence=p)
+        await recover_bot(bot)
+        try:
+            bot.feed._tick = 0.02
+            bot.feed._max_ticks = 20
+            await bot.executor.run()
+            await bot.executor.commit(None)
+            await p.recorder.flush()
+            return p.run_key, p.resumed, p.recovery.summary()
+        finally:
+            await p.store.close()
+            await gw.close()
+            await wsr.cleanup()
+            await rest.cleanup()
+
+    key1, resumed1, _ = asyncio.run(session())
+    key2, resumed2, recovery = asyncio.run(session())
+    assert (resumed1, resumed2) == (False, True) and key1 == key2
+    assert recovery["position_mismatches"] == 0 and recovery["orders_not_sent"] == 0
+
+    async def stored() -> tuple[int, int | None]:
+        from bot.app import store_url
+
+        store = Store(store_url(settings))
+        try:
+            (run,) = await store.runs()
+            return run.restarts, run.cursor_ns
+        finally:
+            await store.close()
+    restarts, cursor = asyncio.run(stored())
+    assert restarts == 1 and cursor is not None and abs(cursor - time.time_ns()) < 60 * 10**9
+    assert (tmp_path / "paper").is_dir()  # the paper venue's own journal, apart from the store
