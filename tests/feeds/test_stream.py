@@ -261,3 +261,51 @@ def test_paper_on_live_data_persists_and_a_restart_resumes_the_same_run(tmp_path
     restarts, cursor = asyncio.run(stored())
     assert restarts == 1 and cursor is not None and abs(cursor - time.time_ns()) < 60 * 10**9
     assert (tmp_path / "paper").is_dir()  # the paper venue's own journal, apart from the store
+
+
+def test_binance_bids_asks_and_mark_price_streams() -> None:
+    """Binance USDⓈ-M: best bid/ask from the bookTicker stream and mark, index, funding rate and next funding time
+    from the markPrice stream (recorded messages; the bookTicker sample's symbol is set to BTCUSDT)."""
+    from tests.venues.test_binance import Exchange as BinanceExchange
+    from tests.venues.test_binance import routes as binance_routes
+
+    perp = "binance:BTC/USDT:USDT"
+
+    def reply(sub: dict[str, Any], conn: int) -> list[dict[str, Any]]:
+        msgs = []
+        for stream in sub.get("params", []):
+            if stream.lower().endswith("@bookticker"):
+                msgs.append(fixture("binance", "book_ticker_stream.json") | {"s": "BTCUSDT", "ps": "BTCUSDT"})
+            elif "@markprice" in stream.lower():
+                msgs.append(fixture("binance", "mark_price_stream.json"))
+        return [{"result": None, "id": sub.get("id")}, *msgs]
+
+    async def go() -> None:
+        lb = Loopback("binance", binance_routes(BinanceExchange()))
+        rest = await start(lb)
+        wsl = WsLoopback(reply, repeat_secs=0.02)
+        wsr = await start_ws(wsl)
+        ex = configure(ccxt_pro.binance({"enableRateLimit": False, "timeout": 2000,
+                                         "options": VENUE_OPTIONS["binance"]}))
+        redirect(ex, lb.url)
+        redirect_ws(ex, wsl.url)
+        gw = CcxtGateway("binance", ex, PERP_FEES["binance"], max_retries=1, backoff_secs=0.0)
+        await gw.load()
+        feed = LiveStreamFeed({"binance": gw}, {perp: gw.instruments[perp]}, RealClock(), tick_secs=0.05,
+                              rest_every_secs=0.05, max_backoff_secs=0.1)
+        try:
+            feed.start()
+            await _until(lambda: perp in feed.latest and feed.latest[perp].funding is not None)
+            (snap,) = feed.snapshot_batch().snapshots
+            assert (snap.bid, snap.ask) == (25.3519, 25.3652)
+            assert snap.mark == 11794.15 and snap.index == 11784.62659091 and snap.funding_rate == 0.00038167
+            assert snap.ts_next_funding_ns == 1562306400000 * 1_000_000
+            streams = sorted(p for s in wsl.subscriptions for p in s.get("params", []))
+            assert any(p.lower().endswith("@bookticker") for p in streams)
+            assert any("@markprice" in p.lower() for p in streams)
+        finally:
+            await feed.stop()
+            await gw.close()
+            await wsr.cleanup()
+            await rest.cleanup()
+    asyncio.run(go())
