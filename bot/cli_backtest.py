@@ -150,8 +150,8 @@ def cmd_backtest_search(args: argparse.Namespace) -> int:
             raise ConfigError(f"invalid walk-forward: {args.train_days}+{args.test_days} days do not fit in "
                               f"{first} → {last}")
     runner = ray_runner(args.address) if args.engine == "ray" else local_runner(args.jobs)
-    n = len(wins) * (len(grid(axes)) + 1)
-    print(f"search: {len(wins)} window(s) × grid of {n // len(wins) - 1} on {args.engine} "
+    n = len(wins) * (len(grid(axes)) + 2)  # the grid on each fit window; the choice and the defaults on each test
+    print(f"search: {len(wins)} window(s) × grid of {n // len(wins) - 2} on {args.engine} "
           f"({args.jobs or os.cpu_count()} workers), metric {args.metric}", flush=True)
     t0 = time.perf_counter()
     try:
@@ -167,8 +167,9 @@ def cmd_backtest_search(args: argparse.Namespace) -> int:
         chosen = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in w["chosen"].items())
         print(f"  window {w['index']}: train {w['train'][0]}→{w['train'][1]}  score {w['train_score']:+.3f}  "
               f"| test {w['test'][0]}→{w['test'][1]}  score {w['test_score']:+.3f}  return {w['test_return']:+.3%}  "
-              f"| {chosen}")
-    print(f"out-of-sample return {out['out_of_sample_return']:+.3%} over {len(wins)} test window(s); "
+              f"(defaults {w['baseline_return']:+.3%}) | {chosen}")
+    print(f"out-of-sample return {out['out_of_sample_return']:+.3%} (defaults "
+          f"{out['baseline_out_of_sample_return']:+.3%}) over {len(wins)} test window(s); "
           f"{'the same choice in every window' if out['stable_choice'] else 'the choice moved between windows'}; "
           f"{n} backtests in {out['wall_secs']:.1f} s")
     if args.json:

@@ -139,6 +139,7 @@ class Window:
     chosen: tuple[tuple[str, Any], ...] = ()
     train_results: list[JobResult] = field(default_factory=list)
     test_result: JobResult | None = None
+    baseline: JobResult | None = None  # the unchanged settings on the same test window: what the fit must beat
 
 
 def windows(start: date, end: date, train_days: int, test_days: int) -> list[Window]:
@@ -165,23 +166,30 @@ def walk_forward(settings: Settings, axes: dict[str, Sequence[Any]], wins: list[
     for w in wins:
         w.train_results = [r for r in results if r.tag == f"w{w.index}/train"]
         w.chosen = best(w.train_results).params
-    tests = runner([Job(settings, w.chosen, w.test[0], w.test[1], metric, f"w{w.index}/test") for w in wins])
-    for w, r in zip(wins, tests, strict=True):
-        w.test_result = r
+    tests = runner([Job(settings, w.chosen, w.test[0], w.test[1], metric, f"w{w.index}/test") for w in wins]
+                   + [Job(settings, (), w.test[0], w.test[1], metric, f"w{w.index}/baseline") for w in wins])
+    for w in wins:
+        w.test_result = next(r for r in tests if r.tag == f"w{w.index}/test")
+        w.baseline = next(r for r in tests if r.tag == f"w{w.index}/baseline")
     return wins
 
 
 def summary(wins: list[Window]) -> dict[str, Any]:
     oos = [w.test_result for w in wins if w.test_result is not None]
     compounded = math.prod(1 + r.total_return for r in oos) - 1 if oos else 0.0
+    base = [w.baseline for w in wins if w.baseline is not None]
+    base_compounded = math.prod(1 + r.total_return for r in base) - 1 if base else 0.0
     return {
         "windows": [{"index": w.index, "train": [str(w.train[0]), str(w.train[1])],
                      "test": [str(w.test[0]), str(w.test[1])], "chosen": dict(w.chosen),
                      "train_score": best(w.train_results).score if w.train_results else None,
                      "test_score": w.test_result.score if w.test_result else None,
                      "test_return": w.test_result.total_return if w.test_result else None,
-                     "test_max_drawdown": w.test_result.max_drawdown if w.test_result else None}
+                     "test_max_drawdown": w.test_result.max_drawdown if w.test_result else None,
+                     "baseline_score": w.baseline.score if w.baseline else None,
+                     "baseline_return": w.baseline.total_return if w.baseline else None}
                     for w in wins],
         "out_of_sample_return": compounded,
+        "baseline_out_of_sample_return": base_compounded,
         "stable_choice": len({w.chosen for w in wins}) == 1,
     }

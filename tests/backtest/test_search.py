@@ -115,7 +115,8 @@ def test_search_cli_split_and_bad_input(tmp_path: Path) -> None:
              "--json", "s.json")
     assert ok.returncode == 0, ok.stderr
     out = json.loads((tmp_path / "s.json").read_text())
-    assert out["backtests"] == 3 and len(out["windows"]) == 1
+    assert out["backtests"] == 4 and len(out["windows"]) == 1  # 2 fits, the choice and the defaults on test
+    assert out["windows"][0]["baseline_return"] is not None
     assert out["windows"][0]["train"] == ["2023-01-01", "2024-01-01"]
     assert out["windows"][0]["chosen"]["strategy.s1.entry_threshold_apr"] in (0.05, 0.2)
     bad = cli("--grid", "strategy.s1.entry_threshold_apr=0.05,-1", "--split", "2024-01-01")
