@@ -32,6 +32,7 @@ class LivePollingFeed:
         self._max = max_polls
         self._last: dict[str, MarketSnapshot] = {}
         self._next_funding: dict[str, int] = {}
+        self._rate_before: dict[str, dict[int, float]] = {}  # perp -> settlement time -> rate seen before it
         self._oi: dict[str, tuple[int, float | None]] = {}  # perp id -> (polled at, open interest in base units)
         self._oi_every_ns = int(oi_every_secs * 1e9)
         self.failures: dict[str, int] = {}
@@ -69,9 +70,16 @@ class LivePollingFeed:
         settlement = None
         due = self._next_funding.get(inst.id)
         if due is not None and now >= due and rate is not None:
-            settlement = FundingSettlement(due, rate)  # the settlement the venue just made, at the rate in force
+            # the settlement the venue just made, at the rate that was in force for the period it closes (once the
+            # period ends, venues already show the next period's rate)
+            settlement = FundingSettlement(due, self._rate_before.get(inst.id, {}).pop(due, rate))
         if f["ts_next_ns"] is not None:
             self._next_funding[inst.id] = f["ts_next_ns"]
+            if rate is not None and now < f["ts_next_ns"]:
+                pending = self._rate_before.setdefault(inst.id, {})
+                pending[f["ts_next_ns"]] = rate
+                for old in [t for t in pending if t < now - 86_400 * 10**9]:  # settlements long past
+                    del pending[old]
         polled = self._oi.get(inst.id)
         if f.get("open_interest") is not None:  # the venue's ticker carries it (Bybit): no extra call
             polled = self._oi[inst.id] = (now, f["open_interest"])

@@ -75,6 +75,7 @@ class LiveStreamFeed:
         self._sleep = sleep
         self.latest: dict[str, Latest] = {}
         self._next_funding: dict[str, int] = {}
+        self._rate_before: dict[str, dict[int, float]] = {}  # perp -> settlement time -> rate seen before it
         self.messages: Counter[str] = Counter()  # per venue
         self.reconnects: Counter[str] = Counter()
         self.failures: Counter[str] = Counter()
@@ -145,6 +146,7 @@ class LiveStreamFeed:
             cur.index = _f(t.get("indexPrice")) or _f(info.get("i")) or cur.index
             cur.funding = _f(info.get("r")) if info.get("r") not in (None, "") else cur.funding
             cur.next_funding_ns = int(info["T"]) * 1_000_000 if info.get("T") else cur.next_funding_ns
+            self._note_rate(iid, cur, int(t["timestamp"]) * 1_000_000 if t.get("timestamp") else now)
             return
         bid, ask = _f(t.get("bid")), _f(t.get("ask"))
         if bid is None or ask is None:
@@ -159,11 +161,21 @@ class LiveStreamFeed:
             new.funding = _f(info.get("fundingRate"))
         if info.get("nextFundingTime"):
             new.next_funding_ns = int(info["nextFundingTime"]) * 1_000_000
+        self._note_rate(iid, new, ts)
         if str(info.get("fundingIntervalHour") or "").isdigit() and int(info["fundingIntervalHour"]) > 0:
             new.interval_secs = int(info["fundingIntervalHour"]) * 3600
         if info.get("openInterest") not in (None, ""):
             new.open_interest = _f(info.get("openInterest"))
         self.latest[iid] = new
+
+    def _note_rate(self, iid: str, cur: Latest, ts_ns: int) -> None:
+        """Remember the rate in force for the period a settlement will close (venues show the next period's rate
+        as soon as it settles)."""
+        if cur.funding is not None and cur.next_funding_ns is not None and ts_ns < cur.next_funding_ns:
+            pending = self._rate_before.setdefault(iid, {})
+            pending[cur.next_funding_ns] = cur.funding
+            for old in [t for t in pending if t < ts_ns - 86_400 * 10**9]:  # settlements long past
+                del pending[old]
 
     async def _rest_quotes(self, gw: CcxtGateway, ids: list[str]) -> None:
         while True:
@@ -188,6 +200,7 @@ class LiveStreamFeed:
                     cur.funding = _f(f["rate"]) if f["rate"] is not None else cur.funding
                     cur.next_funding_ns = f["ts_next_ns"] or cur.next_funding_ns
                     cur.interval_secs = f["interval_secs"] or cur.interval_secs
+                    self._note_rate(iid, cur, self._clock.now_ns())
                     cur.mark = cur.mark or _f(f["mark"])
                     cur.index = cur.index or _f(f["index"])
                     oi = f.get("open_interest")
@@ -209,7 +222,7 @@ class LiveStreamFeed:
             settlement = None
             due = self._next_funding.get(iid)
             if due is not None and now >= due and cur.funding is not None:
-                settlement = FundingSettlement(due, cur.funding)
+                settlement = FundingSettlement(due, self._rate_before.get(iid, {}).pop(due, cur.funding))
                 self._next_funding.pop(iid)
             if cur.next_funding_ns is not None and cur.next_funding_ns > now:
                 self._next_funding[iid] = cur.next_funding_ns

@@ -67,3 +67,26 @@ def test_a_settlement_time_passing_is_announced() -> None:
             await gw.close()
             await runner.cleanup()
     asyncio.run(go())
+
+
+def test_a_settlement_is_booked_at_the_rate_of_the_period_it_closes() -> None:
+    """Once a period settles, venues show the next period's rate; the settlement must carry the rate that was in
+    force before it (REST polling feed)."""
+    async def go() -> None:
+        server = OkxServer()
+        gw, runner = await _gateway(server)
+        try:
+            due_ms = 1_744_590_349_506
+            clock = SimClock((due_ms - 5_000) * 1_000_000)
+            feed = LivePollingFeed({"okx": gw}, {SWAP: gw.instruments[SWAP]}, clock)
+            await feed.poll_once()  # the rate in force: 0.0001, due at due_ms
+            server.funding_patch = {"fundingRate": "0.00042", "fundingTime": str(due_ms + 8 * 3_600_000),
+                                    "nextFundingTime": str(due_ms + 16 * 3_600_000)}
+            await clock.sleep(10)
+            (snap,) = (await feed.poll_once()).snapshots
+            assert snap.settlement is not None and snap.settlement.rate == 0.0001  # not the new period's 0.00042
+            assert snap.funding_rate == 0.00042
+        finally:
+            await gw.close()
+            await runner.cleanup()
+    asyncio.run(go())

@@ -309,3 +309,28 @@ def test_binance_bids_asks_and_mark_price_streams() -> None:
             await wsr.cleanup()
             await rest.cleanup()
     asyncio.run(go())
+
+
+def test_stream_settlement_carries_the_rate_of_the_period_it_closes() -> None:
+    from bot.clock import SimClock
+    from bot.domain import Instrument, InstrumentKind
+    from bot.venues.fees import PERP_FEES as FEES
+
+    inst = Instrument(venue="bybit", symbol="BTC/USDT:USDT", kind=InstrumentKind.PERP, base="BTC", quote="USDT",
+                      fees=FEES["bybit"], funding_interval_secs=8 * 3600)
+    due = 1_673_280_000_000
+    clock = SimClock((due - 60_000) * 1_000_000)
+    feed = LiveStreamFeed({}, {inst.id: inst}, clock)
+
+    def ticker(ts_ms: int, rate: str, next_ms: int) -> dict[str, Any]:
+        return {"bid": 17215.5, "ask": 17216.0, "last": 17216.0, "timestamp": ts_ms,
+                "info": {"fundingRate": rate, "nextFundingTime": str(next_ms), "markPrice": "17217.33"}}
+
+    feed._update(inst.id, ticker(due - 30_000, "-0.000212", due))
+    assert feed.snapshot_batch().snapshots[0].settlement is None
+    clock.advance_to((due + 2_000) * 1_000_000)
+    feed._update(inst.id, ticker(due + 1_000, "0.000100", due + 8 * 3_600_000))  # the next period's rate
+    (snap,) = feed.snapshot_batch().snapshots
+    assert snap.settlement is not None and snap.settlement.ts_ns == due * 1_000_000
+    assert snap.settlement.rate == -0.000212 and snap.funding_rate == 0.0001
+    assert feed.snapshot_batch().snapshots[0].settlement is None  # once

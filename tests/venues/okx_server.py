@@ -26,6 +26,7 @@ class OkxServer:
     posts: int = 0
     seen_headers: list[dict[str, str]] = field(default_factory=list)
     market_down: bool = False
+    funding_patch: dict = field(default_factory=dict)  # fields to change in the funding-rate answer
     url: str = ""
 
     async def handler(self, req: web.Request) -> web.Response:
@@ -59,6 +60,7 @@ class OkxServer:
                 item | {"instId": i, "instType": "SWAP"} for i in ids]})
         if path == "/api/v5/public/funding-rate":
             item = _fixture("ws_funding_rate.json")["data"][0] | {"instId": req.query["instId"], "instType": "SWAP"}
+            item |= self.funding_patch
             return web.json_response({"code": "0", "msg": "", "data": [item]})
         if path == "/api/v5/account/set-leverage":
             body = await req.json()
