@@ -125,9 +125,15 @@ def _run_live(settings: Settings, rules: RulesConfig, live_orders: bool, stream:
         bridge, bridge_task = start_mqtt(settings, bot) if settings.mqtt.enabled else (None, None)
         fill_loops = []
         if live_orders:  # live fills reach the executor as they happen (stream, else REST polling)
+            from bot.execution.watchdog import PositionWatchdog
             from bot.venues.ccxt_fills import run_fill_loop
 
-            fill_loops = [asyncio.create_task(run_fill_loop(gw)) for gw in bot.feed.gateways.values()]  # type: ignore[attr-defined]
+            gateways = bot.feed.gateways  # type: ignore[attr-defined]
+            watchdog = PositionWatchdog(bot.executor, gateways)
+            if ops is not None:
+                ops.metrics.watchdog = watchdog
+            fill_loops = [asyncio.create_task(run_fill_loop(gw)) for gw in gateways.values()]
+            fill_loops.append(asyncio.create_task(watchdog.run()))
         try:
             await bot.executor.run()
             if settings.execution.cancel_on_shutdown:

@@ -69,6 +69,9 @@ class Metrics:
                                          ["venue"], registry=r)
         self.stream_messages = Counter("carrybot_stream_messages_total", "market-data stream messages", ["venue"],
                                        registry=r)
+        self.position_mismatch = Gauge("carrybot_position_mismatch", "1 while the ledger and the venue disagree on a "
+                                       "position (live watchdog, two checks in a row)", ["instrument"], registry=r)
+        self.watchdog: object | None = None  # the live position watchdog, whose findings are exported
         self.feed: object | None = None  # a live stream feed, whose counters are exported
         self._seen: dict[tuple[str, str], int] = {}
         self.last_tick = Gauge("carrybot_last_tick_timestamp_seconds", "feed time of the last tick", registry=r)
@@ -96,6 +99,10 @@ class Metrics:
         self.tick_latency.observe(tick_seconds)
         if self.feed is not None:
             self._feed_counters()
+        if self.watchdog is not None:
+            self.position_mismatch.clear()
+            for iid in getattr(self.watchdog, "mismatches", {}):
+                self.position_mismatch.labels(iid).set(1)
         acct = ex.account_view()
         self.equity.set(acct.equity)
         parts = ex.ledger.parts(ex.marks)

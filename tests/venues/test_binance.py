@@ -251,3 +251,33 @@ def test_live_fills_are_picked_up_once_matched_by_venue_order_id() -> None:
         (again,) = await gw.fetch_fills(0)
         assert again == fill
     _run(check)
+
+
+def test_the_live_watchdog_catches_a_position_the_ledger_does_not_know() -> None:
+    """The venue reports 20 BTC long the bot never traded (an orphan leg): flagged after two checks in a row (one
+    could race a fill), exported, and the governor goes to REDUCING so no new risk is added."""
+    from bot.app import assemble_live
+    from bot.decisions import TradingState
+    from bot.execution.watchdog import PositionWatchdog
+    from bot.governor.rules_config import load_rules
+    from bot.settings import Settings
+    from bot.telemetry.metrics import Metrics
+
+    async def check(gw: CcxtGateway, lb: Loopback, ex: Exchange) -> None:
+        s = Settings(_env_file=None)
+        settings = s.model_copy(update={"replay": s.replay.model_copy(update={"venues": ("binance",),
+                                                                             "bases": ("BTC",)})})
+        bot = await assemble_live(settings, load_rules(None), {"binance": gw}, live_orders=True, stream=False)
+        wd = PositionWatchdog(bot.executor, {"binance": gw})
+        assert await wd.check() == {} and PERP in wd.suspect  # once: maybe a fill in flight
+        assert bot.governor.trading_state is TradingState.ACTIVE
+        assert await wd.check() == {PERP: (Decimal(0), Decimal("20"))}
+        assert bot.governor.trading_state is TradingState.REDUCING
+        assert bot.audit.transitions[-1].rule == "watchdog"
+        metrics = Metrics()
+        metrics.watchdog = wd
+        metrics.update(bot.executor, 0, 0.0)
+        from prometheus_client import generate_latest
+
+        assert f'carrybot_position_mismatch{{instrument="{PERP}"}} 1.0' in generate_latest(metrics.registry).decode()
+    _run(check)
