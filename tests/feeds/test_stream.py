@@ -7,15 +7,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import ccxt.pro as ccxt_pro
-
 from bot.clock import RealClock
 from bot.feeds.stream import LiveStreamFeed
-from bot.venues.ccxt_gateway import VENUE_OPTIONS, CcxtGateway, configure
-from bot.venues.fees import PERP_FEES
-from tests.venues.loopback import Loopback, fixture, redirect, start
+from tests.venues.loopback import Loopback, fixture
 from tests.venues.test_bybit import PERP, B, Exchange, routes
-from tests.venues.ws_loopback import WsLoopback, redirect_ws, start_ws
+from tests.venues.ws_loopback import WsLoopback, live_venue
 
 
 def bybit_reply(sub: dict[str, Any], conn: int) -> list[dict[str, Any]]:
@@ -31,28 +27,15 @@ def bybit_reply(sub: dict[str, Any], conn: int) -> list[dict[str, Any]]:
 
 def run(check, drop_after: dict[int, int] | None = None, no_stream: bool = False) -> None:
     async def go() -> None:
-        lb = Loopback("bybit", routes(Exchange()))
-        rest = await start(lb)
-        wsl = WsLoopback(bybit_reply, drop_after=drop_after or {}, repeat_secs=0.05)
-        wsr = await start_ws(wsl)
-        ex = configure(ccxt_pro.bybit({"enableRateLimit": False, "timeout": 2000,
-                                       "options": VENUE_OPTIONS["bybit"]}))
-        redirect(ex, lb.url)
-        redirect_ws(ex, wsl.url)
-        if no_stream:
-            ex.has = dict(ex.has) | {"watchTickers": False}  # a venue without the stream
-        gw = CcxtGateway("bybit", ex, PERP_FEES["bybit"], max_retries=1, backoff_secs=0.0)
-        await gw.load()
-        await gw.resolve_funding_interval(PERP)
-        feed = LiveStreamFeed({"bybit": gw}, {PERP: gw.instruments[PERP]}, RealClock(), tick_secs=0.05,
-                              rest_every_secs=0.05, max_backoff_secs=0.1)
-        try:
-            await check(feed, lb, wsl)
-        finally:
-            await feed.stop()
-            await gw.close()
-            await wsr.cleanup()
-            await rest.cleanup()
+        async with live_venue("bybit", routes(Exchange()), bybit_reply, repeat_secs=0.05, drop_after=drop_after,
+                              no_stream=no_stream) as (gw, lb, wsl):
+            await gw.resolve_funding_interval(PERP)
+            feed = LiveStreamFeed({"bybit": gw}, {PERP: gw.instruments[PERP]}, RealClock(), tick_secs=0.05,
+                                  rest_every_secs=0.05, max_backoff_secs=0.1)
+            try:
+                await check(feed, lb, wsl)
+            finally:
+                await feed.stop()
     asyncio.run(go())
 
 
@@ -121,21 +104,11 @@ def test_paper_trading_on_the_stream_runs_the_ordinary_executor() -> None:
     from bot.settings import Settings
 
     async def go() -> None:
-        lb = Loopback("bybit", routes(Exchange()))
-        rest = await start(lb)
-        wsl = WsLoopback(bybit_reply, repeat_secs=0.02)
-        wsr = await start_ws(wsl)
-        ex = configure(ccxt_pro.bybit({"enableRateLimit": False, "timeout": 2000,
-                                       "options": VENUE_OPTIONS["bybit"]}))
-        redirect(ex, lb.url)
-        redirect_ws(ex, wsl.url)
-        gw = CcxtGateway("bybit", ex, PERP_FEES["bybit"], max_retries=1, backoff_secs=0.0)
-        await gw.load()
-        s = Settings(_env_file=None)
-        settings = s.model_copy(update={"replay": s.replay.model_copy(update={"venues": ("bybit",),
-                                                                             "bases": ("BTC",)})})
-        bot = await assemble_live(settings, load_rules(None), {"bybit": gw}, live_orders=False, stream=True)
-        try:
+        async with live_venue("bybit", routes(Exchange()), bybit_reply) as (gw, lb, wsl):
+            s = Settings(_env_file=None)
+            settings = s.model_copy(update={"replay": s.replay.model_copy(update={"venues": ("bybit",),
+                                                                                 "bases": ("BTC",)})})
+            bot = await assemble_live(settings, load_rules(None), {"bybit": gw}, live_orders=False, stream=True)
             assert set(bot.instruments) == {"bybit:BTC/USDT", PERP}
             assert bot.instruments[PERP].funding_interval_secs == 8 * 3600
             bot.feed._tick = 0.02
@@ -144,10 +117,6 @@ def test_paper_trading_on_the_stream_runs_the_ordinary_executor() -> None:
             assert stats.ticks == 50 and stats.snapshots > 0
             sig = bot.governor.signals.get(PERP)
             assert sig is not None and sig.funding_8h == -0.000212
-        finally:
-            await gw.close()
-            await wsr.cleanup()
-            await rest.cleanup()
     asyncio.run(go())
 
 
@@ -174,32 +143,22 @@ def test_live_fills_stream_over_the_private_websocket() -> None:
         return [ack, m] if "execution" in sub.get("args", []) else [ack]
 
     async def go() -> None:
-        lb = Loopback("bybit", routes(Exchange()))
-        rest = await start(lb)
-        wsl = WsLoopback(reply)
-        wsr = await start_ws(wsl)
-        ex = configure(ccxt_pro.bybit({"apiKey": "bybit-stream-key", "secret": "bybit-stream-secret",
-                                       "enableRateLimit": False, "timeout": 2000, "options": VENUE_OPTIONS["bybit"]}))
-        redirect(ex, lb.url)
-        redirect_ws(ex, wsl.url)
-        gw = CcxtGateway("bybit", ex, PERP_FEES["bybit"], max_retries=1, backoff_secs=0.0)
-        await gw.load()
-        gw.fills.placed(vcid, order)
-        task = asyncio.create_task(run_fill_loop(gw, poll_secs=5.0))
-        try:
-            await _until(lambda: gw.fills.counts["fills"] == 1)
-            fill, upd = gw.drain_events()
-            assert isinstance(fill, Fill) and fill.client_order_id == order.client_order_id
-            assert fill.qty == Decimal("0.5") and fill.price == Decimal("95900.1") and fill.fee == Decimal("26.3725275")
-            assert isinstance(upd, OrderUpdate) and upd.status is OrderStatus.FILLED
-            assert lb.hits(f"{B}/execution/list") == 0  # streamed, not polled
-            assert gw.fills.counts["stream_failures"] == 0
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await gw.close()
-            await wsr.cleanup()
-            await rest.cleanup()
+        async with live_venue("bybit", routes(Exchange()), reply, keys=("bybit-stream-key", "bybit-stream-secret"),
+                              repeat_secs=None) as (gw, lb, wsl):
+            gw.fills.placed(vcid, order)
+            task = asyncio.create_task(run_fill_loop(gw, poll_secs=5.0))
+            try:
+                await _until(lambda: gw.fills.counts["fills"] == 1)
+                fill, upd = gw.drain_events()
+                assert isinstance(fill, Fill) and fill.client_order_id == order.client_order_id
+                assert fill.qty == Decimal("0.5") and fill.price == Decimal("95900.1")
+                assert fill.fee == Decimal("26.3725275")
+                assert isinstance(upd, OrderUpdate) and upd.status is OrderStatus.FILLED
+                assert lb.hits(f"{B}/execution/list") == 0  # streamed, not polled
+                assert gw.fills.counts["stream_failures"] == 0
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
     asyncio.run(go())
 
 
@@ -217,32 +176,20 @@ def test_paper_on_live_data_persists_and_a_restart_resumes_the_same_run(tmp_path
     settings = s.model_copy(update={"replay": s.replay.model_copy(update={"venues": ("bybit",), "bases": ("BTC",)})})
 
     async def session() -> tuple[str, bool, dict]:
-        lb = Loopback("bybit", routes(Exchange()))
-        rest = await start(lb)
-        wsl = WsLoopback(bybit_reply, repeat_secs=0.02)
-        wsr = await start_ws(wsl)
-        ex = configure(ccxt_pro.bybit({"enableRateLimit": False, "timeout": 2000,
-                                       "options": VENUE_OPTIONS["bybit"]}))
-        redirect(ex, lb.url)
-        redirect_ws(ex, wsl.url)
-        gw = CcxtGateway("bybit", ex, PERP_FEES["bybit"], max_retries=1, backoff_secs=0.0)
-        await gw.load()
-        p, _ = await open_persistence(settings, "live", masked(settings), time.time_ns())
-        bot = await assemble_live(settings, load_rules(None), {"bybit": gw}, live_orders=False, stream=True,
-                                  persistence=p)
-        await recover_bot(bot)
-        try:
-            bot.feed._tick = 0.02
-            bot.feed._max_ticks = 20
-            await bot.executor.run()
-            await bot.executor.commit(None)
-            await p.recorder.flush()
-            return p.run_key, p.resumed, p.recovery.summary()
-        finally:
-            await p.store.close()
-            await gw.close()
-            await wsr.cleanup()
-            await rest.cleanup()
+        async with live_venue("bybit", routes(Exchange()), bybit_reply) as (gw, lb, wsl):
+            p, _ = await open_persistence(settings, "live", masked(settings), time.time_ns())
+            bot = await assemble_live(settings, load_rules(None), {"bybit": gw}, live_orders=False, stream=True,
+                                      persistence=p)
+            await recover_bot(bot)
+            try:
+                bot.feed._tick = 0.02
+                bot.feed._max_ticks = 20
+                await bot.executor.run()
+                await bot.executor.commit(None)
+                await p.recorder.flush()
+                return p.run_key, p.resumed, p.recovery.summary()
+            finally:
+                await p.store.close()
 
     key1, resumed1, _ = asyncio.run(session())
     key2, resumed2, recovery = asyncio.run(session())
@@ -281,33 +228,21 @@ def test_binance_bids_asks_and_mark_price_streams() -> None:
         return [{"result": None, "id": sub.get("id")}, *msgs]
 
     async def go() -> None:
-        lb = Loopback("binance", binance_routes(BinanceExchange()))
-        rest = await start(lb)
-        wsl = WsLoopback(reply, repeat_secs=0.02)
-        wsr = await start_ws(wsl)
-        ex = configure(ccxt_pro.binance({"enableRateLimit": False, "timeout": 2000,
-                                         "options": VENUE_OPTIONS["binance"]}))
-        redirect(ex, lb.url)
-        redirect_ws(ex, wsl.url)
-        gw = CcxtGateway("binance", ex, PERP_FEES["binance"], max_retries=1, backoff_secs=0.0)
-        await gw.load()
-        feed = LiveStreamFeed({"binance": gw}, {perp: gw.instruments[perp]}, RealClock(), tick_secs=0.05,
-                              rest_every_secs=0.05, max_backoff_secs=0.1)
-        try:
-            feed.start()
-            await _until(lambda: perp in feed.latest and feed.latest[perp].funding is not None)
-            (snap,) = feed.snapshot_batch().snapshots
-            assert (snap.bid, snap.ask) == (25.3519, 25.3652)
-            assert snap.mark == 11794.15 and snap.index == 11784.62659091 and snap.funding_rate == 0.00038167
-            assert snap.ts_next_funding_ns == 1562306400000 * 1_000_000
-            streams = sorted(p for s in wsl.subscriptions for p in s.get("params", []))
-            assert any(p.lower().endswith("@bookticker") for p in streams)
-            assert any("@markprice" in p.lower() for p in streams)
-        finally:
-            await feed.stop()
-            await gw.close()
-            await wsr.cleanup()
-            await rest.cleanup()
+        async with live_venue("binance", binance_routes(BinanceExchange()), reply) as (gw, lb, wsl):
+            feed = LiveStreamFeed({"binance": gw}, {perp: gw.instruments[perp]}, RealClock(), tick_secs=0.05,
+                                  rest_every_secs=0.05, max_backoff_secs=0.1)
+            try:
+                feed.start()
+                await _until(lambda: perp in feed.latest and feed.latest[perp].funding is not None)
+                (snap,) = feed.snapshot_batch().snapshots
+                assert (snap.bid, snap.ask) == (25.3519, 25.3652)
+                assert snap.mark == 11794.15 and snap.index == 11784.62659091 and snap.funding_rate == 0.00038167
+                assert snap.ts_next_funding_ns == 1562306400000 * 1_000_000
+                streams = sorted(p for s in wsl.subscriptions for p in s.get("params", []))
+                assert any(p.lower().endswith("@bookticker") for p in streams)
+                assert any("@markprice" in p.lower() for p in streams)
+            finally:
+                await feed.stop()
     asyncio.run(go())
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,3 +94,36 @@ async def start_ws(server: WsLoopback) -> web.AppRunner:
 
     runner, server.url = await serve(server.handle, "GET", "ws")
     return runner
+
+
+@asynccontextmanager
+async def live_venue(venue: str, routes: dict[tuple[str, str], Any], reply: Reply, keys: tuple[str, str] | None = None,
+                     repeat_secs: float | None = 0.02, drop_after: dict[int, int] | None = None,
+                     no_stream: bool = False) -> AsyncIterator[tuple[Any, Any, WsLoopback]]:
+    """A ccxt.pro gateway whose REST and websocket hosts are loopback servers playing recorded payloads:
+    yields (gateway, REST loopback, websocket loopback), markets loaded."""
+    import ccxt.pro as ccxt_pro
+
+    from bot.venues.ccxt_gateway import VENUE_OPTIONS, CcxtGateway, configure
+    from bot.venues.fees import PERP_FEES
+    from tests.venues.loopback import Loopback, redirect, start
+
+    lb = Loopback(venue, routes)
+    rest = await start(lb)
+    wsl = WsLoopback(reply, drop_after=drop_after or {}, repeat_secs=repeat_secs)
+    wsr = await start_ws(wsl)
+    creds = {"apiKey": keys[0], "secret": keys[1]} if keys else {}
+    ex = configure(getattr(ccxt_pro, venue)(creds | {"enableRateLimit": False, "timeout": 2000,
+                                                     "options": VENUE_OPTIONS[venue]}))
+    redirect(ex, lb.url)
+    redirect_ws(ex, wsl.url)
+    if no_stream:
+        ex.has = dict(ex.has) | {"watchTickers": False}  # a venue without the stream
+    gw = CcxtGateway(venue, ex, PERP_FEES[venue], max_retries=1, backoff_secs=0.0)
+    try:
+        await gw.load()
+        yield gw, lb, wsl
+    finally:
+        await gw.close()
+        await wsr.cleanup()
+        await rest.cleanup()
