@@ -290,46 +290,10 @@ class CcxtGateway:
         return None
 
     async def resolve_funding_interval(self, instrument_id: str) -> tuple[int | None, str]:
-        """The perpetual's funding interval from the venue, never assumed: the market's own field, then
-        ``fetch_funding_interval``, then the rate's ``interval``, then the spacing of its settled history.
-        Returns (seconds or None, where it came from)."""
-        inst = self.instruments[instrument_id]
-        sym = self._symbols[instrument_id]
-        if self.interval_source.get(instrument_id) == "market":
-            return inst.funding_interval_secs, "market"
-        if self.ex.has.get("fetchFundingInterval"):
-            try:
-                r = await self._call("fetch_funding_interval", lambda: self.ex.fetch_funding_interval(sym))
-                if (secs := _interval_secs(r.get("interval"))) is not None:
-                    return self._set_interval(instrument_id, secs, "fetch_funding_interval")
-            except _VenueError:
-                pass
-        try:
-            r = await self._call("fetch_funding_rate", lambda: self.ex.fetch_funding_rate(sym))
-            hours = (r.get("info") or {}).get("fundingIntervalHour")  # Bybit's ticker states it in hours
-            if hours not in (None, "") and str(hours).isdigit() and int(hours) > 0:
-                return self._set_interval(instrument_id, int(hours) * 3600, "ticker fundingIntervalHour")
-            if (secs := _interval_secs(r.get("interval"))) is not None:
-                return self._set_interval(instrument_id, secs, "fetch_funding_rate")
-        except _VenueError:
-            pass
-        try:
-            hist = await self.fetch_funding_rate_history(instrument_id)
-        except _VenueError:
-            hist = []
-        gaps = sorted(b - a for (a, _), (b, _) in zip(hist, hist[1:], strict=False) if b > a)
-        if gaps:
-            secs = round(gaps[len(gaps) // 2] / 1e9 / 60) * 60  # the median spacing, to the minute
-            return self._set_interval(instrument_id, secs, "history")
-        return None, "unknown"
+        """The perpetual's funding interval from the venue, never assumed (``bot/venues/ccxt_intervals.py``)."""
+        from bot.venues.ccxt_intervals import resolve_funding_interval
 
-    def _set_interval(self, instrument_id: str, secs: int, source: str) -> tuple[int, str]:
-        import dataclasses
-
-        self.instruments[instrument_id] = dataclasses.replace(self.instruments[instrument_id],
-                                                              funding_interval_secs=secs)
-        self.interval_source[instrument_id] = source
-        return secs, source
+        return await resolve_funding_interval(self, instrument_id)
 
     async def fetch_funding_now(self, instrument_id: str) -> dict[str, Any]:
         """The rate in force, the venue's prediction where it gives one, the next settlement time and the
