@@ -34,6 +34,7 @@ from bot.governor.audit import AuditSink, MemoryAudit
 from bot.governor.calendar import ExpiryCalendar
 from bot.governor.context import AccountView, CheckContext, PricedLeg, Rule, TickReads
 from bot.governor.crowding import CrowdingRule, checklist
+from bot.governor.durable import export_state, import_state
 from bot.governor.expiry import ExpiryRule
 from bot.governor.hygiene import PriceSanity, SpreadVolGate, Staleness, StoreHealth
 from bot.governor.intent_kind import hedges as _hedges
@@ -234,28 +235,11 @@ class Governor:
         return None
 
     def export_state(self) -> dict[str, Any]:
-        """What must survive a restart (JSON-ready): trading state, peaks, ladder stages, leg timers."""
-        st = self.state
-        return {"trading_state": st.trading_state.value, "cause": st.cause.value if st.cause else None,
-                "peak_equity": st.peak_equity, "day": st.day, "day_start_equity": st.day_start_equity,
-                "ladders": [[k, m, v] for (k, m), v in sorted(self.ladders.stages.items())],
-                "unhedged_since": dict(self.unhedged_since), "completed": sorted(self._completed),
-                "recent": list(self._recent), "venues_paused_until": self.venue_health.export()}
+        """What must survive a restart (JSON-ready): see ``bot/governor/durable.py``."""
+        return export_state(self)
 
     def import_state(self, data: dict[str, Any]) -> None:
-        st = self.state
-        st.trading_state = TradingState(data["trading_state"])
-        st.cause = DenyCode(data["cause"]) if data.get("cause") else None
-        st.peak_equity, st.day, st.day_start_equity = data["peak_equity"], data["day"], data["day_start_equity"]
-        self.ladders.stages.clear()
-        for key, measure, stage in data.get("ladders", []):
-            self.ladders.stages[(key, measure)] = stage
-            self.ladders._recompute(key)
-        self.unhedged_since = {k: int(v) for k, v in data.get("unhedged_since", {}).items()}
-        self._completed = set(data.get("completed", []))
-        self._recent.clear()
-        self.venue_health.paused_until = {k: int(v) for k, v in data.get("venues_paused_until", {}).items()}
-        self._recent.extend(int(x) for x in data.get("recent", []))
+        import_state(self, data)
 
     def set_state(self, to: TradingState, now_ns: int, origin: str, reason: str) -> StateTransition | None:
         tr = set_state(self.state, to, now_ns, origin, reason)
