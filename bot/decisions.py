@@ -29,6 +29,8 @@ class DenyCode(StrEnum):
     """The closed set of reasons a governor rule fires (metrics, MQTT and tests match on these, never on prose)."""
 
     PRICE_SANITY = "price_sanity"  # G6
+    PRICE_COLLAR = "price_collar"  # G6: an order's price outside the band around the trusted reference (any order)
+    PRICE_UNCONFIRMED = "price_unconfirmed"  # G6: the price guard holds this instrument's print as suspect
     STALE_SNAPSHOT = "stale_snapshot"  # G6
     NO_SNAPSHOT = "no_snapshot"  # G6
     MAX_ORDER_NOTIONAL = "max_order_notional"  # G7

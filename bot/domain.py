@@ -168,6 +168,7 @@ class MarketSnapshot:  # ~12x more (3.8 vs 0.3 us with 20 fields), and the repla
     liq_short_usd: float | None = None
     skew_25d: float | None = None  # options 25-delta put IV minus call IV (vol points as a fraction)
     ts_expiry_ns: int | None = None
+    suspect: bool = False  # the price guard held back a broken print: these are the last trusted prices
 
     @property
     def mid(self) -> float:

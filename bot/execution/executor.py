@@ -38,6 +38,7 @@ from bot.domain import (
 from bot.execution.account import account_view
 from bot.execution.equity import EquityTrack
 from bot.execution.pairs import PairBook
+from bot.feeds.guard import GuardBounds, PriceGuard, SuspectPrint
 from bot.governor import Governor
 from bot.governor.context import AccountView
 from bot.ledger import Ledger
@@ -66,6 +67,7 @@ class ExecutorStats:
     ladder_events: int = 0
     borrow_charges: int = 0
     entries_expired: int = 0
+    suspect_prints: int = 0  # prints the price guard held back (never used as marks)
     max_unhedged_usd: float = 0.0  # largest seen by the governor at the start of a tick
     tick_end_unhedged_max: float = 0.0  # largest left at the end of a tick
     ticks_unhedged: int = 0  # ticks that ended with more than g9.max_unhedged_usd of delta
@@ -79,8 +81,11 @@ class Executor:
     def __init__(self, feed_batches: Callable[[], object], gateways: Mapping[str, Gateway], governor: Governor,
                  strategies: Sequence[Strategy], ledger: Ledger, clock: Clock,
                  instruments: Mapping[str, Instrument], entry_ttl_secs: float = 9 * 3600,
-                 recorder: Recorder | None = None) -> None:
+                 recorder: Recorder | None = None, guard: PriceGuard | None = None) -> None:
         self._batches = feed_batches
+        g6 = governor.cfg.g6
+        self.guard = guard or PriceGuard(instruments, GuardBounds(g6.guard_jump_pct, g6.guard_cross_pct,
+                                                                  g6.guard_confirm_prints))
         self.gateways = dict(gateways)
         self.governor = governor
         self.strategies = tuple(strategies)
@@ -130,6 +135,8 @@ class Executor:
 
     def warm(self, batch: MarketBatch) -> None:
         """Replay a tick that happened before a restart: market, signals and strategy state only — no orders."""
+        batch = self.guard.screen(batch)
+        self.guard.take_flagged()
         for snap in batch.snapshots:
             self.market[snap.instrument_id] = snap
         self.governor.observe(batch)
@@ -140,6 +147,9 @@ class Executor:
     async def step(self, batch: MarketBatch) -> None:
         t0 = time.perf_counter()
         st = self.stats
+        batch = self.guard.screen(batch)  # before anything sees it: a broken print never becomes a mark
+        if self.guard.recent:
+            self._flagged(self.guard.take_flagged())
         st.ticks += 1
         st.snapshots += len(batch.snapshots)
         market = self.market
@@ -218,6 +228,15 @@ class Executor:
         if self.metrics is not None:
             self.metrics.update(self, now, time.perf_counter() - t0)
         self.last_tick_wall = time.monotonic()
+
+    def _flagged(self, prints: list[SuspectPrint]) -> None:
+        self.stats.suspect_prints += len(prints)
+        for p in prints:
+            if self.metrics is not None:
+                self.metrics.suspect_print(p.instrument_id, p.reason)
+            if self.events is not None:
+                self.events("guard", {"instrument": p.instrument_id, "price": p.price, "trusted": p.trusted,
+                                      "reference": p.reference, "reason": p.reason, "ts_ns": p.ts_ns})
 
     async def commit(self, cursor_ns: int | None) -> None:
         """Close the tick in the store: its records, positions, pairs, governor state and cursor, in one go."""

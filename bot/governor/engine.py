@@ -36,7 +36,7 @@ from bot.governor.context import AccountView, CheckContext, PricedLeg, Rule, Tic
 from bot.governor.crowding import CrowdingRule, checklist
 from bot.governor.durable import export_state, import_state
 from bot.governor.expiry import ExpiryRule
-from bot.governor.hygiene import PriceSanity, SpreadVolGate, Staleness, StoreHealth
+from bot.governor.hygiene import PriceCollar, PriceSanity, SpreadVolGate, Staleness, StoreHealth
 from bot.governor.intent_kind import hedges as _hedges
 from bot.governor.intent_kind import shrinks as _shrinks
 from bot.governor.intent_kind import state_gate as _state_gate
@@ -97,6 +97,7 @@ class Governor:
                                        final_week_days=cfg.g4.final_week_days,
                                        discount_days=cfg.g4.funding_discount_days)
         self.actions = ActionFactory(instruments)
+        self.collar = PriceCollar(cfg.g6)
         self._futures = [i for i in instruments.values() if i.kind is InstrumentKind.FUTURE]
         self.unhedged_since: dict[str, int] = {}
         self._completed: set[str] = set()
@@ -223,6 +224,7 @@ class Governor:
         """New thresholds from a validated rules file; trading state, ladders and timers are kept."""
         self.cfg = cfg
         self.rules = default_rules(cfg, self.ladders, self.venue_health)
+        self.collar = PriceCollar(cfg.g6)
         self.calendar = ExpiryCalendar(cfg.g4.calendars, blackout_hours=cfg.g4.blackout_hours,
                                        final_week_days=cfg.g4.final_week_days,
                                        discount_days=cfg.g4.funding_discount_days)
@@ -275,8 +277,13 @@ class Governor:
         gate = _state_gate(state, intent, reducing)
         if gate is not None:
             return self._finish(intent, Outcome.REJECT, 0.0, (gate,), (), state, reducing, now_ns)
+        # G6 collars, on every intent (a risk-reducing order at a broken price is no reduction of risk); an entry
+        # meets the stricter entry-only rules first and the collar as a backstop after them
+        collar, collar_limits = self.collar.check(intent, legs, True) if reducing else (None, {})
+        if collar is not None and collar.max_scale <= 0.0:
+            return self._finish(intent, Outcome.REJECT, 0.0, (collar,), (), state, reducing, now_ns)
 
-        hits: list[RuleHit] = []
+        hits: list[RuleHit] = [collar] if collar is not None else []
         resized = False
         if not reducing:
             recent = self._recent
@@ -300,12 +307,17 @@ class Governor:
             else:
                 hits.append(RuleHit("G7", DenyCode.BELOW_MIN_SIZE, 0.0, {"reason": "no_fixed_point"}))
                 return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
+            collar, _ = self.collar.check(intent, legs, False)
+            if collar is not None:
+                hits.append(collar)
+                return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
         overall = min(float(q / leg.qty) for q, leg in zip(qtys, intent.legs, strict=True)) if resized else 1.0
         if overall < 1.0 and overall < self.cfg.g7.min_resize_scale:
             hits.append(RuleHit("G7", DenyCode.BELOW_MIN_SIZE, 0.0,
                                 {"scale": overall, "min_scale": self.cfg.g7.min_resize_scale}))
             return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
-        orders = self._orders(intent, legs, qtys, now_ns, post_only=not reducing and self.cfg.g6.entries_post_only)
+        orders = self._orders(intent, legs, qtys, now_ns, post_only=not reducing and self.cfg.g6.entries_post_only,
+                              collar_limits=collar_limits)
         if any(o.post_only for o in orders) and any(leg.order_type is OrderType.MARKET for leg in intent.legs):
             hits.append(RuleHit("G6", DenyCode.POST_ONLY_ENTRY, 1.0, {"legs": len(orders)}))
         self._recent.extend(now_ns for _ in orders)
@@ -364,7 +376,7 @@ class Governor:
         return scale
 
     def _orders(self, intent: OrderIntent, legs: list[PricedLeg], qtys: list[Decimal], now_ns: int,
-                post_only: bool) -> tuple[Order, ...]:
+                post_only: bool, collar_limits: Mapping[int, Decimal] | None = None) -> tuple[Order, ...]:
         orders = []
         hedge_index = -1  # two-leg entry with a taker hedge: the more liquid leg may cross once the lead fills
         if post_only and len(legs) == 2 and self.cfg.g6.hedge_leg == "taker":
@@ -375,6 +387,8 @@ class Governor:
             if post_only and order_type is _MARKET and i != hedge_index:  # G6: join the passive side, don't cross
                 order_type, maker = _LIMIT, True
                 limit = Decimal(repr(s.bid if leg.side is _BUY else s.ask))
+            elif collar_limits and i in collar_limits:  # G6 collar: a market order capped at the band's edge
+                order_type, limit = _LIMIT, collar_limits[i]
             ref_touch = float(limit) if maker and limit is not None else s.touch(leg.side)
             # positional, in Order's field order (this runs for every approved leg)
             cid = f"{self.client_id_prefix}{intent.intent_id}-{i}"

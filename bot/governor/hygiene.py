@@ -3,9 +3,12 @@ conversion of entry legs happens where orders are built (``engine``), driven by 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
 from bot.decisions import DenyCode, RuleHit
-from bot.domain import NS_PER_SEC
-from bot.governor.context import CheckContext
+from bot.domain import NS_PER_SEC, OrderIntent, OrderType, Side
+from bot.governor.context import CheckContext, PricedLeg
 from bot.governor.rules_config import G6Config
 
 
@@ -42,6 +45,54 @@ class Staleness:
         return None
 
 
+class PriceCollar:
+    """Every order, risk-reducing ones included (as exchanges and SEC Rule 15c3-5 collar them): no order on a print
+    the price guard holds as suspect (the guard screens every mark against its own history and the same asset
+    elsewhere), and none at a price beyond ``collar_pct`` of the mark. An entry outside the band is refused; a risk-reducing market order whose touch is
+    beyond it becomes a limit order at the band's edge (it works the position down inside the band, or waits);
+    a book that sits beyond the band on the *favourable* side is broken, and nothing is sent into it."""
+
+    rule_id = "G6"
+
+    def __init__(self, cfg: G6Config) -> None:
+        self._pct = cfg.collar_pct
+
+    def check(self, intent: OrderIntent, legs: Sequence[PricedLeg],
+              reducing: bool) -> tuple[RuleHit | None, dict[int, Decimal]]:
+        pct = self._pct
+        limits: dict[int, Decimal] = {}
+        for i, (leg, pl) in enumerate(zip(intent.legs, legs, strict=True)):
+            s, inst = pl.snapshot, pl.instrument
+            if s.suspect:
+                return RuleHit(self.rule_id, DenyCode.PRICE_UNCONFIRMED, 0.0, {
+                    "instrument": inst.id, "trusted_mark": s.mark}), {}
+            ref = s.mark  # screened by the price guard against its own history and the same asset elsewhere
+            buy = leg.side is Side.BUY
+            if leg.order_type is OrderType.LIMIT and leg.limit_price is not None:
+                px = float(leg.limit_price)
+                dev = px / ref - 1.0
+                if (dev > pct) if buy else (dev < -pct):
+                    return RuleHit(self.rule_id, DenyCode.PRICE_COLLAR, 0.0, {
+                        "instrument": inst.id, "limit": px, "mark": ref, "collar_pct": pct}), {}
+                continue
+            touch = s.ask if buy else s.bid
+            dev = touch / ref - 1.0
+            adverse = dev > pct if buy else dev < -pct
+            favourable = dev < -pct if buy else dev > pct
+            if favourable or (adverse and not reducing):
+                return RuleHit(self.rule_id, DenyCode.PRICE_COLLAR, 0.0, {
+                    "instrument": inst.id, "touch": touch, "mark": ref, "collar_pct": pct,
+                    "reason": "book_off_reference" if favourable else "touch_beyond_collar"}), {}
+            if adverse:
+                edge = Decimal(repr(ref * (1.0 + pct if buy else 1.0 - pct)))
+                steps = (edge / inst.price_tick).to_integral_value(rounding=ROUND_FLOOR if buy else ROUND_CEILING)
+                limits[i] = steps * inst.price_tick
+        if limits:
+            return RuleHit(self.rule_id, DenyCode.PRICE_COLLAR, 1.0, {
+                "legs": len(limits), "collar_pct": pct, "reason": "market_to_collar_limit"}), limits
+        return None, limits
+
+
 class PriceSanity:
     rule_id = "G6"
     entry_only = True
@@ -55,6 +106,8 @@ class PriceSanity:
         band = self._band
         for leg in ctx.legs:
             s = leg.snapshot
+            if s.suspect:
+                return RuleHit(self.rule_id, DenyCode.PRICE_UNCONFIRMED, 0.0, {"instrument": leg.instrument.id})
             dev_last = abs(s.last / s.mark - 1.0)
             dev_index = abs(s.mark / s.index - 1.0) if s.index else 0.0
             expiry = leg.instrument.ts_expiry_ns

@@ -154,6 +154,15 @@ class G6Config(_Section):
     venue_reject_window_secs: float = Field(300.0, gt=0, le=86_400)
     venue_cooloff_secs: float = Field(900.0, ge=0, le=7 * 86_400, description="entries stay paused this long after "
                                                                               "the last rejection")
+    # price guard (feed) and collars (every order, risk-reducing ones included)
+    guard_jump_pct: float = Field(0.5, gt=0, le=100, description="a print this far from the instrument's last "
+                                                                "trusted price is suspect until it persists")
+    guard_cross_pct: float = Field(0.15, gt=0, le=10, description="a print this far from the median of the same "
+                                                                 "asset elsewhere is suspect while they disagree")
+    guard_confirm_prints: int = Field(2, ge=1, le=1000, description="consecutive consistent prints that confirm a "
+                                                                    "suspect jump as the new level")
+    collar_pct: float = Field(0.05, gt=0, le=1, description="no order at a price further than this from the trusted "
+                                                            "reference (mark, checked against the index)")
 
 
 class G7Config(_Section):

@@ -232,6 +232,35 @@ def gap_checks(run: ScenarioRun, t0: int) -> list[Check]:
     ]
 
 
+# --- a broken print ----------------------------------------------------------------------------------------------
+def bad_print_bars() -> list[Bar]:
+    calm = warmup(WARM)
+    p0 = calm[-1].price
+    spot, perp = "binance:BTC/USDT", PERP["binance"]
+    return calm + [Bar(p0, spike={perp: 1000.0})] + warmup(12, p0) + [Bar(p0, spike={perp: 1000.0, spot: 1000.0})] \
+        + warmup(12, p0) + [Bar(p0, spike={perp: 0.001})] + warmup(12, p0)
+
+
+def bad_print_checks(run: ScenarioRun, t0: int) -> list[Check]:
+    r = run.report
+    before = run.observer.timeline
+    i = bisect.bisect_left(before.ts_ns, t0) - 1
+    eq0 = before.equity[i] if i >= 0 else float(r["equity"]["start"])
+    eq1 = float(r["equity"]["end"])
+    top = max((float(f.price) for f in run.bot.executor.stats.fills_log if f.ts_ns >= t0), default=0.0)
+    low = min((float(f.price) for f in run.bot.executor.stats.fills_log if f.ts_ns >= t0), default=1e18)
+    states = [t.to_state.value for t in run.bot.audit.transitions if t.ts_ns >= t0]
+    flagged = run.bot.executor.stats.suspect_prints
+    return _common(run, t0) + [
+        Check("every broken print is held back by the guard", flagged >= 4, f"{flagged} prints flagged"),
+        Check("no fill at a broken price (BTC ~60,000)", top < 70_000 and low > 50_000,
+              f"fills after the first print between {low:,.0f} and {top:,.0f}" if top else "no fills after it"),
+        Check("no state change on a broken print", not states, f"transitions: {states or 'none'}"),
+        Check("equity moves as the carry does, not the print", abs(eq1 - eq0) < 0.005 * eq0,
+              f"equity {eq0:,.2f} → {eq1:,.2f} USD"),
+    ]
+
+
 def _ts(ns: int | None) -> str:
     return "-" if not ns else datetime.fromtimestamp(ns / NS_PER_SEC, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
@@ -249,4 +278,6 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              {"strategy.s1.persistence_periods": 1}),
     Scenario("gap-move", "gap move against one leg: the short perps gap 22% over spot in one bar (S1 at 3x)", START,
              gap_bars, gap_checks, WARM, {"strategy.s1.perp_leverage": 3}),
+    Scenario("bad-print", "broken prints: Binance's BTC perp ×1000 for one bar, then spot and perp ×1000, then the "
+             "perp ÷1000", START, bad_print_bars, bad_print_checks, WARM),
 )}

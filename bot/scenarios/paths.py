@@ -31,6 +31,7 @@ class Bar:
     down: set[str] = field(default_factory=set)
     funding_by_venue: dict[str, float] = field(default_factory=dict)  # a venue whose funding differs
     lag_hours: dict[str, int] = field(default_factory=dict)  # instrument id -> its snapshot arrives this much late
+    spike: dict[str, float] = field(default_factory=dict)  # instrument id -> a broken print: its prices × this
 
 
 def warmup(hours: int, price: float = 60_000.0, funding: float = 0.0003) -> list[Bar]:
@@ -61,7 +62,13 @@ def to_batches(bars: list[Bar], start_s: int) -> list[MarketBatch]:
                 max(perp_px, prev_perp) * (1 + b.range_pct), min(perp_px, prev_perp) * (1 - b.range_pct), 1e3,
                 rate, rate, 8 * HOUR, next_ns, FundingSettlement(ts_ns, rate) if settle else None,
                 open_interest=b.oi, liq_long_usd=b.liq_long_usd, liq_short_usd=1e6, skew_25d=b.skew)
-            snaps.extend(s for s in (spot, perp) if s.instrument_id not in b.down)
+            for s in (spot, perp):
+                if s.instrument_id in b.down:
+                    continue
+                x = b.spike.get(s.instrument_id)
+                snaps.append(s if x is None else replace(
+                    s, bid=s.bid * x, ask=s.ask * x, last=s.last * x, mark=s.mark * x,
+                    range_high=(s.range_high or s.mark) * x, range_low=(s.range_low or s.mark) * x))
         out.append(MarketBatch(ts_ns, tuple(snaps)))
         prev = b
     # a lagging feed delivers, at each hour, what it should have delivered ``lag`` hours earlier

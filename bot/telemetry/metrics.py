@@ -76,6 +76,8 @@ class Metrics:
         self._seen: dict[tuple[str, str], int] = {}
         self.last_tick = Gauge("carrybot_last_tick_timestamp_seconds", "feed time of the last tick", registry=r)
         self._seen_fills = 0
+        self.suspect_prints = Counter("carrybot_price_suspect_total", "prints the price guard held back (never "
+                                      "used as marks)", ["instrument", "reason"], registry=r)
 
     def decision(self, d: Decision, seconds: float) -> None:
         self.decision_latency.observe(seconds)
@@ -162,6 +164,9 @@ class Metrics:
 
     def rejected(self, reason: str) -> None:
         self.rejections.labels(reason).inc()
+
+    def suspect_print(self, instrument: str, reason: str) -> None:
+        self.suspect_prints.labels(instrument, reason).inc()
 
     def order_sent(self, venue: str) -> None:
         self.orders.labels(venue).inc()
