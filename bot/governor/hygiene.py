@@ -46,11 +46,13 @@ class Staleness:
 
 
 class PriceCollar:
-    """Every order, risk-reducing ones included (as exchanges and SEC Rule 15c3-5 collar them): no order on a print
-    the price guard holds as suspect (the guard screens every mark against its own history and the same asset
-    elsewhere), and none at a price beyond ``collar_pct`` of the mark. An entry outside the band is refused; a risk-reducing market order whose touch is
-    beyond it becomes a limit order at the band's edge (it works the position down inside the band, or waits);
-    a book that sits beyond the band on the *favourable* side is broken, and nothing is sent into it."""
+    """Every order, risk-reducing ones included (as exchanges and SEC Rule 15c3-5 collar them).
+
+    No order on a print the price guard holds as suspect (the guard screens every mark against its own history and
+    the same asset elsewhere), and none at a price beyond ``collar_pct`` of the mark. An entry outside the band is
+    refused; a risk-reducing market order whose touch is beyond it becomes a limit order at the band's edge (it
+    works the position down inside the band, or waits); a book beyond the band on the *favourable* side is broken,
+    and nothing is sent into it."""
 
     rule_id = "G6"
 

@@ -254,3 +254,14 @@ class GovernorStateRow(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
     ts_ns: Mapped[int] = mapped_column(BigInteger)
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class CommandNonceRow(Base):
+    """An operator command's nonce, kept until its command could no longer be fresh (replays refused after
+    restarts)."""
+
+    __tablename__ = "command_nonces"
+    bot_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seen_ns: Mapped[int] = mapped_column(BigInteger)
+    expires_ns: Mapped[int] = mapped_column(BigInteger)

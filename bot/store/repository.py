@@ -14,12 +14,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bot.store.models import (
     BorrowRow,
+    CommandNonceRow,
     DecisionRow,
     EquityRow,
     FillRow,
@@ -178,6 +179,20 @@ class Store:
             ins = (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(model).values(**row)
             await s.execute(ins.on_conflict_do_update(index_elements=list(keys),
                                                       set_={k: v for k, v in row.items() if k not in keys}))
+
+    # --- operator command nonces -------------------------------------------------------------------------------------
+    async def command_nonces(self, bot_id: str, now_ns: int) -> dict[str, int]:
+        """Nonces still inside their freshness window (nonce -> when seen, ns); expired ones are deleted."""
+        async with self._session.begin() as s:
+            await s.execute(delete(CommandNonceRow).where(CommandNonceRow.bot_id == bot_id,
+                                                          CommandNonceRow.expires_ns < now_ns))
+            rows = (await s.execute(select(CommandNonceRow).where(CommandNonceRow.bot_id == bot_id))).scalars()
+            return {r.nonce: r.seen_ns for r in rows}
+
+    async def add_command_nonce(self, bot_id: str, nonce: str, seen_ns: int, expires_ns: int) -> None:
+        async with self._session.begin() as s:
+            await self._insert_ignore(s, CommandNonceRow, [{"bot_id": bot_id, "nonce": nonce, "seen_ns": seen_ns,
+                                                             "expires_ns": expires_ns}])
 
     # --- reads -------------------------------------------------------------------------------------------------------
     async def _all(self, model: type, run_id: int, order: Any) -> list[Any]:

@@ -5,6 +5,10 @@ every other field, as JSON with sorted keys and no spaces — with a secret shar
 acted upon only if it parses, has exactly these fields with valid values, carries a valid signature, was signed within
 ``max_age_secs`` of now, and its nonce has not been seen in that window. Anything else is rejected with a code, and
 never acted upon.
+
+Whatever arrives is bounded before it is parsed: at most ``MAX_PAYLOAD_BYTES`` and ``MAX_DEPTH`` levels of nesting
+(the broker caps packets too: ``max_packet_size`` in ``deploy/mosquitto/mosquitto.conf``); ``sig`` must be 64 hex
+digits. ``verify`` raises nothing but ``CommandError``: any input, however shaped, gets a code.
 """
 
 from __future__ import annotations
@@ -12,18 +16,28 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from bot.logs import get_logger
+
+log = get_logger(__name__)
 COMMANDS = ("pause", "resume", "reduce", "halt", "flatten", "reload-rules", "status")
 FIELDS = {"cmd", "args", "ts", "nonce", "sig"}
+MAX_PAYLOAD_BYTES = 16 * 1024
+MAX_DEPTH = 8
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_NONCE = re.compile(r"[A-Za-z0-9_.:-]{8,128}")
 
 
 class Reject(StrEnum):
     MALFORMED_JSON = "malformed_json"
+    TOO_LARGE = "too_large"
     UNKNOWN_FIELDS = "unknown_fields"
     BAD_FIELD = "bad_field"
     UNKNOWN_COMMAND = "unknown_command"
@@ -60,15 +74,26 @@ def sign(cmd: str, secret: bytes, ts_ms: int, args: dict[str, Any] | None = None
 
 
 class NonceWindow:
-    """Nonces seen within the freshness window (bounded: at most ``limit`` remembered)."""
+    """Nonces seen within the freshness window (bounded: at most ``limit`` remembered), each with the time it was
+    first seen. ``seed`` loads the ones a previous process saw (kept in the store), so a replay after a restart is
+    refused too."""
 
     def __init__(self, window_ms: int, limit: int = 100_000) -> None:
         self._seen: OrderedDict[str, int] = OrderedDict()
         self._window = window_ms
         self._limit = limit
 
+    @property
+    def keep_ms(self) -> int:
+        """How long a nonce must be remembered: a command is fresh for ±window around its timestamp."""
+        return 2 * self._window
+
+    def seed(self, seen: Mapping[str, int]) -> None:
+        for nonce, at_ms in sorted(seen.items(), key=lambda kv: kv[1]):
+            self._seen.setdefault(nonce, at_ms)
+
     def check_and_add(self, nonce: str, now_ms: int) -> bool:
-        horizon = now_ms - 2 * self._window
+        horizon = now_ms - self.keep_ms
         while self._seen and (len(self._seen) > self._limit or next(iter(self._seen.values())) < horizon):
             self._seen.popitem(last=False)
         if nonce in self._seen:
@@ -77,39 +102,94 @@ class NonceWindow:
         return True
 
 
+def _too_deep(obj: object, limit: int) -> bool:
+    stack: list[tuple[object, int]] = [(obj, 0)]
+    while stack:
+        o, d = stack.pop()
+        if isinstance(o, dict):
+            if d >= limit:
+                return True
+            stack.extend((v, d + 1) for v in o.values())
+        elif isinstance(o, list):
+            if d >= limit:
+                return True
+            stack.extend((v, d + 1) for v in o)
+    return False
+
+
+def _nesting(raw: bytes, limit: int) -> bool:
+    """True when brackets nest deeper than ``limit`` (checked on the bytes, before the parser recurses)."""
+    depth = 0
+    in_str = esc = False
+    for ch in raw:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == 0x5C:  # backslash
+                esc = True
+            elif ch == 0x22:
+                in_str = False
+        elif ch == 0x22:
+            in_str = True
+        elif ch in (0x7B, 0x5B):
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch in (0x7D, 0x5D):
+            depth -= 1
+    return False
+
+
 class Verifier:
-    def __init__(self, secret: bytes, max_age_secs: float = 30.0) -> None:
+    def __init__(self, secret: bytes, max_age_secs: float = 30.0, not_before_ms: int | None = None) -> None:
+        """``not_before_ms``: refuse commands signed before this moment (a bot without a store to keep its nonces in
+        sets it to its own start, so nothing captured before a restart can be replayed after it)."""
         if len(secret) < 16:
             raise ValueError("the command secret must be at least 16 bytes")
         self._secret = secret
         self._max_age_ms = int(max_age_secs * 1000)
-        self._nonces = NonceWindow(self._max_age_ms)
+        self.nonces = NonceWindow(self._max_age_ms)
+        self.not_before_ms = not_before_ms
 
     def verify(self, raw: bytes, now_ms: int) -> Command:
-        """The command, or ``CommandError`` with a code. Checks run in this order; the nonce is remembered only for
-        a command that passed every other check (so junk cannot burn an operator's nonce)."""
+        """The command, or ``CommandError`` with a code — for any input whatsoever. Checks run in this order; the
+        nonce is remembered only for a command that passed every other check (so junk cannot burn a nonce)."""
+        try:
+            return self._verify(raw, now_ms)
+        except CommandError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - no input may escape as anything but a rejection
+            log.error("mqtt.verify_failed", error=type(exc).__name__)
+            raise CommandError(Reject.MALFORMED_JSON) from None
+
+    def _verify(self, raw: bytes, now_ms: int) -> Command:
+        if len(raw) > MAX_PAYLOAD_BYTES:
+            raise CommandError(Reject.TOO_LARGE)
+        if _nesting(raw, MAX_DEPTH):
+            raise CommandError(Reject.MALFORMED_JSON)
         try:
             body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise CommandError(Reject.MALFORMED_JSON) from None
-        if not isinstance(body, dict):
+        if not isinstance(body, dict) or _too_deep(body, MAX_DEPTH):
             raise CommandError(Reject.MALFORMED_JSON)
         if set(body) != FIELDS:
             raise CommandError(Reject.UNKNOWN_FIELDS)
         cmd, args, ts, nonce, sig = body["cmd"], body["args"], body["ts"], body["nonce"], body["sig"]
         if not (isinstance(cmd, str) and isinstance(args, dict) and isinstance(ts, int) and not isinstance(ts, bool)
-                and isinstance(nonce, str) and 8 <= len(nonce) <= 128 and isinstance(sig, str)):
+                and isinstance(nonce, str) and _NONCE.fullmatch(nonce) and isinstance(sig, str)
+                and _HEX64.fullmatch(sig)):
             raise CommandError(Reject.BAD_FIELD)
         try:
             expected = hmac.new(self._secret, canonical(body), hashlib.sha256).hexdigest()
         except (TypeError, ValueError):
             raise CommandError(Reject.BAD_FIELD) from None
-        if not hmac.compare_digest(expected, sig):
+        if not hmac.compare_digest(expected.encode(), sig.encode()):
             raise CommandError(Reject.BAD_SIGNATURE)
         if cmd not in COMMANDS:
             raise CommandError(Reject.UNKNOWN_COMMAND, nonce)
-        if abs(now_ms - ts) > self._max_age_ms:
+        if abs(now_ms - ts) > self._max_age_ms or (self.not_before_ms is not None and ts < self.not_before_ms):
             raise CommandError(Reject.STALE_TIMESTAMP, nonce)
-        if not self._nonces.check_and_add(nonce, now_ms):
+        if not self.nonces.check_and_add(nonce, now_ms):
             raise CommandError(Reject.REPLAYED_NONCE, nonce)
         return Command(cmd, args, ts, nonce)

@@ -5,6 +5,12 @@ the bot vanishes, and the bot publishes ``offline`` itself on a clean shutdown),
 ``events/{fills,decisions,ladder,state,funding}``, ``cmd`` (in) and ``cmd/reply`` (out). The bridge runs beside the
 trading loop and reconnects with jittered backoff; while the broker is down, trading goes on and events wait in a
 bounded queue (the oldest are dropped, and counted, when it is full).
+
+Nothing a message carries can stop the bridge: verification answers every input with a code, a handler that fails
+is replied to as ``internal_error``, and any other failure of the loop is logged, counted and followed by a fresh
+connection. Accepted nonces are written to the store (``nonces``) before the command acts, and loaded at start, so
+a command captured before a restart is refused after it; if that write fails, only commands that reduce risk
+(``halt``, ``flatten``, ``pause``, ``reduce``, ``status``) still act.
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ import json
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
 
 import aiomqtt
 
@@ -24,12 +30,19 @@ from bot.telemetry.commands import Command, CommandError, Verifier
 
 log = get_logger(__name__)
 Handler = Callable[[Command], Awaitable[dict[str, Any]]]
+SAFE_WITHOUT_STORE = frozenset({"halt", "flatten", "pause", "reduce", "status"})
+
+
+class NonceStore(Protocol):
+    async def load(self, now_ms: int) -> Mapping[str, int]: ...
+
+    async def add(self, nonce: str, seen_ms: int, expires_ms: int) -> None: ...
 
 
 class MqttBridge:
     def __init__(self, bot_id: str, host: str, port: int, verifier: Verifier, handler: Handler,
                  username: str | None = None, password: str | None = None, tls: bool = False,
-                 heartbeat_secs: float = 5.0, queue_size: int = 10_000) -> None:
+                 heartbeat_secs: float = 5.0, queue_size: int = 10_000, nonces: NonceStore | None = None) -> None:
         self.base = f"carrybot/{bot_id}"
         self._host, self._port = host, port
         self._username, self._password = username, password
@@ -45,6 +58,9 @@ class MqttBridge:
         self.rejected: dict[str, int] = {}
         self.accepted = 0
         self.reconnects = 0
+        self.failures = 0  # loop failures other than the broker's (each followed by a fresh connection)
+        self._nonces = nonces
+        self._seeded = nonces is None
 
     # --- called by the bot ------------------------------------------------------------------------------------------
     def event(self, kind: str, payload: dict[str, Any]) -> None:
@@ -64,6 +80,13 @@ class MqttBridge:
     async def run(self) -> None:
         backoff = 0.5
         while not self._stop.is_set():
+            if not self._seeded:  # the nonces a previous process accepted: a replay after a restart is refused
+                try:
+                    assert self._nonces is not None
+                    self._verifier.nonces.seed(await self._nonces.load(int(time.time() * 1000)))
+                    self._seeded = True
+                except Exception as exc:  # noqa: BLE001 - without them no command acts (see _accept)
+                    log.error("mqtt.nonces_unavailable", error=type(exc).__name__)
             will = aiomqtt.Will(f"{self.base}/status", b"offline", qos=1, retain=True)
             try:
                 async with aiomqtt.Client(self._host, self._port, username=self._username, password=self._password,
@@ -80,10 +103,13 @@ class MqttBridge:
                         tg.create_task(self._heartbeats(), name="mqtt-heartbeat")
                         tg.create_task(self._commands(client), name="mqtt-commands")
                         tg.create_task(self._until_stopped(), name="mqtt-stop")
-            except* aiomqtt.MqttError as eg:
-                log.warning("mqtt.disconnected", error=type(eg.exceptions[0]).__name__)
             except* _Stopped:
                 pass
+            except* aiomqtt.MqttError as eg:
+                log.warning("mqtt.disconnected", error=type(eg.exceptions[0]).__name__)
+            except* Exception as eg:  # anything else: log, count, reconnect; the command channel must stay up
+                self.failures += 1
+                log.error("mqtt.loop_failed", error=type(eg.exceptions[0]).__name__, detail=str(eg.exceptions[0])[:200])
             self.connected = False
             self._client = None
             if self._stop.is_set():
@@ -112,21 +138,52 @@ class MqttBridge:
 
     async def _commands(self, client: aiomqtt.Client) -> None:
         async for msg in client.messages:
-            raw = msg.payload if isinstance(msg.payload, bytes) else str(msg.payload).encode()
             try:
-                cmd = self._verifier.verify(raw, int(time.time() * 1000))
-            except CommandError as exc:
-                self.rejected[exc.code.value] = self.rejected.get(exc.code.value, 0) + 1
-                log.warning("mqtt.command_rejected", code=exc.code.value)
-                self._reply({"ok": False, "code": exc.code.value, "nonce": exc.nonce})
-                continue
-            self.accepted += 1
-            log.info("mqtt.command", cmd=cmd.cmd)
-            try:
-                result = await self._handler(cmd)
-            except Exception as exc:  # noqa: BLE001 - a failing command must not take the bridge down
-                result = {"ok": False, "code": "failed", "error": type(exc).__name__}
-            self._reply({"nonce": cmd.nonce, "cmd": cmd.cmd} | result)
+                await self.handle(msg.payload)
+            except Exception as exc:  # noqa: BLE001 - one message must never take the command channel down
+                self._reject("internal_error", None)
+                log.error("mqtt.command_failed", error=type(exc).__name__)
+
+    async def handle(self, payload: object) -> None:
+        """One message on ``cmd``: verified, then acted upon and answered, or rejected and answered."""
+        raw = payload if isinstance(payload, bytes | bytearray) else str(payload).encode("utf-8", "replace")
+        now_ms = int(time.time() * 1000)
+        try:
+            cmd = self._verifier.verify(bytes(raw), now_ms)
+        except CommandError as exc:
+            self._reject(exc.code.value, exc.nonce)
+            return
+        if not await self._accept(cmd, now_ms):
+            return
+        self.accepted += 1
+        log.info("mqtt.command", cmd=cmd.cmd)
+        try:
+            result = await self._handler(cmd)
+        except Exception as exc:  # noqa: BLE001 - a failing command must not take the bridge down
+            log.error("mqtt.command_failed", cmd=cmd.cmd, error=type(exc).__name__)
+            result = {"ok": False, "code": "internal_error", "error": type(exc).__name__}
+        self._reply({"nonce": cmd.nonce, "cmd": cmd.cmd} | result)
+
+    async def _accept(self, cmd: Command, now_ms: int) -> bool:
+        """Keep the nonce where a restart finds it; without that only risk-reducing commands act."""
+        if self._nonces is None:
+            return True
+        try:
+            if not self._seeded:
+                raise RuntimeError("nonces not loaded")
+            await self._nonces.add(cmd.nonce, now_ms, now_ms + self._verifier.nonces.keep_ms)
+            return True
+        except Exception as exc:  # noqa: BLE001 - the store is down or unreadable
+            log.error("mqtt.nonce_not_kept", cmd=cmd.cmd, error=type(exc).__name__)
+            if cmd.cmd in SAFE_WITHOUT_STORE:
+                return True
+            self._reject("store_down", cmd.nonce)
+            return False
+
+    def _reject(self, code: str, nonce: str | None) -> None:
+        self.rejected[code] = self.rejected.get(code, 0) + 1
+        log.warning("mqtt.command_rejected", code=code)
+        self._reply({"ok": False, "code": code, "nonce": nonce})
 
     def _reply(self, body: dict[str, Any]) -> None:
         self._put(f"{self.base}/cmd/reply", json.dumps(body, default=str).encode(), False)

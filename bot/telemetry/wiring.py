@@ -43,14 +43,20 @@ async def start_ops(settings: Settings, bot: Any) -> Any:
 def start_mqtt(settings: Settings, bot: Any) -> tuple[Any, Any]:
     from bot.telemetry.commands import Verifier
     from bot.telemetry.mqtt import MqttBridge
+    from bot.telemetry.nonces import StoredNonces
     from bot.telemetry.operator import OperatorHandler
 
     m = settings.mqtt
     assert m.command_secret is not None  # validated with the settings
-    bridge = MqttBridge(settings.bot_id, m.host, m.port, Verifier(m.command_secret.get_secret_value().encode(),
-                                                                   m.max_command_age_secs),
-                        OperatorHandler(bot.executor, settings.rules_file), m.username,
-                        m.password.get_secret_value() if m.password else None, m.tls, m.heartbeat_secs)
+    p = getattr(bot, "persistence", None)
+    # nonces live in the store, where a restart finds them; a run without a store refuses anything signed before
+    # it started instead (a command captured before a restart cannot be replayed after it either way)
+    nonces = StoredNonces(p.store, settings.bot_id) if p is not None else None
+    verifier = Verifier(m.command_secret.get_secret_value().encode(), m.max_command_age_secs,
+                        None if nonces is not None else int(time.time() * 1000))
+    bridge = MqttBridge(settings.bot_id, m.host, m.port, verifier, OperatorHandler(bot.executor, settings.rules_file),
+                        m.username, m.password.get_secret_value() if m.password else None, m.tls, m.heartbeat_secs,
+                        nonces=nonces)
     bot.executor.events = bridge.event
     if bot.executor.metrics is not None:
         bot.executor.metrics.mqtt = bridge

@@ -30,11 +30,16 @@ def test_migrations_upgrade_downgrade_one_step_and_upgrade_again(db_url: str) ->
         await store.upgrade()
         assert await store.ping()
         await store.open_run("bot:1", "paper", {}, "dv", "0.1.0", 1)
-        await store.downgrade("-1")  # one step: the initial revision, so the schema is gone
+        await store.add_command_nonce("bot", "n-00000001", 1, 2)
+        await store.downgrade("-1")  # one step: the nonce table goes, the runs stay
         with pytest.raises(Exception):  # noqa: B017 - any driver error: the table does not exist
+            await store.command_nonces("bot", 0)
+        assert len(await store.runs()) == 1
+        await store.downgrade("base")  # every step: the schema is gone
+        with pytest.raises(Exception):  # noqa: B017
             await store.runs()
         await store.upgrade()
-        assert await store.runs() == []
+        assert await store.runs() == [] and await store.command_nonces("bot", 0) == {}
         await store.close()
     asyncio.run(go())
 
