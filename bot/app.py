@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from bot import __version__
 from bot.clock import Clock, PacedClock, SimClock
 from bot.decisions import Decision, LadderEvent, StateTransition
 from bot.domain import NS_PER_SEC, Instrument, InstrumentKind
@@ -28,6 +27,7 @@ from bot.strategies.s3_basis import SpotFuturesBasis
 from bot.venues.fees import default_instruments
 from bot.venues.paper import PaperParams, PaperVenue
 from bot.venues.paper_journal import PaperJournal
+from bot.version import code_version
 
 log = get_logger(__name__)
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # SQLAlchemy is imported only by runs that persist (backtests
     from bot.execution.recovery import RecoveryReport
     from bot.store import Store
     from bot.store.recorder import Recorder
+    from bot.store.run_lock import RunLock
 
 
 @dataclass(slots=True)
@@ -73,6 +74,15 @@ class Persistence:
     resumed: bool
     cursor_ns: int | None = None
     recovery: RecoveryReport | None = None
+    lock: RunLock | None = None
+
+    async def close(self) -> None:
+        """Close the store and release the run lock (the next instance may take the run over)."""
+        try:
+            await self.store.close()
+        finally:
+            if self.lock is not None:
+                await self.lock.release()
 
 
 class RecordingAudit(MemoryAudit):
@@ -156,14 +166,24 @@ async def open_persistence(settings: Settings, data_version: str, params: dict[s
     """Upgrade the store, then resume this bot's unfinished run (after a crash or a stop) or start a new one."""
     from bot.store import Store
     from bot.store.recorder import Recorder
+    from bot.store.run_lock import RunLock
 
-    store = Store(store_url(settings))
-    await store.upgrade()
+    url = store_url(settings)
+    lock = RunLock(url, settings.bot_id)  # one instance per bot: a second one exits 2 naming the holder
+    await lock.acquire()
+    store = Store(url)
+    try:
+        await store.upgrade()
+    except BaseException:
+        await store.close()
+        await lock.release()
+        raise
     mine = f"{settings.bot_id}:"
     unfinished = [r for r in await store.runs() if r.run_key.startswith(mine) and r.status == "running"]
     key = unfinished[-1].run_key if unfinished else f"{settings.bot_id}:{now_ns}"
-    run = await store.open_run(key, settings.mode, params, data_version, __version__, now_ns)
-    p = Persistence(store, run.id, key, Recorder(store, run.id), resumed=bool(unfinished), cursor_ns=run.cursor_ns)
+    run = await store.open_run(key, settings.mode, params, data_version, code_version(), now_ns)
+    p = Persistence(store, run.id, key, Recorder(store, run.id), resumed=bool(unfinished), cursor_ns=run.cursor_ns,
+                    lock=lock)
     return p, run.cursor_ns
 
 
@@ -191,8 +211,13 @@ async def build_live_bot(settings: Settings, rules: RulesConfig, live_orders: bo
             "api_key": cred.api_key.get_secret_value(), "secret": cred.secret.get_secret_value(),
             "password": cred.password.get_secret_value() if cred.password else ""}
         gw = CcxtGateway.create(venue, PERP_FEES[venue], sandbox=bool(cred and cred.sandbox), stream=stream, **keys)
-        await gw.load()
         gateways[venue] = gw
+        try:
+            await gw.load()
+        except BaseException:  # nothing left open behind a failed start (ccxt's "Unclosed client session")
+            for g in gateways.values():
+                await g.close()
+            raise
     return await assemble_live(settings, rules, gateways, live_orders, stream, persistence)
 
 

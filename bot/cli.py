@@ -18,7 +18,7 @@ from typing import Any
 from bot import logs
 from bot.cli_backtest import add_backtest_parser
 from bot.cli_data import add_data_parser
-from bot.cli_errors import ConfigError, load_settings, secrets_of
+from bot.cli_errors import ConfigError, explain, load_settings, secrets_of
 from bot.domain import NS_PER_SEC
 from bot.governor.rules_config import RulesConfig, RulesError, load_rules
 from bot.scenarios.cli import add_scenario_parser
@@ -150,7 +150,7 @@ def _run_live(settings: Settings, rules: RulesConfig, live_orders: bool, stream:
             if persistence is not None:  # what the shutdown produced reaches the store; the run resumes next start
                 await bot.executor.commit(None)
                 await persistence.recorder.flush()
-                await persistence.store.close()
+                await persistence.close()
             for gw in bot.feed.gateways.values():  # type: ignore[attr-defined]
                 await gw.close()
 
@@ -246,6 +246,7 @@ def cmd_db_upgrade(_: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="carrybot", description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="paper-trade on the bundled replay, paced (default ~60 s)")
     run.add_argument("--pace", type=float, default=None, help="wall seconds for the whole replay; 0 = flat out")
@@ -284,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     cal = sub.add_parser("calendar", help="quarterly expiries with their G4 blackout windows")
     cal.add_argument("--venue", help="cme, binance, bybit, okx or deribit (default: all)")
     cal.add_argument("--from", dest="start", required=True, metavar="DATE")
-    cal.add_argument("--to", dest="end", required=True, metavar="DATE")
+    cal.add_argument("--to", dest="end", required=True, metavar="DATE", help="end date, exclusive (expiries before it)")
     cal.add_argument("--base", default="BTC")
     cal.add_argument("--json", action="store_true")
     cal.set_defaults(func=cmd_calendar)
@@ -292,14 +293,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit 0 on success, 2 for configuration or input (one line naming the field or file), 1 for a failure at run
+    time (one line saying what failed and what to do); a traceback only with ``--debug``."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a code and a readable line
+        if getattr(args, "debug", False):
+            raise
+        code, line = explain(exc)
+        print(line if code == EXIT_CONFIG and "\n" in line else f"carrybot: {line}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,7 +6,9 @@ values (API keys, passwords) are scrubbed from every string that is logged, wher
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
@@ -51,7 +53,8 @@ def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (
     """Configure structlog once for the process."""
     stream = stream or sys.stderr
     as_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
-    renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
+    renderer: Any = structlog.processors.JSONRenderer(serializer=_strict_json) if as_json else \
+        structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -69,3 +72,21 @@ def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     return structlog.get_logger(name)
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _strict_json(obj: Any, **kw: Any) -> str:
+    """Valid JSON on every line: NaN becomes null and infinities strings (json.dumps would write bare NaN)."""
+    try:
+        return json.dumps(obj, allow_nan=False, **kw)
+    except ValueError:
+        return json.dumps(_finite(obj), allow_nan=False, **kw)

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from bot.app import Bot
 from bot.backtest.metrics import performance
-from bot.backtest.records import code_version
 from bot.decisions import Decision
 from bot.domain import NS_PER_SEC, SECS_PER_YEAR
 from bot.governor.audit import note_intervention
 from bot.settings import masked
+from bot.version import code_version
 
 if TYPE_CHECKING:
     from bot.backtest.observer import RunObserver

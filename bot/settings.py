@@ -21,7 +21,7 @@ Pct = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)  # 1e400 is inf: refused
 
 
 class LogSettings(_Section):
@@ -69,7 +69,8 @@ class ReplaySettings(_Section):
 class PaperSettings(_Section):
     """The simulated venue (SPEC §4)."""
 
-    initial_balance_usd: Decimal = Field(Decimal(100_000), gt=0, description="USDT per venue account")
+    initial_balance_usd: Decimal = Field(Decimal(100_000), gt=0, le=Decimal(10**12),
+                                         description="USDT per venue account")
     latency_ms: float = Field(50.0, ge=0.0, le=60_000.0)
     slippage_bps: float = Field(0.5, ge=0.0, le=100.0)
     impact_bps_per_million_usd: float = Field(2.0, ge=0.0, le=1_000.0)
@@ -79,7 +80,7 @@ class PaperSettings(_Section):
 class S1Settings(_Section):
     """Spot–perp funding arbitrage (SPEC S1)."""
 
-    notional_usd: Decimal = Field(Decimal(20_000), gt=0)
+    notional_usd: Decimal = Field(Decimal(20_000), gt=0, le=Decimal(10**12))
     perp_leverage: int = Field(1, ge=1, le=20)
     entry_threshold_apr: float = Field(0.08, ge=0.0, le=5.0, description="net annualized edge needed to enter")
     exit_threshold_apr: float = Field(0.0, ge=-1.0, le=5.0)
@@ -99,6 +100,26 @@ class DbSettings(_Section):
     """Where the store lives: a SQLite file under ``data_dir`` unless a URL (PostgreSQL) is given."""
 
     url: SecretStr | None = Field(None, description="e.g. postgresql+asyncpg://user:password@host/db (a secret)")
+
+    @field_validator("url")
+    @classmethod
+    def _async_url(cls, v: SecretStr | None) -> SecretStr | None:
+        """A URL the store can use: parsed as SQLAlchemy does, with one of the two async drivers (the message never
+        repeats the URL, which carries the password)."""
+        if v is None:
+            return v
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(v.get_secret_value())
+            url.port  # noqa: B018 - a non-numeric port fails here
+        except (ArgumentError, ValueError):
+            raise ValueError("not a database URL (e.g. postgresql+asyncpg://user:password@host:5432/db)") from None
+        if url.drivername not in ("postgresql+asyncpg", "sqlite+aiosqlite"):
+            raise ValueError(f"driver {url.drivername!r} is not supported: use postgresql+asyncpg:// or "
+                             "sqlite+aiosqlite:///path")
+        return v
 
 
 class TelemetrySettings(_Section):
@@ -140,7 +161,7 @@ class ExecutionSettings(_Section):
 class S2Settings(_Section):
     """Cross-venue perp–perp funding arbitrage (SPEC S2)."""
 
-    notional_usd: Decimal = Field(Decimal(20_000), gt=0)
+    notional_usd: Decimal = Field(Decimal(20_000), gt=0, le=Decimal(10**12))
     leverage: int = Field(2, ge=1, le=20)
     entry_threshold_apr: float = Field(0.08, ge=0.0, le=5.0, description="net annualized differential to enter")
     exit_threshold_apr: float = Field(0.01, ge=-1.0, le=5.0)
@@ -157,7 +178,7 @@ class S2Settings(_Section):
 class S3Settings(_Section):
     """Spot–dated-futures basis, cash and carry (SPEC S3)."""
 
-    notional_usd: Decimal = Field(Decimal(20_000), gt=0)
+    notional_usd: Decimal = Field(Decimal(20_000), gt=0, le=Decimal(10**12))
     leverage: int = Field(2, ge=1, le=20)
     entry_threshold_apr: float = Field(0.08, ge=0.0, le=5.0, description="net annualized basis to enter")
     exit_threshold_apr: float = Field(0.02, ge=-1.0, le=5.0, description="exit early below this basis")
@@ -226,6 +247,7 @@ class Settings(BaseSettings):
         secrets_dir=_DOCKER_SECRETS if _DOCKER_SECRETS.is_dir() else None,
         frozen=True,
         extra="forbid",
+        allow_inf_nan=False,
     )
 
     bot_id: str = Field("carrybot", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")

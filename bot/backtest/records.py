@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-from pathlib import Path
 from typing import Any
-
-from bot import __version__
 
 HEADLINE = (
     ("equity.total_return", "total return", "pct"), ("equity.annualized_return", "annualized", "pct"),
@@ -21,21 +17,6 @@ HEADLINE = (
     ("counts.orders_sent", "orders", "int"), ("counts.liquidations", "liquidations", "int"),
     ("carry_capture.capture_net", "carry capture (net)", "pct"),
 )
-
-
-def code_version() -> str:
-    """The package version, plus the git commit (and ``-dirty``) when run from a checkout."""
-    root = Path(__file__).resolve().parents[2]
-    if not (root / ".git").exists():
-        return __version__
-    try:
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=10", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return __version__
-    return f"{__version__}+g{sha}{'-dirty' if dirty else ''}"[:32]
 
 
 def results_of(report: dict[str, Any]) -> dict[str, Any]:

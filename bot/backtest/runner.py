@@ -102,5 +102,5 @@ async def run_replay(settings: Settings, rules: RulesConfig, paced: bool, progre
         report["store"] = {"healthy": p.recorder.healthy, "backlog": p.recorder.backlog,
                            "failures": p.recorder.failures, "finished": not stopped,
                            "recovery": None if p.recovery is None else p.recovery.summary()}
-        await p.store.close()
+        await p.close()
     return ReplayResult(report, bot, observer)

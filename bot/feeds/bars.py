@@ -43,6 +43,11 @@ class Bar(NamedTuple):
     funding_rate: float | None
 
 
+class DataFileError(ValueError):
+    """A bar file that cannot be used at all (missing, unreadable, not UTF-8, no header, missing columns, or no
+    usable row): the message names the file and what to do."""
+
+
 @dataclass(frozen=True, slots=True)
 class BarSet:
     bars: tuple[Bar, ...]
@@ -97,13 +102,23 @@ def load_bars(path: Path | None = None, venues: tuple[str, ...] | None = None, b
               start: date | None = None, end: date | None = None) -> BarSet:
     """Read, validate and filter a bar file; rows come back sorted by (ts, venue, base, kind)."""
     path = path or bundled_path()
-    raw = path.read_bytes()
-    text = gzip.decompress(raw).decode() if path.suffix == ".gz" else raw.decode()
+    try:
+        raw = path.read_bytes()
+        text = gzip.decompress(raw).decode() if path.suffix == ".gz" else raw.decode()
+    except FileNotFoundError:
+        raise DataFileError(f"{path}: no such file (CARRYBOT_REPLAY__FILE / --data)") from None
+    except OSError as exc:  # unreadable, or a .gz that is not gzip
+        raise DataFileError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DataFileError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from None
     reader = csv.reader(text.splitlines())
     header = next(reader, [])
+    if not header:
+        raise DataFileError(f"{path}: empty file: expected a header with {', '.join(REQUIRED)}")
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        raise ValueError(f"{path}: missing columns {missing}")
+        raise DataFileError(f"{path}: missing columns {', '.join(missing)} (the replay format is described in "
+                            "bot/data/SOURCE.md; `carrybot data import` converts other files)")
     ix = tuple(header.index(c) for c in REQUIRED)
     lo_ts = int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp()) if start else None
     hi_ts = int(datetime(end.year, end.month, end.day, tzinfo=UTC).timestamp()) if end else None
@@ -128,4 +143,9 @@ def load_bars(path: Path | None = None, venues: tuple[str, ...] | None = None, b
         last_ts[key] = bar.ts
         bars.append(bar)
     bars.sort(key=lambda b: (b.ts, b.venue, b.base, b.kind))
+    if not bars:
+        why = (f"every row was rejected ({dict(rejected)})" if rejected
+               else "no row matches the venues, bases and window")
+        raise DataFileError(f"{path}: nothing to replay: {why} (venues {venues or 'all'}, bases {bases or 'all'}, "
+                            f"{start or 'start'} → {end or 'end'})")
     return BarSet(tuple(bars), hashlib.sha256(raw).hexdigest()[:16], rejected)

@@ -24,7 +24,13 @@ def cmd_cmd(args: argparse.Namespace) -> int:
         raise ConfigError("invalid setting mqtt.command_secret (CARRYBOT_MQTT__COMMAND_SECRET): required to sign")
     if args.name not in COMMANDS:
         raise ConfigError(f"unknown command {args.name!r}: one of {', '.join(COMMANDS)}")
-    cmd_args = json.loads(args.args) if args.args else {}
+    try:
+        cmd_args = json.loads(args.args) if args.args else {}
+    except ValueError as exc:
+        raise ConfigError(f"invalid --args: not JSON ({exc.msg} at column {exc.colno}); "
+                          'e.g. --args \'{"fraction": 0.5}\'') from None
+    if not isinstance(cmd_args, dict):
+        raise ConfigError('invalid --args: a JSON object, e.g. --args \'{"fraction": 0.5}\'')
     base = f"carrybot/{settings.bot_id}"
 
     async def go() -> dict[str, Any] | None:

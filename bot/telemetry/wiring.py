@@ -10,8 +10,13 @@ from bot import logs
 from bot.settings import Settings
 
 
+class PortInUse(OSError):
+    """The metrics/health port cannot be bound (another process owns it): start-up stops, naming the setting."""
+
+
 async def start_ops(settings: Settings, bot: Any) -> Any:
-    """Metrics and health on one port; a busy port is reported, and trading goes on without the endpoint."""
+    """Metrics and health on one port. A busy port stops start-up (``PortInUse``): otherwise scrapes and probes
+    would reach whatever owns the port and believe it."""
     from bot.telemetry.http import OpsServer
     from bot.telemetry.metrics import Metrics
 
@@ -35,7 +40,8 @@ async def start_ops(settings: Settings, bot: Any) -> Any:
         await ops.start()
     except OSError as exc:
         logs.get_logger("carrybot").error("ops.port_unavailable", host=tel.host, port=tel.port, error=str(exc))
-        return None
+        raise PortInUse(f"invalid setting telemetry.port (CARRYBOT_TELEMETRY__PORT): {tel.host}:{tel.port} is in use "
+                        f"({exc.strerror or exc}); choose another port, or 0 for any free one") from None
     print(f"carrybot: metrics on http://{tel.host}:{ops.port}/metrics", flush=True)
     return ops
 

@@ -60,7 +60,7 @@ def test_store_outage_stops_entries_keeps_risk_reduction_and_loses_nothing(tmp_p
         assert len(await p.store.funding(p.run_id)) == n_funding
         sent = {o.client_order_id for v in bot.venues.values() for o in v.received}
         assert sent <= {o.client_order_id for o in await p.store.orders(p.run_id)}
-        await p.store.close()
+        await p.close()
     asyncio.run(go())
 
 
@@ -80,7 +80,7 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path: Path) -> None:
         p = bot.persistence
         assert p is not None
         state = bot.governor.export_state()
-        await p.store.close()
+        await p.close()
         return last_committed, state
 
     cursor, state = asyncio.run(first())
@@ -96,5 +96,5 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path: Path) -> None:
         assert p.recovery.position_mismatches == {} and p.recovery.fills_loaded > 0
         assert bot.governor.export_state() == state  # trading state, ladders and timers came back
         assert bot.executor.clock.now_ns() == cursor  # the clock resumes at the cursor, not at the start
-        await p.store.close()
+        await p.close()
     asyncio.run(second())

@@ -189,7 +189,7 @@ def test_paper_on_live_data_persists_and_a_restart_resumes_the_same_run(tmp_path
                 await p.recorder.flush()
                 return p.run_key, p.resumed, p.recovery.summary()
             finally:
-                await p.store.close()
+                await p.close()
 
     key1, resumed1, _ = asyncio.run(session())
     key2, resumed2, recovery = asyncio.run(session())
