@@ -36,6 +36,7 @@ from bot.domain import (
     to_decimal,
 )
 from bot.venues.gateway import Balance
+from bot.venues.paper_journal import encode
 from bot.venues.paper_state import PaperParams, PaperState, PerpPos, Working, liquidation_price
 
 __all__ = ["PaperParams", "PaperVenue", "liquidation_price"]
@@ -83,6 +84,7 @@ class PaperVenue(PaperState):
     def _submit(self, order: Order) -> None:
         self.received.append(order)
         self.submissions += 1
+        self._unjournaled.append(("submission", encode(order)))  # the venue's record of every order it received
         if order.client_order_id in self._seen_ids:
             self.duplicate_submissions += 1
         reason = self._validate(order)

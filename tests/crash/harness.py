@@ -1,20 +1,27 @@
-"""Crash harness (issue: persistence and crash safety).
+"""Crash harness (issues: persistence and crash safety; fail safe).
 
-Runs ``carrybot run`` in a subprocess on a short window of the bundled replay, kills it with SIGKILL at random
-moments, restarts it on the same data directory until the run finishes, then checks — independently of the bot's
-own bookkeeping, straight from the two databases — that:
+Runs ``carrybot run`` in a subprocess on a short window of the bundled replay, kills it with SIGKILL at moments
+spread uniformly over the whole run (a calibration run without kills measures how long a run lasts, and when its
+first order reaches the venue), restarts it on the same data directory and store until the run finishes, then
+checks — independently of the bot's own bookkeeping, from the venues' journals and the store — that:
 
-- no client order id was ever submitted twice to a venue;
-- no fill was lost (every trade in the venues' journals is in the bot's store);
-- the bot's positions equal the venues';
+- no client order id reached a venue twice, and no intent's leg was sent again under a new client id (from the
+  venue's record of every submission, not a counter);
+- no fill and no funding payment was lost, and the store holds none the venue never made;
+- the bot's positions (rebuilt from its stored fills, and as stored) equal the venues';
 - the ledger balances: the venues' equity change equals the sum of the ledger parts rebuilt from the store.
 
-    python -m tests.crash.harness --trials 200 [--seed 1]
+SQLite (a file in the trial's directory) or PostgreSQL (``--pg-url``: one bot id per trial on a shared database).
+Each life has its own metrics port (any free one). Each kill is reported as before or after the first order, and
+(SQLite) whether a store transaction was open at that instant.
+
+    python -m tests.crash.harness --trials 200 [--seed 1] [--pg-url postgresql+asyncpg://...]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import random
@@ -24,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +41,7 @@ from bot.ledger import Ledger
 
 # a short window with a strategy tuned to churn, so that kills land among orders, fills and funding
 WINDOW = {"CARRYBOT_REPLAY__START": "2024-02-01", "CARRYBOT_REPLAY__END": "2024-04-01",
-          "CARRYBOT_LOG__LEVEL": "error", "CARRYBOT_LOG__FORMAT": "json",
+          "CARRYBOT_LOG__LEVEL": "error", "CARRYBOT_LOG__FORMAT": "json", "CARRYBOT_TELEMETRY__PORT": "0",
           "CARRYBOT_STRATEGY__S1__FUNDING_LOOKBACK_PERIODS": "1", "CARRYBOT_STRATEGY__S1__PERSISTENCE_PERIODS": "1",
           "CARRYBOT_STRATEGY__S1__ENTRY_THRESHOLD_APR": "0.12", "CARRYBOT_STRATEGY__S1__EXIT_THRESHOLD_APR": "0.11",
           "CARRYBOT_STRATEGY__S1__HOLDING_DAYS": "365"}
@@ -42,89 +49,176 @@ PACE_SECS = "1.5"
 
 
 @dataclass
+class Life:
+    """What one calibration run measured: wall seconds to the end, and to the first order at a venue."""
+
+    total: float
+    first_order: float
+
+
+@dataclass
 class TrialResult:
     kills: int = 0
+    kills_after_first_order: int = 0
+    kills_in_commit: int = 0
     restarts: int = 0
     problems: list[str] = field(default_factory=list)
     fills: int = 0
     orders: int = 0
+    funding: int = 0
 
 
-def _run_once(data_dir: Path, kill_after: float | None) -> tuple[bool, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")} | WINDOW | {
-        "CARRYBOT_DATA_DIR": str(data_dir)}
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--pace", PACE_SECS, "--json",
-                             str(data_dir / "report.json")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env, cwd=data_dir)
-    try:
-        if kill_after is not None:
+@dataclass
+class Target:
+    data_dir: Path
+    pg_url: str | None = None
+    bot_id: str = "crash"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")} | WINDOW | {
+            "CARRYBOT_DATA_DIR": str(self.data_dir), "CARRYBOT_BOT_ID": self.bot_id}
+        if self.pg_url:
+            env["CARRYBOT_DB__URL"] = self.pg_url
+        return env
+
+    @property
+    def store_url(self) -> str:
+        return self.pg_url or f"sqlite+aiosqlite:///{(self.data_dir / 'carrybot.db').resolve()}"
+
+
+def _journals(data_dir: Path) -> list[Path]:
+    return sorted((data_dir / "paper").glob("*.db")) if (data_dir / "paper").is_dir() else []
+
+
+def _submitted(data_dir: Path) -> bool:
+    for path in _journals(data_dir):
+        try:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
             try:
-                proc.wait(timeout=kill_after)
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-                return False, "killed"
-        out, err = proc.communicate(timeout=300)
+                if db.execute("SELECT 1 FROM events WHERE kind = 'submission' LIMIT 1").fetchone():
+                    return True
+            finally:
+                db.close()
+        except sqlite3.Error:
+            continue
+    return False
+
+
+def _life(target: Target, kill_after: float | None, res: TrialResult | None = None) -> tuple[bool, str, Life]:
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--pace", PACE_SECS, "--json",
+                             str(target.data_dir / "report.json")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=target.env(), cwd=target.data_dir)
+    first = -1.0
+    try:
+        deadline = t0 + (kill_after if kill_after is not None else 600.0)
+        while proc.poll() is None and time.monotonic() < deadline:
+            if first < 0 and _submitted(target.data_dir):
+                first = time.monotonic() - t0
+            time.sleep(0.05)
+        if proc.poll() is None and kill_after is not None:
+            in_commit = (target.data_dir / "carrybot.db-journal").exists()
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            if res is not None:
+                res.kills += 1
+                res.kills_after_first_order += _submitted(target.data_dir)
+                res.kills_in_commit += in_commit
+            return False, "killed", Life(time.monotonic() - t0, first)
+        out, err = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None:
             proc.kill()
+    life = Life(time.monotonic() - t0, first)
     if proc.returncode != 0:
-        return False, f"exit {proc.returncode}: {err.decode()[-2000:]}"
-    return True, out.decode()
+        return False, f"exit {proc.returncode}: {err.decode()[-2000:]}", life
+    return True, out.decode(), life
 
 
-def check(data_dir: Path) -> tuple[list[str], int, int]:
-    """Compare the bot's store with the venues' journals; returns (problems, fills, orders)."""
+async def _store_rows(url: str, bot_id: str) -> dict[str, object]:
+    from bot.store import Store
+
+    store = Store(url)
+    try:
+        runs = [r for r in await store.runs() if r.run_key.startswith(f"{bot_id}:")]
+        if not runs:
+            return {"run": None}
+        run = runs[-1]
+        return {"run": run, "fills": await store.fills(run.id), "funding": await store.funding(run.id),
+                "orders": await store.orders(run.id), "positions": await store.positions(run.id)}
+    finally:
+        await store.close()
+
+
+def check(target: Target) -> tuple[list[str], int, int, int]:
+    """Compare the bot's store with the venues' journals; returns (problems, fills, orders, funding payments)."""
     problems: list[str] = []
-    store = sqlite3.connect(data_dir / "carrybot.db")
-    (journal_path,) = (data_dir / "paper").glob("*.db")
-    journal = sqlite3.connect(journal_path)
-    run_id, status = store.execute("SELECT id, status FROM runs ORDER BY id DESC LIMIT 1").fetchone()
-    if status != "finished":
-        problems.append(f"run not finished: {status}")
-    venues = {}
-    for venue, body in journal.execute("SELECT venue, body FROM state"):
-        venues[venue] = json.loads(body)
-        if venues[venue]["duplicate_submissions"]:
-            problems.append(f"{venue}: {venues[venue]['duplicate_submissions']} duplicate submissions")
-    venue_trades = {}
-    venue_funding = []
-    for venue, kind, body in journal.execute("SELECT venue, kind, body FROM events ORDER BY seq"):
-        d = json.loads(body)
-        if kind == "fill":
-            venue_trades[(venue, d["trade_id"])] = d
-        elif kind == "funding":
-            venue_funding.append(d)
-    store_trades = {(v, t): (cid, ts) for v, t, cid, ts in store.execute(
-        "SELECT venue, trade_id, client_order_id, ts_ns FROM fills WHERE run_id = ?", (run_id,))}
-    lost = set(venue_trades) - set(store_trades)
+    rows = asyncio.run(_store_rows(target.store_url, target.bot_id))
+    run = rows["run"]
+    if run is None:
+        return ["no run in the store"], 0, 0, 0
+    if run.status != "finished":  # type: ignore[attr-defined]
+        problems.append(f"run not finished: {run.status}")  # type: ignore[attr-defined]
+    venues: dict[str, dict] = {}
+    venue_trades: dict[tuple[str, str], dict] = {}
+    venue_funding: set[tuple[str, str, int]] = set()
+    submissions: list[dict] = []
+    for path in _journals(target.data_dir):
+        journal = sqlite3.connect(path)
+        for venue, body in journal.execute("SELECT venue, body FROM state"):
+            venues[venue] = json.loads(body)
+        for venue, kind, body in journal.execute("SELECT venue, kind, body FROM events ORDER BY seq"):
+            d = json.loads(body)
+            if kind == "fill":
+                venue_trades[(venue, d["trade_id"])] = d
+            elif kind == "funding":
+                venue_funding.add((venue, d["instrument_id"], d["ts_ns"]))
+            elif kind == "submission":
+                submissions.append(d)
+        journal.close()
+    # duplicates, from the venue's record of every order it received
+    by_cid = Counter(s["client_order_id"] for s in submissions)
+    dup = sorted(c for c, n in by_cid.items() if n > 1)
+    if dup:
+        problems.append(f"client order ids submitted twice: {dup[:5]}")
+    by_leg: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for s in submissions:
+        by_leg[(s["intent_id"], s["instrument_id"])].add(s["client_order_id"])
+    resent = sorted(k for k, cids in by_leg.items() if len(cids) > 1)
+    if resent:
+        problems.append(f"intents re-sent under new client ids: {resent[:5]}")
+
+    fills = rows["fills"]
+    store_trades = {(f.venue, f.trade_id) for f in fills}  # type: ignore[attr-defined, union-attr]
+    lost = set(venue_trades) - store_trades
     if lost:
         problems.append(f"fills lost: {sorted(lost)[:5]}")
-    ghost = set(store_trades) - set(venue_trades)
+    ghost = store_trades - set(venue_trades)
     if ghost:
         problems.append(f"fills the venue never made: {sorted(ghost)[:5]}")
-    n_funding = store.execute("SELECT COUNT(*) FROM funding_payments WHERE run_id = ?", (run_id,)).fetchone()[0]
-    if n_funding != len(venue_funding):
-        problems.append(f"funding payments: store {n_funding}, venue {len(venue_funding)}")
+    store_funding = {(p.venue, p.instrument_id, p.ts_ns) for p in rows["funding"]}  # type: ignore[union-attr]
+    if venue_funding - store_funding:
+        problems.append(f"funding payments lost: {sorted(venue_funding - store_funding)[:5]}")
+    if store_funding - venue_funding:
+        problems.append(f"funding payments the venue never made: {sorted(store_funding - venue_funding)[:5]}")
 
     # rebuild the ledger from the store alone and compare with the venues' accounts
-    refs = {cid: (Decimal(m), Decimal(t)) for cid, m, t in store.execute(
-        "SELECT client_order_id, ref_mid, ref_touch FROM orders WHERE run_id = ?", (run_id,))}
+    refs = {o.client_order_id: (o.ref_mid, o.ref_touch) for o in rows["orders"]}  # type: ignore[union-attr]
     initial = sum(Decimal("100000") for _ in venues)
     ledger = Ledger(initial)
-    rows = []
-    for r in store.execute("SELECT venue, trade_id, client_order_id, instrument_id, side, qty, price, fee, liquidity, "
-                           "ts_ns, is_liquidation, is_settlement FROM fills WHERE run_id = ?", (run_id,)):
-        f = Fill(r[0], r[1], r[2], r[3], Side(r[4]), Decimal(str(r[5])), Decimal(str(r[6])), Decimal(str(r[7])),
-                 Liquidity(r[8]), r[9], bool(r[10]), bool(r[11]))
-        rows.append((f.ts_ns, 0, f))
-    for r in store.execute("SELECT venue, instrument_id, ts_ns, rate, position_qty, mark, amount FROM funding_payments "
-                           "WHERE run_id = ?", (run_id,)):
-        rows.append((r[2], 1, FundingPayment(r[0], r[1], r[2], *(Decimal(str(x)) for x in r[3:]))))
-    for _, _, ev in sorted(rows, key=lambda e: (e[0], e[1])):
+    events: list[tuple[int, int, Fill | FundingPayment]] = []
+    for r in fills:  # type: ignore[union-attr]
+        f = Fill(r.venue, r.trade_id, r.client_order_id, r.instrument_id, Side(r.side), Decimal(r.qty),
+                 Decimal(r.price), Decimal(r.fee), Liquidity(r.liquidity), r.ts_ns, bool(r.is_liquidation),
+                 bool(r.is_settlement))
+        events.append((f.ts_ns, 0, f))
+    for r in rows["funding"]:  # type: ignore[union-attr]
+        events.append((r.ts_ns, 1, FundingPayment(r.venue, r.instrument_id, r.ts_ns, Decimal(r.rate),
+                                                  Decimal(r.position_qty), Decimal(r.mark), Decimal(r.amount))))
+    for _, _, ev in sorted(events, key=lambda e: (e[0], e[1])):
         if isinstance(ev, Fill):
             mid, touch = refs.get(ev.client_order_id, (ev.price, ev.price))
-            ledger.apply_fill(ev, mid, touch)
+            ledger.apply_fill(ev, Decimal(mid), Decimal(touch))
         else:
             ledger.apply_funding(ev)
     marks: dict[str, Decimal] = {}
@@ -148,31 +242,42 @@ def check(data_dir: Path) -> tuple[list[str], int, int]:
     residual = (venue_equity - initial) - ledger.parts(marks).total
     if abs(residual) > Decimal("1e-9"):
         problems.append(f"ledger does not balance: residual {residual}")
-    db_positions = {k: Decimal(str(q)) for k, q in store.execute(
-        "SELECT instrument_id, qty FROM positions WHERE run_id = ?", (run_id,)) if Decimal(str(q))}
-    if db_positions != theirs:
-        problems.append(f"stored positions {db_positions} differ from the venue's {theirs}")
-    n_orders = store.execute("SELECT COUNT(*) FROM orders WHERE run_id = ?", (run_id,)).fetchone()[0]
-    return problems, len(store_trades), n_orders
+    stored = {k: Decimal(q) for k, q in rows["positions"].items() if Decimal(q)}  # type: ignore[union-attr]
+    if stored != theirs:
+        problems.append(f"stored positions {stored} differ from the venue's {theirs}")
+    return problems, len(store_trades), len(rows["orders"]), len(store_funding)  # type: ignore[arg-type]
 
 
-def trial(rng: random.Random, max_kills: int = 3) -> TrialResult:
+def calibrate(pg_url: str | None) -> Life:
+    """One run without kills: how long a life lasts, and when its first order reaches the venue."""
+    with tempfile.TemporaryDirectory(prefix="carrybot-crash-cal-") as tmp:
+        target = Target(Path(tmp), pg_url, f"crashcal{random.randrange(10**8)}")
+        done, msg, life = _life(target, None)
+        if not done:
+            raise RuntimeError(f"calibration run failed: {msg}")
+        problems, *_ = check(target)
+        if problems:
+            raise RuntimeError(f"calibration run (no kill) already fails the checks: {problems}")
+        return life
+
+
+def trial(rng: random.Random, ref: Life, pg_url: str | None = None, max_kills: int = 3) -> TrialResult:
     res = TrialResult()
     with tempfile.TemporaryDirectory(prefix="carrybot-crash-") as tmp:
-        data_dir = Path(tmp)
+        target = Target(Path(tmp), pg_url, f"crash{rng.randrange(10**9)}")
         kills_left = rng.randint(1, max_kills)
         while True:
-            kill_after = rng.uniform(0.4, 2.4) if kills_left > 0 else None
-            done, msg = _run_once(data_dir, kill_after)
+            # uniform over a whole life: start-up, the first orders, the run's end and its final commits
+            kill_after = rng.uniform(0.0, ref.total) if kills_left > 0 else None
+            done, msg, _ = _life(target, kill_after, res)
             if done:
                 break
             if msg != "killed":
                 res.problems.append(msg)
                 return res
-            res.kills += 1
             kills_left -= 1
             res.restarts += 1
-        problems, res.fills, res.orders = check(data_dir)
+        problems, res.fills, res.orders, res.funding = check(target)
         res.problems.extend(problems)
     return res
 
@@ -181,21 +286,30 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=30)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--pg-url", default=None, help="run against this PostgreSQL database instead of SQLite")
     args = ap.parse_args(argv)
     rng = random.Random(args.seed)
-    failures = 0
     t0 = time.monotonic()
-    kills = fills = orders = 0
+    ref = calibrate(args.pg_url)
+    backend = "postgresql" if args.pg_url else "sqlite"
+    print(f"calibration ({backend}): a life lasts {ref.total:.1f} s, first order at {ref.first_order:.1f} s",
+          flush=True)
+    failures = kills = after = in_commit = fills = orders = funding = 0
     for i in range(args.trials):
-        r = trial(rng)
+        r = trial(rng, ref, args.pg_url)
         kills += r.kills
+        after += r.kills_after_first_order
+        in_commit += r.kills_in_commit
         fills += r.fills
         orders += r.orders
+        funding += r.funding
         status = "ok" if not r.problems else "FAIL " + "; ".join(r.problems)
-        print(f"trial {i + 1:3d}: {r.kills} kills, {r.orders} orders, {r.fills} fills: {status}", flush=True)
+        print(f"trial {i + 1:3d}: {r.kills} kills ({r.kills_after_first_order} after the first order), {r.orders} "
+              f"orders, {r.fills} fills, {r.funding} funding: {status}", flush=True)
         failures += bool(r.problems)
-    print(f"{args.trials} trials, {kills} SIGKILLs, {orders} orders, {fills} fills, {failures} failed, "
-          f"{time.monotonic() - t0:.0f} s")
+    print(f"{args.trials} trials ({backend}), {kills} SIGKILLs ({after} after the first order"
+          f"{f', {in_commit} inside a store transaction' if backend == 'sqlite' else ''}), {orders} orders, "
+          f"{fills} fills, {funding} funding payments, {failures} failed, {time.monotonic() - t0:.0f} s")
     return 1 if failures else 0
 
 
