@@ -54,7 +54,7 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats
                            max_leaves=8)
 
 
-@settings(max_examples=5_000, deadline=None)
+@settings(max_examples=2_000, deadline=None)
 @given(body=st.dictionaries(st.sampled_from(["cmd", "args", "ts", "nonce", "sig", "x"]), json_values, max_size=6),
        junk=st.binary(max_size=64), use_junk=st.booleans())
 def test_fuzz_no_crash_and_no_action_without_a_valid_signature(body, junk, use_junk) -> None:
