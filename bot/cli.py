@@ -55,7 +55,10 @@ def summary(report: dict[str, Any]) -> str:
     eq, led, c, g = report["equity"], report["ledger"], report["counts"], report["governor"]
     rules = ", ".join(f"{k}={v}" for k, v in g["decisions_by_rule"].items()) or "none"
     synthetic = " — dated futures SYNTHETIC (generated)" if report["run"]["synthetic_instruments"] else ""
+    stop = ([f"  stopped     at {report['run']['to']} of a window to {report['run']['data_to']}: figures cover what "
+             "was played; the next `carrybot run` resumes the run"] if report["run"].get("interrupted") else [])
     return "\n".join([
+        *stop,
         f"carrybot {report['run']['mode']} {'+'.join(report['run']['strategies'])} {report['run']['from']} → "
         f"{report['run']['to']} (data {report['run']['data_version']}){synthetic}",
         f"  equity      {float(eq['start']):,.2f} → {float(eq['end']):,.2f} USDT  "

@@ -70,7 +70,10 @@ def build_report(bot: Bot, observer: RunObserver | None = None, rf_annual: float
     venue_equity = sum((v.equity() for v in bot.venues.values()), Decimal(0))
     initial = bot.ledger.initial_equity
     residual = (venue_equity - initial) - parts.total
-    start_ns, end_ns = bot.feed.ts_range_ns
+    start_ns, data_end_ns = bot.feed.ts_range_ns
+    played_ns = observer.timeline.last_ts_ns if observer is not None and observer.timeline.last_ts_ns else None
+    interrupted = bot.executor.stopped and played_ns is not None and played_ns < data_end_ns
+    end_ns = played_ns if interrupted and played_ns is not None else data_end_ns  # an interrupted run: what it played
     years = max((end_ns - start_ns) / NS_PER_SEC / SECS_PER_YEAR, 1e-9)
     trips = observer.round_trips if observer is not None else []
     still_open = observer.open_round_trips(bot.executor) if observer is not None else []
@@ -90,6 +93,7 @@ def build_report(bot: Bot, observer: RunObserver | None = None, rf_annual: float
             "strategies": list(bot.settings.strategy.active),
             "synthetic_instruments": sorted(i.id for i in bot.instruments.values() if i.synthetic),
             "from": _iso(start_ns), "to": _iso(end_ns), "settings": masked(bot.settings),
+            "interrupted": bool(interrupted), "data_to": _iso(data_end_ns),
             "rules": bot.rules.model_dump(mode="json"),
         },
         "equity": {

@@ -93,6 +93,9 @@ def test_sigterm_stops_the_run_cleanly_and_a_restart_resumes_it(tmp_path: Path) 
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert any(line.startswith("  governor") for line in out.splitlines()[-3:])
+    # the summary of an interrupted run says where it stopped, covers what was played, and that the next run resumes
+    stop = next(line for line in out.splitlines() if line.startswith("  stopped     at"))
+    assert "resumes" in stop and "2024-06-30" not in stop.split(" of a window")[0]
     again = _cli("run", "--pace", "0", "--json", "r.json", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert " resumed " in again.stdout

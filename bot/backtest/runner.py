@@ -96,11 +96,18 @@ async def run_replay(settings: Settings, rules: RulesConfig, paced: bool, progre
     if p is not None:
         await bot.executor.commit(None)  # what the shutdown produced (cancels) reaches the store
         await p.recorder.flush()
+        finished = False
         if not stopped:
-            await p.store.finish_run(p.run_id, {k: report[k] for k in ("equity", "ledger", "counts")}, time.time_ns())
+            try:
+                await p.store.finish_run(p.run_id, {k: report[k] for k in ("equity", "ledger", "counts")},
+                                         time.time_ns())
+                finished = True
+            except Exception as exc:  # noqa: BLE001 - the summary is still printed; the next start finishes it
+                print(f"carrybot: the store did not take the run's end ({type(exc).__name__}); the next "
+                      "`carrybot run` finds the run unfinished and completes it", flush=True)
         report["run"]["run_key"] = p.run_key
         report["store"] = {"healthy": p.recorder.healthy, "backlog": p.recorder.backlog,
-                           "failures": p.recorder.failures, "finished": not stopped,
+                           "failures": p.recorder.failures, "finished": finished,
                            "recovery": None if p.recovery is None else p.recovery.summary()}
         await p.close()
     return ReplayResult(report, bot, observer)
