@@ -150,6 +150,17 @@ async def _store_rows(url: str, bot_id: str) -> dict[str, object]:
         await store.close()
 
 
+def _finished_run(target: Target) -> object | None:
+    """The bot's run if the store already records it as finished (None before the schema or the run exists)."""
+    if target.pg_url is None and not (target.data_dir / "carrybot.db").exists():
+        return None
+    try:
+        run = asyncio.run(_store_rows(target.store_url, target.bot_id))["run"]
+    except Exception:  # noqa: BLE001 - killed before the store had its schema: not finished
+        return None
+    return run if run is not None and run.status == "finished" else None  # type: ignore[attr-defined]
+
+
 def check(target: Target) -> tuple[list[str], int, int, int]:
     """Compare the bot's store with the venues' journals; returns (problems, fills, orders, funding payments)."""
     problems: list[str] = []
@@ -276,6 +287,9 @@ def trial(rng: random.Random, ref: Life, pg_url: str | None = None, max_kills: i
                 res.problems.append(msg)
                 return res
             kills_left -= 1
+            run = _finished_run(target)
+            if run is not None:
+                break  # killed after it recorded its end (while closing): the run is over, a restart starts anew
             res.restarts += 1
         problems, res.fills, res.orders, res.funding = check(target)
         res.problems.extend(problems)
