@@ -259,10 +259,16 @@ def check(target: Target) -> tuple[list[str], int, int, int]:
     return problems, len(store_trades), len(rows["orders"]), len(store_funding)  # type: ignore[arg-type]
 
 
+def _bot_id(kind: str, n: int) -> str:
+    """Unique across invocations too: a PostgreSQL database outlives a campaign, and a bot id that a previous one
+    used would find that campaign's runs."""
+    return f"crash{kind}{time.time_ns() // 1_000_000 % 10**10}-{os.getpid() % 10**6}-{n}"[:32]
+
+
 def calibrate(pg_url: str | None) -> Life:
     """One run without kills: how long a life lasts, and when its first order reaches the venue."""
     with tempfile.TemporaryDirectory(prefix="carrybot-crash-cal-") as tmp:
-        target = Target(Path(tmp), pg_url, f"crashcal{random.randrange(10**8)}")
+        target = Target(Path(tmp), pg_url, _bot_id("cal", random.randrange(10**6)))
         done, msg, life = _life(target, None)
         if not done:
             raise RuntimeError(f"calibration run failed: {msg}")
@@ -275,7 +281,7 @@ def calibrate(pg_url: str | None) -> Life:
 def trial(rng: random.Random, ref: Life, pg_url: str | None = None, max_kills: int = 3) -> TrialResult:
     res = TrialResult()
     with tempfile.TemporaryDirectory(prefix="carrybot-crash-") as tmp:
-        target = Target(Path(tmp), pg_url, f"crash{rng.randrange(10**9)}")
+        target = Target(Path(tmp), pg_url, _bot_id("t", rng.randrange(10**6)))
         kills_left = rng.randint(1, max_kills)
         while True:
             # uniform over a whole life: start-up, the first orders, the run's end and its final commits
