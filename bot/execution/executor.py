@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -36,8 +35,8 @@ from bot.domain import (
     to_decimal,
 )
 from bot.execution.account import account_view
-from bot.execution.equity import EquityTrack
 from bot.execution.pairs import PairBook
+from bot.execution.stats import ExecutorStats
 from bot.feeds.guard import GuardBounds, PriceGuard, SuspectPrint
 from bot.governor import Governor
 from bot.governor.context import AccountView
@@ -53,28 +52,6 @@ if TYPE_CHECKING:  # the store (SQLAlchemy) and metrics are loaded only by runs 
 log = get_logger(__name__)
 
 _TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
-
-
-@dataclass(slots=True)
-class ExecutorStats:
-    ticks: int = 0
-    snapshots: int = 0
-    intents: int = 0
-    orders_sent: int = 0
-    fills: int = 0
-    liquidations: int = 0
-    funding_payments: int = 0
-    ladder_events: int = 0
-    borrow_charges: int = 0
-    entries_expired: int = 0
-    suspect_prints: int = 0  # prints the price guard held back (never used as marks)
-    max_unhedged_usd: float = 0.0  # largest seen by the governor at the start of a tick
-    tick_end_unhedged_max: float = 0.0  # largest left at the end of a tick
-    ticks_unhedged: int = 0  # ticks that ended with more than g9.max_unhedged_usd of delta
-    rejections: Counter[str] = field(default_factory=Counter)
-    equity: EquityTrack = field(default_factory=EquityTrack, repr=False)
-    fills_log: list[Fill] = field(default_factory=list, repr=False)
-    funding_log: list[FundingPayment] = field(default_factory=list, repr=False)
 
 
 class Executor:

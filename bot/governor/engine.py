@@ -33,41 +33,24 @@ from bot.governor.actions import ActionFactory
 from bot.governor.audit import AuditSink, MemoryAudit
 from bot.governor.calendar import ExpiryCalendar
 from bot.governor.context import AccountView, CheckContext, PricedLeg, Rule, TickReads
-from bot.governor.crowding import CrowdingRule, checklist
+from bot.governor.crowding import checklist
 from bot.governor.durable import export_state, import_state
-from bot.governor.expiry import ExpiryRule
-from bot.governor.hygiene import PriceCollar, PriceSanity, SpreadVolGate, Staleness, StoreHealth
+from bot.governor.hygiene import PriceCollar
 from bot.governor.intent_kind import hedges as _hedges
 from bot.governor.intent_kind import shrinks as _shrinks
 from bot.governor.intent_kind import state_gate as _state_gate
-from bot.governor.ladder import ACCOUNT, LadderGate, Ladders
-from bot.governor.leverage import LeverageRule, leverage_for
-from bot.governor.limits import (
-    MaxGrossExposure,
-    MaxNetExposure,
-    MaxOrderNotional,
-    OrderFlowLimits,
-    RiskPerPosition,
-)
-from bot.governor.margin import MarginBufferRule
+from bot.governor.ladder import ACCOUNT, Ladders
+from bot.governor.leverage import leverage_for
 from bot.governor.rules_config import RulesConfig
+from bot.governor.ruleset import default_rules
 from bot.governor.signals import EIGHT_HOURS, SignalTracker
 from bot.governor.state import GovernorState, set_state, update_state
-from bot.governor.venue_health import VenueHealth, VenueHealthBook
+from bot.governor.venue_health import VenueHealthBook
 from bot.governor.watch import complete_or_unwind, front_month_oi_share, group_by_base, ladder_action, liq_distance
 
 _MINUTE_NS = 60 * NS_PER_SEC
 # enum member lookups are slow on hot paths
 _BUY, _MARKET, _LIMIT, _ENTRY = Side.BUY, OrderType.MARKET, OrderType.LIMIT, Purpose.ENTRY
-
-
-def default_rules(cfg: RulesConfig, ladders: Ladders, venues: VenueHealthBook | None = None) -> tuple[Rule, ...]:
-    """The full rule set, in evaluation order (cheap fail-closed checks first; denials stop the evaluation)."""
-    return (StoreHealth(), VenueHealth(cfg.g6, venues or VenueHealthBook()), Staleness(cfg.g6), PriceSanity(cfg.g6),
-            SpreadVolGate(cfg.g6), OrderFlowLimits(cfg.g7), LadderGate(ladders), ExpiryRule(cfg.g4),
-            MarginBufferRule(cfg.g2), CrowdingRule(cfg.g5), MaxOrderNotional(cfg.g7), LeverageRule(),
-            MaxGrossExposure(cfg.g7), MaxNetExposure(cfg.g7),
-            RiskPerPosition(cfg.g7, cfg.g2))
 
 
 @dataclass(slots=True)
