@@ -14,7 +14,7 @@ import resource
 import time
 
 from bot import logs
-from bot.app import build_bot
+from bot.assembly import build_bot
 from bot.governor.rules_config import load_rules
 from bot.settings import Settings
 

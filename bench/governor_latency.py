@@ -26,6 +26,7 @@ from bot.domain import (
     Purpose,
     Side,
 )
+from bot.events import DecisionMade
 from bot.governor import Governor, load_rules
 from bot.governor.audit import MemoryAudit
 from bot.governor.context import AccountView
@@ -42,7 +43,8 @@ def main() -> None:
     args = ap.parse_args()
     rng = random.Random(args.seed)
     inst = default_instruments(("binance", "bybit", "okx"), ("BTC", "ETH"))
-    gov = Governor(load_rules(), inst, MemoryAudit())
+    gov = Governor(load_rules(), inst)
+    audit = MemoryAudit()
     base_px = {"BTC": 60_000.0, "ETH": 3_000.0}
     market: dict[str, MarketSnapshot] = {}
     for k in range(40):  # warm the signal windows
@@ -79,15 +81,14 @@ def main() -> None:
     gov._recent.clear()
     lat = []
     clock = time.perf_counter_ns
+    reads = gov.reads_at(market, now)  # read once per tick, as the executor does
     for intent in intents:
         t0 = clock()
-        gov.decide(intent, acct, market, now)
+        audit.handle(DecisionMade(gov.decide(intent, acct, market, now, reads), 0.0))
         lat.append((clock() - t0) / 1000)
         gov._recent.clear()  # keep the order-rate limit from turning the run into a run of rejections
     lat.sort()
     q = statistics.quantiles(lat, n=100)
-    audit = gov.audit
-    assert isinstance(audit, MemoryAudit)
     print(f"machine: {platform.machine()}, Python {platform.python_version()}")
     print(f"decisions: {len(lat):,}  outcomes: {dict(audit.by_outcome)}")
     print(f"rule hits: {dict(audit.by_code.most_common())}")

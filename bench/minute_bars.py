@@ -48,7 +48,7 @@ os.sched_setaffinity(0, {0})
 import asyncio
 from bot import logs
 logs.configure("error", "json")
-from bot.app import build_bot
+from bot.assembly import build_bot
 from bot.backtest.params import with_overrides
 from bot.governor.rules_config import load_rules
 from bot.report import build_report
@@ -92,7 +92,8 @@ def main() -> None:
             r = measure(path, args.repeat)
             ok = "meets" if r["wall"] <= 0.6 and r["rss_mb"] <= 120 else "MISSES"
             print(f"{name:10} {r['snapshots']:,} snapshots / {r['ticks']:,} bars, {r['orders']} orders, "
-                  f"{r['funding_payments']} funding payments ({float(r['funding']):+,.2f} USDT) | wall {r['wall']:.2f} s "
+                  f"{r['funding_payments']} funding payments ({float(r['funding']):+,.2f} USDT) | "
+                  f"wall {r['wall']:.2f} s "
                   f"(imports {r['imports']:.2f}, load {r['load']:.2f}, run {r['run']:.2f}, report {r['report']:.2f}; "
                   f"process {r['process_wall']:.2f}) | peak RSS {r['rss_mb']:.0f} MB | {r['ticks'] / r['run']:,.0f} "
                   f"bars/s | {ok} the 0.6 s / 120 MB target")

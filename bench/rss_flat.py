@@ -20,12 +20,14 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 from bot import logs
-from bot.app import RecordingAudit, make_strategies
+from bot.assembly import make_strategies
 from bot.backtest.observer import RunObserver
 from bot.clock import SimClock
 from bot.domain import NS_PER_SEC, FundingSettlement, MarketBatch, MarketSnapshot
+from bot.events import EventBus
 from bot.execution.executor import Executor
 from bot.governor import Governor
+from bot.governor.audit import MemoryAudit
 from bot.governor.rules_config import load_rules
 from bot.ledger import Ledger
 from bot.settings import Settings
@@ -73,9 +75,10 @@ def main() -> None:
     instruments = default_instruments(("binance",), ("BTC",))
     clock = SimClock(START * NS_PER_SEC)
     venues = {"binance": PaperVenue("binance", instruments, clock, PaperParams(initial_cash=Decimal(200_000)))}
-    governor = Governor(load_rules(None), instruments, RecordingAudit(), snapshot_step_secs=60)
-    ex = Executor(lambda: feed(args.events), venues, governor, make_strategies(settings, instruments, None),
-                  Ledger(Decimal(200_000)), clock, instruments)
+    governor = Governor(load_rules(None), instruments, snapshot_step_secs=60)
+    audit = MemoryAudit()
+    ex = Executor(lambda: feed(args.events), venues, governor, make_strategies(settings, instruments),
+                  Ledger(Decimal(200_000)), clock, instruments, bus=EventBus([audit]))
     observer = RunObserver()
     samples: list[tuple[int, float]] = []
     t0 = time.perf_counter()
@@ -94,8 +97,8 @@ def main() -> None:
     print(f"{ex.stats.snapshots:,} events in {wall:.1f} s ({ex.stats.snapshots / wall:,.0f}/s): RSS "
           f"{samples[1][1]:.1f} MB at {samples[1][0]:,} → {last:.1f} MB at {samples[-1][0]:,} events "
           f"({last - base:+.1f} MB, {(last - base) / max(1, samples[-1][0] - samples[1][0]) * 1e6:+.2f} MB per "
-          f"million); {ex.stats.orders_sent:,} orders, {len(governor.audit.decisions):,} decisions kept of "
-          f"{sum(governor.audit.by_outcome.values()):,}")
+          f"million); {ex.stats.orders_sent:,} orders, {len(audit.decisions):,} decisions kept of "
+          f"{sum(audit.by_outcome.values()):,}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import statistics
 import time
 
 from bot import logs
-from bot.app import build_bot
+from bot.assembly import build_bot
 from bot.governor.rules_config import load_rules
 from bot.settings import Settings
 

@@ -8,73 +8,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
 import time
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
-from typing import Any
 
 from bot import logs
 from bot.cli_backtest import add_backtest_parser
 from bot.cli_data import add_data_parser
 from bot.cli_errors import ConfigError, explain, load_settings, secrets_of
-from bot.domain import NS_PER_SEC
+from bot.cli_scenario import add_scenario_parser
 from bot.governor.rules_config import RulesConfig, RulesError, load_rules
-from bot.scenarios.cli import add_scenario_parser
+from bot.report_text import summary
 from bot.settings import Settings, masked
 
 EXIT_CONFIG = 2
 
 
 def rules_for(settings: Settings) -> RulesConfig:
-    try:
-        return load_rules(settings.rules_file)
-    except RulesError as exc:
-        raise ConfigError("\n".join(f"invalid rules {exc.path}: {f}: {m}" for f, m in exc.problems)) from exc
-
-
-
-
-
-def _date(ts_ns: int) -> str:
-    return datetime.fromtimestamp(ts_ns / NS_PER_SEC, tz=UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _ratios(perf: dict[str, Any]) -> str:
-    def num(key: str) -> str:
-        v = perf.get(key)
-        return f"{v:.2f}" if v is not None else f"n/a ({perf['undefined'].get(key, 'undefined')})"
-    t = perf["trades"]
-    trips = (f"{t['round_trips']} round trips, win rate {t['win_rate']:.0%}, expectancy {t['expectancy']:+,.2f} USDT"
-             if t["round_trips"] else "no closed round trips")
-    return f"  ratios      Sharpe {num('sharpe')}   Sortino {num('sortino')}   Calmar {num('calmar')}   {trips}"
-
-
-def summary(report: dict[str, Any]) -> str:
-    eq, led, c, g = report["equity"], report["ledger"], report["counts"], report["governor"]
-    rules = ", ".join(f"{k}={v}" for k, v in g["decisions_by_rule"].items()) or "none"
-    synthetic = " — dated futures SYNTHETIC (generated)" if report["run"]["synthetic_instruments"] else ""
-    stop = ([f"  stopped     at {report['run']['to']} of a window to {report['run']['data_to']}: figures cover what "
-             "was played; the next `carrybot run` resumes the run"] if report["run"].get("interrupted") else [])
-    return "\n".join([
-        *stop,
-        f"carrybot {report['run']['mode']} {'+'.join(report['run']['strategies'])} {report['run']['from']} → "
-        f"{report['run']['to']} (data {report['run']['data_version']}){synthetic}",
-        f"  equity      {float(eq['start']):,.2f} → {float(eq['end']):,.2f} USDT  "
-        f"({eq['total_return']:+.2%}, {eq['annualized_return']:+.2%}/yr, max drawdown {eq['max_drawdown']:.2%})",
-        f"  funding     {float(led['funding']):+,.2f}   fees {float(led['fees']):,.2f}   spread "
-        f"{float(led['spread']):,.2f}   slippage {float(led['slippage']):,.2f}   borrow {float(led['borrow']):,.2f}",
-        f"  price pnl   realized {float(led['realized']):+,.2f}   unrealized {float(led['unrealized']):+,.2f}   "
-        f"ledger residual {led['identity_residual']}",
-        *([_ratios(report["performance"])] if "performance" in report else []),
-        f"  trades      {c['orders_sent']} orders, {c['fills']} fills, {c['funding_payments']} funding payments, "
-        f"{c['liquidations']} liquidations, venue rejections {c['venue_rejections'] or 0}",
-        f"  governor    {g['decisions_by_outcome']}  by rule: {rules}  state {g['final_state']}",
-        *([f"  carry       ceiling {cc['ceiling_usd']:,.2f} ({cc['ceiling_apr']:.2%}/yr on perp notional); "
-           f"captured {cc['capture_gross']:.1%} gross, {cc['capture_net']:.1%} net of costs"]
-          if (cc := report.get("carry_capture")) and cc.get("capture_gross") is not None else []),
-    ])
+    """The governor rules the settings name (a bad file: ``RulesError``, exit 2 naming the field)."""
+    return load_rules(settings.rules_file)
 
 
 def _cmd_cmd(args: argparse.Namespace) -> int:
@@ -95,67 +48,49 @@ def _run_live(settings: Settings, rules: RulesConfig, live_orders: bool, stream:
     logs.configure(settings.log.level, settings.log.format, secrets_of(settings))
 
     async def go() -> None:
-        from bot.app import build_live_bot
+        from bot.assembly import build_live_bot, recover_bot
+        from bot.session import RunSession
         from bot.venues.ccxt_gateway import SandboxUnavailable
 
-        persistence = None
-        if persist:  # write-ahead orders, per-tick commits and start-up reconciliation, as for the replay
-            from bot.app import open_persistence
+        async with RunSession(settings) as session:  # signal handlers first: a SIGTERM now stops cleanly
+            persistence = None
+            if persist:  # write-ahead orders, per-tick commits and start-up reconciliation, as for the replay
+                from bot.store.run import open_persistence
+                from bot.version import code_version
 
-            persistence, _ = await open_persistence(settings, "live", masked(settings), time.time_ns())
-        try:
-            bot = await build_live_bot(settings, rules, live_orders, stream, persistence)
-        except SandboxUnavailable as exc:
-            venue = str(exc).split()[0]
-            raise ConfigError(f"invalid setting exchanges.{venue}.sandbox (CARRYBOT_EXCHANGES__{venue.upper()}"
-                              f"__SANDBOX): {exc}") from exc
-        if persistence is not None:
-            from bot.app import recover_bot
+                persistence = await open_persistence(settings, "live", masked(settings), time.time_ns(),
+                                                     code_version())
+                session.on_close(persistence.close)
+            try:
+                bot = session.adopt(await build_live_bot(settings, rules, live_orders, stream, persistence))
+            except SandboxUnavailable as exc:
+                raise ConfigError(f"invalid setting exchanges.{exc.venue}.sandbox (CARRYBOT_EXCHANGES__"
+                                  f"{exc.venue.upper()}__SANDBOX): {exc}") from exc
+            if persistence is not None:
+                await recover_bot(bot)
+                rec = bot.recovery.summary() if bot.recovery else {}
+                url = persistence.store.engine.url.render_as_string(hide_password=True)
+                print(f"carrybot: run {persistence.run_key} {'resumed' if persistence.resumed else 'started'} "
+                      f"(store {url}; recovery {rec})", flush=True)
+            what = "LIVE orders" if live_orders else "paper orders on live data"
+            print(f"carrybot: {what} — {', '.join(sorted(bot.instruments))}", flush=True)
+            await session.start_telemetry()
+            if live_orders:  # live fills reach the executor as they happen (stream, else REST polling)
+                from bot.execution.watchdog import PositionWatchdog
+                from bot.venues.ccxt_fills import run_fill_loop
 
-            await recover_bot(bot)
-            rec = persistence.recovery.summary() if persistence.recovery else {}
-            print(f"carrybot: run {persistence.run_key} {'resumed' if persistence.resumed else 'started'} "
-                  f"(store {persistence.store.engine.url.render_as_string(hide_password=True)}; recovery {rec})",
-                  flush=True)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, bot.executor.stop)
-        what = "LIVE orders" if live_orders else "paper orders on live data"
-        print(f"carrybot: {what} — {', '.join(sorted(bot.instruments))}", flush=True)
-        from bot.telemetry.wiring import start_mqtt, start_ops
-
-        ops = await start_ops(settings, bot) if settings.telemetry.enabled else None
-        bridge, bridge_task = start_mqtt(settings, bot) if settings.mqtt.enabled else (None, None)
-        fill_loops = []
-        if live_orders:  # live fills reach the executor as they happen (stream, else REST polling)
-            from bot.execution.watchdog import PositionWatchdog
-            from bot.venues.ccxt_fills import run_fill_loop
-
-            gateways = bot.feed.gateways  # type: ignore[attr-defined]
-            watchdog = PositionWatchdog(bot.executor, gateways)
-            if ops is not None:
-                ops.metrics.watchdog = watchdog
-            fill_loops = [asyncio.create_task(run_fill_loop(gw)) for gw in gateways.values()]
-            fill_loops.append(asyncio.create_task(watchdog.run()))
-        try:
+                watchdog = PositionWatchdog(bot.executor, bot.market_gateways)
+                if session.ops is not None:
+                    session.ops.metrics.watch(watchdog=watchdog)
+                for venue, gw in bot.market_gateways.items():
+                    session.spawn(run_fill_loop(gw), f"fills-{venue}")
+                session.spawn(watchdog.run(), "watchdog")
             await bot.executor.run()
             if settings.execution.cancel_on_shutdown:
                 await bot.executor.cancel_all()
-        finally:
-            for task in fill_loops:
-                task.cancel()
-            await asyncio.gather(*fill_loops, return_exceptions=True)
-            if ops is not None:
-                await ops.stop()
-            if bridge is not None and bridge_task is not None:
-                await bridge.stop()
-                await asyncio.wait([bridge_task], timeout=5)
             if persistence is not None:  # what the shutdown produced reaches the store; the run resumes next start
                 await bot.executor.commit(None)
                 await persistence.recorder.flush()
-                await persistence.close()
-            for gw in bot.feed.gateways.values():  # type: ignore[attr-defined]
-                await gw.close()
 
     asyncio.run(go())
     return 0
@@ -230,8 +165,8 @@ def cmd_calendar(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(_: argparse.Namespace) -> int:
-    from bot.app import store_url
     from bot.store import Store
+    from bot.store.run import store_url
 
     settings = load_settings()
 

@@ -34,19 +34,19 @@ def configured(args: argparse.Namespace) -> Settings:
 
 
 def _summary(report: dict[str, Any]) -> str:
-    from bot.cli import summary
+    from bot.report_text import summary
 
     return summary(report)
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from bot.app import store_url
     from bot.backtest.records import record
     from bot.backtest.runner import run_replay
-    from bot.cli import rules_for
+    from bot.governor.rules_config import load_rules
+    from bot.store.run import store_url
 
     settings = configured(args)
-    rules = rules_for(settings)
+    rules = load_rules(settings.rules_file)
     logs.configure(settings.log.level, settings.log.format, secrets_of(settings))
     progress = "bar" if (args.progress or (args.progress is None and sys.stderr.isatty())) else None
     result = asyncio.run(run_replay(settings, rules, paced=False, progress=progress, rf_annual=args.risk_free))
@@ -72,8 +72,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest_compare(args: argparse.Namespace) -> int:
-    from bot.app import store_url
     from bot.backtest.records import compare, format_compare, load
+    from bot.store.run import store_url
 
     settings = load_settings()
     try:
@@ -86,8 +86,8 @@ def cmd_backtest_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest_list(args: argparse.Namespace) -> int:
-    from bot.app import store_url
     from bot.backtest.records import listing
+    from bot.store.run import store_url
 
     rows = asyncio.run(listing(store_url(load_settings())))
     if args.json:
@@ -107,7 +107,7 @@ def cmd_backtest_search(args: argparse.Namespace) -> int:
     from bot.backtest.search import (
         METRICS,
         Window,
-    grid,
+        grid,
         local_runner,
         parse_grid,
         ray_runner,
@@ -115,11 +115,11 @@ def cmd_backtest_search(args: argparse.Namespace) -> int:
         walk_forward,
         windows,
     )
-    from bot.cli import rules_for
     from bot.feeds.bars import load_bars
+    from bot.governor.rules_config import load_rules
 
     settings = configured(args)
-    rules_for(settings)  # a bad rules file fails here (exit 2), not in forty workers
+    load_rules(settings.rules_file)  # a bad rules file fails here (exit 2), not in forty workers
     axes = parse_grid(args.grid or [])
     if not axes:
         raise ConfigError("invalid --grid: give at least one, e.g. --grid strategy.s1.entry_threshold_apr=0.05,0.1")

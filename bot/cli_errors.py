@@ -10,14 +10,13 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import SettingsError
 
+from bot.errors import ConfigError
 from bot.settings import Settings
+
+__all__ = ["ConfigError", "explain", "load_settings", "secrets_of", "unknown_variables"]
 
 PREFIX = "CARRYBOT_"
 NOT_SETTINGS = ("CARRYBOT_TEST_", "CARRYBOT_CRASH_")  # the test suite's own variables (tests/README in the README)
-
-
-class ConfigError(Exception):
-    pass
 
 
 def _valid_path(model: type[BaseModel], parts: list[str]) -> bool:
@@ -116,6 +115,7 @@ def explain(exc: BaseException) -> tuple[int, str]:
         if isinstance(e, ConfigError):
             return 2, str(e)
     from bot.feeds.bars import DataFileError
+    from bot.governor.rules_config import RulesError
     from bot.store.run_lock import RunLocked
     from bot.telemetry.wiring import PortInUse
 
@@ -124,6 +124,8 @@ def explain(exc: BaseException) -> tuple[int, str]:
             return 2, str(e)
         if isinstance(e, DataFileError):
             return 2, f"invalid data: {e}"
+        if isinstance(e, RulesError):
+            return 2, "\n".join(f"invalid rules {e.path}: {f}: {m}" for f, m in e.problems)
     db = "the store (CARRYBOT_DB__URL)"
     if "InvalidPasswordError" in names or "InvalidAuthorizationSpecificationError" in names:
         return 2, f"{db} refused the login: wrong user or password"

@@ -84,3 +84,8 @@ class PacedClock(SimClock):
     async def sleep_until(self, ts_ns: int) -> None:
         await asyncio.sleep(max(0, ts_ns - self._now_ns) / NS_PER_SEC / self._speed)
         self.advance_to(ts_ns)
+
+
+def wall_ns() -> int:
+    """The wall clock in ns (venue events stamped when the bot learns of them)."""
+    return time.time_ns()

@@ -19,6 +19,20 @@ class TradingState(StrEnum):
     HALTED = "halted"
 
 
+class RuleId(StrEnum):
+    """The governor's rule families (SPEC G1–G9); a hit, a transition or a governor intent names one."""
+
+    G1 = "G1"  # volatility-scaled leverage
+    G2 = "G2"  # margin buffer and liquidation distance
+    G3 = "G3"  # trim / hedge / de-risk ladders
+    G4 = "G4"  # expiry-week blackouts
+    G5 = "G5"  # crowding
+    G6 = "G6"  # market and venue hygiene: staleness, collars, spreads, venue health, store
+    G7 = "G7"  # hard limits: size, exposure, drawdown, daily loss, order rate
+    G8 = "G8"  # trading state gates
+    G9 = "G9"  # leg risk: lone legs completed or unwound
+
+
 class Outcome(StrEnum):
     APPROVE = "approve"
     RESIZE = "resize"
@@ -71,7 +85,7 @@ class DenyCode(StrEnum):
 class RuleHit:
     """One rule that fired on an intent: ``max_scale`` 0 denies, (0, 1) resizes; ``inputs`` are its numbers."""
 
-    rule: str
+    rule: RuleId
     code: DenyCode
     max_scale: float
     inputs: Inputs

@@ -9,18 +9,32 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.app import Bot
 from bot.backtest.metrics import performance
 from bot.decisions import Decision
 from bot.domain import NS_PER_SEC, SECS_PER_YEAR
 from bot.governor.audit import note_intervention
-from bot.settings import masked
+from bot.settings import Settings, masked
 from bot.version import code_version
 
 if TYPE_CHECKING:
     from bot.backtest.observer import RunObserver
+
+
+class Bot(Protocol):
+    """The parts of an assembled bot a report reads (``bot.assembly.Bot``)."""
+
+    settings: Settings
+    rules: Any
+    feed: Any
+    instruments: dict[str, Any]
+    venues: dict[str, Any]
+    governor: Any
+    audit: Any
+    strategies: list[Any]
+    ledger: Any
+    executor: Any
 
 
 def _iso(ts_ns: int) -> str:
@@ -41,18 +55,19 @@ def carry_capture(bot: Bot) -> dict[str, Any] | None:
     """The yardstick (SPEC §6): what a perfect-foresight, always-hedged position of the same notional would have
     collected in funding over the same window with no fees, and the run's net carry (funding − fees − spread −
     slippage − borrow) as a share of it. Notional: S1's per-pair notional on every perpetual the run could trade."""
+    from bot.feeds.futures_gen import SyntheticFuturesFeed
     from bot.feeds.replay import ReplayFeed
 
-    feed = bot.feed if isinstance(bot.feed, ReplayFeed) else getattr(bot.feed, "_feed", None)
-    if not isinstance(feed, ReplayFeed) or "s1" not in bot.settings.strategy.active:
+    feed = bot.feed
+    if not isinstance(feed, ReplayFeed | SyntheticFuturesFeed) or "s1" not in bot.settings.strategy.active:
         return None
     notional = float(bot.settings.strategy.s1.notional_usd)
     ceiling = 0.0
     perps = 0
-    for bar in feed._bars:
+    for bar in feed.bars:
         if bar.kind == "perp" and bar.funding_rate is not None:
             ceiling += abs(bar.funding_rate) * notional
-    perps = len({(b.venue, b.base) for b in feed._bars if b.kind == "perp"})
+    perps = len({(b.venue, b.base) for b in feed.bars if b.kind == "perp"})
     start_ns, end_ns = feed.ts_range_ns
     years = max((end_ns - start_ns) / NS_PER_SEC / SECS_PER_YEAR, 1e-9)
     led = bot.ledger

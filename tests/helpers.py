@@ -16,7 +16,6 @@ from bot.domain import (
     Side,
 )
 from bot.governor import Governor, RulesConfig
-from bot.governor.audit import MemoryAudit
 from bot.governor.context import AccountView
 from bot.venues.fees import default_instruments
 
@@ -81,7 +80,7 @@ def rules(**sections: dict) -> RulesConfig:
 
 
 def governor(**sections: dict) -> Governor:
-    return Governor(rules(**sections), INSTRUMENTS, MemoryAudit())
+    return Governor(rules(**sections), INSTRUMENTS)
 
 
 def hit(decision, code):

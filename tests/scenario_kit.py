@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from bot.clock import SimClock
 from bot.domain import NS_PER_SEC, Instrument, MarketBatch, MarketSnapshot, OrderIntent
+from bot.events import EventBus
 from bot.execution.executor import Executor
 from bot.governor import Governor, RulesConfig
 from bot.governor.audit import MemoryAudit
@@ -66,14 +67,16 @@ def run(batches: list[MarketBatch], plan: dict, rules: RulesConfig | None = None
     clock = SimClock(batches[0].ts_ns)
     p = params or PaperParams(initial_cash=cash, latency_secs=0.0)
     venues = {v: PaperVenue(v, inst, clock, p) for v in ("binance", "bybit")}
-    gov = Governor(rules or RulesConfig(), inst, MemoryAudit())
+    gov = Governor(rules or RulesConfig(), inst)
     ledger = Ledger(cash * 2)
 
     async def feed() -> AsyncIterator[MarketBatch]:
         for b in batches:
             yield b
 
-    ex = Executor(feed, venues, gov, [Scripted(plan)], ledger, clock, inst)
+    audit = MemoryAudit()
+    ex = Executor(feed, venues, gov, [Scripted(plan)], ledger, clock, inst, bus=EventBus([audit]))
+    ex.audit = audit  # type: ignore[attr-defined]  # what the tests read
     ex.on_tick_log: list = []  # type: ignore[attr-defined]
     asyncio.run(ex.run(lambda b, e: e.on_tick_log.append((b.ts_ns, dict(gov.ladders.snapshot()),  # type: ignore
                                                           {k: v for k, v in e.account_view().positions.items()}))))

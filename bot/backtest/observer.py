@@ -102,7 +102,7 @@ class RunObserver:
                 base = ex.instruments[iid].base
                 held[base] = held.get(base, 0.0) + abs(book.fqty)
         equity = ex.stats.equity.last
-        reads = gov.reads
+        reads = ex.reads if ex.reads is not None else gov.reads_at(ex.market, batch.ts_ns)
         derivs = [iid for iid, b in ex.ledger.legs.items() if b.fqty and ex.instruments[iid].is_derivative] or [
             s.instrument_id for s in batch.snapshots if ex.instruments[s.instrument_id].is_derivative]
         cap = min((reads.leverage(iid).max_leverage for iid in derivs), default=None)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from bot.domain import NS_PER_SEC
 from bot.settings import Settings
 
 METRICS = ("sharpe", "total_return", "calmar", "sortino", "net_carry_usd")
@@ -81,15 +82,15 @@ def evaluate(job: Job) -> JobResult:
     """One backtest on the job's window (a top-level function: it runs in worker processes and on Ray)."""
     from bot.backtest.params import with_overrides
     from bot.backtest.runner import run_replay
-    from bot.cli import rules_for
+    from bot.governor.rules_config import load_rules
 
     settings = with_overrides(job.settings, dict(job.params) | {"replay.start": job.start, "replay.end": job.end})
-    result = asyncio.run(run_replay(settings, rules_for(settings), paced=False, signals=False))
+    result = asyncio.run(run_replay(settings, load_rules(settings.rules_file), paced=False, signals=False))
     rep = result.report
-    bars = result.bot.feed._bars if hasattr(result.bot.feed, "_bars") else result.bot.feed._feed._bars  # type: ignore[union-attr]
+    last_bar_ns = result.bot.feed.ts_range_ns[1]
     return JobResult(job.params, job.start, job.end, job.tag, _score(rep, job.metric),
                      rep["equity"]["total_return"], rep["equity"]["max_drawdown"], rep["performance"]["sharpe"],
-                     rep["counts"]["orders_sent"], rep["run"]["data_version"], max((b.ts for b in bars), default=0))
+                     rep["counts"]["orders_sent"], rep["run"]["data_version"], last_bar_ns // NS_PER_SEC)
 
 
 Runner = Callable[[list[Job]], list[JobResult]]

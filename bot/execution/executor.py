@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from bot.clock import Clock
-from bot.decisions import Decision, TradingState
+from bot.decisions import Decision, StateTransition, TradingState
 from bot.domain import (
     NS_PER_SEC,
     ZERO,
@@ -34,20 +34,22 @@ from bot.domain import (
     Purpose,
     to_decimal,
 )
+from bot.events import DecisionMade, EventBus, OrderSent, TickClosed
 from bot.execution.account import account_view
 from bot.execution.pairs import PairBook
 from bot.execution.stats import ExecutorStats
-from bot.feeds.guard import GuardBounds, PriceGuard, SuspectPrint
+from bot.feeds.guard import GuardBounds, PriceGuard
 from bot.governor import Governor
-from bot.governor.context import AccountView
+from bot.governor.context import AccountView, TickReads
+from bot.governor.engine import TickResult
+from bot.governor.watch import unhedged_by_base
 from bot.ledger import Ledger
 from bot.logs import get_logger
 from bot.strategies.base import Strategy, StrategyView
 from bot.venues.gateway import Gateway
 
-if TYPE_CHECKING:  # the store (SQLAlchemy) and metrics are loaded only by runs that use them
+if TYPE_CHECKING:  # the store (SQLAlchemy) is loaded only by runs that persist
     from bot.store.recorder import Recorder
-    from bot.telemetry.metrics import Metrics
 
 log = get_logger(__name__)
 
@@ -55,10 +57,11 @@ _TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJ
 
 
 class Executor:
-    def __init__(self, feed_batches: Callable[[], object], gateways: Mapping[str, Gateway], governor: Governor,
-                 strategies: Sequence[Strategy], ledger: Ledger, clock: Clock,
+    def __init__(self, feed_batches: Callable[[], AsyncIterator[MarketBatch]], gateways: Mapping[str, Gateway],
+                 governor: Governor, strategies: Sequence[Strategy], ledger: Ledger, clock: Clock,
                  instruments: Mapping[str, Instrument], entry_ttl_secs: float = 9 * 3600,
-                 recorder: Recorder | None = None, guard: PriceGuard | None = None) -> None:
+                 recorder: Recorder | None = None, guard: PriceGuard | None = None,
+                 bus: EventBus | None = None) -> None:
         self._batches = feed_batches
         g6 = governor.cfg.g6
         self.guard = guard or PriceGuard(instruments, GuardBounds(g6.guard_jump_pct, g6.guard_cross_pct,
@@ -69,6 +72,7 @@ class Executor:
         self.ledger = ledger
         self.clock = clock
         self.instruments = instruments
+        self.bus = bus if bus is not None else EventBus()  # every decision, fill, payment... is published here once
         self.market: dict[str, MarketSnapshot] = {}
         self.orders: dict[str, Order] = {}
         self.working: dict[str, Order] = {}
@@ -77,15 +81,14 @@ class Executor:
         self.entry_ttl_secs = entry_ttl_secs
         self.leverage: dict[str, int] = {}  # leverage last set per derivative instrument
         self.pairs = PairBook(instruments)
+        self.reads: TickReads | None = None  # what the governor read this tick (its intents are decided on it)
         self._outbox: list[Order] = []
         self._filled_qty: dict[str, Decimal] = {}
         self._stop = asyncio.Event()
-        self.recorder = recorder
+        self.recorder = recorder  # the store: orders are written ahead through it and every tick is committed
         self.resume_after_ns: int | None = None  # set by recovery: ticks up to here only warm the signals up
         self._venue_of = {iid: inst.venue for iid, inst in instruments.items()}
-        self.metrics: Metrics | None = None  # Prometheus, when the run exports metrics
         self.last_tick_wall = time.monotonic()
-        self.events: Callable[[str, dict[str, object]], None] | None = None  # MQTT: fills, decisions, ladder...
         self.operator_intents: list[OrderIntent] = []  # an operator's flatten/reduce, sent at the next tick
 
     def stop(self) -> None:
@@ -97,8 +100,7 @@ class Executor:
         return self._stop.is_set()
 
     async def run(self, on_tick: Callable[[MarketBatch, Executor], None] | None = None) -> ExecutorStats:
-        batches = self._batches()
-        async for batch in batches:  # type: ignore[attr-defined]  # an AsyncIterator[MarketBatch]
+        async for batch in self._batches():
             if self.resume_after_ns is not None and batch.ts_ns <= self.resume_after_ns:
                 self.warm(batch)
                 continue
@@ -121,99 +123,130 @@ class Executor:
         for strategy in self.strategies:
             strategy.on_batch(batch, view, batch.ts_ns)  # rebuilds its windows; its intents are not acted on
 
+    # --- one tick, in the order a reader should follow it ----------------------------------------------------------
     async def step(self, batch: MarketBatch) -> None:
         t0 = time.perf_counter()
-        st = self.stats
-        batch = self.guard.screen(batch)  # before anything sees it: a broken print never becomes a mark
+        batch = self._screen(batch)
+        self._observe(batch)
+        await self._release_hedges()
+        now = self.clock.now_ns()
+        await self._housekeeping(now)
+        res = await self._govern(now)
+        if self.recorder is not None and not self.recorder.healthy:
+            await self.recorder.flush()  # retry the backlog before deciding anything new
+        await self._operator_orders()
+        await self._risk_orders(res)
+        await self._strategy_orders(batch, now)
+        self._close_tick(batch, t0)
+        if self.recorder is not None:
+            await self.commit(batch.ts_ns)
+        self.last_tick_wall = time.monotonic()
+
+    def _screen(self, batch: MarketBatch) -> MarketBatch:
+        """The price guard, before anything sees the batch: a broken print never becomes a mark."""
+        batch = self.guard.screen(batch)
         if self.guard.recent:
-            self._flagged(self.guard.take_flagged())
-        st.ticks += 1
-        st.snapshots += len(batch.snapshots)
-        market = self.market
+            prints = self.guard.take_flagged()
+            self.stats.suspect_prints += len(prints)
+            for p in prints:
+                self.bus.publish(p)
+        return batch
+
+    def _observe(self, batch: MarketBatch) -> None:
+        """Marks, the gateways' view of the market (the paper venue matches and settles here), the signals."""
+        self.stats.ticks += 1
+        self.stats.snapshots += len(batch.snapshots)
         for snap in batch.snapshots:
-            market[snap.instrument_id] = snap
+            self.market[snap.instrument_id] = snap
         for gw in self.gateways.values():
             gw.observe(batch)
         self.governor.observe(batch)
         self._drain()
+
+    async def _release_hedges(self) -> None:
+        """Hedge legs released by lead fills since the last tick (part of a decision already approved)."""
         if self._outbox:
             out, self._outbox = self._outbox, []
             await self._send(out)
-        now = self.clock.now_ns()
-        held = {k: b.qty for k, b in self.ledger.legs.items() if b.qty}
-        fills_then = st.fills
+
+    async def _housekeeping(self, now: int) -> None:
         if self.pairs.pairs:
-            self.pairs.refresh(held)
+            self.pairs.refresh(self._held())
         if self.working:
             await self._expire_entries(now)
-        account = self.account_view()
-        res = self.governor.on_tick(account, market, now)
+
+    async def _govern(self, now: int) -> TickResult:
+        """The governor moves the trading state and the ladders and says what must be cancelled first."""
+        res = self.governor.on_tick(self.account_view(), self.market, now)
+        self.reads = res.reads
         tr = res.transition
         if tr is not None:
-            log.warning("governor.state", from_state=tr.from_state.value, to_state=tr.to_state.value,
-                        rule=tr.rule, code=tr.code, **_plain(tr.inputs))
+            self._transition(tr)
             if tr.to_state is TradingState.HALTED:
                 await self.cancel_all()
         for ev in res.ladder_events:
-            st.ladder_events += 1
+            self.stats.ladder_events += 1
             log.info("governor.ladder", key=ev.key, measure=ev.measure, from_stage=ev.from_stage,
                      to_stage=ev.to_stage, value=ev.value)
+            self.bus.publish(ev)
         if res.unhedged_usd:
-            st.max_unhedged_usd = max(st.max_unhedged_usd, max(res.unhedged_usd.values()))
+            self.stats.max_unhedged_usd = max(self.stats.max_unhedged_usd, max(res.unhedged_usd.values()))
         if res.cancel_instruments:
             await self.cancel_where(res.cancel_instruments)
-        if self.recorder is not None and not self.recorder.healthy:
-            await self.recorder.flush()  # retry the backlog before deciding anything new
-        if self.operator_intents:  # an operator's orders go first, through the same door
+        return res
+
+    async def _operator_orders(self) -> None:
+        """An operator's orders go first, through the same door."""
+        if self.operator_intents:
             pending, self.operator_intents = self.operator_intents, []
             for intent in pending:
                 await self.submit_intent(intent)
-        if self.events is not None:
-            if tr is not None:
-                self.events("state", {"from": tr.from_state.value, "to": tr.to_state.value, "rule": tr.rule,
-                                      "code": tr.code.value if tr.code else None, "ts_ns": tr.ts_ns})
-            for ev in res.ladder_events:
-                self.events("ladder", {"key": ev.key, "measure": ev.measure, "from": ev.from_stage,
-                                       "to": ev.to_stage, "ts_ns": ev.ts_ns})
-        for intent in res.intents:  # risk invalidation acts first; the strategies then see its result
+
+    async def _risk_orders(self, res: TickResult) -> None:
+        """The governor's own intents: risk invalidation acts before the strategies see the tick."""
+        for intent in res.intents:
             decision = await self.submit_intent(intent)
             fallback = res.fallbacks.get(intent.intent_id)
             if fallback is not None and not self._filled(decision):
                 await self.cancel_where({o.instrument_id for o in decision.orders})
                 await self.submit_intent(replace(fallback, legs=self._still_open(fallback)))
-        if self.governor.trading_state is not TradingState.HALTED:
-            if st.fills != fills_then:  # fills during this tick changed positions: the strategies see the result
-                held = {k: b.qty for k, b in self.ledger.legs.items() if b.qty}
-            view = StrategyView(market, held, {o.instrument_id for o in self.working.values()})
-            intents = [i for strategy in self.strategies for i in strategy.on_batch(batch, view, now)]
-            for intent in intents:
-                await self.submit_intent(intent)
-        st.equity.add(batch.ts_ns, self.ledger.equity_estimate(self._mark_of))
-        if self.ledger.legs:  # delta left at the end of the tick (base units at mark, as G9 measures it)
-            net: dict[str, list[float]] = {}
-            for iid, book in self.ledger.legs.items():
-                if book.fqty:
-                    acc = net.setdefault(self.instruments[iid].base, [0.0, 0.0])
-                    acc[0] += book.fqty
-                    acc[1] = max(acc[1], market[iid].mark)
-            worst = max((abs(q) * px for q, px in net.values()), default=0.0)
+
+    async def _strategy_orders(self, batch: MarketBatch, now: int) -> None:
+        if self.governor.trading_state is TradingState.HALTED:
+            return
+        view = StrategyView(self.market, self._held(), {o.instrument_id for o in self.working.values()})
+        intents = [i for strategy in self.strategies for i in strategy.on_batch(batch, view, now)]
+        for intent in intents:
+            await self.submit_intent(intent)
+
+    def _close_tick(self, batch: MarketBatch, t0: float) -> None:
+        """Equity and the delta left at the end of the tick (what G9 measures, in USD at mark)."""
+        st = self.stats
+        equity = self.ledger.equity_estimate(self._mark_of)
+        st.equity.add(batch.ts_ns, equity)
+        worst = 0.0
+        if self.ledger.legs:
+            positions = {iid: b.fqty for iid, b in self.ledger.legs.items() if b.fqty}
+            worst = max(unhedged_by_base(positions, self.instruments, self._mark_of).values(), default=0.0)
             st.tick_end_unhedged_max = max(st.tick_end_unhedged_max, worst)
             if worst > self.governor.cfg.g9.max_unhedged_usd:
                 st.ticks_unhedged += 1
-        if self.recorder is not None:
-            await self.commit(batch.ts_ns)
-        if self.metrics is not None:
-            self.metrics.update(self, now, time.perf_counter() - t0)
-        self.last_tick_wall = time.monotonic()
+        self.bus.publish(TickClosed(batch.ts_ns, equity, worst, time.perf_counter() - t0))
 
-    def _flagged(self, prints: list[SuspectPrint]) -> None:
-        self.stats.suspect_prints += len(prints)
-        for p in prints:
-            if self.metrics is not None:
-                self.metrics.suspect_print(p.instrument_id, p.reason)
-            if self.events is not None:
-                self.events("guard", {"instrument": p.instrument_id, "price": p.price, "trusted": p.trusted,
-                                      "reference": p.reference, "reason": p.reason, "ts_ns": p.ts_ns})
+    def _held(self) -> dict[str, Decimal]:
+        return {k: b.qty for k, b in self.ledger.legs.items() if b.qty}
+
+    def _transition(self, tr: StateTransition) -> None:
+        log.warning("governor.state", from_state=tr.from_state.value, to_state=tr.to_state.value,
+                    rule=tr.rule, code=tr.code, **_plain(tr.inputs))
+        self.bus.publish(tr)
+
+    def set_trading_state(self, to: TradingState, origin: str, reason: str) -> StateTransition | None:
+        """An operator's or the watchdog's state change, published like the governor's own."""
+        tr = self.governor.set_state(to, self.clock.now_ns(), origin, reason)
+        if tr is not None:
+            self._transition(tr)
+        return tr
 
     async def commit(self, cursor_ns: int | None) -> None:
         """Close the tick in the store: its records, positions, pairs, governor state and cursor, in one go."""
@@ -265,13 +298,9 @@ class Executor:
         self.stats.intents += 1
         now = self.clock.now_ns()
         t0 = time.perf_counter()
-        decision = self.governor.decide(intent, account or self.account_view(), self.market, now)
-        if self.metrics is not None:
-            self.metrics.decision(decision, time.perf_counter() - t0)
-        if self.events is not None:
-            self.events("decisions", {"decision_id": decision.decision_id, "outcome": decision.outcome.value,
-                                      "rules": list(decision.rules), "codes": [h.code.value for h in decision.hits],
-                                      "scale": decision.scale, "origin": intent.origin.value, "ts_ns": now})
+        reads = self.reads if self.reads is not None and self.reads.now_ns == now else None
+        decision = self.governor.decide(intent, account or self.account_view(), self.market, now, reads)
+        self.bus.publish(DecisionMade(decision, time.perf_counter() - t0))
         if decision.orders:
             orders = decision.orders
             if len(orders) == 2 and not decision.risk_reducing:  # leg-safe: the less liquid leg goes first
@@ -298,9 +327,8 @@ class Executor:
                 self.leverage[order.instrument_id] = order.leverage
         await asyncio.gather(*(self.gateways[self.instruments[o.instrument_id].venue].submit(o) for o in orders))
         self.stats.orders_sent += len(orders)
-        if self.metrics is not None:
-            for o in orders:
-                self.metrics.order_sent(self._venue_of[o.instrument_id])
+        for o in orders:
+            self.bus.publish(OrderSent(o, self._venue_of[o.instrument_id]))
         self._drain()
         while self._outbox:  # hedge legs released by lead fills (part of an approved decision)
             out, self._outbox = self._outbox, []
@@ -324,7 +352,7 @@ class Executor:
 
     def _drain(self) -> None:
         st = self.stats
-        rec = self.recorder
+        publish = self.bus.publish
         for gw in self.gateways.values():
             for ev in gw.drain_events():
                 if isinstance(ev, Fill):
@@ -333,19 +361,13 @@ class Executor:
                     self.ledger.apply_funding(ev)
                     st.funding_payments += 1
                     st.funding_log.append(ev)
-                    if rec is not None:
-                        rec.funding(ev)
-                    if self.events is not None:
-                        self.events("funding", {"venue": ev.venue, "instrument": ev.instrument_id,
-                                                "amount": str(ev.amount), "rate": str(ev.rate), "ts_ns": ev.ts_ns})
+                    publish(ev)
                 elif isinstance(ev, BorrowCharge):
                     self.ledger.apply_borrow(ev)
                     st.borrow_charges += 1
-                    if rec is not None:
-                        rec.borrow(ev)
+                    publish(ev)
                 elif isinstance(ev, OrderUpdate):
-                    if rec is not None:
-                        rec.order_update(ev)
+                    publish(ev)
                     if ev.status in _TERMINAL:
                         order = self.working.pop(ev.client_order_id, None)
                         if order is not None and ev.status is not OrderStatus.FILLED and ev.filled_qty == 0:
@@ -356,8 +378,6 @@ class Executor:
                         if until is not None:
                             log.warning("governor.venue_paused", venue=ev.venue, reason=ev.reason,
                                         paused_secs=(until - self.clock.now_ns()) / 1e9)
-                        if self.metrics is not None:
-                            self.metrics.rejected(ev.reason or "unknown")
                         log.warning("venue.rejected", venue=ev.venue, client_order_id=ev.client_order_id,
                                     reason=ev.reason)
 
@@ -375,12 +395,8 @@ class Executor:
             self.ledger.apply_fill(fill, fill.price, fill.price)
         st.fills += 1
         st.fills_log.append(fill)
-        if record and self.recorder is not None:
-            self.recorder.fill(fill)
-        if record and self.events is not None:
-            self.events("fills", {"venue": fill.venue, "instrument": fill.instrument_id, "side": fill.side.value,
-                                  "qty": str(fill.qty), "price": str(fill.price), "fee": str(fill.fee),
-                                  "liquidation": fill.is_liquidation, "ts_ns": fill.ts_ns})
+        if record:
+            self.bus.publish(fill)
         self._filled_qty[fill.client_order_id] = self._filled_qty.get(fill.client_order_id, ZERO) + fill.qty
         self._outbox.extend(self.pairs.on_fill(fill, self.market, self.clock.now_ns()))
         if fill.is_liquidation:

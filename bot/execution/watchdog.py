@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.decisions import TradingState
+from bot.events import PositionMismatch
 from bot.execution.executor import Executor
 from bot.logs import get_logger
 
@@ -29,14 +30,14 @@ class PositionWatchdog:
 
     async def check(self) -> dict[str, tuple[Decimal, Decimal]]:
         """One comparison; returns the confirmed mismatches (instrument -> (ledger, venue))."""
-        from bot.venues.ccxt_gateway import _VenueError
+        from bot.errors import VenueError
 
         self.checks += 1
         seen: dict[str, tuple[Decimal, Decimal]] = {}
         for venue, gw in self.gateways.items():
             try:
                 venue_pos = {iid: p.qty for iid, p in (await gw.fetch_positions()).items()}
-            except _VenueError:
+            except VenueError:
                 self.errors += 1
                 continue
             ours = {iid: b.qty for iid, b in self.ex.ledger.legs.items()
@@ -51,15 +52,10 @@ class PositionWatchdog:
         self.mismatches = confirmed
         for iid, (a, b) in new.items():
             log.error("watchdog.position_mismatch", instrument=iid, ledger=str(a), venue=str(b))
-            if self.ex.events is not None:
-                self.ex.events("state", {"watchdog": "position_mismatch", "instrument": iid, "ledger": str(a),
-                                         "venue": str(b)})
+            self.ex.bus.publish(PositionMismatch(iid, a, b, self.ex.clock.now_ns()))
         if new and self.ex.governor.trading_state is TradingState.ACTIVE:
-            tr = self.ex.governor.set_state(TradingState.REDUCING, self.ex.clock.now_ns(), "watchdog",
-                                            f"position mismatch on {', '.join(sorted(new))}")
-            if tr is not None:
-                log.warning("governor.state", from_state=tr.from_state.value, to_state=tr.to_state.value,
-                            rule=tr.rule)
+            why = f"position mismatch on {', '.join(sorted(new))}"
+            self.ex.set_trading_state(TradingState.REDUCING, "watchdog", why)
         return confirmed
 
     async def run(self, every_secs: float = 120.0) -> None:

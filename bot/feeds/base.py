@@ -1,4 +1,5 @@
-"""The feed protocol: an async stream of ``MarketBatch`` in time order, plus what it knows of its instruments."""
+"""What the assembly and the report need from any feed (replay, synthetic futures, live polling, live stream,
+scripted scenario paths)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,24 @@ from bot.domain import Instrument, MarketBatch
 
 
 class Feed(Protocol):
-    instruments: Mapping[str, Instrument]
-    data_version: str
+    @property
+    def instruments(self) -> Mapping[str, Instrument]: ...
+
+    @property
+    def data_version(self) -> str: ...
+
+    @property
+    def rejected_rows(self) -> Mapping[str, int]: ...
+
+    @property
+    def n_bars(self) -> int:
+        """Snapshots played so far (live) or in the whole history (replay)."""
+
+    @property
+    def ts_range_ns(self) -> tuple[int, int]: ...
+
+    @property
+    def step_secs(self) -> float:
+        """Time between two batches: the signals scale their windows by it."""
 
     def batches(self) -> AsyncIterator[MarketBatch]: ...

@@ -17,6 +17,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.domain import NS_PER_SEC, Instrument, InstrumentKind, MarketBatch, MarketSnapshot
+from bot.feeds.bars import Bar
+from bot.feeds.replay import ReplayFeed
 from bot.governor.calendar import QUARTER_MONTHS, venue_quarterly_expiry
 from bot.settings import FuturesSettings
 from bot.venues.fees import PERP_FEES, PERP_MAINTENANCE, QTY_STEP
@@ -73,28 +75,36 @@ class _Basis:
 class SyntheticFuturesFeed:
     """Wraps a replay feed and adds the listed quarterlies' snapshots to each batch."""
 
-    def __init__(self, feed: object, cfg: FuturesSettings, spot_instruments: Mapping[str, Instrument]) -> None:
+    def __init__(self, feed: ReplayFeed, cfg: FuturesSettings, spot_instruments: Mapping[str, Instrument]) -> None:
         self._feed = feed
         self._cfg = cfg
-        start, end = feed.ts_range_ns  # type: ignore[attr-defined]
+        start, end = feed.ts_range_ns
         venues = tuple(sorted({i.venue for i in spot_instruments.values()}))
         bases = tuple(sorted({i.base for i in spot_instruments.values()}))
         self.futures = futures_instruments(venues, bases, start, end)
-        self.instruments = dict(feed.instruments) | self.futures  # type: ignore[attr-defined]
-        self.data_version = f"{feed.data_version}+syn{cfg.seed}"  # type: ignore[attr-defined]
-        self.rejected_rows = feed.rejected_rows  # type: ignore[attr-defined]
-        self.n_bars = feed.n_bars  # type: ignore[attr-defined]
-        self.ts_range_ns = feed.ts_range_ns  # type: ignore[attr-defined]
+        self.instruments = dict(feed.instruments) | self.futures
+        self.data_version = f"{feed.data_version}+syn{cfg.seed}"
+        self.rejected_rows = feed.rejected_rows
+        self.n_bars = feed.n_bars
+        self.ts_range_ns = feed.ts_range_ns
         self._spot_of = {(i.venue, i.base): i.id for i in spot_instruments.values() if i.kind is InstrumentKind.SPOT}
         self._by_pair: dict[str, list[Instrument]] = {}
         for f in sorted(self.futures.values(), key=lambda i: i.ts_expiry_ns or 0):
             self._by_pair.setdefault(self._spot_of[(f.venue, f.base)], []).append(f)
 
+    @property
+    def step_secs(self) -> float:
+        return self._feed.step_secs
+
+    @property
+    def bars(self) -> tuple[Bar, ...]:
+        return self._feed.bars
+
     def iter_batches(self) -> Iterator[MarketBatch]:
         listing_ns = LISTING_DAYS * 86_400 * NS_PER_SEC
         paths: dict[str, _Basis] = {}
         last_ts: dict[str, int] = {}
-        for batch in self._feed.iter_batches():  # type: ignore[attr-defined]
+        for batch in self._feed.iter_batches():
             extra: list[MarketSnapshot] = []
             for s in batch.snapshots:
                 futures = self._by_pair.get(s.instrument_id)

@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator, Mapping
 
 from bot.clock import Clock
 from bot.domain import FundingSettlement, Instrument, MarketBatch, MarketSnapshot
+from bot.errors import VenueError
 from bot.logs import get_logger
-from bot.venues.ccxt_gateway import CcxtGateway, _VenueError
+from bot.venues.ccxt_gateway import CcxtGateway
 
 log = get_logger(__name__)
 
@@ -39,6 +40,7 @@ class LivePollingFeed:
         self.n_bars = 0
         self.rejected_rows: dict[str, int] = {}
         self.ts_range_ns = (clock.now_ns(), clock.now_ns())
+        self.step_secs = float(poll_secs)
 
     async def poll_once(self) -> MarketBatch:
         now = self._clock.now_ns()
@@ -53,7 +55,7 @@ class LivePollingFeed:
                     if inst.funding_interval_secs:
                         snap = await self._with_funding(gw, inst, snap, now)
                     snaps.append(snap)
-            except _VenueError as exc:
+            except VenueError as exc:
                 self.failures[venue] = self.failures.get(venue, 0) + 1
                 log.warning("feed.venue_failed", venue=venue, code=exc.code)  # its snapshots go stale
         for s in snaps:
@@ -86,7 +88,7 @@ class LivePollingFeed:
         elif polled is None or now - polled[0] >= self._oi_every_ns:  # open interest moves slowly: poll it less often
             try:
                 polled = self._oi[inst.id] = (now, await gw.fetch_open_interest(inst.id))
-            except _VenueError as exc:
+            except VenueError as exc:
                 log.warning("feed.open_interest_failed", instrument=inst.id, code=exc.code)
                 polled = (polled[0], None) if polled else (now, None)  # unavailable, not stale-as-fresh
         return MarketSnapshot(

@@ -62,6 +62,16 @@ class ReplayFeed:
         return self._bar_secs
 
     @property
+    def step_secs(self) -> float:
+        return float(self._bar_secs)
+
+    @property
+    def bars(self) -> tuple[Bar, ...]:
+        """The bars played, in time order (the report's yardstick reads their funding)."""
+        return self._bars
+
+
+    @property
     def n_bars(self) -> int:
         return len(self._bars)
 

@@ -15,7 +15,6 @@ announced settlement time passes, as in the polling feed.
 from __future__ import annotations
 
 import asyncio
-import random
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -23,8 +22,10 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.domain import FundingSettlement, Instrument, MarketBatch, MarketSnapshot
+from bot.errors import VenueError
 from bot.logs import get_logger
-from bot.venues.ccxt_gateway import CcxtGateway, _VenueError
+from bot.retry import Backoff
+from bot.venues.ccxt_gateway import CcxtGateway
 
 log = get_logger(__name__)
 
@@ -82,6 +83,7 @@ class LiveStreamFeed:
         self.n_bars = 0
         self.rejected_rows: dict[str, int] = {}
         self.ts_range_ns = (clock.now_ns(), clock.now_ns())
+        self.step_secs = float(tick_secs)
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- watchers -------------------------------------------------------------------------------------------------
@@ -110,13 +112,13 @@ class LiveStreamFeed:
         self._tasks.clear()
 
     async def _watch(self, gw: CcxtGateway, method: str, ids: list[str]) -> None:
-        symbols = [gw._symbols[i] for i in ids]
-        by_symbol = {gw._symbols[i]: i for i in ids}
-        backoff = 0.5
+        symbols = [gw.symbols[i] for i in ids]
+        by_symbol = {gw.symbols[i]: i for i in ids}
+        backoff = Backoff(0.5, cap=self._max_backoff)
         while True:
             try:
                 rows = await getattr(gw.ex, method)(symbols)
-                backoff = 0.5
+                backoff.reset()
                 for sym, t in (rows or {}).items():
                     iid = by_symbol.get(sym)
                     if iid is not None:
@@ -130,9 +132,9 @@ class LiveStreamFeed:
                 _, code = classify(exc)
                 self.failures[gw.venue] += 1
                 self.reconnects[gw.venue] += 1
-                log.warning("stream.reconnect", venue=gw.venue, stream=method, code=code, backoff_secs=backoff)
-                await self._sleep(backoff * (0.5 + random.random()))
-                backoff = min(backoff * 2, self._max_backoff)
+                delay = backoff.next_delay()
+                log.warning("stream.reconnect", venue=gw.venue, stream=method, code=code, backoff_secs=delay)
+                await self._sleep(delay)
 
     def _update(self, iid: str, t: Mapping[str, Any], mark_only: bool = False) -> None:
         info = t.get("info") or {}
@@ -183,7 +185,7 @@ class LiveStreamFeed:
                 for iid, (bid, ask, last, venue_ts) in (await gw.fetch_quotes(ids)).items():
                     self._update(iid, {"bid": bid, "ask": ask, "last": last,
                                        "timestamp": venue_ts // 1_000_000 or None})
-            except _VenueError as exc:
+            except VenueError as exc:
                 self.failures[gw.venue] += 1
                 log.warning("stream.rest_quotes_failed", venue=gw.venue, code=exc.code)
             await self._sleep(self._tick)
@@ -205,7 +207,7 @@ class LiveStreamFeed:
                     cur.index = cur.index or _f(f["index"])
                     oi = f.get("open_interest")
                     cur.open_interest = oi if oi is not None else await gw.fetch_open_interest(iid)
-                except _VenueError as exc:
+                except VenueError as exc:
                     log.warning("stream.rest_failed", instrument=iid, code=exc.code)
             await self._sleep(self._rest_every)
 

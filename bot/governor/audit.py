@@ -1,13 +1,13 @@
-"""Where every decision goes: an audit sink (in memory here; the store implements the same protocol)."""
+"""The in-memory audit: a sink on the event bus that counts every decision for reports and keeps the latest."""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Protocol
 
 from bot.decisions import Decision, LadderEvent, Outcome, StateTransition
 from bot.domain import Origin
+from bot.events import DecisionMade
 
 _RULE = re.compile(r"\bG\d\b")
 
@@ -22,14 +22,6 @@ def note_intervention(out: dict[str, Counter[str]], d: Decision) -> None:
     if d.outcome is not Outcome.APPROVE:
         for h in d.hits:
             out.setdefault(h.rule, Counter())[d.outcome.value] += 1
-
-
-class AuditSink(Protocol):
-    def decision(self, d: Decision) -> None: ...
-
-    def transition(self, t: StateTransition) -> None: ...
-
-    def ladder(self, e: LadderEvent) -> None: ...
 
 
 class MemoryAudit:
@@ -48,6 +40,15 @@ class MemoryAudit:
         self.by_outcome: Counter[str] = Counter()
         self.unavailable: Counter[str] = Counter()  # decisions taken without a signal, per signal
 
+    def handle(self, event: object) -> None:
+        """A sink on the event bus: decisions, transitions and ladder moves."""
+        if isinstance(event, DecisionMade):
+            self.decision(event.decision)
+        elif isinstance(event, StateTransition):
+            self.transitions.append(event)
+        elif isinstance(event, LadderEvent):
+            self.ladder_events.append(event)
+
     def decision(self, d: Decision) -> None:
         self.decisions.append(d)
         if len(self.decisions) >= 2 * self.keep:
@@ -63,8 +64,3 @@ class MemoryAudit:
             self.by_rule_outcome[(h.rule, d.outcome.value)] += 1
             self.by_code[h.code.value] += 1
 
-    def transition(self, t: StateTransition) -> None:
-        self.transitions.append(t)
-
-    def ladder(self, e: LadderEvent) -> None:
-        self.ladder_events.append(e)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from bot.decisions import HedgeGap, RuleHit
+from bot.decisions import HedgeGap, RuleHit, RuleId
 from bot.domain import Instrument, MarketSnapshot, OrderIntent
 from bot.governor.calendar import ExpiryPhase
 from bot.governor.signals import Signals
@@ -111,8 +111,7 @@ class CheckContext(NamedTuple):
 class Rule(Protocol):
     """A rule family: given its data, return nothing (allow) or a hit (resize or deny)."""
 
-    rule_id: str
-    entry_only: bool  # skipped for risk-reducing intents
+    rule_id: RuleId
     relative: bool  # its resize is a share of the intent (applied once), not a cap (re-checked after rounding)
 
     def check(self, ctx: CheckContext) -> RuleHit | None: ...

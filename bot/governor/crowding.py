@@ -12,7 +12,7 @@ funding does not reset is the *reduce* condition that feeds the G3 crowding meas
 
 from __future__ import annotations
 
-from bot.decisions import DenyCode, RuleHit
+from bot.decisions import DenyCode, RuleHit, RuleId
 from bot.governor.context import CheckContext, CrowdingRead
 from bot.governor.rules_config import G5Config, SignalsConfig
 from bot.governor.signals import Signals
@@ -45,8 +45,7 @@ def checklist(cfg: G5Config, sig_cfg: SignalsConfig, sig: Signals | None) -> Cro
 
 
 class CrowdingRule:
-    rule_id = "G5"
-    entry_only = True
+    rule_id = RuleId.G5
     relative = True
 
     def __init__(self, cfg: G5Config) -> None:

@@ -10,12 +10,12 @@ pass (REDUCING: only risk-reducing; HALTED: only governor/operator flatten order
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from bot.decisions import Decision, DenyCode, LadderEvent, Outcome, RuleHit, StateTransition, TradingState
+from bot.decisions import Decision, DenyCode, LadderEvent, Outcome, RuleHit, RuleId, StateTransition, TradingState
 from bot.domain import (
     NS_PER_SEC,
     Instrument,
@@ -30,7 +30,6 @@ from bot.domain import (
     Side,
 )
 from bot.governor.actions import ActionFactory
-from bot.governor.audit import AuditSink, MemoryAudit
 from bot.governor.calendar import ExpiryCalendar
 from bot.governor.context import AccountView, CheckContext, PricedLeg, Rule, TickReads
 from bot.governor.crowding import checklist
@@ -46,7 +45,14 @@ from bot.governor.ruleset import default_rules
 from bot.governor.signals import EIGHT_HOURS, SignalTracker
 from bot.governor.state import GovernorState, set_state, update_state
 from bot.governor.venue_health import VenueHealthBook
-from bot.governor.watch import complete_or_unwind, front_month_oi_share, group_by_base, ladder_action, liq_distance
+from bot.governor.watch import (
+    complete_or_unwind,
+    front_month_oi_share,
+    group_by_base,
+    ladder_action,
+    liq_distance,
+    unhedged_by_base,
+)
 
 _MINUTE_NS = 60 * NS_PER_SEC
 # enum member lookups are slow on hot paths
@@ -60,17 +66,16 @@ class TickResult:
     cancel_instruments: set[str] = field(default_factory=set)  # working orders there must be cancelled first
     ladder_events: list[LadderEvent] = field(default_factory=list)
     unhedged_usd: dict[str, float] = field(default_factory=dict)
+    reads: TickReads | None = None  # what this tick read from the market: ``decide`` takes it for the tick's intents
     fallbacks: dict[str, OrderIntent] = field(default_factory=dict)  # intent id -> what to send if it does not fill
 
 
 class Governor:
-    def __init__(self, cfg: RulesConfig, instruments: Mapping[str, Instrument], audit: AuditSink | None = None,
-                 rules: Sequence[Rule] | None = None, snapshot_step_secs: float = EIGHT_HOURS,
-                 client_id_prefix: str = "") -> None:
+    def __init__(self, cfg: RulesConfig, instruments: Mapping[str, Instrument], rules: Sequence[Rule] | None = None,
+                 snapshot_step_secs: float = EIGHT_HOURS, client_id_prefix: str = "") -> None:
         self.cfg = cfg
         self.instruments = instruments
         self.client_id_prefix = client_id_prefix  # e.g. "r12-": client order ids unique per run, stable on restart
-        self.audit: AuditSink = audit if audit is not None else MemoryAudit()
         self.state = GovernorState()
         self.ladders = Ladders()
         self.venue_health = VenueHealthBook()
@@ -85,19 +90,22 @@ class Governor:
         self.unhedged_since: dict[str, int] = {}
         self._completed: set[str] = set()
         self._recent: deque[int] = deque()
-        self.reads = self._reads(0)
+        self._bind_reads()
 
     @property
     def trading_state(self) -> TradingState:
         return self.state.trading_state
 
-    def _reads(self, now_ns: int, oi_share: float | None = None) -> TickReads:
-        if getattr(self, "_bound_cfg", None) is not self.cfg:  # read functions bound once per rules version
-            cfg = self._bound_cfg = self.cfg
-            self._lev_fn = lambda s: leverage_for(cfg.g1, s)
-            self._crowd_fn = lambda s: checklist(cfg.g5, cfg.signals, s)
+    def _bind_reads(self) -> None:
+        cfg = self.cfg  # the read functions are bound once per rules version
+        self._lev_fn: Callable[[Any], Any] = lambda s: leverage_for(cfg.g1, s)
+        self._crowd_fn: Callable[[Any], Any] = lambda s: checklist(cfg.g5, cfg.signals, s)
+
+    def reads_at(self, market: Mapping[str, MarketSnapshot], now_ns: int) -> TickReads:
+        """What the rules read at ``now_ns``: signals, expiry phase, leverage and crowding functions, front-month
+        open-interest share. A pure function of the governor's signal windows, the market and the time."""
         return TickReads(now_ns, self.signals.get, self.signals.short_vol, self.calendar.phase(now_ns),
-                         self._lev_fn, self._crowd_fn, oi_share)
+                         self._lev_fn, self._crowd_fn, front_month_oi_share(self._futures, market, now_ns))
 
     # --- per tick -------------------------------------------------------------------------------------------------
     def observe(self, batch: MarketBatch) -> None:
@@ -109,8 +117,8 @@ class Governor:
     def on_tick(self, account: AccountView, market: Mapping[str, MarketSnapshot], now_ns: int) -> TickResult:
         """Move state and ladders from the account and the market; return the governor's own risk intents."""
         cfg = self.cfg
-        self.reads = reads = self._reads(now_ns, front_month_oi_share(self._futures, market, now_ns))
-        res = TickResult()
+        reads = self.reads_at(market, now_ns)
+        res = TickResult(reads=reads)
         tr = update_state(self.state, account.equity, now_ns, cfg.g7)
         by_base = group_by_base(account.positions, self.instruments)
 
@@ -146,7 +154,6 @@ class Governor:
             if ev is None:
                 continue
             res.ladder_events.append(ev)
-            self.audit.ladder(ev)
             if ev.to_stage > ev.from_stage:
                 for base in (list(by_base) if ev.key == ACCOUNT else [ev.key]):
                     if base in by_base:
@@ -163,20 +170,17 @@ class Governor:
             if ev is not None and ev.to_stage > ev.from_stage:
                 if ev.key == ACCOUNT and ev.to_stage == 3 and cfg.g8.reducing_on_account_derisk and tr is None \
                         and self.state.trading_state is TradingState.ACTIVE:
-                    tr = set_state(self.state, TradingState.REDUCING, now_ns, "G3", "account ladder stage 3")
+                    tr = set_state(self.state, TradingState.REDUCING, now_ns, RuleId.G3, "account ladder stage 3")
 
         if tr is not None:
-            self.audit.transition(tr)
             res.transition = tr
             if tr.to_state is TradingState.HALTED and cfg.g8.flatten_on_halt:
                 res.intents.extend(self.flatten_intents(account, now_ns, Origin.GOVERNOR, f"halted:{tr.code}"))
 
         # G9: delta left unhedged beyond leg_timeout is unwound (the working legs are cancelled first)
+        res.unhedged_usd = unhedged_by_base(account.positions, self.instruments, lambda i: market[i].mark)
         for base, legs in by_base.items():
-            net = sum(q for _, q in legs)
-            mark = max(market[iid].mark for iid, _ in legs)
-            unhedged = abs(net) * mark
-            res.unhedged_usd[base] = unhedged
+            unhedged = res.unhedged_usd[base]
             if unhedged <= cfg.g9.max_unhedged_usd:
                 self.unhedged_since.pop(base, None)
                 self._completed.discard(base)
@@ -211,6 +215,7 @@ class Governor:
         self.calendar = ExpiryCalendar(cfg.g4.calendars, blackout_hours=cfg.g4.blackout_hours,
                                        final_week_days=cfg.g4.final_week_days,
                                        discount_days=cfg.g4.funding_discount_days)
+        self._bind_reads()
 
     def venue_rejected(self, venue: str, reason: str, now_ns: int) -> int | None:
         """A venue rejected one of our orders (the executor reports each); enough of them pause entries there.
@@ -227,10 +232,8 @@ class Governor:
         import_state(self, data)
 
     def set_state(self, to: TradingState, now_ns: int, origin: str, reason: str) -> StateTransition | None:
-        tr = set_state(self.state, to, now_ns, origin, reason)
-        if tr is not None:
-            self.audit.transition(tr)
-        return tr
+        """An operator's or a watchdog's state change; the caller publishes the transition it returns."""
+        return set_state(self.state, to, now_ns, origin, reason)
 
     def flatten_intents(self, account: AccountView, now_ns: int, origin: Origin, reason: str) -> list[OrderIntent]:
         """One market close per open position (governor- or operator-issued flatten)."""
@@ -243,14 +246,17 @@ class Governor:
 
     # --- per intent ----------------------------------------------------------------------------------------------
     def decide(self, intent: OrderIntent, account: AccountView, market: Mapping[str, MarketSnapshot],
-               now_ns: int) -> Decision:
+               now_ns: int, reads: TickReads | None = None) -> Decision:
+        """Answer one intent. ``reads``: the tick's (``TickResult.reads``); without them they are read now."""
+        if reads is None:
+            reads = self.reads_at(market, now_ns)
         state = self.state.trading_state
         positions = account.positions
         for leg in intent.legs:
             if leg.instrument_id not in self.instruments or leg.instrument_id not in market:
                 known = leg.instrument_id in self.instruments
                 code = DenyCode.NO_SNAPSHOT if known else DenyCode.UNKNOWN_INSTRUMENT
-                hit = RuleHit("G6", code, 0.0, {"instrument": leg.instrument_id})
+                hit = RuleHit(RuleId.G6, code, 0.0, {"instrument": leg.instrument_id})
                 return self._finish(intent, Outcome.REJECT, 0.0, (hit,), (), state, False, now_ns)
         qtys = [leg.qty for leg in intent.legs]
         legs = self._price(intent, qtys, positions, market)
@@ -275,7 +281,8 @@ class Governor:
             # Resize to a fixed point: quantities rounded down to the venues' steps can break a cap that the exact
             # scale met (offsetting legs round differently), so the rounded intent is checked again.
             for attempt in range(4):
-                scale = self._evaluate(intent, legs, account, now_ns, len(recent), hits, caps_only=attempt > 0)
+                scale = self._evaluate(intent, legs, account, now_ns, reads, len(recent), hits,
+                                       caps_only=attempt > 0)
                 if scale <= 0.0:
                     return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
                 if scale >= 1.0:
@@ -284,11 +291,11 @@ class Governor:
                 dscale = Decimal(repr(scale))
                 qtys = [pl.instrument.round_qty(q * dscale) for q, pl in zip(qtys, legs, strict=True)]
                 if any(q < pl.instrument.min_qty for q, pl in zip(qtys, legs, strict=True)):
-                    hits.append(RuleHit("G7", DenyCode.BELOW_MIN_SIZE, 0.0, {"scale": scale}))
+                    hits.append(RuleHit(RuleId.G7, DenyCode.BELOW_MIN_SIZE, 0.0, {"scale": scale}))
                     return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
                 legs = self._price(intent, qtys, positions, market)
             else:
-                hits.append(RuleHit("G7", DenyCode.BELOW_MIN_SIZE, 0.0, {"reason": "no_fixed_point"}))
+                hits.append(RuleHit(RuleId.G7, DenyCode.BELOW_MIN_SIZE, 0.0, {"reason": "no_fixed_point"}))
                 return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
             collar, _ = self.collar.check(intent, legs, False)
             if collar is not None:
@@ -296,20 +303,20 @@ class Governor:
                 return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
         overall = min(float(q / leg.qty) for q, leg in zip(qtys, intent.legs, strict=True)) if resized else 1.0
         if overall < 1.0 and overall < self.cfg.g7.min_resize_scale:
-            hits.append(RuleHit("G7", DenyCode.BELOW_MIN_SIZE, 0.0,
+            hits.append(RuleHit(RuleId.G7, DenyCode.BELOW_MIN_SIZE, 0.0,
                                 {"scale": overall, "min_scale": self.cfg.g7.min_resize_scale}))
             return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
         orders = self._orders(intent, legs, qtys, now_ns, post_only=not reducing and self.cfg.g6.entries_post_only,
                               collar_limits=collar_limits)
         if any(o.post_only for o in orders) and any(leg.order_type is OrderType.MARKET for leg in intent.legs):
-            hits.append(RuleHit("G6", DenyCode.POST_ONLY_ENTRY, 1.0, {"legs": len(orders)}))
+            hits.append(RuleHit(RuleId.G6, DenyCode.POST_ONLY_ENTRY, 1.0, {"legs": len(orders)}))
         self._recent.extend(now_ns for _ in orders)
         outcome = Outcome.RESIZE if overall < 1.0 else Outcome.APPROVE
         return self._finish(intent, outcome, overall, tuple(hits), orders, state, reducing, now_ns,
-                            () if reducing else self._unavailable(legs))
+                            () if reducing else self._unavailable(legs, reads))
 
-    def _unavailable(self, legs: list[PricedLeg]) -> tuple[str, ...]:
-        reads = self.reads
+    @staticmethod
+    def _unavailable(legs: list[PricedLeg], reads: TickReads) -> tuple[str, ...]:
         names: set[str] = set()
         for pl in legs:
             iid = pl.instrument.id
@@ -332,7 +339,7 @@ class Governor:
         return out
 
     def _evaluate(self, intent: OrderIntent, legs: list[PricedLeg], account: AccountView, now_ns: int,
-                  recent: int, hits: list[RuleHit], caps_only: bool = False) -> float:
+                  reads: TickReads, recent: int, hits: list[RuleHit], caps_only: bool = False) -> float:
         """Run the rules on priced legs; append new hits; return the smallest scale they allow."""
         positions = account.positions
         added: dict[str, float] = {}
@@ -340,7 +347,7 @@ class Governor:
             pos = positions.get(pl.instrument.id, 0.0)
             delta = (abs(pos + pl.signed_qty) - abs(pos)) * pl.snapshot.mark
             added[pl.instrument.venue] = added.get(pl.instrument.venue, 0.0) + delta
-        ctx = CheckContext(intent, tuple(legs), account, now_ns, added, sum(added.values()), self.reads, recent)
+        ctx = CheckContext(intent, tuple(legs), account, now_ns, added, sum(added.values()), reads, recent)
         scale = 1.0
         seen = {h.code for h in hits}
         for rule in self.rules:
@@ -383,7 +390,5 @@ class Governor:
     def _finish(self, intent: OrderIntent, outcome: Outcome, scale: float, hits: tuple[RuleHit, ...],
                 orders: tuple[Order, ...], state: TradingState, reducing: bool, now_ns: int,
                 unavailable: tuple[str, ...] = ()) -> Decision:
-        d = Decision(f"d-{intent.intent_id}", intent, outcome, scale, hits, orders, state, reducing, now_ns,
-                     unavailable)
-        self.audit.decision(d)
-        return d
+        return Decision(f"d-{intent.intent_id}", intent, outcome, scale, hits, orders, state, reducing, now_ns,
+                        unavailable)

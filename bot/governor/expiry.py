@@ -6,14 +6,13 @@ final-week factor applies."""
 
 from __future__ import annotations
 
-from bot.decisions import DenyCode, RuleHit
+from bot.decisions import DenyCode, RuleHit, RuleId
 from bot.governor.context import CheckContext
 from bot.governor.rules_config import G4Config
 
 
 class ExpiryRule:
-    rule_id = "G4"
-    entry_only = True
+    rule_id = RuleId.G4
     relative = True
 
     def __init__(self, cfg: G4Config) -> None:

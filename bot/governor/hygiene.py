@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from bot.decisions import DenyCode, RuleHit
+from bot.decisions import DenyCode, RuleHit, RuleId
 from bot.domain import NS_PER_SEC, OrderIntent, OrderType, Side
 from bot.governor.context import CheckContext, PricedLeg
 from bot.governor.rules_config import G6Config
@@ -15,8 +15,7 @@ from bot.governor.rules_config import G6Config
 class Staleness:
     """Price staleness, and funding staleness on perpetual legs."""
 
-    rule_id = "G6"
-    entry_only = True
+    rule_id = RuleId.G6
     relative = False
 
     def __init__(self, cfg: G6Config) -> None:
@@ -54,7 +53,7 @@ class PriceCollar:
     works the position down inside the band, or waits); a book beyond the band on the *favourable* side is broken,
     and nothing is sent into it."""
 
-    rule_id = "G6"
+    rule_id = RuleId.G6
 
     def __init__(self, cfg: G6Config) -> None:
         self._pct = cfg.collar_pct
@@ -96,8 +95,7 @@ class PriceCollar:
 
 
 class PriceSanity:
-    rule_id = "G6"
-    entry_only = True
+    rule_id = RuleId.G6
     relative = False
 
     def __init__(self, cfg: G6Config) -> None:
@@ -126,8 +124,7 @@ class PriceSanity:
 class SpreadVolGate:
     """Entries refused when the quoted spread or short-horizon volatility is extreme."""
 
-    rule_id = "G6"
-    entry_only = True
+    rule_id = RuleId.G6
     relative = False
 
     def __init__(self, cfg: G6Config) -> None:
@@ -151,8 +148,7 @@ class SpreadVolGate:
 class StoreHealth:
     """No entry while the store cannot write orders ahead (fail closed); risk reduction is not held back."""
 
-    rule_id = "G6"
-    entry_only = True
+    rule_id = RuleId.G6
     relative = False
 
     def check(self, ctx: CheckContext) -> RuleHit | None:

@@ -6,7 +6,7 @@ the governor's own hedge that shrinks a base asset's net delta.
 
 from __future__ import annotations
 
-from bot.decisions import DenyCode, RuleHit, TradingState
+from bot.decisions import DenyCode, RuleHit, RuleId, TradingState
 from bot.domain import OrderIntent, Origin
 from bot.governor.context import AccountView, PricedLeg
 
@@ -30,8 +30,8 @@ def state_gate(state: TradingState, intent: OrderIntent, reducing: bool) -> Rule
     if state is TradingState.HALTED:
         if intent.flatten and intent.origin in (Origin.GOVERNOR, Origin.OPERATOR) and reducing:
             return None
-        return RuleHit("G8", DenyCode.STATE_HALTED, 0.0, {"state": state.value, "origin": intent.origin.value,
+        return RuleHit(RuleId.G8, DenyCode.STATE_HALTED, 0.0, {"state": state.value, "origin": intent.origin.value,
                                                           "flatten": int(intent.flatten)})
     if state is TradingState.REDUCING and not reducing:
-        return RuleHit("G8", DenyCode.STATE_REDUCING, 0.0, {"state": state.value, "purpose": intent.purpose.value})
+        return RuleHit(RuleId.G8, DenyCode.STATE_REDUCING, 0.0, {"state": state.value, "purpose": intent.purpose.value})
     return None

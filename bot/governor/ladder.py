@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bot.decisions import DenyCode, LadderEvent, RuleHit
+from bot.decisions import DenyCode, LadderEvent, RuleHit, RuleId
 from bot.governor.context import CheckContext
 from bot.governor.rules_config import LadderBands
 
@@ -94,8 +94,7 @@ class Ladders:
 class LadderGate:
     """Entries that grow a position whose ladder (or the account's) is above stage 0 are refused."""
 
-    rule_id = "G3"
-    entry_only = True
+    rule_id = RuleId.G3
     relative = False
 
     def __init__(self, ladders: Ladders) -> None:

@@ -8,7 +8,7 @@ the cap of its most volatile leg is resized down to fit.
 
 from __future__ import annotations
 
-from bot.decisions import DenyCode, RuleHit
+from bot.decisions import DenyCode, RuleHit, RuleId
 from bot.governor.context import CheckContext, LeverageCap
 from bot.governor.rules_config import G1Config
 from bot.governor.signals import Signals
@@ -39,8 +39,7 @@ def leverage_for(cfg: G1Config, sig: Signals | None) -> LeverageCap:
 
 
 class LeverageRule:
-    rule_id = "G1"
-    entry_only = True
+    rule_id = RuleId.G1
     relative = False
 
     def check(self, ctx: CheckContext) -> RuleHit | None:

@@ -3,14 +3,13 @@ per position; order rate; open orders. Exposure caps resize to fit; rate and cou
 
 from __future__ import annotations
 
-from bot.decisions import DenyCode, RuleHit
+from bot.decisions import DenyCode, RuleHit, RuleId
 from bot.governor.context import CheckContext
 from bot.governor.rules_config import G2Config, G7Config
 
 
 class MaxOrderNotional:
-    rule_id = "G7"
-    entry_only = True
+    rule_id = RuleId.G7
     relative = False
 
     def __init__(self, cfg: G7Config) -> None:
@@ -32,8 +31,7 @@ def _fit(current: float, added: float, cap: float) -> float:
 class MaxGrossExposure:
     """Resize so that gross exposure after the intent stays within the venue and total caps."""
 
-    rule_id = "G7"
-    entry_only = True
+    rule_id = RuleId.G7
     relative = False
 
     def __init__(self, cfg: G7Config) -> None:
@@ -61,8 +59,7 @@ class MaxGrossExposure:
 class MaxNetExposure:
     """Net (delta) exposure per venue and in total may not grow beyond its cap; shrinking it is always fine."""
 
-    rule_id = "G7"
-    entry_only = True
+    rule_id = RuleId.G7
     relative = False
 
     def __init__(self, cfg: G7Config) -> None:
@@ -99,8 +96,7 @@ class RiskPerPosition:
     """Equity at risk in the intent's position (its base asset, all venues): |net delta| × the G2 adverse move plus
     gross × a basis stress move, at most ``max_risk_per_position_pct`` of equity."""
 
-    rule_id = "G7"
-    entry_only = True
+    rule_id = RuleId.G7
     relative = False
 
     def __init__(self, cfg: G7Config, g2: G2Config) -> None:
@@ -132,8 +128,7 @@ class RiskPerPosition:
 class OrderFlowLimits:
     """Order rate (approved orders in the last minute) and open orders."""
 
-    rule_id = "G7"
-    entry_only = True
+    rule_id = RuleId.G7
     relative = False
 
     def __init__(self, cfg: G7Config) -> None:

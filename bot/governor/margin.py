@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from bot.decisions import DenyCode, RuleHit
+from bot.decisions import DenyCode, RuleHit, RuleId
 from bot.governor.context import CheckContext
 from bot.governor.rules_config import G2Config
 
@@ -29,8 +29,7 @@ def required_distance(cfg: G2Config, realized_vol: float | None) -> tuple[float,
 
 
 class MarginBufferRule:
-    rule_id = "G2"
-    entry_only = True
+    rule_id = RuleId.G2
     relative = False
 
     def __init__(self, cfg: G2Config) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.decisions import DenyCode, StateTransition, TradingState
+from bot.decisions import DenyCode, RuleId, StateTransition, TradingState
 from bot.domain import NS_PER_SEC
 from bot.governor.rules_config import G7Config
 
@@ -44,20 +44,20 @@ def update_state(st: GovernorState, equity: float, now_ns: int, cfg: G7Config) -
         st.day = day
         st.day_start_equity = equity
         if st.trading_state is TradingState.REDUCING and st.cause is DenyCode.DAILY_LOSS_LIMIT:
-            transition = _move(st, TradingState.ACTIVE, now_ns, "G7", None, {"reason": "new_utc_day"})
+            transition = _move(st, TradingState.ACTIVE, now_ns, RuleId.G7, None, {"reason": "new_utc_day"})
     if equity > st.peak_equity:
         st.peak_equity = equity
     if st.trading_state is TradingState.HALTED:
         return transition
     drawdown = 1.0 - equity / st.peak_equity if st.peak_equity > 0 else 0.0
     if drawdown >= cfg.max_drawdown_pct:
-        return _move(st, TradingState.HALTED, now_ns, "G7", DenyCode.MAX_DRAWDOWN, {
+        return _move(st, TradingState.HALTED, now_ns, RuleId.G7, DenyCode.MAX_DRAWDOWN, {
             "equity_usd": equity, "peak_equity_usd": st.peak_equity, "drawdown_pct": drawdown,
             "limit_pct": cfg.max_drawdown_pct})
     if st.trading_state is TradingState.ACTIVE and st.day_start_equity > 0:
         loss = 1.0 - equity / st.day_start_equity
         if loss >= cfg.max_daily_loss_pct:
-            return _move(st, TradingState.REDUCING, now_ns, "G7", DenyCode.DAILY_LOSS_LIMIT, {
+            return _move(st, TradingState.REDUCING, now_ns, RuleId.G7, DenyCode.DAILY_LOSS_LIMIT, {
                 "equity_usd": equity, "day_start_equity_usd": st.day_start_equity, "loss_pct": loss,
                 "limit_pct": cfg.max_daily_loss_pct})
     return transition

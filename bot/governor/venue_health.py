@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from bot.decisions import DenyCode, RuleHit
+from bot.decisions import DenyCode, RuleHit, RuleId
 from bot.domain import NS_PER_SEC
 from bot.governor.context import CheckContext
 from bot.governor.rules_config import G6Config
@@ -38,8 +38,7 @@ class VenueHealthBook:
 
 
 class VenueHealth:
-    rule_id = "G6"
-    entry_only = True
+    rule_id = RuleId.G6
     relative = False
 
     def __init__(self, cfg: G6Config, book: VenueHealthBook) -> None:

@@ -5,9 +5,9 @@ exception, ``completed``, is the caller's set of bases already given a completio
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from bot.decisions import LadderEvent
+from bot.decisions import DenyCode, LadderEvent
 from bot.domain import Instrument, MarketSnapshot, OrderIntent, Side
 from bot.governor.actions import ActionFactory
 from bot.governor.context import AccountView
@@ -23,6 +23,21 @@ def group_by_base(positions: Mapping[str, float], instruments: Mapping[str, Inst
         if inst is not None and q:
             out.setdefault(inst.base, []).append((iid, q))
     return out
+
+
+def unhedged_by_base(positions: Mapping[str, float], instruments: Mapping[str, Instrument],
+                     mark_of: Callable[[str], float]) -> dict[str, float]:
+    """Delta left on each base: |net base units| at the highest mark among its legs (what G9 measures; the executor
+    and the metrics report the same number)."""
+    net: dict[str, list[float]] = {}
+    for iid, q in positions.items():
+        inst = instruments.get(iid)
+        if inst is None or not q:
+            continue
+        acc = net.setdefault(inst.base, [0.0, 0.0])
+        acc[0] += q
+        acc[1] = max(acc[1], mark_of(iid))
+    return {base: abs(q) * px for base, (q, px) in net.items()}
 
 
 def liq_distance(legs: Legs, account: AccountView, market: Mapping[str, MarketSnapshot]) -> float | None:
@@ -68,14 +83,14 @@ def complete_or_unwind(actions: ActionFactory, cfg: G9Config, completed: set[str
     gap = account.hedge_gaps.get(base)
     net = sum(q for _, q in legs)
     unwind = actions.neutralise(legs, {i: market[i].mark for i, _ in legs}, 0.0, now_ns,
-                                f"G9 unhedged {unhedged:.2f} USD", tag="unwind")
+                                f"G9 {DenyCode.LEG_TIMEOUT} unhedged {unhedged:.2f} USD", tag="unwind")
     if gap is not None and gap.instrument_id in market and base not in completed:
         move = abs(market[gap.instrument_id].mark / gap.lead_price - 1.0)
         completes = (gap.side is Side.BUY) == (net < 0)
         if completes and move <= cfg.max_completion_move_pct:
             qty = min(gap.qty, abs(net))
-            intent = actions.complete(gap.instrument_id, gap.side, qty, now_ns,
-                                      f"G9 complete {qty} after {unhedged:.2f} USD unhedged, move {move:.4f}")
+            why = f"G9 {DenyCode.LEG_TIMEOUT} complete {qty} after {unhedged:.2f} USD unhedged, move {move:.4f}"
+            intent = actions.complete(gap.instrument_id, gap.side, qty, now_ns, why)
             if intent is not None:
                 completed.add(base)  # one completion per episode; if it does not take, unwind
                 return intent, unwind

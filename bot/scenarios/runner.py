@@ -9,31 +9,30 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
-from bot.app import Bot, RecordingAudit, make_strategies
+from bot.assembly import Bot, assemble
 from bot.backtest.observer import RunObserver
 from bot.clock import SimClock
-from bot.domain import NS_PER_SEC, MarketBatch, Origin, Purpose
+from bot.domain import NS_PER_SEC, Instrument, MarketBatch, Origin, Purpose
 from bot.execution.executor import Executor
-from bot.governor import Governor, RulesConfig
-from bot.ledger import Ledger
+from bot.governor import RulesConfig
 from bot.report import build_report
 from bot.scenarios.paths import HOUR, VENUES
 from bot.settings import Settings
 from bot.venues.fees import default_instruments
-from bot.venues.paper import PaperParams, PaperVenue
 
 
 class ScriptedFeed:
     """A list of batches with the attributes the report reads from a feed."""
 
-    def __init__(self, batches: list[MarketBatch], name: str) -> None:
+    step_secs = float(HOUR)
+
+    def __init__(self, batches: list[MarketBatch], name: str, instruments: dict[str, Instrument]) -> None:
         self._batches = batches
         self.data_version = f"scenario:{name}"
         self.rejected_rows: Counter[str] = Counter()
-        self.instruments: dict[str, Any] = {}
+        self.instruments = instruments
 
     @property
     def n_bars(self) -> int:
@@ -80,22 +79,11 @@ def _notional(d: Any, marks: dict[str, float]) -> float:
 
 
 def run_batches(name: str, batches: list[MarketBatch], settings: Settings, rules: RulesConfig) -> ScenarioRun:
-    instruments = default_instruments(VENUES, ("BTC",))
-    clock = SimClock(batches[0].ts_ns)
-    pp = settings.paper
-    params = PaperParams(initial_cash=pp.initial_balance_usd, latency_secs=pp.latency_ms / 1000,
-                         slippage_bps=pp.slippage_bps, impact_bps_per_million_usd=pp.impact_bps_per_million_usd)
-    venues = {v: PaperVenue(v, instruments, clock, params) for v in VENUES}
-    audit = RecordingAudit()
-    governor = Governor(rules, instruments, audit, snapshot_step_secs=HOUR)
-    strategies = make_strategies(settings, instruments, None)
-    ledger = Ledger(initial_equity=pp.initial_balance_usd * Decimal(len(venues)))
-    feed = ScriptedFeed(batches, name)
-    feed.instruments = instruments
-    executor = Executor(feed.batches, venues, governor, strategies, ledger, clock, instruments,
-                        settings.execution.entry_ttl_secs)
-    bot = Bot(settings, rules, feed, instruments, venues, governor, audit, strategies, ledger, clock,  # type: ignore[arg-type]
-              executor)
+    """The scenario's path through the ordinary assembly: every strategy, paper-execution and execution setting
+    applies as in a backtest; only the feed (the scripted path) and the simulated clock are the scenario's."""
+    feed = ScriptedFeed(batches, name, default_instruments(VENUES, ("BTC",)))
+    bot = assemble(settings, rules, feed, SimClock(batches[0].ts_ns))
+    executor = bot.executor
     observer = RunObserver()
     marks_at: dict[int, dict[str, float]] = {}
 

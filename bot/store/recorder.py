@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.decisions import Decision, LadderEvent, StateTransition
 from bot.domain import BorrowCharge, Fill, FundingPayment, Order, OrderUpdate, to_decimal
+from bot.events import DecisionMade, Event
 from bot.logs import get_logger
 from bot.store.repository import Store, TickRecords
 
@@ -92,24 +93,29 @@ class Recorder:
             return False
         return True
 
+    def handle(self, event: Event) -> None:
+        """A sink on the event bus: what the store keeps goes into this tick's records."""
+        if isinstance(event, DecisionMade):
+            self.tick.decisions.append(decision_row(self.run_id, event.decision))
+        elif isinstance(event, Fill):
+            self.tick.fills.append(fill_row(self.run_id, event))
+        elif isinstance(event, FundingPayment):
+            self.tick.funding.append(funding_row(self.run_id, event))
+        elif isinstance(event, BorrowCharge):
+            self.tick.borrow.append(borrow_row(self.run_id, event))
+        elif isinstance(event, OrderUpdate):
+            self.order_update(event)
+        elif isinstance(event, StateTransition):
+            self.transition(event)
+        elif isinstance(event, LadderEvent):
+            self.ladder(event)
+
     def order_update(self, u: OrderUpdate) -> None:
         self.order_status(u.client_order_id, u.status.value, u.filled_qty, u.reason or None, u.ts_ns)
 
     def order_status(self, cid: str, status: str, filled: Decimal, reason: str | None, ts_ns: int) -> None:
         self.tick.order_updates.append({"client_order_id": cid, "status": status, "filled_qty": filled,
                                         "reason": reason, "ts_ns": ts_ns})
-
-    def fill(self, f: Fill) -> None:
-        self.tick.fills.append(fill_row(self.run_id, f))
-
-    def funding(self, p: FundingPayment) -> None:
-        self.tick.funding.append(funding_row(self.run_id, p))
-
-    def borrow(self, c: BorrowCharge) -> None:
-        self.tick.borrow.append(borrow_row(self.run_id, c))
-
-    def decision(self, d: Decision) -> None:
-        self.tick.decisions.append(decision_row(self.run_id, d))
 
     def transition(self, t: StateTransition) -> None:
         self.tick.transitions.append({"ts_ns": t.ts_ns, "from_state": t.from_state.value, "to_state": t.to_state.value,

@@ -14,9 +14,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, event, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bot.store.models import (
     BorrowRow,
@@ -51,6 +51,21 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite+aiosqlite:///{(data_dir / 'carrybot.db').resolve()}"
 
 
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """WAL with ``synchronous=NORMAL``: a commit is in the WAL file (the OS has it) when it returns, so a SIGKILL of
+    the bot loses nothing committed; a power cut or kernel crash can lose the tick commits since the last
+    write-ahead of orders (those are ``FULL``, see ``write_orders``), which start-up reconciliation recovers from
+    the venues' own history (fills, funding, borrow) — never an order the bot sent."""
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+_ORDER_UPDATE = update(OrderRow).where(OrderRow.client_order_id == bindparam("cid")).values(
+    status=bindparam("st"), filled_qty=bindparam("fq"), reason=bindparam("rs"), ts_updated_ns=bindparam("ts"))
+
+
 @dataclass(slots=True)
 class TickRecords:
     """Everything one tick produced, committed in one transaction with the tick's cursor."""
@@ -78,11 +93,14 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         kwargs: dict[str, Any] = {}
-        if url.startswith("sqlite"):
+        self._sqlite = url.startswith("sqlite")
+        if self._sqlite:
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(pool_pre_ping=True, pool_size=2, max_overflow=2)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self._sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._session = async_sessionmaker(self.engine, expire_on_commit=False)
         self._dialect = self.engine.dialect.name
 
@@ -138,47 +156,64 @@ class Store:
 
     # --- write-ahead orders -----------------------------------------------------------------------------------------
     async def write_orders(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Commit orders *before* they are sent. A client order id already present is left as it is."""
-        async with self._session.begin() as s:
-            await self._insert_ignore(s, OrderRow, rows)
+        """Commit orders *before* they are sent. A client order id already present is left as it is. On SQLite this
+        commit is ``synchronous=FULL``: it reaches the disk (and with it every earlier commit in the WAL)."""
+        async with self.engine.connect() as conn:
+            if self._sqlite:
+                await conn.exec_driver_sql("PRAGMA synchronous=FULL")
+                await conn.commit()
+            try:
+                async with conn.begin():
+                    await self._insert_ignore(conn, OrderRow, rows)
+            finally:
+                if self._sqlite:
+                    await conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                    await conn.commit()
 
     # --- ticks -------------------------------------------------------------------------------------------------------
     async def commit_tick(self, run_id: int, rec: TickRecords, now_ns: int) -> None:
-        async with self._session.begin() as s:
-            await self._insert_ignore(s, FillRow, rec.fills)
-            await self._insert_ignore(s, FundingRow, rec.funding)
-            await self._insert_ignore(s, BorrowRow, rec.borrow)
-            await self._insert_ignore(s, DecisionRow, rec.decisions)
-            await self._insert_ignore(s, EquityRow, rec.equity)
+        """One transaction per tick, one statement per kind of record (Core ``insert`` of all its rows)."""
+        async with self.engine.begin() as conn:
+            await self._insert_ignore(conn, FillRow, rec.fills)
+            await self._insert_ignore(conn, FundingRow, rec.funding)
+            await self._insert_ignore(conn, BorrowRow, rec.borrow)
+            await self._insert_ignore(conn, DecisionRow, rec.decisions)
+            await self._insert_ignore(conn, EquityRow, rec.equity)
             if rec.transitions:
-                s.add_all(TransitionRow(run_id=run_id, **t) for t in rec.transitions)
+                await conn.execute(insert(TransitionRow), [{"run_id": run_id, **t} for t in rec.transitions])
             if rec.ladder:
-                s.add_all(LadderRow(run_id=run_id, **e) for e in rec.ladder)
-            for u in rec.order_updates:
-                await s.execute(update(OrderRow).where(OrderRow.client_order_id == u["client_order_id"]).values(
-                    status=u["status"], filled_qty=u["filled_qty"], reason=u["reason"], ts_updated_ns=u["ts_ns"]))
-            await self._upsert(s, PositionRow, rec.positions, ("run_id", "instrument_id"))
-            await self._upsert(s, PairRow, rec.pairs, ("run_id", "decision_id"))
+                await conn.execute(insert(LadderRow), [{"run_id": run_id, **e} for e in rec.ladder])
+            if rec.order_updates:
+                await conn.execute(_ORDER_UPDATE, [{"cid": u["client_order_id"], "st": u["status"],
+                                                    "fq": u["filled_qty"], "rs": u["reason"], "ts": u["ts_ns"]}
+                                                   for u in rec.order_updates])
+            await self._upsert(conn, PositionRow, rec.positions, ("run_id", "instrument_id"))
+            await self._upsert(conn, PairRow, rec.pairs, ("run_id", "decision_id"))
             if rec.governor_state is not None:
-                await self._upsert(s, GovernorStateRow, [{"run_id": run_id, "ts_ns": now_ns,
-                                                          "state": rec.governor_state}], ("run_id",))
+                await self._upsert(conn, GovernorStateRow, [{"run_id": run_id, "ts_ns": now_ns,
+                                                             "state": rec.governor_state}], ("run_id",))
             values: dict[str, Any] = {"updated_ns": now_ns}
             if rec.cursor_ns is not None:
                 values["cursor_ns"] = rec.cursor_ns
-            await s.execute(update(Run).where(Run.id == run_id).values(**values))
+            await conn.execute(update(Run).where(Run.id == run_id).values(**values))
 
-    async def _insert_ignore(self, s: AsyncSession, model: type, rows: Sequence[dict[str, Any]]) -> None:
+    def _ins(self, model: type) -> Any:
+        return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(model)
+
+    async def _insert_ignore(self, conn: AsyncConnection | AsyncSession, model: type,
+                             rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await conn.execute(self._ins(model).on_conflict_do_nothing(), list(rows))
+
+    async def _upsert(self, conn: AsyncConnection | AsyncSession, model: type, rows: Sequence[dict[str, Any]],
+                      keys: tuple[str, ...]) -> None:
+        """Insert or update all ``rows`` in one statement (they share their columns)."""
         if not rows:
             return
-        ins = (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(model)
-        await s.execute(ins.on_conflict_do_nothing(), list(rows))
-
-    async def _upsert(self, s: AsyncSession, model: type, rows: Sequence[dict[str, Any]],
-                      keys: tuple[str, ...]) -> None:
-        for row in rows:  # few rows per tick; one statement each keeps both dialects simple
-            ins = (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(model).values(**row)
-            await s.execute(ins.on_conflict_do_update(index_elements=list(keys),
-                                                      set_={k: v for k, v in row.items() if k not in keys}))
+        ins = self._ins(model)
+        cols = [c for c in rows[0] if c not in keys]
+        await conn.execute(ins.on_conflict_do_update(index_elements=list(keys),
+                                                     set_={c: ins.excluded[c] for c in cols}), list(rows))
 
     # --- operator command nonces -------------------------------------------------------------------------------------
     async def command_nonces(self, bot_id: str, now_ns: int) -> dict[str, int]:

@@ -2,22 +2,51 @@
 
 Names follow Prometheus conventions: ``carrybot_`` prefix, base units (``_usd``, ``_seconds``, ``_ratio``), ``_total``
 for counters; labels are bounded (venue, instrument, rule, outcome, part, state, key) — never order ids or prices.
-Gauges are refreshed once per tick from the executor (``update``); counters move as things happen.
+
+Two halves, neither of which diffs polled totals:
+
+- counters move when things happen: ``Metrics`` is a sink on the event bus (decisions, orders, fills, rejections,
+  suspect prints, tick durations);
+- gauges, and the counters other parts keep themselves (venue errors and retries, stream messages, operator commands),
+  are read at scrape time by a custom collector from the running bot (``RunView``): nothing is computed per tick.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from bot import __version__
-from bot.decisions import Decision, TradingState
-
-if TYPE_CHECKING:
-    from bot.execution.executor import Executor
+from bot.decisions import TradingState
+from bot.domain import Fill, Instrument, MarketSnapshot, OrderStatus, OrderUpdate
+from bot.events import DecisionMade, Event, OrderSent, TickClosed
+from bot.feeds.guard import SuspectPrint
+from bot.governor.watch import unhedged_by_base
 
 _LATENCY_BUCKETS = (1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2, 0.1)
+_PARTS = ("realized", "unrealized", "funding", "fees", "spread", "slippage", "borrow")
+
+
+class RunView(Protocol):
+    """What the collector reads from a running bot (the executor satisfies it)."""
+
+    instruments: Mapping[str, Instrument]
+    market: dict[str, MarketSnapshot]
+    gateways: dict[str, Any]
+    governor: Any
+    ledger: Any
+    recorder: Any
+    reads: Any
+    clock: Any
+
+    def account_view(self) -> Any: ...
+
+    @property
+    def marks(self) -> Any: ...
 
 
 class Metrics:
@@ -25,21 +54,6 @@ class Metrics:
         r = self.registry = CollectorRegistry(auto_describe=True)
         self.build = Info("carrybot_build", "build information", registry=r)
         self.build.info({"version": __version__})
-        self.equity = Gauge("carrybot_equity_usd", "account equity (bot ledger, all venues)", registry=r)
-        self.pnl = Gauge("carrybot_pnl_usd", "ledger parts since start", ["part"], registry=r)
-        self.position = Gauge("carrybot_position_notional_usd", "signed position notional at mark",
-                              ["venue", "instrument"], registry=r)
-        self.gross = Gauge("carrybot_gross_exposure_usd", "gross exposure", ["venue"], registry=r)
-        self.leverage = Gauge("carrybot_leverage_ratio", "account gross exposure over equity", registry=r)
-        self.leverage_cap = Gauge("carrybot_leverage_cap_ratio", "G1 leverage cap (most restrictive held)",
-                                  registry=r)
-        self.liq_distance = Gauge("carrybot_liquidation_distance_ratio", "distance to liquidation over mark",
-                                  ["instrument"], registry=r)
-        self.ladder = Gauge("carrybot_ladder_stage", "G3 ladder stage (0-3)", ["key"], registry=r)
-        self.state = Gauge("carrybot_trading_state", "G8 trading state (1 for the current one)", ["state"],
-                           registry=r)
-        self.unhedged = Gauge("carrybot_unhedged_notional_usd", "delta left unhedged at the end of the tick",
-                              registry=r)
         self.decisions = Counter("carrybot_governor_decisions_total", "governor decisions", ["rule", "outcome"],
                                  registry=r)
         self.unavailable = Counter("carrybot_signal_unavailable_total", "decisions taken without a signal",
@@ -48,126 +62,152 @@ class Metrics:
         self.rejections = Counter("carrybot_venue_rejections_total", "orders the venue rejected", ["reason"],
                                   registry=r)
         self.fills = Counter("carrybot_fills_total", "fills", ["venue"], registry=r)
-        self.staleness = Gauge("carrybot_feed_staleness_seconds", "age of the newest snapshot", ["instrument"],
-                               registry=r)
-        self.store_up = Gauge("carrybot_store_up", "1 when the store accepts writes", registry=r)
-        self.store_backlog = Gauge("carrybot_store_backlog", "records waiting for the store", registry=r)
+        self.suspect_prints = Counter("carrybot_price_suspect_total", "prints the price guard held back (never "
+                                      "used as marks)", ["instrument", "reason"], registry=r)
         self.decision_latency = Histogram("carrybot_decision_latency_seconds", "Governor.decide wall time",
                                           buckets=_LATENCY_BUCKETS, registry=r)
         self.tick_latency = Histogram("carrybot_tick_duration_seconds", "one executor tick, wall time",
                                       buckets=_LATENCY_BUCKETS, registry=r)
-        self.venue_errors = Counter("carrybot_venue_errors_total", "venue API errors by code", ["venue", "code"],
-                                    registry=r)
-        self.venue_retries = Counter("carrybot_venue_retries_total", "retried venue calls by code", ["venue", "code"],
-                                     registry=r)
-        self.mqtt_connected = Gauge("carrybot_mqtt_connected", "1 while connected to the MQTT broker", registry=r)
-        self.mqtt_commands = Counter("carrybot_mqtt_commands_total", "operator commands by outcome", ["outcome"],
-                                     registry=r)
-        self.mqtt: Any = None  # the bridge, when MQTT is on
-        self._seen_errors: dict[tuple[str, str, str], int] = {}
-        self.stream_reconnects = Counter("carrybot_stream_reconnects_total", "market-data stream reconnects",
-                                         ["venue"], registry=r)
-        self.stream_messages = Counter("carrybot_stream_messages_total", "market-data stream messages", ["venue"],
-                                       registry=r)
-        self.position_mismatch = Gauge("carrybot_position_mismatch", "1 while the ledger and the venue disagree on a "
-                                       "position (live watchdog, two checks in a row)", ["instrument"], registry=r)
-        self.watchdog: object | None = None  # the live position watchdog, whose findings are exported
-        self.feed: object | None = None  # a live stream feed, whose counters are exported
-        self._seen: dict[tuple[str, str], int] = {}
         self.last_tick = Gauge("carrybot_last_tick_timestamp_seconds", "feed time of the last tick", registry=r)
-        self._seen_fills = 0
-        self.suspect_prints = Counter("carrybot_price_suspect_total", "prints the price guard held back (never "
-                                      "used as marks)", ["instrument", "reason"], registry=r)
+        self.unhedged = Gauge("carrybot_unhedged_notional_usd", "delta left unhedged at the end of the tick",
+                              registry=r)
+        self.state_collector = StateCollector()
+        r.register(self.state_collector)
 
-    def decision(self, d: Decision, seconds: float) -> None:
-        self.decision_latency.observe(seconds)
-        if not d.hits:
-            self.decisions.labels("none", d.outcome.value).inc()
-        for h in d.hits:
-            self.decisions.labels(h.rule, d.outcome.value).inc()
-        for name in d.unavailable:
-            self.unavailable.labels(name).inc()
+    # --- what the collector reads at scrape time ---------------------------------------------------------------------
+    def watch(self, run: RunView | None = None, *, feed: object | None = None, watchdog: object | None = None,
+              mqtt: object | None = None) -> None:
+        """Tell the collector where to read gauges and others' counters from (each part once it exists)."""
+        c = self.state_collector
+        if run is not None:
+            c.run = run
+        if feed is not None:
+            c.feed = feed
+        if watchdog is not None:
+            c.watchdog = watchdog
+        if mqtt is not None:
+            c.mqtt = mqtt
 
-    def _feed_counters(self) -> None:
-        for name, metric in (("reconnects", self.stream_reconnects), ("messages", self.stream_messages)):
-            for venue, n in dict(getattr(self.feed, name, {}) or {}).items():
-                last = self._seen.get((name, venue), 0)
-                if n > last:
-                    metric.labels(venue).inc(n - last)
-                    self._seen[(name, venue)] = n
+    # --- a sink on the event bus ------------------------------------------------------------------------------------
+    def handle(self, event: Event) -> None:
+        if isinstance(event, DecisionMade):
+            d = event.decision
+            self.decision_latency.observe(event.seconds)
+            if not d.hits:
+                self.decisions.labels("none", d.outcome.value).inc()
+            for h in d.hits:
+                self.decisions.labels(h.rule, d.outcome.value).inc()
+            for name in d.unavailable:
+                self.unavailable.labels(name).inc()
+        elif isinstance(event, OrderSent):
+            self.orders.labels(event.venue).inc()
+        elif isinstance(event, Fill):
+            self.fills.labels(event.venue).inc()
+        elif isinstance(event, OrderUpdate):
+            if event.status is OrderStatus.REJECTED:
+                self.rejections.labels(event.reason or "unknown").inc()
+        elif isinstance(event, SuspectPrint):
+            self.suspect_prints.labels(event.instrument_id, event.reason).inc()
+        elif isinstance(event, TickClosed):
+            self.tick_latency.observe(event.seconds)
+            self.last_tick.set(event.ts_ns / 1e9)
+            self.unhedged.set(event.unhedged_usd)
 
-    def update(self, ex: Executor, now_ns: int, tick_seconds: float) -> None:
-        """Refresh the gauges from the executor after a tick."""
-        self.tick_latency.observe(tick_seconds)
-        if self.feed is not None:
-            self._feed_counters()
-        if self.watchdog is not None:
-            self.position_mismatch.clear()
-            for iid in getattr(self.watchdog, "mismatches", {}):
-                self.position_mismatch.labels(iid).set(1)
-        acct = ex.account_view()
-        self.equity.set(acct.equity)
-        parts = ex.ledger.parts(ex.marks)
-        for part in ("realized", "unrealized", "funding", "fees", "spread", "slippage", "borrow"):
-            self.pnl.labels(part).set(float(getattr(parts, part)))
-        self.position.clear()
-        self.liq_distance.clear()
-        for iid, q in acct.positions.items():
-            venue = ex.instruments[iid].venue
-            mark = ex.market[iid].mark
-            self.position.labels(venue, iid).set(q * mark)
-            liq = acct.liq_prices.get(iid)
-            if liq is not None:
-                self.liq_distance.labels(iid).set(abs(mark - liq) / mark)
-        self.gross.clear()
-        for venue, g in acct.gross_by_venue.items():
-            self.gross.labels(venue).set(g)
-        self.leverage.set(acct.gross_total / acct.equity if acct.equity > 0 else 0.0)
-        caps = [ex.governor.reads.leverage(iid).max_leverage for iid in acct.positions]
-        caps = caps or [ex.governor.cfg.g1.min_leverage]
-        self.leverage_cap.set(min(caps))
-        for key, stage in ex.governor.ladders.snapshot().items():
-            self.ladder.labels(key).set(stage)
-        for st in TradingState:
-            self.state.labels(st.value).set(1.0 if ex.governor.trading_state is st else 0.0)
-        net: dict[str, float] = {}
-        for iid, q in acct.positions.items():
-            base = ex.instruments[iid].base
-            net[base] = net.get(base, 0.0) + q * ex.market[iid].mark
-        self.unhedged.set(max((abs(v) for v in net.values()), default=0.0))
-        for iid, snap in ex.market.items():
-            self.staleness.labels(iid).set(max(0.0, (now_ns - snap.ts_ns) / 1e9))
-        st = ex.stats
-        for f in st.fills_log[self._seen_fills:]:
-            self.fills.labels(f.venue).inc()
-        self._seen_fills = len(st.fills_log)
-        for venue, gw in ex.gateways.items():  # live gateways count their errors and retries by code
-            for kind, counter in (("errors", self.venue_errors), ("retries", self.venue_retries)):
-                for code, n in getattr(gw, kind, {}).items():
-                    key = (kind, venue, code)
-                    if n > self._seen_errors.get(key, 0):
-                        counter.labels(venue, code).inc(n - self._seen_errors.get(key, 0))
-                        self._seen_errors[key] = n
+
+def _gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, labels=list(labels))
+
+
+class StateCollector(Collector):
+    """Gauges of the account, the governor and the store, computed when Prometheus scrapes (on the event loop,
+    between ticks), and the counters that the gateways, the stream feed and the MQTT bridge keep themselves."""
+
+    def __init__(self) -> None:
+        self.run: RunView | None = None
+        self.feed: object | None = None
+        self.watchdog: object | None = None
+        self.mqtt: object | None = None
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # families vary with what runs; described at collection
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._account()
+        yield from self._others()
+
+    def _account(self) -> Iterator[Metric]:
+        equity = _gauge("carrybot_equity_usd", "account equity (bot ledger, all venues)")
+        pnl = _gauge("carrybot_pnl_usd", "ledger parts since start", ("part",))
+        position = _gauge("carrybot_position_notional_usd", "signed position notional at mark", ("venue", "instrument"))
+        gross = _gauge("carrybot_gross_exposure_usd", "gross exposure", ("venue",))
+        leverage = _gauge("carrybot_leverage_ratio", "account gross exposure over equity")
+        cap = _gauge("carrybot_leverage_cap_ratio", "G1 leverage cap (most restrictive held)")
+        liq = _gauge("carrybot_liquidation_distance_ratio", "distance to liquidation over mark", ("instrument",))
+        ladder = _gauge("carrybot_ladder_stage", "G3 ladder stage (0-3)", ("key",))
+        state = _gauge("carrybot_trading_state", "G8 trading state (1 for the current one)", ("state",))
+        stale = _gauge("carrybot_feed_staleness_seconds", "age of the newest snapshot", ("instrument",))
+        store_up = _gauge("carrybot_store_up", "1 when the store accepts writes")
+        backlog = _gauge("carrybot_store_backlog", "records waiting for the store")
+        base_unhedged = _gauge("carrybot_unhedged_base_usd", "delta left on each base now (|net| at mark)", ("key",))
+        run = self.run
+        if run is not None:
+            acct = run.account_view()
+            equity.add_metric([], acct.equity)
+            parts = run.ledger.parts(run.marks)
+            for part in _PARTS:
+                pnl.add_metric([part], float(getattr(parts, part)))
+            for iid, q in acct.positions.items():
+                mark = run.market[iid].mark
+                position.add_metric([run.instruments[iid].venue, iid], q * mark)
+                lp = acct.liq_prices.get(iid)
+                if lp is not None:
+                    liq.add_metric([iid], abs(mark - lp) / mark)
+            for venue, g in acct.gross_by_venue.items():
+                gross.add_metric([venue], g)
+            leverage.add_metric([], acct.gross_total / acct.equity if acct.equity > 0 else 0.0)
+            gov = run.governor
+            caps = [run.reads.leverage(iid).max_leverage for iid in acct.positions] if run.reads is not None else []
+            cap.add_metric([], min(caps) if caps else gov.cfg.g1.min_leverage)
+            for key, stage in gov.ladders.snapshot().items():
+                ladder.add_metric([key], stage)
+            for st in TradingState:
+                state.add_metric([st.value], 1.0 if gov.trading_state is st else 0.0)
+            for base, usd in unhedged_by_base(acct.positions, run.instruments, lambda i: run.market[i].mark).items():
+                base_unhedged.add_metric([base], usd)
+            now = run.clock.now_ns()
+            for iid, snap in run.market.items():
+                stale.add_metric([iid], max(0.0, (now - snap.ts_ns) / 1e9))
+            rec = run.recorder
+            store_up.add_metric([], 1.0 if rec is None or rec.healthy else 0.0)
+            backlog.add_metric([], 0 if rec is None else rec.backlog)
+        yield from (equity, pnl, position, gross, leverage, cap, liq, ladder, state, stale, store_up, backlog,
+                    base_unhedged)
+
+    def _others(self) -> Iterator[Metric]:
+        errors = CounterMetricFamily("carrybot_venue_errors", "venue API errors by code", labels=["venue", "code"])
+        retries = CounterMetricFamily("carrybot_venue_retries", "retried venue calls by code", labels=["venue", "code"])
+        if self.run is not None:
+            for venue, gw in self.run.gateways.items():  # live gateways count their errors and retries by code
+                for code, n in dict(getattr(gw, "errors", {})).items():
+                    errors.add_metric([venue, code], n)
+                for code, n in dict(getattr(gw, "retries", {})).items():
+                    retries.add_metric([venue, code], n)
+        reconnects = CounterMetricFamily("carrybot_stream_reconnects", "market-data stream reconnects",
+                                         labels=["venue"])
+        messages = CounterMetricFamily("carrybot_stream_messages", "market-data stream messages", labels=["venue"])
+        for venue, n in dict(getattr(self.feed, "reconnects", {}) or {}).items():
+            reconnects.add_metric([venue], n)
+        for venue, n in dict(getattr(self.feed, "messages", {}) or {}).items():
+            messages.add_metric([venue], n)
+        mismatch = _gauge("carrybot_position_mismatch", "1 while the ledger and the venue disagree on a position "
+                          "(live watchdog, two checks in a row)", ("instrument",))
+        for iid in dict(getattr(self.watchdog, "mismatches", {}) or {}):
+            mismatch.add_metric([iid], 1)
+        connected = _gauge("carrybot_mqtt_connected", "1 while connected to the MQTT broker")
+        commands = CounterMetricFamily("carrybot_mqtt_commands", "operator commands by outcome", labels=["outcome"])
         if self.mqtt is not None:
-            self.mqtt_connected.set(1.0 if self.mqtt.connected else 0.0)
-            for outcome, n in [("accepted", self.mqtt.accepted), *self.mqtt.rejected.items()]:
-                key = ("mqtt", "-", outcome)
-                if n > self._seen_errors.get(key, 0):
-                    self.mqtt_commands.labels(outcome).inc(n - self._seen_errors.get(key, 0))
-                    self._seen_errors[key] = n
-        if ex.recorder is not None:
-            self.store_up.set(1.0 if ex.recorder.healthy else 0.0)
-            self.store_backlog.set(ex.recorder.backlog)
-        else:
-            self.store_up.set(1.0)
-        self.last_tick.set(now_ns / 1e9)
-
-    def rejected(self, reason: str) -> None:
-        self.rejections.labels(reason).inc()
-
-    def suspect_print(self, instrument: str, reason: str) -> None:
-        self.suspect_prints.labels(instrument, reason).inc()
-
-    def order_sent(self, venue: str) -> None:
-        self.orders.labels(venue).inc()
-
+            m: Any = self.mqtt
+            connected.add_metric([], 1.0 if m.connected else 0.0)
+            for outcome, n in [("accepted", m.accepted), *m.rejected.items()]:
+                commands.add_metric([outcome], n)
+        yield from (errors, retries, reconnects, messages, mismatch, connected, commands)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -25,7 +24,12 @@ from typing import Any, Protocol
 
 import aiomqtt
 
+from bot.decisions import LadderEvent, StateTransition
+from bot.domain import Fill, FundingPayment
+from bot.events import DecisionMade, Event, PositionMismatch
+from bot.feeds.guard import SuspectPrint
 from bot.logs import get_logger
+from bot.retry import Backoff
 from bot.telemetry.commands import Command, CommandError, Verifier
 
 log = get_logger(__name__)
@@ -37,6 +41,36 @@ class NonceStore(Protocol):
     async def load(self, now_ms: int) -> Mapping[str, int]: ...
 
     async def add(self, nonce: str, seen_ms: int, expires_ms: int) -> None: ...
+
+
+def event_payload(event: Event) -> tuple[str, dict[str, Any]] | None:
+    """(topic kind, JSON-ready payload) of an event MQTT carries, else None."""
+    if isinstance(event, DecisionMade):
+        d = event.decision
+        return "decisions", {"decision_id": d.decision_id, "outcome": d.outcome.value, "rules": list(d.rules),
+                             "codes": [h.code.value for h in d.hits], "scale": d.scale,
+                             "origin": d.intent.origin.value, "ts_ns": d.ts_ns}
+    if isinstance(event, Fill):
+        return "fills", {"venue": event.venue, "instrument": event.instrument_id, "side": event.side.value,
+                         "qty": str(event.qty), "price": str(event.price), "fee": str(event.fee),
+                         "liquidation": event.is_liquidation, "ts_ns": event.ts_ns}
+    if isinstance(event, FundingPayment):
+        return "funding", {"venue": event.venue, "instrument": event.instrument_id, "amount": str(event.amount),
+                           "rate": str(event.rate), "ts_ns": event.ts_ns}
+    if isinstance(event, StateTransition):
+        return "state", {"from": event.from_state.value, "to": event.to_state.value, "rule": event.rule,
+                         "code": event.code.value if event.code else None, "ts_ns": event.ts_ns,
+                         **{k: v for k, v in event.inputs.items() if k == "reason"}}
+    if isinstance(event, LadderEvent):
+        return "ladder", {"key": event.key, "measure": event.measure, "from": event.from_stage,
+                          "to": event.to_stage, "ts_ns": event.ts_ns}
+    if isinstance(event, SuspectPrint):
+        return "guard", {"instrument": event.instrument_id, "price": event.price, "trusted": event.trusted,
+                         "reference": event.reference, "reason": event.reason, "ts_ns": event.ts_ns}
+    if isinstance(event, PositionMismatch):
+        return "state", {"watchdog": "position_mismatch", "instrument": event.instrument_id,
+                         "ledger": str(event.ledger_qty), "venue": str(event.venue_qty), "ts_ns": event.ts_ns}
+    return None
 
 
 class MqttBridge:
@@ -67,6 +101,12 @@ class MqttBridge:
         """Queue an event for ``events/<kind>``; never blocks the trading loop."""
         self._put(f"{self.base}/events/{kind}", json.dumps(payload, default=str).encode(), False)
 
+    def handle(self, event: Event) -> None:
+        """A sink on the event bus: the events operators follow, as JSON on ``events/<kind>``."""
+        out = event_payload(event)
+        if out is not None:
+            self.event(*out)
+
     async def stop(self) -> None:
         """Say ``offline`` (retained) and leave."""
         self._stop.set()
@@ -78,7 +118,7 @@ class MqttBridge:
 
     # --- the connection ---------------------------------------------------------------------------------------------
     async def run(self) -> None:
-        backoff = 0.5
+        backoff = Backoff(0.5, cap=10.0)
         while not self._stop.is_set():
             if not self._seeded:  # the nonces a previous process accepted: a replay after a restart is refused
                 try:
@@ -94,7 +134,7 @@ class MqttBridge:
                                           tls_context=self._tls, keepalive=10) as client:
                     self._client = client
                     self.connected = True
-                    backoff = 0.5
+                    backoff.reset()
                     await client.publish(f"{self.base}/status", b"online", qos=1, retain=True)
                     await client.subscribe(f"{self.base}/cmd", qos=1)
                     log.info("mqtt.connected", host=self._host, port=self._port)
@@ -115,8 +155,7 @@ class MqttBridge:
             if self._stop.is_set():
                 return
             self.reconnects += 1
-            await asyncio.sleep(backoff * (0.5 + random.random()))
-            backoff = min(backoff * 2, 10.0)
+            await backoff.wait()
 
     async def _until_stopped(self) -> None:
         await self._stop.wait()
@@ -139,12 +178,12 @@ class MqttBridge:
     async def _commands(self, client: aiomqtt.Client) -> None:
         async for msg in client.messages:
             try:
-                await self.handle(msg.payload)
+                await self.handle_command(msg.payload)
             except Exception as exc:  # noqa: BLE001 - one message must never take the command channel down
                 self._reject("internal_error", None)
                 log.error("mqtt.command_failed", error=type(exc).__name__)
 
-    async def handle(self, payload: object) -> None:
+    async def handle_command(self, payload: object) -> None:
         """One message on ``cmd``: verified, then acted upon and answered, or rejected and answered."""
         raw = payload if isinstance(payload, bytes | bytearray) else str(payload).encode("utf-8", "replace")
         now_ms = int(time.time() * 1000)

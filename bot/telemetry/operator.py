@@ -7,7 +7,6 @@ tighten (ACTIVE → REDUCING); HALTED is left only by an explicit ``resume``."""
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +66,7 @@ class OperatorHandler:
         return {"ok": False, "code": "unknown_command"}
 
     def _state(self, to: TradingState, now: int, reason: str) -> None:
-        tr = self.ex.governor.set_state(to, now, "operator", reason)
-        if tr is not None and self.ex.events is not None:
-            self.ex.events("state", {"from": tr.from_state.value, "to": tr.to_state.value, "rule": "operator",
-                                     "reason": reason, "ts_ns": now, "wall": time.time()})
+        self.ex.set_trading_state(to, "operator", reason)
 
 
 def _fraction(value: object) -> float | None:

@@ -1,8 +1,8 @@
-"""Starting the operations side of a run: the metrics/health endpoint and the MQTT bridge."""
+"""Starting the operations side of a run: the metrics/health endpoint and the MQTT bridge, both subscribed to the
+bot's event bus."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -21,9 +21,8 @@ async def start_ops(settings: Settings, bot: Any) -> Any:
     from bot.telemetry.metrics import Metrics
 
     metrics = Metrics()
-    bot.executor.metrics = metrics
-    if hasattr(bot.feed, "reconnects"):
-        metrics.feed = bot.feed
+    bot.bus.subscribe(metrics)
+    metrics.watch(bot.executor, feed=bot.feed if hasattr(bot.feed, "reconnects") else None)
     tel = settings.telemetry
 
     async def ready() -> dict[str, bool]:
@@ -46,7 +45,8 @@ async def start_ops(settings: Settings, bot: Any) -> Any:
     return ops
 
 
-def start_mqtt(settings: Settings, bot: Any) -> tuple[Any, Any]:
+def make_bridge(settings: Settings, bot: Any) -> Any:
+    """The MQTT bridge for ``bot``: events out (a sink on its bus), signed operator commands in."""
     from bot.telemetry.commands import Verifier
     from bot.telemetry.mqtt import MqttBridge
     from bot.telemetry.nonces import StoredNonces
@@ -63,9 +63,5 @@ def start_mqtt(settings: Settings, bot: Any) -> tuple[Any, Any]:
     bridge = MqttBridge(settings.bot_id, m.host, m.port, verifier, OperatorHandler(bot.executor, settings.rules_file),
                         m.username, m.password.get_secret_value() if m.password else None, m.tls, m.heartbeat_secs,
                         nonces=nonces)
-    bot.executor.events = bridge.event
-    if bot.executor.metrics is not None:
-        bot.executor.metrics.mqtt = bridge
-    return bridge, asyncio.get_running_loop().create_task(bridge.run(), name="mqtt-bridge")
-
-
+    bot.bus.subscribe(bridge)
+    return bridge

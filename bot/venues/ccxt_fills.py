@@ -78,16 +78,16 @@ class FillTracker:
 
 async def poll_fills(gw: CcxtGateway) -> int:
     """One REST pass over the instruments with open orders; the new fills go to the gateway's events."""
-    from bot.venues.ccxt_gateway import _now
+    from bot.clock import wall_ns
 
     tracker = gw.fills
-    symbols = sorted({gw._symbols[o.instrument_id] for o in tracker.open_orders()})
+    symbols = sorted({gw.symbols[o.instrument_id] for o in tracker.open_orders()})
     n = 0
     for sym in symbols:
         since = tracker.since_ms
-        trades = await gw._call("fetch_my_trades", lambda s=sym, t=since: gw.ex.fetch_my_trades(s, t))
-        events = tracker.ingest(trades, gw.instruments, _now())
-        gw._events.extend(events)
+        trades = await gw.call("fetch_my_trades", lambda s=sym, t=since: gw.ex.fetch_my_trades(s, t))
+        events = tracker.ingest(trades, gw.instruments, wall_ns())
+        gw.push_events(events)
         n += len(events)
     return n
 
@@ -95,7 +95,8 @@ async def poll_fills(gw: CcxtGateway) -> int:
 async def run_fill_loop(gw: CcxtGateway, poll_secs: float = 2.0, max_backoff_secs: float = 30.0) -> None:
     """Stream trades where the venue can (``watch_my_trades``); on any stream failure, poll over REST and retry the
     stream later. Runs until cancelled."""
-    from bot.venues.ccxt_gateway import _now, _VenueError
+    from bot.clock import wall_ns
+    from bot.errors import VenueError
     from bot.venues.errors import classify
 
     streaming = bool(gw.ex.has.get("watchMyTrades")) and hasattr(gw.ex, "watch_my_trades")
@@ -104,7 +105,7 @@ async def run_fill_loop(gw: CcxtGateway, poll_secs: float = 2.0, max_backoff_sec
         if streaming:
             try:
                 trades = await gw.ex.watch_my_trades()
-                gw._events.extend(gw.fills.ingest(trades, gw.instruments, _now()))
+                gw.push_events(gw.fills.ingest(trades, gw.instruments, wall_ns()))
                 backoff = poll_secs
                 continue
             except asyncio.CancelledError:
@@ -115,7 +116,7 @@ async def run_fill_loop(gw: CcxtGateway, poll_secs: float = 2.0, max_backoff_sec
                 log.warning("venue.fill_stream_failed", venue=gw.venue, code=code)
         try:
             await poll_fills(gw)
-        except _VenueError as exc:
+        except VenueError as exc:
             log.warning("venue.fill_poll_failed", venue=gw.venue, code=exc.code)
         await asyncio.sleep(backoff)
         backoff = min(backoff * 2, max_backoff_secs) if streaming else poll_secs

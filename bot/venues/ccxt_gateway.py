@@ -14,12 +14,12 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from bot.clock import wall_ns
 from bot.domain import (
     ZERO,
     BorrowCharge,
@@ -35,7 +35,9 @@ from bot.domain import (
     Position,
     VenueEvent,
 )
+from bot.errors import SandboxUnavailable, VenueError
 from bot.logs import get_logger
+from bot.retry import Backoff, retry
 from bot.venues.ccxt_fills import FillTracker
 from bot.venues.ccxt_markets import (
     VENUE_OPTIONS,
@@ -45,7 +47,7 @@ from bot.venues.ccxt_markets import (
     venue_client_id,
 )
 from bot.venues.ccxt_markets import interval_secs as _interval_secs
-from bot.venues.errors import ErrorKind, classify
+from bot.venues.errors import ErrorKind, classify, venue_error
 from bot.venues.gateway import Balance
 
 log = get_logger(__name__)
@@ -66,7 +68,7 @@ class CcxtGateway:
         self._backoff = backoff_secs
         self._sleep = sleep
         self._events: list[VenueEvent] = []
-        self._symbols: dict[str, str] = {}  # instrument id -> ccxt symbol
+        self.symbols: dict[str, str] = {}  # instrument id -> ccxt symbol (read by the feeds and fill loops)
         self._leverage: dict[str, int] = {}
         self._orders: dict[str, Order] = {}
         self.instruments: dict[str, Instrument] = {}
@@ -90,7 +92,7 @@ class CcxtGateway:
             "options": VENUE_OPTIONS.get(venue, {}), **options}))
         if sandbox:
             if not exchange.urls.get("test"):
-                raise SandboxUnavailable(f"{venue} has no sandbox/testnet in ccxt; run paper mode instead")
+                raise SandboxUnavailable(venue)
             exchange.set_sandbox_mode(True)
         return cls(venue, exchange, fees)
 
@@ -98,12 +100,12 @@ class CcxtGateway:
         await self.ex.close()
 
     async def load(self) -> dict[str, Instrument]:
-        markets = await self._call("load_markets", self.ex.load_markets)
+        markets = await self.call("load_markets", self.ex.load_markets)
         for m in markets.values():
             inst = market_to_instrument(self.venue, m, self._fees)
             if inst is not None:
                 self.instruments[inst.id] = inst
-                self._symbols[inst.id] = m["symbol"]
+                self.symbols[inst.id] = m["symbol"]
                 if inst.kind is InstrumentKind.PERP and market_funding_interval(m) is not None:
                     self.interval_source[inst.id] = "market"
         return self.instruments
@@ -113,15 +115,15 @@ class CcxtGateway:
         """A live venue moves on its own; nothing to simulate."""
 
     async def submit(self, order: Order) -> None:
-        symbol = self._symbols[order.instrument_id]
+        symbol = self.symbols[order.instrument_id]
         cid = venue_client_id(order.client_order_id, self.venue)
         self._orders[cid] = order
         self.fills.placed(cid, order)
         if order.leverage and self.ex.has.get("setLeverage") and self._leverage.get(symbol) != order.leverage:
             try:
-                await self._call("set_leverage", lambda: self.ex.set_leverage(order.leverage, symbol))
+                await self.call("set_leverage", lambda: self.ex.set_leverage(order.leverage, symbol))
                 self._leverage[symbol] = order.leverage
-            except _VenueError as exc:
+            except VenueError as exc:
                 self._reject(order, exc.code)
                 return
         params: dict[str, Any] = {"clientOrderId": cid}
@@ -132,6 +134,7 @@ class CcxtGateway:
         price = float(order.limit_price) if order.limit_price is not None else None
         inst = self.instruments[order.instrument_id]
         amount = float(order.qty / inst.contract_size) if inst.is_derivative else float(order.qty)  # ccxt: contracts
+        backoff = self._new_backoff()
         for attempt in range(self._max_retries + 1):
             try:
                 resp = await self.ex.create_order(symbol, order.order_type.value, order.side.value, amount, price,
@@ -152,7 +155,7 @@ class CcxtGateway:
                     self._reject(order, code)
                     return
                 self.retries[code] += 1
-                await self._sleep(self._backoff * (2 ** attempt) * (0.5 + random.random()))
+                await backoff.wait(self._sleep)
                 continue
             if not resp.get("id"):  # an answer without the venue's order id: the outcome is unknown, so look
                 self.errors["bad_response"] += 1
@@ -170,20 +173,20 @@ class CcxtGateway:
             return
         cid = venue_client_id(client_order_id, self.venue)
         try:
-            await self._call("cancel_order", lambda: self.ex.cancel_order(None, self._symbols[order.instrument_id],
+            await self.call("cancel_order", lambda: self.ex.cancel_order(None, self.symbols[order.instrument_id],
                                                                           {"clientOrderId": cid}))
-        except _VenueError as exc:
+        except VenueError as exc:
             if exc.code != "order_not_found":
                 raise
-        self._events.append(OrderUpdate(self.venue, client_order_id, OrderStatus.CANCELED, ZERO, _now(), ""))
+        self._events.append(OrderUpdate(self.venue, client_order_id, OrderStatus.CANCELED, ZERO, wall_ns(), ""))
 
     def drain_events(self) -> list[VenueEvent]:
         events, self._events = self._events, []
         return events
 
     async def fetch_positions(self) -> dict[str, Position]:
-        rows = await self._call("fetch_positions", self.ex.fetch_positions)
-        by_symbol = {v: k for k, v in self._symbols.items()}
+        rows = await self.call("fetch_positions", self.ex.fetch_positions)
+        by_symbol = {v: k for k, v in self.symbols.items()}
         out = {}
         for p in rows:
             iid = by_symbol.get(p["symbol"])
@@ -196,7 +199,7 @@ class CcxtGateway:
         return out
 
     async def fetch_balance(self) -> Balance:
-        bal = await self._call("fetch_balance", self.ex.fetch_balance)
+        bal = await self.call("fetch_balance", self.ex.fetch_balance)
         quote = "USDT"
         cash = Decimal(str((bal.get(quote) or {}).get("free") or 0))
         equity = Decimal(str((bal.get(quote) or {}).get("total") or 0))
@@ -206,13 +209,13 @@ class CcxtGateway:
         order = self._find(client_order_id)
         if order is None:
             return None
-        found = await self._lookup(venue_client_id(client_order_id, self.venue), self._symbols[order.instrument_id])
+        found = await self._lookup(venue_client_id(client_order_id, self.venue), self.symbols[order.instrument_id])
         if found is None:
             return None
         return self._update_from(order, found)
 
     async def fetch_open_orders(self) -> list[Order]:
-        rows = await self._call("fetch_open_orders", self.ex.fetch_open_orders)
+        rows = await self.call("fetch_open_orders", self.ex.fetch_open_orders)
         known = {venue_client_id(o.client_order_id, self.venue): o for o in self._orders.values()}
         return [known[r["clientOrderId"]] for r in rows if r.get("clientOrderId") in known]
 
@@ -221,20 +224,20 @@ class CcxtGateway:
         out: list[Fill] = []
         tracker = FillTracker(self.venue)  # a fresh view: recovery decides what is new, not the live tracker
         tracker.by_venue_cid, tracker.by_venue_id = self.fills.by_venue_cid, self.fills.by_venue_id
-        for iid, symbol in self._symbols.items():
+        for iid, symbol in self.symbols.items():
             if not any(o.instrument_id == iid for o in self._orders.values()):
                 continue
-            trades = await self._call("fetch_my_trades", lambda s=symbol: self.ex.fetch_my_trades(
+            trades = await self.call("fetch_my_trades", lambda s=symbol: self.ex.fetch_my_trades(
                 s, since_ns // 1_000_000 or None))
-            out.extend(e for e in tracker.ingest(trades, self.instruments, _now()) if isinstance(e, Fill))
+            out.extend(e for e in tracker.ingest(trades, self.instruments, wall_ns()) if isinstance(e, Fill))
         return out
 
     async def fetch_funding(self, since_ns: int = 0) -> list[FundingPayment]:
         if not self.ex.has.get("fetchFundingHistory"):
             return []
         out = []
-        by_symbol = {v: k for k, v in self._symbols.items()}
-        for r in await self._call("fetch_funding_history", lambda: self.ex.fetch_funding_history(
+        by_symbol = {v: k for k, v in self.symbols.items()}
+        for r in await self.call("fetch_funding_history", lambda: self.ex.fetch_funding_history(
                 None, since_ns // 1_000_000 or None)):
             iid = by_symbol.get(r.get("symbol"))
             if iid is not None:
@@ -248,27 +251,27 @@ class CcxtGateway:
     async def fetch_funding_rate_history(self, instrument_id: str, since_ns: int | None = None) -> list[
             tuple[int, float]]:
         """(settlement time ns, rate) for a perpetual, oldest first — real settled rates from the venue."""
-        rows = await self._call("fetch_funding_rate_history", lambda: self.ex.fetch_funding_rate_history(
-            self._symbols[instrument_id], None if since_ns is None else since_ns // 1_000_000))
+        rows = await self.call("fetch_funding_rate_history", lambda: self.ex.fetch_funding_rate_history(
+            self.symbols[instrument_id], None if since_ns is None else since_ns // 1_000_000))
         return sorted((int(r["timestamp"]) * 1_000_000, float(r["fundingRate"])) for r in rows)
 
     # --- market data (for the live feed) -----------------------------------------------------------------------------
     async def fetch_quotes(self, instrument_ids: list[str]) -> dict[str, tuple[float, float, float, int]]:
         """(bid, ask, last, venue time in ns) per instrument: best bid/ask in one call per market type where the
         venue has it (``fetchBidsAsks``), else tickers, else one ticker at a time."""
-        by_symbol = {self._symbols[i]: i for i in instrument_ids}
+        by_symbol = {self.symbols[i]: i for i in instrument_ids}
         groups: dict[str, list[str]] = {}
         for iid in instrument_ids:  # venues answer one market type per call (Binance: spot vs USDT-M)
-            groups.setdefault(self.instruments[iid].kind.value, []).append(self._symbols[iid])
+            groups.setdefault(self.instruments[iid].kind.value, []).append(self.symbols[iid])
         rows: dict[str, Any] = {}
         for symbols in groups.values():
             if self.ex.has.get("fetchBidsAsks"):
-                rows |= await self._call("fetch_bids_asks", lambda s=symbols: self.ex.fetch_bids_asks(s))
+                rows |= await self.call("fetch_bids_asks", lambda s=symbols: self.ex.fetch_bids_asks(s))
             elif self.ex.has.get("fetchTickers"):
-                rows |= await self._call("fetch_tickers", lambda s=symbols: self.ex.fetch_tickers(s))
+                rows |= await self.call("fetch_tickers", lambda s=symbols: self.ex.fetch_tickers(s))
             else:
                 for sym in symbols:
-                    rows[sym] = await self._call("fetch_ticker", lambda s=sym: self.ex.fetch_ticker(s))
+                    rows[sym] = await self.call("fetch_ticker", lambda s=sym: self.ex.fetch_ticker(s))
         out = {}
         for sym, t in rows.items():
             iid = by_symbol.get(sym)
@@ -282,7 +285,7 @@ class CcxtGateway:
         """Open interest in base units (None where the venue does not publish it)."""
         if not self.ex.has.get("fetchOpenInterest"):
             return None
-        r = await self._call("fetch_open_interest", lambda: self.ex.fetch_open_interest(self._symbols[instrument_id]))
+        r = await self.call("fetch_open_interest", lambda: self.ex.fetch_open_interest(self.symbols[instrument_id]))
         if r.get("baseVolume") is not None:  # ccxt: open interest in base currency
             return float(r["baseVolume"])
         if r.get("openInterestAmount") is not None:  # in contracts
@@ -298,7 +301,7 @@ class CcxtGateway:
     async def fetch_funding_now(self, instrument_id: str) -> dict[str, Any]:
         """The rate in force, the venue's prediction where it gives one, the next settlement time and the
         interval (from the venue, never assumed)."""
-        r = await self._call("fetch_funding_rate", lambda: self.ex.fetch_funding_rate(self._symbols[instrument_id]))
+        r = await self.call("fetch_funding_rate", lambda: self.ex.fetch_funding_rate(self.symbols[instrument_id]))
         interval = _interval_secs(r.get("interval"))
         info = r.get("info") or {}
         return {"rate": r.get("fundingRate"), "predicted": r.get("nextFundingRate"),
@@ -307,20 +310,28 @@ class CcxtGateway:
                 "interval_secs": interval, "mark": r.get("markPrice"), "index": r.get("indexPrice")}
 
     # --- internals ------------------------------------------------------------------------------------------------
-    async def _call(self, what: str, fn: Callable[[], Awaitable[Any]]) -> Any:
-        """Read-only calls: retry transient errors with jittered backoff; everything else raises a coded error."""
-        for attempt in range(self._max_retries + 1):
-            try:
-                return await fn()
-            except Exception as exc:  # noqa: BLE001 - classified in one place
-                kind, code = classify(exc)
-                self.errors[code] += 1
-                if kind is not ErrorKind.RETRY or attempt == self._max_retries:
-                    log.warning("venue.error", venue=self.venue, call=what, code=code)
-                    raise _VenueError(what, code, kind) from None  # the venue's text stays out of logs
-                self.retries[code] += 1
-                await self._sleep(self._backoff * (2 ** attempt) * (0.5 + random.random()))
-        raise AssertionError("unreachable")
+    async def call(self, what: str, fn: Callable[[], Awaitable[Any]]) -> Any:
+        """A read-only call: transient errors are retried with jittered backoff; anything else, or the last
+        failure, raises the bot's ``VenueError`` for it (the venue's text stays out of logs)."""
+        def retryable(exc: BaseException) -> bool:
+            kind, code = classify(exc)
+            self.errors[code] += 1
+            return kind is ErrorKind.RETRY
+
+        try:
+            return await retry(fn, retryable=retryable, attempts=self._max_retries + 1, backoff=self._new_backoff(),
+                               sleep=self._sleep, on_retry=lambda e: self.retries.update([classify(e)[1]]))
+        except Exception as exc:  # noqa: BLE001 - classified in one place
+            err = venue_error(self.venue, what, exc)
+            log.warning("venue.error", venue=self.venue, call=what, code=err.code)
+            raise err from None
+
+    def _new_backoff(self) -> Backoff:
+        return Backoff(self._backoff, cap=self._backoff * 2 ** self._max_retries)
+
+    def push_events(self, events: list[VenueEvent]) -> None:
+        """Events found outside the gateway's own calls (the live fill loop), drained with the rest."""
+        self._events.extend(events)
 
     async def _lookup(self, cid: str, symbol: str) -> dict[str, Any] | None:
         """Find an order by client id (after a timeout or an unreadable answer); None when the venue has none."""
@@ -328,14 +339,14 @@ class CcxtGateway:
         try:
             if self.venue == "bybit":  # by orderLinkId among open, then recent closed orders
                 for call in ("fetch_open_orders", "fetch_closed_orders"):
-                    rows = await self._call(call, lambda c=call: getattr(self.ex, c)(
+                    rows = await self.call(call, lambda c=call: getattr(self.ex, c)(
                         symbol, None, None, {"orderLinkId": cid}))
                     found = next((r for r in rows if r.get("clientOrderId") == cid), None)
                     if found is not None:
                         return found
                 return None
-            return await self._call("fetch_order", lambda: self.ex.fetch_order(None, symbol, {"clientOrderId": cid}))
-        except _VenueError as exc:
+            return await self.call("fetch_order", lambda: self.ex.fetch_order(None, symbol, {"clientOrderId": cid}))
+        except VenueError as exc:
             if exc.code in ("order_not_found", "bad_request", "invalid_order"):
                 return None
             raise
@@ -348,31 +359,14 @@ class CcxtGateway:
         status = _STATUS.get(r.get("status") or "open", OrderStatus.ACCEPTED)
         if status is OrderStatus.ACCEPTED and filled > 0:
             status = OrderStatus.PARTIALLY_FILLED
-        return OrderUpdate(self.venue, order.client_order_id, status, filled, _now(), "")
+        return OrderUpdate(self.venue, order.client_order_id, status, filled, wall_ns(), "")
 
     def _accept(self, order: Order, r: Mapping[str, Any]) -> None:
         self.fills.accepted(order, r.get("id"))
         self._events.append(self._update_from(order, r))
 
     def _reject(self, order: Order, code: str) -> None:
-        self._events.append(OrderUpdate(self.venue, order.client_order_id, OrderStatus.REJECTED, ZERO, _now(), code))
-
-
-class SandboxUnavailable(ValueError):
-    """Sandbox asked for on a venue that has none (a configuration error: exit 2)."""
-
-
-class _VenueError(Exception):
-    def __init__(self, call: str, code: str, kind: ErrorKind) -> None:
-        super().__init__(f"{call}: {code}")
-        self.code = code
-        self.kind = kind
-
-
-def _now() -> int:
-    import time
-
-    return time.time_ns()
+        self._events.append(OrderUpdate(self.venue, order.client_order_id, OrderStatus.REJECTED, ZERO, wall_ns(), code))
 
 
 __all__ = ["VENUE_OPTIONS", "CcxtGateway", "configure", "market_to_instrument", "venue_client_id"]

@@ -15,31 +15,31 @@ if TYPE_CHECKING:
 
 async def resolve_funding_interval(gw: CcxtGateway, instrument_id: str) -> tuple[int | None, str]:
     """(seconds or None, where it came from) for one perpetual."""
-    from bot.venues.ccxt_gateway import _VenueError
+    from bot.errors import VenueError
 
     inst = gw.instruments[instrument_id]
-    sym = gw._symbols[instrument_id]
+    sym = gw.symbols[instrument_id]
     if gw.interval_source.get(instrument_id) == "market":
         return inst.funding_interval_secs, "market"
     if gw.ex.has.get("fetchFundingInterval"):
         try:
-            r = await gw._call("fetch_funding_interval", lambda: gw.ex.fetch_funding_interval(sym))
+            r = await gw.call("fetch_funding_interval", lambda: gw.ex.fetch_funding_interval(sym))
             if (secs := _interval_secs(r.get("interval"))) is not None:
                 return _set_interval(gw, instrument_id, secs, "fetch_funding_interval")
-        except _VenueError:
+        except VenueError:
             pass
     try:
-        r = await gw._call("fetch_funding_rate", lambda: gw.ex.fetch_funding_rate(sym))
+        r = await gw.call("fetch_funding_rate", lambda: gw.ex.fetch_funding_rate(sym))
         hours = (r.get("info") or {}).get("fundingIntervalHour")  # Bybit's ticker states it in hours
         if hours not in (None, "") and str(hours).isdigit() and int(hours) > 0:
             return _set_interval(gw, instrument_id, int(hours) * 3600, "ticker fundingIntervalHour")
         if (secs := _interval_secs(r.get("interval"))) is not None:
             return _set_interval(gw, instrument_id, secs, "fetch_funding_rate")
-    except _VenueError:
+    except VenueError:
         pass
     try:
         hist = await gw.fetch_funding_rate_history(instrument_id)
-    except _VenueError:
+    except VenueError:
         hist = []
     gaps = sorted(b - a for (a, _), (b, _) in zip(hist, hist[1:], strict=False) if b > a)
     if gaps:

@@ -15,6 +15,8 @@ from enum import StrEnum
 
 import ccxt
 
+from bot.errors import VenueAuthError, VenueError, VenueRejected, VenueUnavailable, VenueUnknownOutcome
+
 
 class ErrorKind(StrEnum):
     RETRY = "retry"
@@ -49,3 +51,13 @@ def classify(exc: BaseException) -> tuple[ErrorKind, str]:
         if isinstance(exc, cls):
             return kind, code
     return ErrorKind.UNKNOWN, type(exc).__name__.lower()
+
+
+_CLASS: dict[ErrorKind, type[VenueError]] = {ErrorKind.RETRY: VenueUnavailable, ErrorKind.REJECT: VenueRejected,
+                                             ErrorKind.UNKNOWN: VenueUnknownOutcome, ErrorKind.STOP: VenueAuthError}
+
+
+def venue_error(venue: str, call: str, exc: BaseException) -> VenueError:
+    """The bot's error for a failed venue call (``bot/errors.py``), carrying the venue, the call and the code."""
+    kind, code = classify(exc)
+    return _CLASS[kind](venue, call, code)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import Bot, build_bot
+from bot.assembly import Bot, build_bot
 from bot.decisions import Outcome
 from bot.domain import NS_PER_SEC
 from bot.feeds.bars import bundled_path

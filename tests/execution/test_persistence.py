@@ -6,10 +6,11 @@ import asyncio
 import time
 from pathlib import Path
 
-from bot.app import build_bot, open_persistence, recover_bot
+from bot.assembly import build_bot, recover_bot
 from bot.decisions import DenyCode, Outcome
 from bot.governor.rules_config import load_rules
 from bot.settings import Settings
+from bot.store.run import open_persistence
 
 CHURN = {"s1": {"funding_lookback_periods": 1, "persistence_periods": 1, "entry_threshold_apr": 0.12,
                 "exit_threshold_apr": 0.11, "holding_days": 365}}
@@ -22,7 +23,7 @@ def _settings(tmp: Path) -> Settings:
 def test_store_outage_stops_entries_keeps_risk_reduction_and_loses_nothing(tmp_path: Path) -> None:
     async def go() -> None:
         settings = _settings(tmp_path)
-        persistence = await open_persistence(settings, "dv", {}, time.time_ns())
+        persistence = await open_persistence(settings, "dv", {}, time.time_ns(), "test")
         bot = build_bot(settings, load_rules(), "sim", persistence)
         await recover_bot(bot)
         p = bot.persistence
@@ -67,7 +68,7 @@ def test_store_outage_stops_entries_keeps_risk_reduction_and_loses_nothing(tmp_p
 def test_a_stopped_run_resumes_where_it_stopped(tmp_path: Path) -> None:
     async def first() -> int:
         settings = _settings(tmp_path)
-        persistence = await open_persistence(settings, "dv", {}, time.time_ns())
+        persistence = await open_persistence(settings, "dv", {}, time.time_ns(), "test")
         bot = build_bot(settings, load_rules(), "sim", persistence)
         await recover_bot(bot)
         last_committed = None
@@ -87,13 +88,13 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path: Path) -> None:
 
     async def second() -> None:
         settings = _settings(tmp_path)
-        persistence = await open_persistence(settings, "dv", {}, time.time_ns())
-        assert persistence[0].resumed and persistence[1] == cursor
+        persistence = await open_persistence(settings, "dv", {}, time.time_ns(), "test")
+        assert persistence.resumed and persistence.cursor_ns == cursor
         bot = build_bot(settings, load_rules(), "sim", persistence)
         await recover_bot(bot)
         p = bot.persistence
-        assert p is not None and p.recovery is not None
-        assert p.recovery.position_mismatches == {} and p.recovery.fills_loaded > 0
+        assert p is not None and bot.recovery is not None
+        assert bot.recovery.position_mismatches == {} and bot.recovery.fills_loaded > 0
         assert bot.governor.export_state() == state  # trading state, ladders and timers came back
         assert bot.executor.clock.now_ns() == cursor  # the clock resumes at the cursor, not at the start
         await p.close()

@@ -132,7 +132,7 @@ def test_minute_bars_annualize_volatility_by_the_minute(tmp_path: Path) -> None:
     higher annual volatility than on 8-hour bars (else G1 would grant minute data 8-hour leverage)."""
     import asyncio
 
-    from bot.app import build_bot
+    from bot.assembly import build_bot
     from bot.backtest.params import with_overrides
     from bot.governor.rules_config import load_rules
     from bot.settings import Settings

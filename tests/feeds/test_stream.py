@@ -99,7 +99,7 @@ def test_batches_end_and_stop_the_watchers() -> None:
 def test_paper_trading_on_the_stream_runs_the_ordinary_executor() -> None:
     """`carrybot run --feed live` minus the network: the live assembly (instruments with the venue's own funding
     interval, stream feed, paper venue, governor, S1, executor) on the loopback venue."""
-    from bot.app import assemble_live
+    from bot.assembly import assemble_live
     from bot.governor.rules_config import load_rules
     from bot.settings import Settings
 
@@ -167,17 +167,18 @@ def test_paper_on_live_data_persists_and_a_restart_resumes_the_same_run(tmp_path
     journaled, and a restart resumes the run with reconciliation."""
     import time
 
-    from bot.app import assemble_live, open_persistence, recover_bot
+    from bot.assembly import assemble_live, recover_bot
     from bot.governor.rules_config import load_rules
     from bot.settings import Settings, masked
     from bot.store import Store
+    from bot.store.run import open_persistence
 
     s = Settings(_env_file=None, data_dir=tmp_path)
     settings = s.model_copy(update={"replay": s.replay.model_copy(update={"venues": ("bybit",), "bases": ("BTC",)})})
 
     async def session() -> tuple[str, bool, dict]:
         async with live_venue("bybit", routes(Exchange()), bybit_reply) as (gw, lb, wsl):
-            p, _ = await open_persistence(settings, "live", masked(settings), time.time_ns())
+            p = await open_persistence(settings, "live", masked(settings), time.time_ns(), "test")
             bot = await assemble_live(settings, load_rules(None), {"bybit": gw}, live_orders=False, stream=True,
                                       persistence=p)
             await recover_bot(bot)
@@ -187,7 +188,7 @@ def test_paper_on_live_data_persists_and_a_restart_resumes_the_same_run(tmp_path
                 await bot.executor.run()
                 await bot.executor.commit(None)
                 await p.recorder.flush()
-                return p.run_key, p.resumed, p.recovery.summary()
+                return p.run_key, p.resumed, bot.recovery.summary() if bot.recovery else {}
             finally:
                 await p.close()
 
@@ -197,7 +198,7 @@ def test_paper_on_live_data_persists_and_a_restart_resumes_the_same_run(tmp_path
     assert recovery["position_mismatches"] == 0 and recovery["orders_not_sent"] == 0
 
     async def stored() -> tuple[int, int | None]:
-        from bot.app import store_url
+        from bot.store.run import store_url
 
         store = Store(store_url(settings))
         try:

@@ -6,6 +6,7 @@ import pytest
 
 from bot.decisions import DenyCode, Outcome, TradingState
 from bot.domain import NS_PER_SEC, IntentLeg, OrderIntent, OrderType, Origin, Purpose, Side
+from bot.events import DecisionMade, EventBus
 from bot.governor.audit import MemoryAudit
 from tests.helpers import BTC_PERP, BTC_SPOT, T0, account, batch, governor, hit, pair_intent, snap
 
@@ -130,11 +131,11 @@ def test_an_exit_label_that_would_grow_or_flip_a_position_is_treated_as_an_entry
 def test_every_decision_reaches_the_audit_sink_counted_by_rule_and_outcome() -> None:
     g = governor(g7={"max_order_notional_usd": 45_000}, g6={"entries_post_only": False})
     m = market_at(T_CALM)
-    g.decide(pair_intent("1.0", intent_id="a", ts_ns=T_CALM), account(), m, T_CALM)
-    g.decide(pair_intent("0.5", intent_id="b", ts_ns=T_CALM), account(), m, T_CALM)
-    g.decide(pair_intent("0.5", intent_id="c", ts_ns=T_CALM), account(), {}, T_CALM)
-    audit = g.audit
-    assert isinstance(audit, MemoryAudit)
+    audit = MemoryAudit()
+    bus = EventBus([audit])
+    for iid, mk in (("a", m), ("b", m), ("c", {})):
+        qty = "1.0" if iid == "a" else "0.5"
+        bus.publish(DecisionMade(g.decide(pair_intent(qty, intent_id=iid, ts_ns=T_CALM), account(), mk, T_CALM), 0.0))
     assert [d.intent.intent_id for d in audit.decisions] == ["a", "b", "c"]
     assert audit.by_rule_outcome == {("G7", "resize"): 1, ("none", "approve"): 1, ("G6", "reject"): 1}
     d = audit.decisions[0]
@@ -149,7 +150,9 @@ def test_decisions_name_the_signals_the_feed_could_not_provide() -> None:
     d = g.decide(pair_intent(ts_ns=T_CALM), account(), m, T_CALM)
     # the test market has funding but no OI, liquidations, options or history yet
     assert d.unavailable == ("liquidations", "oi_vs_price", "realized_vol", "skew", "structure")
-    assert g.audit.unavailable["skew"] == 1
+    audit = MemoryAudit()
+    audit.handle(DecisionMade(d, 0.0))
+    assert audit.unavailable["skew"] == 1
 
 
 def test_governor_state_survives_a_restart() -> None:

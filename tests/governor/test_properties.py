@@ -59,7 +59,7 @@ def test_approved_size_never_exceeds_a_cap_and_a_resize_never_grows(q, q2, s1, s
     tol = 1e-6 * max(1.0, acct.gross_total + abs(gross_added))
     if gross_added > tol:
         assert acct.gross_total + gross_added <= venue_cap + tol
-        lev_cap = g.reads.leverage(BTC_PERP).max_leverage
+        lev_cap = g.reads_at(_market(price, CALM), CALM).leverage(BTC_PERP).max_leverage
         assert acct.gross_total + gross_added <= lev_cap * equity + tol
     net_after = acct.net_total + net_added
     assert abs(net_after) <= net_cap + tol or abs(net_after) <= abs(acct.net_total) + tol

@@ -15,12 +15,11 @@ def test_a_volatility_spike_halves_leverage() -> None:
     calm = [60_000 * (1 + 0.004 * (-1) ** k) for k in range(30)]
     wild = [60_000 * (1 + 0.09 * (-1) ** k) for k in range(25)]
     ex = run(path(calm + wild), {})
-    gov = ex.governor
-    cap = gov.reads.leverage(BTC_PERP)
+    cap = ex.reads.leverage(BTC_PERP)
     assert cap.halved and cap.realized_vol > 1.0
     assert cap.max_leverage == 0.5  # floor 1x, halved
     ex2 = run(path(calm), {})
-    calm_cap = ex2.governor.reads.leverage(BTC_PERP)
+    calm_cap = ex2.reads.leverage(BTC_PERP)
     assert not calm_cap.halved and calm_cap.max_leverage == 5.0
 
 
@@ -45,12 +44,12 @@ def test_liquidation_cascade_walks_the_ladder_to_derisk_before_liquidation() -> 
     price_then = next(p for (ts, _, _), p in zip(ex.on_tick_log, prices, strict=True) if ts == closed_at)
     assert price_then > liq * 1.05  # flat with room to spare (stage 3 fires at 10% distance; bars move 4%)
     assert min(prices) < liq  # ... and the path did go through the liquidation price afterwards
-    kinds = [d.intent.intent_id.split("-")[1] for d in ex.governor.audit.decisions
+    kinds = [d.intent.intent_id.split("-")[1] for d in ex.audit.decisions
              if d.intent.origin is Origin.GOVERNOR]
     # trims first (crowding turning, then liquidation distance), then the close; stage 2's hedge had no residual
     # delta to neutralise in a hedged book
     assert kinds[0] == "trim" and kinds[-1] == "derisk" and "hedge" not in kinds
-    measures = {(e.measure, e.to_stage) for e in ex.governor.audit.ladder_events if e.key == "BTC"}
+    measures = {(e.measure, e.to_stage) for e in ex.audit.ladder_events if e.key == "BTC"}
     assert ("liq_distance", 3) in measures and ("crowding", 1) in measures
     assert BYBIT_PERP not in ex.on_tick_log[-1][2]  # both legs closed together: nothing left unhedged
 
@@ -68,7 +67,7 @@ def test_stale_feed_blocks_entries_but_lets_exits_through() -> None:
             OrderIntent(f"out-{now}", Origin.STRATEGY, "test", Purpose.EXIT, legs("0.2", sell_spot=True), now)],
     }
     ex = run(path(prices, drop_perp_after=2), plan, TAKER)  # the perp feed goes silent after bar 2
-    decisions = {d.intent.intent_id.split("-")[0]: d for d in ex.governor.audit.decisions}
+    decisions = {d.intent.intent_id.split("-")[0]: d for d in ex.audit.decisions}
     new, out = decisions["new"], decisions["out"]
     assert new.outcome is Outcome.REJECT and new.hits[0].code is DenyCode.STALE_SNAPSHOT
     assert out.outcome is Outcome.APPROVE and out.risk_reducing

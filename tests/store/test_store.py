@@ -108,7 +108,7 @@ def test_recorder_buffers_through_an_outage_and_loses_nothing(tmp_path) -> None:
         path.rename(tmp_path / "moved.db")
         path.mkdir()  # the database is gone: every write fails
         assert not await rec.write_ahead({"binance:BTC/USDT": "binance"}, [_order("r1-b-0")])
-        rec.fill(Fill("binance", "t9", "r1-b-0", "binance:BTC/USDT", Side.BUY, D("0.5"), D("1"), D("0"),
+        rec.handle(Fill("binance", "t9", "r1-b-0", "binance:BTC/USDT", Side.BUY, D("0.5"), D("1"), D("0"),
                       Liquidity.TAKER, 5))
         await rec.commit(8, 9, None, {}, {"trading_state": "active"}, [])
         assert not rec.healthy and rec.backlog == 2 and rec.failures >= 2

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_bot
+from bot.assembly import build_bot
 from bot.decisions import TradingState
 from bot.governor.rules_config import load_rules
 from bot.settings import Settings
@@ -108,8 +108,8 @@ def test_a_failing_handler_is_answered_and_the_channel_goes_on() -> None:
 
     b = _bridge(_Boom())
     now = int(time.time() * 1000)
-    asyncio.run(b.handle(sign("status", SECRET, now)))
-    asyncio.run(b.handle("not bytes at all: ünïcode"))
+    asyncio.run(b.handle_command(sign("status", SECRET, now)))
+    asyncio.run(b.handle_command("not bytes at all: ünïcode"))
     replies = _replies(b)
     assert replies[0]["code"] == "internal_error" and replies[1]["code"] == "malformed_json"
 
@@ -130,14 +130,14 @@ def test_a_command_replayed_after_a_restart_is_refused(tmp_path: Path) -> None:
         a = _bridge(ok, StoredNonces(first, "b1"))
         a._verifier.nonces.seed(await a._nonces.load(int(time.time() * 1000)))  # as run() does on connecting
         a._seeded = True
-        await a.handle(raw)
+        await a.handle_command(raw)
         await first.close()
         second = Store(url)
         b = _bridge(ok, StoredNonces(second, "b1"))
         b._verifier.nonces.seed(await b._nonces.load(int(time.time() * 1000)))
         b._seeded = True
-        await b.handle(raw)
-        await b.handle(sign("status", SECRET, int(time.time() * 1000)))
+        await b.handle_command(raw)
+        await b.handle_command(sign("status", SECRET, int(time.time() * 1000)))
         await second.close()
         return _replies(a) + _replies(b)
 
@@ -165,6 +165,6 @@ def test_with_the_store_down_only_risk_reducing_commands_act() -> None:
     b._seeded = True
     now = int(time.time() * 1000)
     for name in ("resume", "halt", "reload-rules", "flatten"):
-        asyncio.run(b.handle(sign(name, SECRET, now)))
+        asyncio.run(b.handle_command(sign(name, SECRET, now)))
     assert acted == ["halt", "flatten"]
     assert [r.get("code") for r in _replies(b)] == ["store_down", None, "store_down", None]

@@ -3,7 +3,7 @@ import asyncio
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.app import build_bot
+from bot.assembly import build_bot
 from bot.governor.rules_config import load_rules
 from bot.settings import Settings
 from bot.telemetry.metrics import Metrics
@@ -15,9 +15,11 @@ BOUNDED = {"venue", "instrument", "rule", "outcome", "part", "state", "key", "si
 def test_metrics_follow_conventions_and_carry_no_secret() -> None:
     settings = Settings(replay={"end": "2023-04-01"}, exchanges={"binance": {"api_key": SECRET}})
     bot = build_bot(settings, load_rules(), "sim")
-    bot.executor.metrics = Metrics()
+    metrics = Metrics()
+    bot.bus.subscribe(metrics)
+    metrics.watch(bot.executor)
     asyncio.run(bot.executor.run())
-    text = generate_latest(bot.executor.metrics.registry).decode()
+    text = generate_latest(metrics.registry).decode()
     assert SECRET not in text
     families = {f.name: f for f in text_string_to_metric_families(text)}
     assert {"carrybot_equity_usd", "carrybot_governor_decisions", "carrybot_trading_state", "carrybot_pnl_usd",
@@ -38,15 +40,15 @@ def test_stream_reconnects_and_messages_are_exported_as_counters() -> None:
 
     settings = Settings(replay={"end": "2023-01-10"})
     bot = build_bot(settings, load_rules(), "sim")
-    metrics = bot.executor.metrics = Metrics()
+    metrics = Metrics()
+    bot.bus.subscribe(metrics)
     feed = LiveStreamFeed({}, {}, RealClock())
-    metrics.feed = feed
+    metrics.watch(bot.executor, feed=feed)
     feed.messages["bybit"] += 40
     feed.reconnects["bybit"] += 2
     asyncio.run(bot.executor.run())
-    feed.messages["bybit"] += 5  # counted once per change, never twice
-    metrics.update(bot.executor, 0, 0.0)
-    metrics.update(bot.executor, 0, 0.0)
+    feed.messages["bybit"] += 5  # the feed's own count, read at scrape time: never counted twice
+    generate_latest(metrics.registry)
     fams = {f.name: f for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())}
     total = {f: next(s.value for s in fams[f].samples if s.name.endswith("_total"))
              for f in ("carrybot_stream_messages", "carrybot_stream_reconnects")}

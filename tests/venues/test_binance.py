@@ -256,7 +256,7 @@ def test_live_fills_are_picked_up_once_matched_by_venue_order_id() -> None:
 def test_the_live_watchdog_catches_a_position_the_ledger_does_not_know() -> None:
     """The venue reports 20 BTC long the bot never traded (an orphan leg): flagged after two checks in a row (one
     could race a fill), exported, and the governor goes to REDUCING so no new risk is added."""
-    from bot.app import assemble_live
+    from bot.assembly import assemble_live
     from bot.decisions import TradingState
     from bot.execution.watchdog import PositionWatchdog
     from bot.governor.rules_config import load_rules
@@ -275,8 +275,7 @@ def test_the_live_watchdog_catches_a_position_the_ledger_does_not_know() -> None
         assert bot.governor.trading_state is TradingState.REDUCING
         assert bot.audit.transitions[-1].rule == "watchdog"
         metrics = Metrics()
-        metrics.watchdog = wd
-        metrics.update(bot.executor, 0, 0.0)
+        metrics.watch(bot.executor, watchdog=wd)
         from prometheus_client import generate_latest
 
         assert f'carrybot_position_mismatch{{instrument="{PERP}"}} 1.0' in generate_latest(metrics.registry).decode()

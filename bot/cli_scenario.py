@@ -30,15 +30,16 @@ def compress(lines: list[tuple[str, str]]) -> list[str]:
 
 def run_one(name: str, rules_file: str | None = None) -> tuple[bool, dict[str, Any], str]:
     from bot.backtest.params import with_overrides
-    from bot.cli import rules_for, summary
     from bot.cli_errors import load_settings
+    from bot.governor.rules_config import load_rules
+    from bot.report_text import summary
     from bot.scenarios.catalog import SCENARIOS
     from bot.scenarios.runner import run_batches
 
     sc = SCENARIOS[name]
     settings = with_overrides(load_settings(), dict(sc.settings or {}) | (
         {"rules_file": rules_file} if rules_file else {}))
-    run = run_batches(name, sc.batches(), settings, rules_for(settings))
+    run = run_batches(name, sc.batches(), settings, load_rules(settings.rules_file))
     checks = sc.checks(run, sc.stress_ns())
     text = [f"== scenario {name}: {sc.title}", "",
             f"{'when (UTC)':11}  {'rule':5} {'stage':>5}  {'action':28} {'size USD':>10}  {'state':9} detail"]
