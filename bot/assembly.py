@@ -100,8 +100,11 @@ def assemble(settings: Settings, rules: RulesConfig, feed: Feed, clock: Clock, *
     else:
         params = paper_params(settings)
         names = sorted({i.venue for i in instruments.values()})
-        venues = {v: PaperVenue(v, instruments, clock, params,
-                                PaperJournal(journal_path(settings, p.run_key), v) if p else None) for v in names}
+        paper = {v: PaperVenue(v, instruments, clock, params,
+                               PaperJournal(journal_path(settings, p.run_key), v) if p else None) for v in names}
+        if p is not None:
+            p.recorder.before_write.extend(venue.checkpoint for venue in paper.values())
+        venues = dict(paper)
     audit = MemoryAudit()
     bus = EventBus([audit])
     if p is not None:

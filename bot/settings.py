@@ -100,6 +100,9 @@ class DbSettings(_Section):
     """Where the store lives: a SQLite file under ``data_dir`` unless a URL (PostgreSQL) is given."""
 
     url: SecretStr | None = Field(None, description="e.g. postgresql+asyncpg://user:password@host/db (a secret)")
+    commit_lag_secs: float = Field(0.2, ge=0, le=5, description="ticks closing less than this after the last commit "
+                                   "(a replay at full speed) are committed together, at most this much later; "
+                                   "0 commits every tick on its own")
 
     @field_validator("url")
     @classmethod

@@ -94,17 +94,17 @@ async def recover(store: Store, run_id: int, ex: Executor, cursor_ns: int | None
         for f in await gw.fetch_fills(0):
             if (f.venue, f.trade_id) not in seen_trades:
                 events.append((f.ts_ns, 0, f))
-                rec.fill(f)
+                rec.handle(f)
                 rep.fills_backfilled += 1
         for p in await gw.fetch_funding(0):
             if (p.venue, p.instrument_id, p.ts_ns) not in seen_funding:
                 events.append((p.ts_ns, 1, p))
-                rec.funding(p)
+                rec.handle(p)
                 rep.funding_backfilled += 1
         for c in await gw.fetch_borrow(0):
             if (c.venue, c.instrument_id, c.ts_ns) not in seen_borrow:
                 events.append((c.ts_ns, 2, c))
-                rec.borrow(c)
+                rec.handle(c)
                 rep.borrow_backfilled += 1
     for _, _, ev in sorted(events, key=lambda e: (e[0], e[1])):
         if isinstance(ev, Fill):

@@ -1,5 +1,12 @@
-"""The recorder: turns what the executor sees into store rows, writes orders ahead of sending, commits each tick
-with its cursor — and keeps everything in memory while the store is down, flushing it in order on recovery.
+"""The recorder: turns what the executor sees into store rows, writes orders ahead of sending, commits ticks with
+their cursor — and keeps everything in memory while the store is down, flushing it in order on recovery.
+
+Ticks are committed as they close unless the previous commit is younger than ``max_lag_secs`` (wall time): then the
+tick joins a group committed by the next tick past that age, by the next write-ahead of orders (the group goes
+first, so the store never holds an order after ticks it does not hold), by ``flush()``, or by a timer ``max_lag_secs``
+later. A live or paced bot (ticks seconds apart) therefore commits every tick on its own; a replay at full speed
+commits a few groups a second. A SIGKILL loses at most the last ``max_lag_secs`` of tick records — never a written-
+ahead order — and the resumed run replays them from the stored cursor (it is in the same transaction).
 
 While the store is unhealthy the governor refuses entries (G6 ``STORE_DOWN``: no order may be sent that could not be
 written ahead); risk-reducing orders still go out and their records wait in the buffer. Nothing is dropped.
@@ -7,7 +14,10 @@ written ahead); risk-reducing orders still go out and their records wait in the 
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import deque
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -68,14 +78,26 @@ def decision_row(run_id: int, d: Decision) -> dict[str, Any]:
 class Recorder:
     """Buffers one tick's records, writes orders ahead, and survives store outages without losing a record."""
 
-    def __init__(self, store: Store, run_id: int) -> None:
+    def __init__(self, store: Store, run_id: int, max_lag_secs: float = 0.2) -> None:
         self.store = store
         self.run_id = run_id
+        self.max_lag_secs = max_lag_secs
         self.tick = TickRecords()
+        self._group: TickRecords | None = None  # closed ticks not yet handed to the store (one transaction)
+        self._group_now_ns = 0
+        self._group_ticks = 0
+        self._last_commit = -float("inf")  # time.monotonic() of the last tick commit
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
         self._backlog: deque[tuple[str, Any]] = deque()  # ("orders", rows) | ("tick", (TickRecords, now_ns))
+        # called before anything is written: the paper venues journal what they did first, so the store never holds
+        # a fill or payment its venue could forget
+        self.before_write: list[Callable[[], None]] = []
+        self.commits = 0  # tick transactions, and the ticks they carried
+        self.ticks_committed = 0
         self.healthy = True
         self.failures = 0
-        self.flushed_after_outage = 0
         # what the store already holds of the upserted rows: a tick writes only those that changed
         self._written_positions: dict[str, tuple[Decimal, Decimal]] = {}
         self._written_pairs: dict[str, dict[str, Any]] = {}
@@ -88,10 +110,15 @@ class Recorder:
     async def write_ahead(self, venue_of: dict[str, str], orders: list[Order]) -> bool:
         """Commit orders before they are sent; returns False (and buffers them) if the store is down."""
         rows = [order_row(self.run_id, venue_of[o.instrument_id], o) for o in orders]
-        if self._backlog or not await self._try(self.store.write_orders(rows)):
-            self._backlog.append(("orders", rows))
-            return False
-        return True
+        async with self._lock:
+            self._barrier()
+            self._seal()  # ticks closed before these orders are written first
+            if self._backlog:
+                await self._drain()
+            if self._backlog or not await self._try(self.store.write_orders(rows)):
+                self._backlog.append(("orders", rows))
+                return False
+            return True
 
     def handle(self, event: Event) -> None:
         """A sink on the event bus: what the store keeps goes into this tick's records."""
@@ -129,7 +156,8 @@ class Recorder:
     async def commit(self, cursor_ns: int | None, now_ns: int, equity: Decimal | None,
                      positions: dict[str, tuple[Decimal, Decimal]], governor_state: dict[str, Any],
                      pairs: list[dict[str, Any]]) -> None:
-        """Close the tick: everything it produced plus its cursor, in one transaction (or into the backlog)."""
+        """Close the tick: everything it produced plus its cursor, in one transaction (or into the backlog) — now,
+        or with the group of ticks it joins (see the module's docstring)."""
         rec = self.tick
         self.tick = TickRecords()
         rec.cursor_ns = cursor_ns
@@ -150,19 +178,77 @@ class Recorder:
         rec.pairs = new_pairs
         if governor_state != self._written_governor:
             rec.governor_state = self._written_governor = governor_state
-        self._backlog.append(("tick", (rec, now_ns)))
-        await self.flush()
+        self._join(rec, now_ns)
+        if time.monotonic() - self._last_commit >= self.max_lag_secs or not self.healthy:
+            await self.flush()
+        else:
+            self._arm_timer()
 
     async def flush(self) -> None:
+        """Hand every closed tick to the store and write the backlog, in order (stops at the first failure)."""
+        async with self._lock:
+            self._barrier()
+            self._seal()
+            await self._drain()
+
+    def close(self) -> None:
+        """Stop the group timer (call ``flush()`` first: what is still pending stays in memory)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _barrier(self) -> None:
+        for hook in self.before_write:
+            hook()
+
+    def _join(self, rec: TickRecords, now_ns: int) -> None:
+        g = self._group
+        self._group_now_ns = now_ns
+        self._group_ticks += 1
+        if g is None:
+            self._group = rec
+            return
+        for name in ("order_updates", "fills", "funding", "borrow", "decisions", "transitions", "ladder", "equity"):
+            getattr(g, name).extend(getattr(rec, name))
+        # upserted rows: the latest per key (one statement may not update a row twice on PostgreSQL)
+        g.positions = list({r["instrument_id"]: r for r in [*g.positions, *rec.positions]}.values())
+        g.pairs = list({r["decision_id"]: r for r in [*g.pairs, *rec.pairs]}.values())
+        if rec.governor_state is not None:
+            g.governor_state = rec.governor_state
+        if rec.cursor_ns is not None:
+            g.cursor_ns = rec.cursor_ns
+
+    def _seal(self) -> None:
+        if self._group is not None:
+            self._backlog.append(("tick", (self._group, self._group_now_ns, self._group_ticks)))
+            self._group, self._group_ticks = None, 0
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm_timer(self) -> None:
+        if self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self.max_lag_secs, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_task = asyncio.get_running_loop().create_task(self.flush())
+
+    async def _drain(self) -> None:
         while self._backlog:
             kind, payload = self._backlog[0]
-            op = self.store.write_orders(payload) if kind == "orders" else \
-                self.store.commit_tick(self.run_id, payload[0], payload[1])
+            if kind == "orders":
+                op = self.store.write_orders(payload)
+            else:
+                op = self.store.commit_tick(self.run_id, payload[0], payload[1])
             if not await self._try(op):
                 return
             self._backlog.popleft()
-            if not self.healthy:
-                self.flushed_after_outage += 1
+            if kind == "tick":
+                self._last_commit = time.monotonic()
+                self.commits += 1
+                self.ticks_committed += payload[2]
 
     async def _try(self, op: Any) -> bool:
         try:

@@ -23,8 +23,11 @@ class Persistence:
     lock: RunLock | None = None
 
     async def close(self) -> None:
-        """Close the store and release the run lock (the next instance may take the run over)."""
+        """Commit what the recorder still holds, close the store and release the run lock (the next instance may
+        take the run over)."""
         try:
+            await self.recorder.flush()  # a store that is down keeps the rest: the resumed run replays it
+            self.recorder.close()
             await self.store.close()
         finally:
             if self.lock is not None:
@@ -53,5 +56,5 @@ async def open_persistence(settings: Settings, data_version: str, params: dict[s
         await store.close()
         await lock.release()
         raise
-    return Persistence(store, run.id, key, Recorder(store, run.id), resumed=bool(unfinished), cursor_ns=run.cursor_ns,
-                       lock=lock)
+    recorder = Recorder(store, run.id, settings.db.commit_lag_secs)
+    return Persistence(store, run.id, key, recorder, resumed=bool(unfinished), cursor_ns=run.cursor_ns, lock=lock)

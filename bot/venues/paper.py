@@ -51,7 +51,11 @@ class PaperVenue(PaperState):
             return  # the venue has lived through this moment already (a restarted bot replays it to warm up)
         self.last_observed_ns = batch.ts_ns
         self._observe(batch)
-        self._persist()
+        if self._unjournaled:
+            # every change to the account emits an event; a tick that changed nothing is not journaled (it only
+            # replaced the venue's copy of the books: a venue restored to an earlier moment lives through it
+            # again, or through the next tick, with the same outcome)
+            self._persist()
 
     def _observe(self, batch: MarketBatch) -> None:
         books = self._books
@@ -79,7 +83,7 @@ class PaperVenue(PaperState):
         if self._p.latency_secs:
             await self._clock.sleep(self._p.latency_secs)
         self._submit(order)
-        self._persist()
+        self._persist(durable=True)
 
     def _submit(self, order: Order) -> None:
         self.received.append(order)
@@ -92,6 +96,8 @@ class PaperVenue(PaperState):
             self._update(order.client_order_id, OrderStatus.REJECTED, ZERO, reason)
             return
         self._seen_ids.add(order.client_order_id)
+        if self._journal is not None:
+            self._unjournaled.append(("seen", {"client_order_id": order.client_order_id}))
         w = Working(order, order.qty)
         book = self._books[order.instrument_id]
         if order.order_type is OrderType.MARKET:
@@ -118,7 +124,7 @@ class PaperVenue(PaperState):
         w = self._working.pop(client_order_id, None)
         if w is not None:
             self._update(client_order_id, OrderStatus.CANCELED, w.filled)
-            self._persist()
+            self._persist(durable=True)
 
     def drain_events(self) -> list[VenueEvent]:
         events, self._events = self._events, []

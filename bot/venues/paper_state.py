@@ -99,13 +99,28 @@ class PaperState:
         self.order_status: dict[str, OrderUpdate] = {}
         self._journal = journal
         self._unjournaled: list[tuple[str, dict[str, object]]] = []
+        self._dirty = False  # the account changed since the journal last took it
         if journal is not None:
             self._restore(journal)
 
     # --- durability: the venue's state lives in its own journal ------------------------------------------------------
-    def _persist(self) -> None:
+    def _persist(self, durable: bool = False) -> None:
+        """An order call (``durable``) is journaled before it returns; a market tick's changes are journaled by the
+        next ``checkpoint()``, which the bot's store calls before it records anything (so the venue never forgets
+        what the bot has recorded, and the venue's fast path writes once per group of ticks)."""
         if self._journal is None:
             return
+        self._dirty = True
+        if durable:
+            self._save(durable=True)
+
+    def checkpoint(self) -> None:
+        """Journal the account and the events since the last checkpoint, if anything changed."""
+        if self._journal is not None and self._dirty:
+            self._save(durable=False)
+
+    def _save(self, durable: bool) -> None:
+        assert self._journal is not None
         state = {
             "account_id": self.account_id, "cash": str(self.cash), "trade_seq": self._trade_seq,
             "last_observed_ns": self.last_observed_ns, "submissions": self.submissions,
@@ -113,11 +128,12 @@ class PaperState:
             "holdings": {k: str(v) for k, v in self.holdings.items()},
             "perps": {k: [str(p.qty), str(p.entry), p.leverage] for k, p in self.perps.items()},
             "working": [[encode(w.order), str(w.remaining), str(w.filled)] for w in self._working.values()],
-            "seen_ids": sorted(self._seen_ids), "borrow_since": self._borrow_since,
+            "borrow_since": self._borrow_since,  # the ids seen are journaled as "seen" events
             "books": [encode(b) for b in self._books.values()],
         }
-        self._journal.save(state, self._unjournaled)
+        self._journal.save(state, self._unjournaled, durable)
         self._unjournaled = []
+        self._dirty = False
 
     def _restore(self, journal: PaperJournal) -> None:
         state = journal.load()
@@ -132,7 +148,7 @@ class PaperState:
         for o, remaining, filled in state["working"]:
             order = decode_order(o)
             self._working[order.client_order_id] = Working(order, Decimal(remaining), Decimal(filled))
-        self._seen_ids = set(state["seen_ids"])
+        self._seen_ids = set(state.get("seen_ids", ())) | {e["client_order_id"] for e in journal.events("seen")}
         self._borrow_since = {k: int(v) for k, v in state["borrow_since"].items()}
         self._books = {b["instrument_id"]: decode_snapshot(b) for b in state["books"]}
         self.fills_log = [decode_fill(d) for d in journal.events("fill")]
