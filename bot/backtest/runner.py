@@ -86,7 +86,8 @@ async def _close_run(bot: Bot, p: Persistence, report: dict[str, Any], finish: b
             print(f"carrybot: the store did not take the run's end ({type(exc).__name__}); the next "
                   "`carrybot run` finds the run unfinished and completes it", flush=True)
     return {"healthy": p.recorder.healthy, "backlog": p.recorder.backlog, "failures": p.recorder.failures,
-            "commits": p.recorder.commits, "ticks_committed": p.recorder.ticks_committed, "finished": finished, "recovery": None if bot.recovery is None else bot.recovery.summary()}
+            "commits": p.recorder.commits, "ticks_committed": p.recorder.ticks_committed, "finished": finished,
+            "recovery": None if bot.recovery is None else bot.recovery.summary()}
 
 
 class _progress:
