@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 
 from bot.domain import (
@@ -18,6 +19,10 @@ from bot.domain import (
 from bot.governor import Governor, RulesConfig
 from bot.governor.context import AccountView
 from bot.venues.fees import default_instruments
+
+# examples per property test and fuzz target: 400 in the README's test command, more in a deep run
+# (``.ci/run`` has a step with CARRYBOT_FUZZ_EXAMPLES=2000)
+FUZZ_EXAMPLES = int(os.environ.get("CARRYBOT_FUZZ_EXAMPLES", "400"))
 
 T0 = 1_700_000_000 * NS_PER_SEC  # 2023-11-14T22:13:20Z
 INSTRUMENTS = default_instruments(("binance", "bybit", "okx"), ("BTC", "ETH"))

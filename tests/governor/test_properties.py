@@ -10,9 +10,9 @@ from bot.decisions import Outcome, TradingState
 from bot.domain import NS_PER_SEC, IntentLeg, OrderIntent, Origin, Purpose, Side
 from bot.governor import Governor
 from bot.governor.calendar import expiries
-from tests.helpers import BTC_PERP, BTC_SPOT, INSTRUMENTS, T0, account, pair_intent, rules, snap
+from tests.helpers import BTC_PERP, BTC_SPOT, FUZZ_EXAMPLES, INSTRUMENTS, T0, account, pair_intent, rules, snap
 
-EXAMPLES = settings(max_examples=2_000, deadline=None)
+EXAMPLES = settings(max_examples=FUZZ_EXAMPLES, deadline=None)
 CALM = T0 - 30 * 86_400 * NS_PER_SEC  # no expiry within two weeks
 qtys = st.decimals(min_value=Decimal("0.001"), max_value=Decimal("20"), places=3)
 caps = st.floats(min_value=1_000, max_value=1_000_000)

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.telemetry.commands import COMMANDS, Command, CommandError, Reject, Verifier, sign
+from tests.helpers import FUZZ_EXAMPLES
 
 SECRET = b"operator-shared-secret-0123456789"
 NOW = 1_800_000_000_000
@@ -54,7 +55,7 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats
                            max_leaves=8)
 
 
-@settings(max_examples=2_000, deadline=None)
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None)
 @given(body=st.dictionaries(st.sampled_from(["cmd", "args", "ts", "nonce", "sig", "x"]), json_values, max_size=6),
        junk=st.binary(max_size=64), use_junk=st.booleans())
 def test_fuzz_no_crash_and_no_action_without_a_valid_signature(body, junk, use_junk) -> None:
