@@ -103,6 +103,11 @@ class PaperState:
         if journal is not None:
             self._restore(journal)
 
+    @property
+    def params(self) -> PaperParams:
+        """The execution model this venue simulates."""
+        return self._p
+
     # --- durability: the venue's state lives in its own journal ------------------------------------------------------
     def _persist(self, durable: bool = False) -> None:
         """An order call (``durable``) is journaled before it returns; a market tick's changes are journaled by the
