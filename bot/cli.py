@@ -31,7 +31,7 @@ def rules_for(settings: Settings) -> RulesConfig:
 
 
 def _cmd_cmd(args: argparse.Namespace) -> int:
-    from bot.telemetry.cmd_cli import cmd_cmd
+    from bot.cli_cmd import cmd_cmd
 
     return cmd_cmd(args)
 

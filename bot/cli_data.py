@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.cli_errors import ConfigError
+from bot.errors import ConfigError
 
 
 def cmd_data_import(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bot.cli_errors import ConfigError
+from bot.errors import ConfigError
 
 
 def compress(lines: list[tuple[str, str]]) -> list[str]:

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from bot.cli_errors import ConfigError
+from bot.errors import ConfigError
 from bot.settings import Settings
 
 

@@ -57,7 +57,7 @@ def parse_grid(items: Iterable[str]) -> dict[str, list[Any]]:
     """``section.field=v1,v2,v3`` (values parsed as YAML scalars)."""
     import yaml
 
-    from bot.cli_errors import ConfigError
+    from bot.errors import ConfigError
 
     out: dict[str, list[Any]] = {}
     for item in items:
@@ -111,7 +111,7 @@ def ray_runner(address: str | None, num_cpus: int | None = None) -> Runner:
     try:
         import ray
     except ImportError as exc:  # the optional extra
-        from bot.cli_errors import ConfigError
+        from bot.errors import ConfigError
 
         raise ConfigError("invalid --engine ray: Ray is not installed (pip install 'carrybot[ray]')") from exc
 

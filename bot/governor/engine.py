@@ -33,7 +33,6 @@ from bot.governor.actions import ActionFactory
 from bot.governor.calendar import ExpiryCalendar
 from bot.governor.context import AccountView, CheckContext, PricedLeg, Rule, TickReads
 from bot.governor.crowding import checklist
-from bot.governor.durable import export_state, import_state
 from bot.governor.hygiene import PriceCollar
 from bot.governor.intent_kind import hedges as _hedges
 from bot.governor.intent_kind import shrinks as _shrinks
@@ -225,11 +224,27 @@ class Governor:
         return None
 
     def export_state(self) -> dict[str, Any]:
-        """What must survive a restart (JSON-ready): see ``bot/governor/durable.py``."""
-        return export_state(self)
+        """What must survive a restart, JSON-ready: trading state, peaks, ladder stages, leg timers, completed
+        pairs, the order-rate window and venue pauses."""
+        st = self.state
+        return {"trading_state": st.trading_state.value, "cause": st.cause.value if st.cause else None,
+                "peak_equity": st.peak_equity, "day": st.day, "day_start_equity": st.day_start_equity,
+                "ladders": self.ladders.export(), "unhedged_since": dict(self.unhedged_since),
+                "completed": sorted(self._completed), "recent": list(self._recent),
+                "venues_paused_until": self.venue_health.export()}
 
     def import_state(self, data: dict[str, Any]) -> None:
-        import_state(self, data)
+        """Back from ``export_state()`` (after a restart)."""
+        st = self.state
+        st.trading_state = TradingState(data["trading_state"])
+        st.cause = DenyCode(data["cause"]) if data.get("cause") else None
+        st.peak_equity, st.day, st.day_start_equity = data["peak_equity"], data["day"], data["day_start_equity"]
+        self.ladders.restore(data.get("ladders", []))
+        self.unhedged_since = {k: int(v) for k, v in data.get("unhedged_since", {}).items()}
+        self._completed = set(data.get("completed", []))
+        self._recent.clear()
+        self._recent.extend(int(x) for x in data.get("recent", []))
+        self.venue_health.restore(data.get("venues_paused_until", {}))
 
     def set_state(self, to: TradingState, now_ns: int, origin: str, reason: str) -> StateTransition | None:
         """An operator's or a watchdog's state change; the caller publishes the transition it returns."""

@@ -9,8 +9,9 @@ before an expiry the drawdown bands widen. While a ladder is above stage 0, entr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.decisions import DenyCode, LadderEvent, RuleHit, RuleId
 from bot.governor.context import CheckContext
@@ -54,6 +55,17 @@ class Ladders:
 
     def stage(self, key: str) -> int:
         return self._by_key.get(key, 0)
+
+    def export(self) -> list[list[Any]]:
+        """The stages as JSON-ready ``[key, measure, stage]`` rows (for the store)."""
+        return [[k, m, v] for (k, m), v in sorted(self.stages.items())]
+
+    def restore(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Back from ``export()`` (after a restart)."""
+        self.stages.clear()
+        for key, measure, stage in rows:
+            self.stages[(key, measure)] = int(stage)
+            self._recompute(key)
 
     def _recompute(self, key: str) -> None:
         top = max((s for (k, _), s in self.stages.items() if k == key), default=0)

@@ -6,6 +6,7 @@ too, which lets them). The executor tells the governor of each rejection; the ru
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.decisions import DenyCode, RuleHit, RuleId
@@ -35,6 +36,9 @@ class VenueHealthBook:
 
     def export(self) -> dict[str, int]:
         return dict(self.paused_until)
+
+    def restore(self, paused_until: Mapping[str, int]) -> None:
+        self.paused_until = {k: int(v) for k, v in paused_until.items()}
 
 
 class VenueHealth:

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from bot.domain import ZERO, Fill, Instrument, Liquidity, Order, OrderStatus, OrderUpdate, Side, VenueEvent
 from bot.logs import get_logger
-
-if TYPE_CHECKING:
-    from bot.venues.ccxt_gateway import CcxtGateway
 
 log = get_logger(__name__)
 
@@ -76,7 +73,21 @@ class FillTracker:
         return out
 
 
-async def poll_fills(gw: CcxtGateway) -> int:
+class TradeSource(Protocol):
+    """What following fills needs of a venue client (``CcxtGateway`` is one)."""
+
+    venue: str
+    ex: Any
+    instruments: dict[str, Instrument]
+    symbols: dict[str, str]
+    fills: FillTracker
+
+    async def call(self, what: str, fn: Callable[[], Awaitable[Any]]) -> Any: ...
+
+    def push_events(self, events: list[VenueEvent]) -> None: ...
+
+
+async def poll_fills(gw: TradeSource) -> int:
     """One REST pass over the instruments with open orders; the new fills go to the gateway's events."""
     from bot.clock import wall_ns
 
@@ -92,7 +103,7 @@ async def poll_fills(gw: CcxtGateway) -> int:
     return n
 
 
-async def run_fill_loop(gw: CcxtGateway, poll_secs: float = 2.0, max_backoff_secs: float = 30.0) -> None:
+async def run_fill_loop(gw: TradeSource, poll_secs: float = 2.0, max_backoff_secs: float = 30.0) -> None:
     """Stream trades where the venue can (``watch_my_trades``); on any stream failure, poll over REST and retry the
     stream later. Runs until cancelled."""
     from bot.clock import wall_ns

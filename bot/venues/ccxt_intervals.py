@@ -5,15 +5,28 @@ history. The answer replaces the instrument's provisional interval and records w
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
+from bot.domain import Instrument
 from bot.venues.ccxt_markets import interval_secs as _interval_secs
 
-if TYPE_CHECKING:
-    from bot.venues.ccxt_gateway import CcxtGateway
+
+class IntervalSource(Protocol):
+    """What resolving an interval needs of a loaded venue client (``CcxtGateway`` is one)."""
+
+    ex: Any
+    instruments: dict[str, Instrument]
+    symbols: dict[str, str]
+    interval_source: dict[str, str]
+
+    async def call(self, what: str, fn: Callable[[], Awaitable[Any]]) -> Any: ...
+
+    async def fetch_funding_rate_history(self, instrument_id: str,
+                                         since_ns: int | None = None) -> list[tuple[int, float]]: ...
 
 
-async def resolve_funding_interval(gw: CcxtGateway, instrument_id: str) -> tuple[int | None, str]:
+async def resolve_funding_interval(gw: IntervalSource, instrument_id: str) -> tuple[int | None, str]:
     """(seconds or None, where it came from) for one perpetual."""
     from bot.errors import VenueError
 
@@ -48,7 +61,7 @@ async def resolve_funding_interval(gw: CcxtGateway, instrument_id: str) -> tuple
     return None, "unknown"
 
 
-def _set_interval(gw: CcxtGateway, instrument_id: str, secs: int, source: str) -> tuple[int, str]:
+def _set_interval(gw: IntervalSource, instrument_id: str, secs: int, source: str) -> tuple[int, str]:
     gw.instruments[instrument_id] = dataclasses.replace(gw.instruments[instrument_id], funding_interval_secs=secs)
     gw.interval_source[instrument_id] = source
     return secs, source
