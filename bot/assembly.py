@@ -8,7 +8,7 @@ settings say about strategies, paper execution (latency, slippage, impact, parti
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
@@ -73,7 +73,7 @@ def paper_params(settings: Settings) -> PaperParams:
 
 def make_strategies(settings: Settings, instruments: Mapping[str, Instrument]) -> list[Strategy]:
     cfg, slip, borrow = settings.strategy, settings.paper.slippage_bps, borrow_curve(settings)
-    makers = {
+    makers: dict[str, Callable[[], Strategy]] = {
         "s1": lambda: SpotPerpFunding(cfg.s1, instruments, slip, borrow),
         "s2": lambda: CrossVenueFunding(cfg.s2, instruments, slip),
         "s3": lambda: SpotFuturesBasis(cfg.s3, instruments, slip),

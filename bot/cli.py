@@ -49,8 +49,8 @@ def _run_live(settings: Settings, rules: RulesConfig, live_orders: bool, stream:
 
     async def go() -> None:
         from bot.assembly import build_live_bot, recover_bot
+        from bot.errors import SandboxUnavailable
         from bot.session import RunSession
-        from bot.venues.ccxt_gateway import SandboxUnavailable
 
         async with RunSession(settings) as session:  # signal handlers first: a SIGTERM now stops cleanly
             persistence = None

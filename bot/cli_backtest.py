@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bot import logs
 from bot.cli_errors import ConfigError, load_settings, secrets_of
@@ -48,7 +48,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     settings = configured(args)
     rules = load_rules(settings.rules_file)
     logs.configure(settings.log.level, settings.log.format, secrets_of(settings))
-    progress = "bar" if (args.progress or (args.progress is None and sys.stderr.isatty())) else None
+    progress: Literal["bar"] | None = "bar" if (args.progress or (args.progress is None and sys.stderr.isatty())) \
+        else None
     result = asyncio.run(run_replay(settings, rules, paced=False, progress=progress, rf_annual=args.risk_free))
     report = result.report
     if not args.no_record:
@@ -177,7 +178,7 @@ def cmd_backtest_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_backtest_parser(sub: argparse._SubParsersAction) -> None:
+def add_backtest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bt = sub.add_parser("backtest", help="the same path on a simulated clock, as fast as possible; recorded + charted")
     bt.add_argument("--json", metavar="PATH", help="write the full report as JSON")
     bt.add_argument("--strategy", choices=("s1", "s2", "s3"), help="run this strategy alone (S3 on generated futures)")

@@ -20,13 +20,14 @@ def cmd_cmd(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     m = settings.mqtt
-    if m.command_secret is None:
+    secret = m.command_secret
+    if secret is None:
         raise ConfigError("invalid setting mqtt.command_secret (CARRYBOT_MQTT__COMMAND_SECRET): required to sign")
     if args.name not in COMMANDS:
         raise ConfigError(f"unknown command {args.name!r}: one of {', '.join(COMMANDS)}")
     try:
         cmd_args = json.loads(args.args) if args.args else {}
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise ConfigError(f"invalid --args: not JSON ({exc.msg} at column {exc.colno}); "
                           'e.g. --args \'{"fraction": 0.5}\'') from None
     if not isinstance(cmd_args, dict):
@@ -37,7 +38,7 @@ def cmd_cmd(args: argparse.Namespace) -> int:
         import secrets as _secrets
 
         nonce = _secrets.token_hex(12)
-        raw = sign(args.name, m.command_secret.get_secret_value().encode(), int(time.time() * 1000), cmd_args,
+        raw = sign(args.name, secret.get_secret_value().encode(), int(time.time() * 1000), cmd_args,
                    nonce)
         async with aiomqtt.Client(m.host, m.port, username=args.user or m.username,
                                   password=args.password or (m.password.get_secret_value() if m.password else None),
@@ -46,8 +47,10 @@ def cmd_cmd(args: argparse.Namespace) -> int:
             await client.publish(f"{base}/cmd", raw, qos=1)
             async with asyncio.timeout(args.timeout):
                 async for msg in client.messages:
-                    reply = json.loads(msg.payload)  # type: ignore[arg-type]
-                    if reply.get("nonce") == nonce:
+                    if not isinstance(msg.payload, (bytes, bytearray, str)):
+                        continue
+                    reply = json.loads(msg.payload)
+                    if isinstance(reply, dict) and reply.get("nonce") == nonce:
                         return reply
         return None
 

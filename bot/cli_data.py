@@ -36,7 +36,7 @@ def cmd_data_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_data_parser(sub: argparse._SubParsersAction) -> None:
+def add_data_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     data = sub.add_parser("data", help="replay data")
     data_sub = data.add_subparsers(dest="action", required=True)
     imp = data_sub.add_parser("import", help="a price (and funding) history → the replay format")

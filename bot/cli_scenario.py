@@ -11,7 +11,7 @@ from typing import Any
 from bot.errors import ConfigError
 
 
-def compress(lines: list[tuple[str, str]]) -> list[str]:
+def compress(lines: list[tuple[tuple[str, ...], str]]) -> list[str]:
     """Consecutive events that say the same thing (same rule, action and reason) collapse into one line."""
     out: list[str] = []
     run_key, first, count, last_when = None, "", 0, ""
@@ -81,7 +81,7 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     return 0 if all_ok else 1
 
 
-def add_scenario_parser(sub: argparse._SubParsersAction) -> None:
+def add_scenario_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sc = sub.add_parser("scenario", help="stress scenarios through the real executor and governor")
     sc.add_argument("name", nargs="?", help="cascade, funding-flip, expiry-week, outage, gap-move, or all")
     sc.add_argument("--list", action="store_true", help="list the scenarios")

@@ -80,4 +80,4 @@ class EventBus:
             except Exception as exc:  # noqa: BLE001 - a sink (MQTT, metrics) must never stop the trading loop
                 name = type(sink).__name__
                 self.sink_failures[name] += 1
-                log.error("events.sink_failed", sink=name, event=type(event).__name__, error=repr(exc))
+                log.error("events.sink_failed", sink=name, record=type(event).__name__, error=repr(exc))

@@ -71,7 +71,8 @@ def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
-    return structlog.get_logger(name)
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)
+    return logger
 
 
 def _finite(obj: Any) -> Any:

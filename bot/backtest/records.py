@@ -24,13 +24,16 @@ def results_of(report: dict[str, Any]) -> dict[str, Any]:
     out = {k: report.get(k) for k in keep}
     out["governor"] = {k: report["governor"][k] for k in ("decisions_by_outcome", "interventions_by_rule",
                                                           "final_state")}
-    return json.loads(json.dumps(out, default=str))
+    plain: dict[str, Any] = json.loads(json.dumps(out, default=str))
+    return plain
 
 
 def params_of(report: dict[str, Any]) -> dict[str, Any]:
     run = report["run"]
-    return json.loads(json.dumps({"strategies": run["strategies"], "from": run["from"], "to": run["to"],
-                                  "settings": run["settings"], "rules": run["rules"]}, default=str))
+    plain: dict[str, Any] = json.loads(json.dumps({"strategies": run["strategies"], "from": run["from"],
+                                                   "to": run["to"], "settings": run["settings"],
+                                                   "rules": run["rules"]}, default=str))
+    return plain
 
 
 def run_key(params: dict[str, Any], now_ns: int) -> str:

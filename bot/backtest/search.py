@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -48,7 +48,7 @@ class JobResult:
     max_bar_ts: int  # the last bar the run saw (Unix s): the look-ahead guard's evidence
 
 
-def grid(axes: dict[str, Sequence[Any]]) -> list[tuple[tuple[str, Any], ...]]:
+def grid(axes: Mapping[str, Sequence[Any]]) -> list[tuple[tuple[str, Any], ...]]:
     keys = sorted(axes)
     return [tuple(zip(keys, combo, strict=True)) for combo in itertools.product(*(axes[k] for k in keys))]
 
@@ -159,7 +159,7 @@ def best(results: Sequence[JobResult]) -> JobResult:
     return max(enumerate(results), key=lambda kv: (kv[1].score, -kv[0]))[1]
 
 
-def walk_forward(settings: Settings, axes: dict[str, Sequence[Any]], wins: list[Window], metric: str,
+def walk_forward(settings: Settings, axes: Mapping[str, Sequence[Any]], wins: list[Window], metric: str,
                  runner: Runner) -> list[Window]:
     points = grid(axes)
     fits = [Job(settings, p, w.train[0], w.train[1], metric, f"w{w.index}/train") for w in wins for p in points]

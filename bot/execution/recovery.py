@@ -96,15 +96,15 @@ async def recover(store: Store, run_id: int, ex: Executor, cursor_ns: int | None
                 events.append((f.ts_ns, 0, f))
                 rec.handle(f)
                 rep.fills_backfilled += 1
-        for p in await gw.fetch_funding(0):
-            if (p.venue, p.instrument_id, p.ts_ns) not in seen_funding:
-                events.append((p.ts_ns, 1, p))
-                rec.handle(p)
+        for pay in await gw.fetch_funding(0):
+            if (pay.venue, pay.instrument_id, pay.ts_ns) not in seen_funding:
+                events.append((pay.ts_ns, 1, pay))
+                rec.handle(pay)
                 rep.funding_backfilled += 1
-        for c in await gw.fetch_borrow(0):
-            if (c.venue, c.instrument_id, c.ts_ns) not in seen_borrow:
-                events.append((c.ts_ns, 2, c))
-                rec.handle(c)
+        for charge in await gw.fetch_borrow(0):
+            if (charge.venue, charge.instrument_id, charge.ts_ns) not in seen_borrow:
+                events.append((charge.ts_ns, 2, charge))
+                rec.handle(charge)
                 rep.borrow_backfilled += 1
     for _, _, ev in sorted(events, key=lambda e: (e[0], e[1])):
         if isinstance(ev, Fill):

@@ -187,7 +187,7 @@ def read_csv(path: Path, tz: str, time_column: str | None = None) -> ImportResul
                 continue
         if has_prices:
             try:
-                o, h, lo, c = (float(rec[cols[k]]) for k in ("open", "high", "low", "close"))  # type: ignore[index]
+                o, h, lo, c = (float(rec[cols[k]]) for k in ("open", "high", "low", "close"))
                 v = float(rec[vol]) if vol and (rec.get(vol) or "").strip() else math.nan
             except (TypeError, ValueError):
                 out.rejected["unparseable"] += 1

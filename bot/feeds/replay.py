@@ -107,6 +107,8 @@ class ReplayFeed:
                     continue
                 prev = prevs.get(iid)
                 prevs[iid] = bar
+                r_high: float | None
+                r_low: float | None
                 if prev is not None and prev.ts == ts - interval:
                     r_high, r_low = prev.high, prev.low
                     range_frac = (prev.high - prev.low) / prev.open

@@ -47,7 +47,7 @@ class CrowdingRead(NamedTuple):
     reduce: bool
 
     @property
-    def count(self) -> int:
+    def n_fired(self) -> int:
         return len(self.cautions)
 
 

@@ -52,11 +52,12 @@ class CrowdingRule:
         self.cfg = cfg
 
     def check(self, ctx: CheckContext) -> RuleHit | None:
-        worst = max((ctx.tick.crowding(leg.instrument.id) for leg in ctx.legs), key=lambda r: r.count)
-        n = worst.count
+        worst = max((ctx.tick.crowding(leg.instrument.id) for leg in ctx.legs), key=lambda r: r.n_fired)
+        n = worst.n_fired
         if n < self.cfg.half_size_at:
             return None
-        inputs = {"cautions": n, "fired": ",".join(worst.cautions), "unavailable": ",".join(worst.unavailable)}
+        inputs: dict[str, float | int | str | None] = {
+            "cautions": n, "fired": ",".join(worst.cautions), "unavailable": ",".join(worst.unavailable)}
         if n >= self.cfg.no_entry_at:
             return RuleHit(self.rule_id, DenyCode.CROWDING_NO_ENTRY, 0.0, inputs)
         return RuleHit(self.rule_id, DenyCode.CROWDING_HALF, 0.5, inputs)

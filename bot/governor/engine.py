@@ -135,17 +135,17 @@ class Governor:
             events.extend(self.ladders.clear(key, now_ns, {"liq_distance"}))
             crowd = max((reads.crowding(iid) for iid, inst in self.instruments.items()
                          if inst.base == key and inst.is_derivative and iid in market),
-                        key=lambda r: r.count + r.reduce, default=None)
+                        key=lambda r: r.n_fired + r.reduce, default=None)
             events.append(self.ladders.update(key, "crowding", None if crowd is None else float(
-                crowd.count + crowd.reduce), g3.crowding, g3.hysteresis_pct, now_ns))
+                crowd.n_fired + crowd.reduce), g3.crowding, g3.hysteresis_pct, now_ns))
         for base, legs in by_base.items():
             events.append(self.ladders.update(base, "liq_distance", liq_distance(legs, account, market),
                                               g3.liq_distance, g3.hysteresis_pct, now_ns))
             # crowding acts on the leveraged legs (the spot legs of a base share the perps' market)
             crowd = max((reads.crowding(iid) for iid, _ in legs if self.instruments[iid].is_derivative),
-                        key=lambda r: r.count + r.reduce, default=None)
+                        key=lambda r: r.n_fired + r.reduce, default=None)
             events.append(self.ladders.update(base, "crowding", None if crowd is None else float(
-                crowd.count + crowd.reduce), g3.crowding, g3.hysteresis_pct, now_ns))
+                crowd.n_fired + crowd.reduce), g3.crowding, g3.hysteresis_pct, now_ns))
         # one action per position per tick, the most severe: a trim (account drawdown) and a close (liquidation
         # distance) built from the same positions would otherwise over-close the position between them
         candidates: dict[str, list[LadderEvent]] = {}

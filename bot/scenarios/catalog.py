@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.decisions import DenyCode, Outcome
-from bot.domain import NS_PER_SEC, Origin, Purpose
+from bot.domain import NS_PER_SEC, MarketBatch, Origin, Purpose
 from bot.scenarios.paths import HOUR, PERP, Bar, ramp, to_batches, warmup, with_
 from bot.scenarios.runner import ScenarioRun
 
@@ -30,7 +30,7 @@ class Scenario:
     stress_at: int
     settings: dict[str, object] | None = None
 
-    def batches(self):  # type: ignore[no-untyped-def]
+    def batches(self) -> list[MarketBatch]:
         return to_batches(self.bars(), int(self.start.timestamp()))
 
     def stress_ns(self) -> int:

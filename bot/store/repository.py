@@ -182,6 +182,7 @@ class Store:
 
     def _tick_statements(self, run_id: int, rec: TickRecords, now_ns: int) -> list[tuple[Any, Any]]:
         ops: list[tuple[Any, Any]] = []
+        model: Any
         for model, rows in ((FillRow, rec.fills), (FundingRow, rec.funding), (BorrowRow, rec.borrow),
                             (DecisionRow, rec.decisions), (EquityRow, rec.equity)):
             if rows:
@@ -260,7 +261,7 @@ class Store:
                                                              "expires_ns": expires_ns}])
 
     # --- reads -------------------------------------------------------------------------------------------------------
-    async def _all(self, model: type, run_id: int, order: Any) -> list[Any]:
+    async def _all(self, model: Any, run_id: int, order: Any) -> list[Any]:
         async with self._session() as s:
             return list((await s.execute(select(model).where(model.run_id == run_id).order_by(order))).scalars())
 

@@ -11,6 +11,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
+from functools import partial
 from typing import Any, Protocol
 
 from bot.domain import ZERO, Fill, Instrument, Liquidity, Order, OrderStatus, OrderUpdate, Side, VenueEvent
@@ -96,7 +97,7 @@ async def poll_fills(gw: TradeSource) -> int:
     n = 0
     for sym in symbols:
         since = tracker.since_ms
-        trades = await gw.call("fetch_my_trades", lambda s=sym, t=since: gw.ex.fetch_my_trades(s, t))
+        trades = await gw.call("fetch_my_trades", partial(gw.ex.fetch_my_trades, sym, since))
         events = tracker.ingest(trades, gw.instruments, wall_ns())
         gw.push_events(events)
         n += len(events)

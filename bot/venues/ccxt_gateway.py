@@ -17,6 +17,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from bot.clock import wall_ns
@@ -85,7 +86,7 @@ class CcxtGateway:
         if stream:
             import ccxt.pro as ccxt_module
         else:
-            import ccxt.async_support as ccxt_module  # type: ignore[no-redef]  # heavy: only live runs import it
+            import ccxt.async_support as ccxt_module  # heavy: only live runs import it
 
         exchange = configure(getattr(ccxt_module, venue)({
             "apiKey": api_key, "secret": secret, "password": password, "enableRateLimit": True,
@@ -227,8 +228,8 @@ class CcxtGateway:
         for iid, symbol in self.symbols.items():
             if not any(o.instrument_id == iid for o in self._orders.values()):
                 continue
-            trades = await self.call("fetch_my_trades", lambda s=symbol: self.ex.fetch_my_trades(
-                s, since_ns // 1_000_000 or None))
+            trades = await self.call("fetch_my_trades", partial(self.ex.fetch_my_trades, symbol,
+                                                                since_ns // 1_000_000 or None))
             out.extend(e for e in tracker.ingest(trades, self.instruments, wall_ns()) if isinstance(e, Fill))
         return out
 
@@ -266,19 +267,19 @@ class CcxtGateway:
         rows: dict[str, Any] = {}
         for symbols in groups.values():
             if self.ex.has.get("fetchBidsAsks"):
-                rows |= await self.call("fetch_bids_asks", lambda s=symbols: self.ex.fetch_bids_asks(s))
+                rows |= await self.call("fetch_bids_asks", partial(self.ex.fetch_bids_asks, symbols))
             elif self.ex.has.get("fetchTickers"):
-                rows |= await self.call("fetch_tickers", lambda s=symbols: self.ex.fetch_tickers(s))
+                rows |= await self.call("fetch_tickers", partial(self.ex.fetch_tickers, symbols))
             else:
                 for sym in symbols:
-                    rows[sym] = await self.call("fetch_ticker", lambda s=sym: self.ex.fetch_ticker(s))
+                    rows[sym] = await self.call("fetch_ticker", partial(self.ex.fetch_ticker, sym))
         out = {}
         for sym, t in rows.items():
-            iid = by_symbol.get(sym)
-            if iid is None or t.get("bid") is None or t.get("ask") is None:
+            quoted = by_symbol.get(sym)
+            if quoted is None or t.get("bid") is None or t.get("ask") is None:
                 continue
             last = t.get("last") if t.get("last") is not None else (t["bid"] + t["ask"]) / 2
-            out[iid] = (float(t["bid"]), float(t["ask"]), float(last), int(t.get("timestamp") or 0) * 1_000_000)
+            out[quoted] = (float(t["bid"]), float(t["ask"]), float(last), int(t.get("timestamp") or 0) * 1_000_000)
         return out
 
     async def fetch_open_interest(self, instrument_id: str) -> float | None:
@@ -339,13 +340,14 @@ class CcxtGateway:
         try:
             if self.venue == "bybit":  # by orderLinkId among open, then recent closed orders
                 for call in ("fetch_open_orders", "fetch_closed_orders"):
-                    rows = await self.call(call, lambda c=call: getattr(self.ex, c)(
-                        symbol, None, None, {"orderLinkId": cid}))
+                    rows = await self.call(call, partial(getattr(self.ex, call), symbol, None, None,
+                                                         {"orderLinkId": cid}))
                     found = next((r for r in rows if r.get("clientOrderId") == cid), None)
                     if found is not None:
-                        return found
+                        return dict(found)
                 return None
-            return await self.call("fetch_order", lambda: self.ex.fetch_order(None, symbol, {"clientOrderId": cid}))
+            order = await self.call("fetch_order", lambda: self.ex.fetch_order(None, symbol, {"clientOrderId": cid}))
+            return None if order is None else dict(order)
         except VenueError as exc:
             if exc.code in ("order_not_found", "bad_request", "invalid_order"):
                 return None

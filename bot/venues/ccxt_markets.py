@@ -51,6 +51,8 @@ def market_funding_interval(m: Mapping[str, Any]) -> int | None:
     is ambiguous (recorded payloads carry ``8``, which in minutes would be absurd): it is not trusted, and the
     venue is asked instead (its ticker's ``fundingIntervalHour``)."""
     raw = (m.get("info") or {}).get("fundingInterval")
+    if raw is None:
+        return None
     try:
         minutes = int(raw)
     except (TypeError, ValueError):

@@ -25,7 +25,9 @@ def _run(connection: Connection) -> None:
 
 
 async def _online() -> None:
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    assert url is not None, "alembic_config() sets sqlalchemy.url"
+    engine = create_async_engine(url)
     if engine.dialect.name == "sqlite":
         # Python's sqlite3 driver commits DDL on its own; take over transactions so CREATE TABLE ... and the
         # alembic_version stamp commit together (SQLAlchemy's documented recipe for transactional DDL on SQLite)
