@@ -31,9 +31,11 @@ def bench(strategy: str, repeat: int) -> None:
         t2 = time.perf_counter()
         best, load = min(best, t2 - t1), t1 - t0
     assert stats is not None
-    print(f"{strategy}: {stats.snapshots:,} snapshots, {stats.ticks:,} ticks, {stats.orders_sent} orders, "
-          f"{stats.fills} fills | load {load * 1000:.0f} ms | run {best * 1000:.0f} ms (best of {repeat}) -> "
-          f"{stats.snapshots / best:,.0f} snapshots/s")
+    print(
+        f"{strategy}: {stats.snapshots:,} snapshots, {stats.ticks:,} ticks, {stats.orders_sent} orders, "
+        f"{stats.fills} fills | load {load * 1000:.0f} ms | run {best * 1000:.0f} ms (best of {repeat}) -> "
+        f"{stats.snapshots / best:,.0f} snapshots/s"
+    )
 
 
 def main() -> None:

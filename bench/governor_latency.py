@@ -53,9 +53,25 @@ def main() -> None:
         for iid, i in inst.items():
             p = base_px[i.base] * (1 + rng.gauss(0, 0.02))
             perp = i.is_derivative
-            snaps.append(MarketSnapshot(iid, ts, p * 0.9999, p * 1.0001, p, p, p, p * 1.01, p * 0.99, 1.0,
-                                        0.0001 if perp else None, None, 28_800 if perp else None,
-                                        ts + H8 if perp else None, FundingSettlement(ts, 0.0001) if perp else None))
+            snaps.append(
+                MarketSnapshot(
+                    iid,
+                    ts,
+                    p * 0.9999,
+                    p * 1.0001,
+                    p,
+                    p,
+                    p,
+                    p * 1.01,
+                    p * 0.99,
+                    1.0,
+                    0.0001 if perp else None,
+                    None,
+                    28_800 if perp else None,
+                    ts + H8 if perp else None,
+                    FundingSettlement(ts, 0.0001) if perp else None,
+                )
+            )
         batch = MarketBatch(ts, tuple(snaps))
         gov.observe(batch)
         market.update({s.instrument_id: s for s in snaps})
@@ -67,17 +83,32 @@ def main() -> None:
         gross[inst[iid].venue] = gross.get(inst[iid].venue, 0.0) + abs(q) * market[iid].mark
     acct = AccountView(1_000_000.0, positions, gross, sum(gross.values()), 3)
     gov.on_tick(acct, market, now)
-    pairs = [(s, p) for s in ids for p in ids if inst[s].venue == inst[p].venue and inst[s].base == inst[p].base
-             and not inst[s].is_derivative and inst[p].is_derivative]
+    pairs = [
+        (s, p)
+        for s in ids
+        for p in ids
+        if inst[s].venue == inst[p].venue
+        and inst[s].base == inst[p].base
+        and not inst[s].is_derivative
+        and inst[p].is_derivative
+    ]
     intents = []
     for n in range(args.n):
         s, p = rng.choice(pairs)
         q = Decimal(str(round(rng.uniform(0.001, 2.0 if "BTC" in s else 30.0), 3)))
         side = rng.choice((Side.BUY, Side.SELL))
         purpose = rng.choice((Purpose.ENTRY, Purpose.ENTRY, Purpose.ENTRY, Purpose.EXIT))
-        intents.append(OrderIntent(f"b{n}", Origin.STRATEGY, "bench", purpose,
-                                   (IntentLeg(s, side, q), IntentLeg(p, side.opposite, q, leverage=rng.randint(1, 5))),
-                                   now, edge_apr=rng.uniform(0.0, 0.3)))
+        intents.append(
+            OrderIntent(
+                f"b{n}",
+                Origin.STRATEGY,
+                "bench",
+                purpose,
+                (IntentLeg(s, side, q), IntentLeg(p, side.opposite, q, leverage=rng.randint(1, 5))),
+                now,
+                edge_apr=rng.uniform(0.0, 0.3),
+            )
+        )
     gov._recent.clear()
     lat = []
     clock = time.perf_counter_ns
@@ -92,8 +123,10 @@ def main() -> None:
     print(f"machine: {platform.machine()}, Python {platform.python_version()}")
     print(f"decisions: {len(lat):,}  outcomes: {dict(audit.by_outcome)}")
     print(f"rule hits: {dict(audit.by_code.most_common())}")
-    print(f"latency µs  p50 {q[49]:.2f}  p90 {q[89]:.2f}  p99 {q[98]:.2f}  max {lat[-1]:.1f}  "
-          f"mean {statistics.fmean(lat):.2f}")
+    print(
+        f"latency µs  p50 {q[49]:.2f}  p90 {q[89]:.2f}  p99 {q[98]:.2f}  max {lat[-1]:.1f}  "
+        f"mean {statistics.fmean(lat):.2f}"
+    )
 
 
 if __name__ == "__main__":

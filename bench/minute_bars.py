@@ -91,12 +91,14 @@ def main() -> None:
         for name, path in files.items():
             r = measure(path, args.repeat)
             ok = "meets" if r["wall"] <= 0.6 and r["rss_mb"] <= 120 else "MISSES"
-            print(f"{name:10} {r['snapshots']:,} snapshots / {r['ticks']:,} bars, {r['orders']} orders, "
-                  f"{r['funding_payments']} funding payments ({float(r['funding']):+,.2f} USDT) | "
-                  f"wall {r['wall']:.2f} s "
-                  f"(imports {r['imports']:.2f}, load {r['load']:.2f}, run {r['run']:.2f}, report {r['report']:.2f}; "
-                  f"process {r['process_wall']:.2f}) | peak RSS {r['rss_mb']:.0f} MB | {r['ticks'] / r['run']:,.0f} "
-                  f"bars/s | {ok} the 0.6 s / 120 MB target")
+            print(
+                f"{name:10} {r['snapshots']:,} snapshots / {r['ticks']:,} bars, {r['orders']} orders, "
+                f"{r['funding_payments']} funding payments ({float(r['funding']):+,.2f} USDT) | "
+                f"wall {r['wall']:.2f} s "
+                f"(imports {r['imports']:.2f}, load {r['load']:.2f}, run {r['run']:.2f}, report {r['report']:.2f}; "
+                f"process {r['process_wall']:.2f}) | peak RSS {r['rss_mb']:.0f} MB | {r['ticks'] / r['run']:,.0f} "
+                f"bars/s | {ok} the 0.6 s / 120 MB target"
+            )
 
 
 if __name__ == "__main__":

@@ -58,12 +58,32 @@ async def feed(events: int) -> AsyncIterator[MarketBatch]:
         settle = ts % 28_800 == 0
         half = px * 5e-5
         hi, lo = px * 1.0006, px * 0.9994
-        yield MarketBatch(ts_ns, (
-            MarketSnapshot(SPOT, ts_ns, px - half, px + half, px, px, px, hi, lo, 10.0),
-            MarketSnapshot(PERP, ts_ns, px - half, px + half, px, px, px, hi, lo, 10.0, rate, rate, 28_800,
-                           (ts // 28_800 + 1) * 28_800 * NS_PER_SEC, FundingSettlement(ts_ns, rate) if settle else None,
-                           open_interest=1e9, liq_long_usd=1e6, liq_short_usd=1e6),
-        ))
+        yield MarketBatch(
+            ts_ns,
+            (
+                MarketSnapshot(SPOT, ts_ns, px - half, px + half, px, px, px, hi, lo, 10.0),
+                MarketSnapshot(
+                    PERP,
+                    ts_ns,
+                    px - half,
+                    px + half,
+                    px,
+                    px,
+                    px,
+                    hi,
+                    lo,
+                    10.0,
+                    rate,
+                    rate,
+                    28_800,
+                    (ts // 28_800 + 1) * 28_800 * NS_PER_SEC,
+                    FundingSettlement(ts_ns, rate) if settle else None,
+                    open_interest=1e9,
+                    liq_long_usd=1e6,
+                    liq_short_usd=1e6,
+                ),
+            ),
+        )
 
 
 def main() -> None:
@@ -77,8 +97,16 @@ def main() -> None:
     venues = {"binance": PaperVenue("binance", instruments, clock, PaperParams(initial_cash=Decimal(200_000)))}
     governor = Governor(load_rules(None), instruments, snapshot_step_secs=60)
     audit = MemoryAudit()
-    ex = Executor(lambda: feed(args.events), venues, governor, make_strategies(settings, instruments),
-                  Ledger(Decimal(200_000)), clock, instruments, bus=EventBus([audit]))
+    ex = Executor(
+        lambda: feed(args.events),
+        venues,
+        governor,
+        make_strategies(settings, instruments),
+        Ledger(Decimal(200_000)),
+        clock,
+        instruments,
+        bus=EventBus([audit]),
+    )
     observer = RunObserver()
     samples: list[tuple[int, float]] = []
     t0 = time.perf_counter()
@@ -87,18 +115,23 @@ def main() -> None:
         observer(batch, e)
         if e.stats.snapshots % 100_000 == 0:
             samples.append((e.stats.snapshots, rss_mb()))
-            print(f"  {e.stats.snapshots:>9,} events  RSS {samples[-1][1]:6.1f} MB  orders {e.stats.orders_sent:,}  "
-                  f"fills {e.stats.fills:,}  funding payments {e.stats.funding_payments:,}", flush=True)
+            print(
+                f"  {e.stats.snapshots:>9,} events  RSS {samples[-1][1]:6.1f} MB  orders {e.stats.orders_sent:,}  "
+                f"fills {e.stats.fills:,}  funding payments {e.stats.funding_payments:,}",
+                flush=True,
+            )
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     asyncio.run(ex.run(tick))
     wall = time.perf_counter() - t0
     base, last = samples[1][1], samples[-1][1]
-    print(f"{ex.stats.snapshots:,} events in {wall:.1f} s ({ex.stats.snapshots / wall:,.0f}/s): RSS "
-          f"{samples[1][1]:.1f} MB at {samples[1][0]:,} → {last:.1f} MB at {samples[-1][0]:,} events "
-          f"({last - base:+.1f} MB, {(last - base) / max(1, samples[-1][0] - samples[1][0]) * 1e6:+.2f} MB per "
-          f"million); {ex.stats.orders_sent:,} orders, {len(audit.decisions):,} decisions kept of "
-          f"{sum(audit.by_outcome.values()):,}")
+    print(
+        f"{ex.stats.snapshots:,} events in {wall:.1f} s ({ex.stats.snapshots / wall:,.0f}/s): RSS "
+        f"{samples[1][1]:.1f} MB at {samples[1][0]:,} → {last:.1f} MB at {samples[-1][0]:,} events "
+        f"({last - base:+.1f} MB, {(last - base) / max(1, samples[-1][0] - samples[1][0]) * 1e6:+.2f} MB per "
+        f"million); {ex.stats.orders_sent:,} orders, {len(audit.decisions):,} decisions kept of "
+        f"{sum(audit.by_outcome.values()):,}"
+    )
 
 
 if __name__ == "__main__":

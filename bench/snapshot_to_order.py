@@ -56,8 +56,10 @@ def main() -> None:
         lat = [x for _ in range(args.repeat) for x in run(strategy)]
         allv += lat
         q = statistics.quantiles(lat, n=100) if len(lat) > 1 else lat * 99
-        print(f"{strategy}: {len(lat)} orders | p50 {q[49] * 1e6:,.0f} µs  p99 {q[98] * 1e6:,.0f} µs  "
-              f"max {max(lat) * 1e6:,.0f} µs")
+        print(
+            f"{strategy}: {len(lat)} orders | p50 {q[49] * 1e6:,.0f} µs  p99 {q[98] * 1e6:,.0f} µs  "
+            f"max {max(lat) * 1e6:,.0f} µs"
+        )
     q = statistics.quantiles(allv, n=100)
     print(f"all: {len(allv)} orders | snapshot-to-order p50 {q[49] * 1e6:,.0f} µs, p99 {q[98] * 1e6:,.0f} µs")
 

@@ -35,10 +35,21 @@ def run_once(no_store: bool) -> tuple[float, float, float]:
     """(wall, cpu, tick-loop wall) seconds of one ``carrybot run --pace 0`` in a fresh directory."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
-        env = os.environ | {"CARRYBOT_DATA_DIR": str(Path(tmp) / "var"), "CARRYBOT_LOG__LEVEL": "error",
-                            "CARRYBOT_TELEMETRY__PORT": "0"}
-        argv = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main(sys.argv[1:]))",
-                "run", "--pace", "0", "--json", str(report)]
+        env = os.environ | {
+            "CARRYBOT_DATA_DIR": str(Path(tmp) / "var"),
+            "CARRYBOT_LOG__LEVEL": "error",
+            "CARRYBOT_TELEMETRY__PORT": "0",
+        }
+        argv = [
+            sys.executable,
+            "-c",
+            "import sys; from bot.cli import main; sys.exit(main(sys.argv[1:]))",
+            "run",
+            "--pace",
+            "0",
+            "--json",
+            str(report),
+        ]
         if no_store:
             argv.append("--no-store")
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -50,8 +61,10 @@ def run_once(no_store: bool) -> tuple[float, float, float]:
         data = json.loads(report.read_text())
         if not no_store:
             st = data["store"]
-            print(f"    store: {st['commits']} tick transactions for {st['ticks_committed']} ticks, "
-                  f"healthy={st['healthy']}, backlog={st['backlog']}")
+            print(
+                f"    store: {st['commits']} tick transactions for {st['ticks_committed']} ticks, "
+                f"healthy={st['healthy']}, backlog={st['backlog']}"
+            )
         return wall, cpu, float(data["timing"]["wall_secs"])
 
 
@@ -59,14 +72,35 @@ def tick_records(k: int, run_id: int, ts_ns: int) -> TickRecords:
     rec = TickRecords(cursor_ns=ts_ns)
     rec.equity.append({"run_id": run_id, "ts_ns": ts_ns, "equity": Decimal("100000.12345678") + k})
     if k % 10 == 0:
-        rec.decisions.append({"run_id": run_id, "decision_id": f"d{k}", "intent_id": f"i{k}", "ts_ns": ts_ns,
-                              "origin": "strategy", "purpose": "entry", "outcome": "approve", "scale": 1.0,
-                              "state": "normal", "risk_reducing": False, "rules": "G1,G2", "unavailable": "",
-                              "hits": [{"rule": "G1", "code": "scaled", "max_scale": 0.8,
-                                        "inputs": {"realized_vol": 0.61, "cap": 3.0}}]})
+        rec.decisions.append(
+            {
+                "run_id": run_id,
+                "decision_id": f"d{k}",
+                "intent_id": f"i{k}",
+                "ts_ns": ts_ns,
+                "origin": "strategy",
+                "purpose": "entry",
+                "outcome": "approve",
+                "scale": 1.0,
+                "state": "normal",
+                "risk_reducing": False,
+                "rules": "G1,G2",
+                "unavailable": "",
+                "hits": [
+                    {"rule": "G1", "code": "scaled", "max_scale": 0.8, "inputs": {"realized_vol": 0.61, "cap": 3.0}}
+                ],
+            }
+        )
         for inst in ("binance:BTC/USDT", "binance:BTC/USDT:USDT"):
-            rec.positions.append({"run_id": run_id, "instrument_id": inst, "qty": Decimal(k) / 1000,
-                                  "avg_cost": Decimal("64000.5"), "ts_ns": ts_ns})
+            rec.positions.append(
+                {
+                    "run_id": run_id,
+                    "instrument_id": inst,
+                    "qty": Decimal(k) / 1000,
+                    "avg_cost": Decimal("64000.5"),
+                    "ts_ns": ts_ns,
+                }
+            )
         rec.governor_state = {"state": "normal", "ladder": {"BTC": {"stage": 0}}, "k": k}
     return rec
 
@@ -96,8 +130,10 @@ def main() -> None:
     ap.add_argument("--ticks", type=int, default=1000)
     ap.add_argument("--pg-url", default=None)
     args = ap.parse_args()
-    print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpus, "
-          f"load {os.getloadavg()[0]:.2f}")
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpus, "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
 
     print("1. carrybot run --pace 0 on the bundled data (median of", args.repeats, "alternating runs)")
     runs: dict[bool, list[tuple[float, float, float]]] = {True: [], False: []}
@@ -108,8 +144,10 @@ def main() -> None:
     for no_store, label in ((True, "--no-store"), (False, "store on")):
         w, c, loop = med[no_store]
         print(f"   {label:11s} command {w:6.2f} s wall {c:6.2f} s cpu   tick loop {loop:6.2f} s")
-    print(f"   ratio store/no-store: command {med[False][0] / med[True][0]:.2f}x wall, "
-          f"{med[False][1] / med[True][1]:.2f}x cpu; tick loop {med[False][2] / med[True][2]:.2f}x   (target <= 1.5x)")
+    print(
+        f"   ratio store/no-store: command {med[False][0] / med[True][0]:.2f}x wall, "
+        f"{med[False][1] / med[True][1]:.2f}x cpu; tick loop {med[False][2] / med[True][2]:.2f}x   (target <= 1.5x)"
+    )
 
     print(f"2. one tick committed on its own ({args.ticks} ticks)")
     urls: list[tuple[str, str]] = []
@@ -119,8 +157,10 @@ def main() -> None:
         urls.append(("postgresql", args.pg_url))
     for label, url in urls:
         lat = asyncio.run(commit_latency(url, args.ticks))
-        print(f"   {label:10s} p50 {pct(lat, 0.5):6.2f} ms  p90 {pct(lat, 0.9):6.2f} ms  p99 {pct(lat, 0.99):6.2f} ms"
-              + ("   (target p50 <= 2 ms)" if label == "sqlite" else ""))
+        print(
+            f"   {label:10s} p50 {pct(lat, 0.5):6.2f} ms  p90 {pct(lat, 0.9):6.2f} ms  p99 {pct(lat, 0.99):6.2f} ms"
+            + ("   (target p50 <= 2 ms)" if label == "sqlite" else "")
+        )
     tmp.cleanup()
 
 

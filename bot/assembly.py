@@ -65,10 +65,15 @@ def borrow_curve(settings: Settings) -> BorrowCurve | None:
 
 def paper_params(settings: Settings) -> PaperParams:
     pp = settings.paper
-    return PaperParams(initial_cash=pp.initial_balance_usd, latency_secs=pp.latency_ms / 1000,
-                       slippage_bps=pp.slippage_bps, impact_bps_per_million_usd=pp.impact_bps_per_million_usd,
-                       partial_fill_fraction=pp.partial_fill_fraction, borrow=borrow_curve(settings),
-                       borrow_margin_pct=settings.borrow.margin_pct)
+    return PaperParams(
+        initial_cash=pp.initial_balance_usd,
+        latency_secs=pp.latency_ms / 1000,
+        slippage_bps=pp.slippage_bps,
+        impact_bps_per_million_usd=pp.impact_bps_per_million_usd,
+        partial_fill_fraction=pp.partial_fill_fraction,
+        borrow=borrow_curve(settings),
+        borrow_margin_pct=settings.borrow.margin_pct,
+    )
 
 
 def make_strategies(settings: Settings, instruments: Mapping[str, Instrument]) -> list[Strategy]:
@@ -86,9 +91,16 @@ def journal_path(settings: Settings, run_key: str) -> Any:
     return settings.data_dir / "paper" / f"{safe}.db"
 
 
-def assemble(settings: Settings, rules: RulesConfig, feed: Feed, clock: Clock, *,
-             gateways: Mapping[str, Gateway] | None = None, persistence: Persistence | None = None,
-             market_gateways: Mapping[str, Any] | None = None) -> Bot:
+def assemble(
+    settings: Settings,
+    rules: RulesConfig,
+    feed: Feed,
+    clock: Clock,
+    *,
+    gateways: Mapping[str, Gateway] | None = None,
+    persistence: Persistence | None = None,
+    market_gateways: Mapping[str, Any] | None = None,
+) -> Bot:
     """The bot around ``feed`` and ``clock``. ``gateways``: where orders go (live trading); without them each venue
     of the feed's instruments gets a paper venue with the settings' execution model (journaled with a store).
     ``persistence``: orders are written ahead, every tick is committed, records reach the store."""
@@ -100,8 +112,12 @@ def assemble(settings: Settings, rules: RulesConfig, feed: Feed, clock: Clock, *
     else:
         params = paper_params(settings)
         names = sorted({i.venue for i in instruments.values()})
-        paper = {v: PaperVenue(v, instruments, clock, params,
-                               PaperJournal(journal_path(settings, p.run_key), v) if p else None) for v in names}
+        paper = {
+            v: PaperVenue(
+                v, instruments, clock, params, PaperJournal(journal_path(settings, p.run_key), v) if p else None
+            )
+            for v in names
+        }
         if p is not None:
             p.recorder.before_write.extend(venue.checkpoint for venue in paper.values())
         venues = dict(paper)
@@ -109,31 +125,62 @@ def assemble(settings: Settings, rules: RulesConfig, feed: Feed, clock: Clock, *
     bus = EventBus([audit])
     if p is not None:
         bus.subscribe(p.recorder)
-    governor = Governor(rules, instruments, snapshot_step_secs=feed.step_secs,
-                        client_id_prefix=f"r{p.run_id}-" if p else "")
+    governor = Governor(
+        rules, instruments, snapshot_step_secs=feed.step_secs, client_id_prefix=f"r{p.run_id}-" if p else ""
+    )
     strategies = make_strategies(settings, instruments)
     ledger = Ledger(initial_equity=settings.paper.initial_balance_usd * Decimal(len(venues)))
-    executor = Executor(feed.batches, venues, governor, strategies, ledger, clock, instruments,
-                        settings.execution.entry_ttl_secs, recorder=p.recorder if p else None, bus=bus)
-    return Bot(settings, rules, feed, instruments, venues, governor, audit, bus, strategies, ledger, clock, executor, p,
-               dict(market_gateways or {}))
+    executor = Executor(
+        feed.batches,
+        venues,
+        governor,
+        strategies,
+        ledger,
+        clock,
+        instruments,
+        settings.execution.entry_ttl_secs,
+        recorder=p.recorder if p else None,
+        bus=bus,
+    )
+    return Bot(
+        settings,
+        rules,
+        feed,
+        instruments,
+        venues,
+        governor,
+        audit,
+        bus,
+        strategies,
+        ledger,
+        clock,
+        executor,
+        p,
+        dict(market_gateways or {}),
+    )
 
 
 # --- the feeds and clocks of each path ---------------------------------------------------------------------------
+
 
 def replay_feed(settings: Settings) -> ReplayFeed | SyntheticFuturesFeed:
     rp = settings.replay
     instruments = default_instruments(rp.venues, rp.bases)
     bars = load_bars(rp.file, rp.venues, rp.bases, rp.start, rp.end)
-    feed = ReplayFeed(bars, instruments, SpreadModel(rp.half_spread_bps_spot, rp.half_spread_bps_perp,
-                                                     rp.spread_range_coef))
+    feed = ReplayFeed(
+        bars, instruments, SpreadModel(rp.half_spread_bps_spot, rp.half_spread_bps_perp, rp.spread_range_coef)
+    )
     if "s3" in settings.strategy.active:  # the bundled history has no dated futures: generate them (labelled)
         return SyntheticFuturesFeed(feed, settings.futures, instruments)
     return feed
 
 
-def build_bot(settings: Settings, rules: RulesConfig, clock_kind: Literal["sim", "paced"] = "sim",
-              persistence: Persistence | None = None) -> Bot:
+def build_bot(
+    settings: Settings,
+    rules: RulesConfig,
+    clock_kind: Literal["sim", "paced"] = "sim",
+    persistence: Persistence | None = None,
+) -> Bot:
     """The replay bot (backtest: simulated clock; ``carrybot run``: paced). With ``persistence`` the clock starts
     at the run's resume point."""
     feed = replay_feed(settings)
@@ -175,8 +222,14 @@ async def live_instruments(settings: Settings, gateways: Mapping[str, Any]) -> d
     return out
 
 
-async def assemble_live(settings: Settings, rules: RulesConfig, gateways: Mapping[str, Any], live_orders: bool,
-                        stream: bool, persistence: Persistence | None = None) -> Bot:
+async def assemble_live(
+    settings: Settings,
+    rules: RulesConfig,
+    gateways: Mapping[str, Any],
+    live_orders: bool,
+    stream: bool,
+    persistence: Persistence | None = None,
+) -> Bot:
     """Paper trading on live public data (``live_orders=False``: simulated fills on the settings' execution model)
     or live trading through the gateways (``live_orders=True``). Same assembly; only feed, gateways, clock differ.
     ``stream``: websocket watchers (ccxt.pro) with REST where a venue streams nothing; else REST polling."""
@@ -186,14 +239,27 @@ async def assemble_live(settings: Settings, rules: RulesConfig, gateways: Mappin
 
     clock = RealClock()
     instruments = await live_instruments(settings, gateways)
-    feed: Feed = LiveStreamFeed(gateways, instruments, clock) if stream else LivePollingFeed(gateways, instruments,
-                                                                                            clock)
-    return assemble(settings, rules, feed, clock, gateways=dict(gateways) if live_orders else None,
-                    persistence=persistence, market_gateways=gateways)
+    feed: Feed = (
+        LiveStreamFeed(gateways, instruments, clock) if stream else LivePollingFeed(gateways, instruments, clock)
+    )
+    return assemble(
+        settings,
+        rules,
+        feed,
+        clock,
+        gateways=dict(gateways) if live_orders else None,
+        persistence=persistence,
+        market_gateways=gateways,
+    )
 
 
-async def build_live_bot(settings: Settings, rules: RulesConfig, live_orders: bool, stream: bool = True,
-                         persistence: Persistence | None = None) -> Bot:
+async def build_live_bot(
+    settings: Settings,
+    rules: RulesConfig,
+    live_orders: bool,
+    stream: bool = True,
+    persistence: Persistence | None = None,
+) -> Bot:
     """Connect the configured venues (keys only for live orders), load their markets, assemble the live bot."""
     from bot.venues.ccxt_gateway import CcxtGateway
     from bot.venues.fees import PERP_FEES
@@ -202,11 +268,16 @@ async def build_live_bot(settings: Settings, rules: RulesConfig, live_orders: bo
     try:
         for venue in settings.replay.venues:
             cred = settings.exchanges.get(venue)
-            keys = {} if cred is None or not live_orders else {
-                "api_key": cred.api_key.get_secret_value(), "secret": cred.secret.get_secret_value(),
-                "password": cred.password.get_secret_value() if cred.password else ""}
-            gw = CcxtGateway.create(venue, PERP_FEES[venue], sandbox=bool(cred and cred.sandbox), stream=stream,
-                                    **keys)
+            keys = (
+                {}
+                if cred is None or not live_orders
+                else {
+                    "api_key": cred.api_key.get_secret_value(),
+                    "secret": cred.secret.get_secret_value(),
+                    "password": cred.password.get_secret_value() if cred.password else "",
+                }
+            )
+            gw = CcxtGateway.create(venue, PERP_FEES[venue], sandbox=bool(cred and cred.sandbox), stream=stream, **keys)
             gateways[venue] = gw
             await gw.load()
         return await assemble_live(settings, rules, gateways, live_orders, stream, persistence)

@@ -36,15 +36,21 @@ def _cmd_cmd(args: argparse.Namespace) -> int:
     return cmd_cmd(args)
 
 
-def _run_live(settings: Settings, rules: RulesConfig, live_orders: bool, stream: bool = True,
-              persist: bool = True) -> int:
+def _run_live(
+    settings: Settings, rules: RulesConfig, live_orders: bool, stream: bool = True, persist: bool = True
+) -> int:
     """Paper on live data (no keys), or live trading with keys (CARRYBOT_MODE=live)."""
     if live_orders:
-        missing = [v for v in settings.replay.venues
-                   if v not in settings.exchanges or not settings.exchanges[v].api_key.get_secret_value()]
+        missing = [
+            v
+            for v in settings.replay.venues
+            if v not in settings.exchanges or not settings.exchanges[v].api_key.get_secret_value()
+        ]
         if missing:
-            raise ConfigError(f"invalid setting exchanges ({', '.join(missing)}): live mode needs API keys "
-                              "(CARRYBOT_EXCHANGES__<VENUE>__API_KEY / __SECRET, or Docker secrets)")
+            raise ConfigError(
+                f"invalid setting exchanges ({', '.join(missing)}): live mode needs API keys "
+                "(CARRYBOT_EXCHANGES__<VENUE>__API_KEY / __SECRET, or Docker secrets)"
+            )
     logs.configure(settings.log.level, settings.log.format, secrets_of(settings))
 
     async def go() -> None:
@@ -58,20 +64,24 @@ def _run_live(settings: Settings, rules: RulesConfig, live_orders: bool, stream:
                 from bot.store.run import open_persistence
                 from bot.version import code_version
 
-                persistence = await open_persistence(settings, "live", masked(settings), time.time_ns(),
-                                                     code_version())
+                persistence = await open_persistence(settings, "live", masked(settings), time.time_ns(), code_version())
                 session.on_close(persistence.close)
             try:
                 bot = session.adopt(await build_live_bot(settings, rules, live_orders, stream, persistence))
             except SandboxUnavailable as exc:
-                raise ConfigError(f"invalid setting exchanges.{exc.venue}.sandbox (CARRYBOT_EXCHANGES__"
-                                  f"{exc.venue.upper()}__SANDBOX): {exc}") from exc
+                raise ConfigError(
+                    f"invalid setting exchanges.{exc.venue}.sandbox (CARRYBOT_EXCHANGES__"
+                    f"{exc.venue.upper()}__SANDBOX): {exc}"
+                ) from exc
             if persistence is not None:
                 await recover_bot(bot)
                 rec = bot.recovery.summary() if bot.recovery else {}
                 url = persistence.store.engine.url.render_as_string(hide_password=True)
-                print(f"carrybot: run {persistence.run_key} {'resumed' if persistence.resumed else 'started'} "
-                      f"(store {url}; recovery {rec})", flush=True)
+                print(
+                    f"carrybot: run {persistence.run_key} {'resumed' if persistence.resumed else 'started'} "
+                    f"(store {url}; recovery {rec})",
+                    flush=True,
+                )
             what = "LIVE orders" if live_orders else "paper orders on live data"
             print(f"carrybot: {what} — {', '.join(sorted(bot.instruments))}", flush=True)
             await session.start_telemetry()
@@ -119,21 +129,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.pace is not None:
         settings = settings.model_copy(update={"replay": settings.replay.model_copy(update={"pace_secs": args.pace})})
     if args.venues:
-        settings = settings.model_copy(update={"replay": settings.replay.model_copy(
-            update={"venues": tuple(v.strip().lower() for v in args.venues.split(","))})})
+        settings = settings.model_copy(
+            update={
+                "replay": settings.replay.model_copy(
+                    update={"venues": tuple(v.strip().lower() for v in args.venues.split(","))}
+                )
+            }
+        )
     if args.mode is not None:
         settings = settings.model_copy(update={"mode": args.mode})
     rules = rules_for(settings)
     if args.feed in ("live", "live-poll") or settings.mode == "live":
-        return _run_live(settings, rules, live_orders=settings.mode == "live", stream=args.feed != "live-poll",
-                         persist=not args.no_store)
+        return _run_live(
+            settings,
+            rules,
+            live_orders=settings.mode == "live",
+            stream=args.feed != "live-poll",
+            persist=not args.no_store,
+        )
     logs.configure(settings.log.level, settings.log.format, secrets_of(settings))
-    print(f"carrybot: paper trading on the bundled replay, paced to about {settings.replay.pace_secs:.0f} s",
-          flush=True)
+    print(
+        f"carrybot: paper trading on the bundled replay, paced to about {settings.replay.pace_secs:.0f} s", flush=True
+    )
     from bot.backtest.runner import run_replay
 
-    report = asyncio.run(run_replay(settings, rules, paced=True, progress="lines",
-                                    persist=not args.no_store)).report
+    report = asyncio.run(run_replay(settings, rules, paced=True, progress="lines", persist=not args.no_store)).report
     print(summary(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
@@ -152,15 +172,24 @@ def cmd_calendar(args: argparse.Namespace) -> int:
     if args.venue and args.venue not in VENUES:
         raise ConfigError(f"invalid --venue {args.venue!r}: one of {', '.join(VENUES)}")
     rules = load_rules(None)
-    rows = expiries(start, end, (args.venue,) if args.venue else VENUES, args.base, rules.g4.blackout_hours,
-                    rules.g4.final_week_days, rules.g4.funding_discount_days)
+    rows = expiries(
+        start,
+        end,
+        (args.venue,) if args.venue else VENUES,
+        args.base,
+        rules.g4.blackout_hours,
+        rules.g4.final_week_days,
+        rules.g4.funding_discount_days,
+    )
     if args.json:
         print(json.dumps([r.as_json() for r in rows], indent=2))
     else:
         for r in rows:
             j = r.as_json()
-            print(f"{j['venue']:8} {j['contract']:16} final {j['final_trading_utc']}  blackout from "
-                  f"{j['blackout_start_utc']}  final week from {j['final_week_start_utc']}")
+            print(
+                f"{j['venue']:8} {j['contract']:16} final {j['final_trading_utc']}  blackout from "
+                f"{j['blackout_start_utc']}  final week from {j['final_week_start_utc']}"
+            )
     return 0
 
 
@@ -189,12 +218,20 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="paper-trade on the bundled replay, paced (default ~60 s)")
     run.add_argument("--pace", type=float, default=None, help="wall seconds for the whole replay; 0 = flat out")
     run.add_argument("--no-store", action="store_true", help="keep nothing (no store, no venue journals)")
-    run.add_argument("--feed", choices=("replay", "live", "live-poll"), default="replay",
-                     help="live: paper-trade on the venues' live public data (no keys), websocket streams with REST "
-                          "where a venue streams nothing; live-poll: REST polling only")
+    run.add_argument(
+        "--feed",
+        choices=("replay", "live", "live-poll"),
+        default="replay",
+        help="live: paper-trade on the venues' live public data (no keys), websocket streams with REST "
+        "where a venue streams nothing; live-poll: REST polling only",
+    )
     run.add_argument("--venues", help="comma-separated venues (default: settings)")
-    run.add_argument("--mode", choices=("paper", "live"), default=None,
-                     help="live: real orders with the configured keys (default: CARRYBOT_MODE, else paper)")
+    run.add_argument(
+        "--mode",
+        choices=("paper", "live"),
+        default=None,
+        help="live: real orders with the configured keys (default: CARRYBOT_MODE, else paper)",
+    )
     run.add_argument("--json", metavar="PATH", help="write the final report as JSON")
     run.set_defaults(func=cmd_run)
     add_backtest_parser(sub)

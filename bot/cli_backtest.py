@@ -48,8 +48,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     settings = configured(args)
     rules = load_rules(settings.rules_file)
     logs.configure(settings.log.level, settings.log.format, secrets_of(settings))
-    progress: Literal["bar"] | None = "bar" if (args.progress or (args.progress is None and sys.stderr.isatty())) \
-        else None
+    progress: Literal["bar"] | None = (
+        "bar" if (args.progress or (args.progress is None and sys.stderr.isatty())) else None
+    )
     result = asyncio.run(run_replay(settings, rules, paced=False, progress=progress, rf_annual=args.risk_free))
     report = result.report
     if not args.no_record:
@@ -97,8 +98,10 @@ def cmd_backtest_list(args: argparse.Namespace) -> int:
     for r in rows:
         tr = f"{r['total_return']:+.3%}" if r["total_return"] is not None else "n/a"
         sh = f"{r['sharpe']:.2f}" if r["sharpe"] is not None else "n/a"
-        print(f"{r['id']:>4}  {r['key']:28} {'+'.join(r['strategies'] or []):8} return {tr:>9}  Sharpe {sh:>6}  "
-              f"data {r['data_version']}  code {r['code_version']}")
+        print(
+            f"{r['id']:>4}  {r['key']:28} {'+'.join(r['strategies'] or []):8} return {tr:>9}  Sharpe {sh:>6}  "
+            f"data {r['data_version']}  code {r['code_version']}"
+        )
     return 0
 
 
@@ -132,8 +135,9 @@ def cmd_backtest_search(args: argparse.Namespace) -> int:
         for v in values:
             with_overrides(settings, {key: v})
     logs.configure("warning", settings.log.format, secrets_of(settings))
-    bars = load_bars(settings.replay.file, settings.replay.venues, settings.replay.bases, settings.replay.start,
-                     settings.replay.end).bars
+    bars = load_bars(
+        settings.replay.file, settings.replay.venues, settings.replay.bases, settings.replay.start, settings.replay.end
+    ).bars
     if not bars:
         raise ConfigError("invalid replay window: no bars between --from and --to")
     from datetime import UTC, datetime, timedelta
@@ -148,12 +152,16 @@ def cmd_backtest_search(args: argparse.Namespace) -> int:
     else:
         wins = windows(first, last, args.train_days, args.test_days)
         if not wins:
-            raise ConfigError(f"invalid walk-forward: {args.train_days}+{args.test_days} days do not fit in "
-                              f"{first} → {last}")
+            raise ConfigError(
+                f"invalid walk-forward: {args.train_days}+{args.test_days} days do not fit in {first} → {last}"
+            )
     runner = ray_runner(args.address) if args.engine == "ray" else local_runner(args.jobs)
     n = len(wins) * (len(grid(axes)) + 2)  # the grid on each fit window; the choice and the defaults on each test
-    print(f"search: {len(wins)} window(s) × grid of {n // len(wins) - 2} on {args.engine} "
-          f"({args.jobs or os.cpu_count()} workers), metric {args.metric}", flush=True)
+    print(
+        f"search: {len(wins)} window(s) × grid of {n // len(wins) - 2} on {args.engine} "
+        f"({args.jobs or os.cpu_count()} workers), metric {args.metric}",
+        flush=True,
+    )
     t0 = time.perf_counter()
     try:
         wins = walk_forward(settings, axes, wins, args.metric, runner)
@@ -162,17 +170,26 @@ def cmd_backtest_search(args: argparse.Namespace) -> int:
             from bot.backtest.search import close_ray
 
             close_ray()
-    out = summary(wins) | {"metric": args.metric, "grid": axes, "engine": args.engine,
-                           "wall_secs": time.perf_counter() - t0, "backtests": n}
+    out = summary(wins) | {
+        "metric": args.metric,
+        "grid": axes,
+        "engine": args.engine,
+        "wall_secs": time.perf_counter() - t0,
+        "backtests": n,
+    }
     for w in out["windows"]:
         chosen = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in w["chosen"].items())
-        print(f"  window {w['index']}: train {w['train'][0]}→{w['train'][1]}  score {w['train_score']:+.3f}  "
-              f"| test {w['test'][0]}→{w['test'][1]}  score {w['test_score']:+.3f}  return {w['test_return']:+.3%}  "
-              f"(defaults {w['baseline_return']:+.3%}) | {chosen}")
-    print(f"out-of-sample return {out['out_of_sample_return']:+.3%} (defaults "
-          f"{out['baseline_out_of_sample_return']:+.3%}) over {len(wins)} test window(s); "
-          f"{'the same choice in every window' if out['stable_choice'] else 'the choice moved between windows'}; "
-          f"{n} backtests in {out['wall_secs']:.1f} s")
+        print(
+            f"  window {w['index']}: train {w['train'][0]}→{w['train'][1]}  score {w['train_score']:+.3f}  "
+            f"| test {w['test'][0]}→{w['test'][1]}  score {w['test_score']:+.3f}  return {w['test_return']:+.3%}  "
+            f"(defaults {w['baseline_return']:+.3%}) | {chosen}"
+        )
+    print(
+        f"out-of-sample return {out['out_of_sample_return']:+.3%} (defaults "
+        f"{out['baseline_out_of_sample_return']:+.3%}) over {len(wins)} test window(s); "
+        f"{'the same choice in every window' if out['stable_choice'] else 'the choice moved between windows'}; "
+        f"{n} backtests in {out['wall_secs']:.1f} s"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2, default=str))
     return 0
@@ -185,14 +202,22 @@ def add_backtest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     bt.add_argument("--data", metavar="FILE", help="replay file (from `carrybot data import`); default: bundled")
     bt.add_argument("--from", dest="start", metavar="DATE", help="first day (UTC)")
     bt.add_argument("--to", dest="end", metavar="DATE", help="day after the last (UTC)")
-    bt.add_argument("--set", action="append", metavar="FIELD=VALUE",
-                    help="override a setting, e.g. strategy.s1.entry_threshold_apr=0.1 (repeatable)")
+    bt.add_argument(
+        "--set",
+        action="append",
+        metavar="FIELD=VALUE",
+        help="override a setting, e.g. strategy.s1.entry_threshold_apr=0.1 (repeatable)",
+    )
     bt.add_argument("--risk-free", type=float, default=0.0, metavar="APR", help="annual risk-free rate for Sharpe")
     bt.add_argument("--out", metavar="DIR", help="where charts go (default: <data_dir>/backtests/<run>)")
     bt.add_argument("--no-charts", action="store_true", help="skip the PNG and HTML charts")
     bt.add_argument("--no-record", action="store_true", help="do not record the run in the store")
-    bt.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                    help="progress bar on stderr (default: when stderr is a terminal)")
+    bt.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
     bt.set_defaults(func=cmd_backtest)
     bt_sub = bt.add_subparsers(dest="action")
     cmp_ = bt_sub.add_parser("compare", help="differences between two recorded backtests")

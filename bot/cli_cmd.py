@@ -28,21 +28,25 @@ def cmd_cmd(args: argparse.Namespace) -> int:
     try:
         cmd_args = json.loads(args.args) if args.args else {}
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"invalid --args: not JSON ({exc.msg} at column {exc.colno}); "
-                          'e.g. --args \'{"fraction": 0.5}\'') from None
+        raise ConfigError(
+            f"invalid --args: not JSON ({exc.msg} at column {exc.colno}); e.g. --args '{{\"fraction\": 0.5}}'"
+        ) from None
     if not isinstance(cmd_args, dict):
-        raise ConfigError('invalid --args: a JSON object, e.g. --args \'{"fraction": 0.5}\'')
+        raise ConfigError("invalid --args: a JSON object, e.g. --args '{\"fraction\": 0.5}'")
     base = f"carrybot/{settings.bot_id}"
 
     async def go() -> dict[str, Any] | None:
         import secrets as _secrets
 
         nonce = _secrets.token_hex(12)
-        raw = sign(args.name, secret.get_secret_value().encode(), int(time.time() * 1000), cmd_args,
-                   nonce)
-        async with aiomqtt.Client(m.host, m.port, username=args.user or m.username,
-                                  password=args.password or (m.password.get_secret_value() if m.password else None),
-                                  identifier=f"carrybot-cmd-{nonce[:8]}") as client:
+        raw = sign(args.name, secret.get_secret_value().encode(), int(time.time() * 1000), cmd_args, nonce)
+        async with aiomqtt.Client(
+            m.host,
+            m.port,
+            username=args.user or m.username,
+            password=args.password or (m.password.get_secret_value() if m.password else None),
+            identifier=f"carrybot-cmd-{nonce[:8]}",
+        ) as client:
             await client.subscribe(f"{base}/cmd/reply", qos=1)
             await client.publish(f"{base}/cmd", raw, qos=1)
             async with asyncio.timeout(args.timeout):
@@ -61,5 +65,3 @@ def cmd_cmd(args: argparse.Namespace) -> int:
         return 1
     print(json.dumps(reply))
     return 0 if reply and reply.get("ok") else 1
-
-

@@ -15,9 +15,18 @@ def cmd_data_import(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     try:
-        series = build_series(Path(args.prices), args.venue, args.base, args.kind, args.tz, args.time_column,
-                              Path(args.funding) if args.funding else None, args.funding_tz, args.synthetic_funding,
-                              synthetic_mean=args.synthetic_funding_mean)
+        series = build_series(
+            Path(args.prices),
+            args.venue,
+            args.base,
+            args.kind,
+            args.tz,
+            args.time_column,
+            Path(args.funding) if args.funding else None,
+            args.funding_tz,
+            args.synthetic_funding,
+            synthetic_mean=args.synthetic_funding_mean,
+        )
     except ImportErrorWithField as exc:
         raise ConfigError(str(exc)) from exc
     n = write_replay([series], out, append=args.append)
@@ -26,8 +35,10 @@ def cmd_data_import(args: argparse.Namespace) -> int:
     with side.open("a" if args.append and side.exists() else "w", encoding="utf-8") as f:
         f.write(note)
     check = load_bars(out)  # what a backtest will see: the same validation as every replay
-    print(f"{out}: {len(series.rows)} {series.venue} {series.base} {series.kind} bars imported; file now holds "
-          f"{n} rows (data version {check.data_version})")
+    print(
+        f"{out}: {len(series.rows)} {series.venue} {series.base} {series.kind} bars imported; file now holds "
+        f"{n} rows (data version {check.data_version})"
+    )
     for line in series.notes:
         print(f"  {line}", file=sys.stderr if line.startswith("SYNTHETIC") else sys.stdout)
     rejected = dict(series.rejected) | {f"replay_{k}": v for k, v in check.rejected.items()}
@@ -48,10 +59,19 @@ def add_data_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     imp.add_argument("--time-column", help="name of the time column when it is not a usual one")
     imp.add_argument("--funding", metavar="FILE", help="funding history: CSV or ccxt fetch_funding_rate_history JSON")
     imp.add_argument("--funding-tz", help="time zone of the funding file (default: --tz)")
-    imp.add_argument("--synthetic-funding", type=int, metavar="SEED",
-                     help="no funding exists: attach a generated series (labelled SYNTHETIC)")
-    imp.add_argument("--synthetic-funding-mean", type=float, default=1e-4, metavar="RATE",
-                     help="mean of the generated funding per 8 h (default 0.0001 = 0.01%%)")
+    imp.add_argument(
+        "--synthetic-funding",
+        type=int,
+        metavar="SEED",
+        help="no funding exists: attach a generated series (labelled SYNTHETIC)",
+    )
+    imp.add_argument(
+        "--synthetic-funding-mean",
+        type=float,
+        default=1e-4,
+        metavar="RATE",
+        help="mean of the generated funding per 8 h (default 0.0001 = 0.01%%)",
+    )
     imp.add_argument("--out", required=True, help="replay file to write (.csv or .csv.gz)")
     imp.add_argument("--append", action="store_true", help="merge into --out (a series already there is replaced)")
     imp.set_defaults(func=cmd_data_import)

@@ -49,7 +49,7 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
     for name in env:
         if not name.startswith(PREFIX) or name.startswith(NOT_SETTINGS):
             continue
-        parts = name[len(PREFIX):].lower().split("__")
+        parts = name[len(PREFIX) :].lower().split("__")
         if not _valid_path(Settings, parts):
             out.append(name)
     return sorted(out)
@@ -58,13 +58,19 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
 def load_settings() -> Settings:
     unknown = unknown_variables()
     if unknown:
-        raise ConfigError("\n".join(f"unknown setting {n}: no such field (see config/example.env; "
-                                     "`carrybot config check` prints every field)" for n in unknown))
+        raise ConfigError(
+            "\n".join(
+                f"unknown setting {n}: no such field (see config/example.env; "
+                "`carrybot config check` prints every field)"
+                for n in unknown
+            )
+        )
     try:
         return Settings()
     except SettingsError as exc:  # e.g. a list or mapping that is not JSON: CARRYBOT_STRATEGY__ACTIVE=s2
-        raise ConfigError(f"invalid setting: {exc} (lists and mappings are JSON, e.g. "
-                          "CARRYBOT_STRATEGY__ACTIVE='[\"s2\"]')") from None
+        raise ConfigError(
+            f"invalid setting: {exc} (lists and mappings are JSON, e.g. CARRYBOT_STRATEGY__ACTIVE='[\"s2\"]')"
+        ) from None
     except ValidationError as exc:
         lines = []
         for e in exc.errors():
@@ -72,8 +78,6 @@ def load_settings() -> Settings:
             env = "CARRYBOT_" + "__".join(p.upper() for p in loc)
             lines.append(f"invalid setting {'.'.join(loc) or '<root>'} ({env}): {e['msg']}")
         raise ConfigError("\n".join(lines)) from exc
-
-
 
 
 def secrets_of(settings: Settings) -> list[str]:
@@ -132,25 +136,35 @@ def explain(exc: BaseException) -> tuple[int, str]:
     if "InvalidCatalogNameError" in names:
         return 2, f"{db}: the database does not exist; create it (createdb) or fix the URL"
     if names & {"NetworkError", "ExchangeNotAvailable", "RequestTimeout", "DDoSProtection"}:
-        return 1, (f"cannot reach the venue: {str(first).splitlines()[0][:200]} (live data needs network access "
-                   "to the exchange)")
+        return 1, (
+            f"cannot reach the venue: {str(first).splitlines()[0][:200]} (live data needs network access "
+            "to the exchange)"
+        )
     for e in chain:
         if isinstance(e, socket.gaierror):
             return 1, f"cannot resolve a host name ({e.strerror}): check CARRYBOT_DB__URL, CARRYBOT_MQTT__HOST"
         if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-            return 1, f"disk full: {getattr(e, 'filename', None) or 'writing state'}; free space, then restart " \
-                      "(the run resumes where its store left off)"
+            return (
+                1,
+                f"disk full: {getattr(e, 'filename', None) or 'writing state'}; free space, then restart "
+                "(the run resumes where its store left off)",
+            )
     if "MqttError" in names or "MqttCodeError" in names:
         return 1, "cannot reach the MQTT broker (CARRYBOT_MQTT__HOST / __PORT / credentials): " + str(
-            next(e for e in chain if type(e).__name__.startswith("Mqtt")))
+            next(e for e in chain if type(e).__name__.startswith("Mqtt"))
+        )
     for e in chain:
         if isinstance(e, ConnectionRefusedError | TimeoutError) or (
-                isinstance(e, OSError) and e.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH)):
+            isinstance(e, OSError) and e.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH)
+        ):
             return 1, f"connection refused or timed out ({e}): is {db} or the broker running?"
     if names & {"OperationalError", "InterfaceError"}:
         return 1, f"{db} failed: {str(first).splitlines()[0][:300]}"
     for e in chain:
         if isinstance(e, FileNotFoundError):
             return 2, f"no such file: {e.filename}"
-    return 1, f"internal error: {type(first).__name__}: {str(first).splitlines()[0][:300] if str(first) else ''} " \
-              "(rerun with --debug for the traceback, and please report it)"
+    return (
+        1,
+        f"internal error: {type(first).__name__}: {str(first).splitlines()[0][:300] if str(first) else ''} "
+        "(rerun with --debug for the traceback, and please report it)",
+    )

@@ -37,22 +37,45 @@ def run_one(name: str, rules_file: str | None = None) -> tuple[bool, dict[str, A
     from bot.scenarios.runner import run_batches
 
     sc = SCENARIOS[name]
-    settings = with_overrides(load_settings(), dict(sc.settings or {}) | (
-        {"rules_file": rules_file} if rules_file else {}))
+    settings = with_overrides(
+        load_settings(), dict(sc.settings or {}) | ({"rules_file": rules_file} if rules_file else {})
+    )
     run = run_batches(name, sc.batches(), settings, load_rules(settings.rules_file))
     checks = sc.checks(run, sc.stress_ns())
-    text = [f"== scenario {name}: {sc.title}", "",
-            f"{'when (UTC)':11}  {'rule':5} {'stage':>5}  {'action':28} {'size USD':>10}  {'state':9} detail"]
-    text += compress([((e.rule, e.action, e.detail.split(' value')[0] if e.kind != 'ladder' else e.action,
-                        e.state), e.line()) for e in run.timeline])
+    text = [
+        f"== scenario {name}: {sc.title}",
+        "",
+        f"{'when (UTC)':11}  {'rule':5} {'stage':>5}  {'action':28} {'size USD':>10}  {'state':9} detail",
+    ]
+    text += compress(
+        [
+            ((e.rule, e.action, e.detail.split(" value")[0] if e.kind != "ladder" else e.action, e.state), e.line())
+            for e in run.timeline
+        ]
+    )
     text += ["", "checks:"] + [f"  {'PASS' if c.passed else 'FAIL'}  {c.name} — {c.detail}" for c in checks]
     text += ["", summary(run.report)]
     ok = all(c.passed for c in checks)
-    result = {"scenario": name, "title": sc.title, "passed": ok,
-              "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in checks],
-              "timeline": [{"ts_ns": e.ts_ns, "kind": e.kind, "rule": e.rule, "stage": e.stage, "action": e.action,
-                            "size_usd": e.size_usd, "state": e.state, "detail": e.detail} for e in run.timeline],
-              "report": {k: run.report[k] for k in ("equity", "performance", "ledger", "counts", "governor")}}
+    result = {
+        "scenario": name,
+        "title": sc.title,
+        "passed": ok,
+        "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in checks],
+        "timeline": [
+            {
+                "ts_ns": e.ts_ns,
+                "kind": e.kind,
+                "rule": e.rule,
+                "stage": e.stage,
+                "action": e.action,
+                "size_usd": e.size_usd,
+                "state": e.state,
+                "detail": e.detail,
+            }
+            for e in run.timeline
+        ],
+        "report": {k: run.report[k] for k in ("equity", "performance", "ledger", "counts", "governor")},
+    }
     return ok, result, "\n".join(text)
 
 

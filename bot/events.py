@@ -53,8 +53,19 @@ class TickClosed:
     seconds: float  # wall time of the tick
 
 
-Event = (DecisionMade | StateTransition | LadderEvent | OrderSent | OrderUpdate | Fill | FundingPayment | BorrowCharge
-         | SuspectPrint | PositionMismatch | TickClosed)
+Event = (
+    DecisionMade
+    | StateTransition
+    | LadderEvent
+    | OrderSent
+    | OrderUpdate
+    | Fill
+    | FundingPayment
+    | BorrowCharge
+    | SuspectPrint
+    | PositionMismatch
+    | TickClosed
+)
 
 
 class Sink(Protocol):

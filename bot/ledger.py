@@ -66,8 +66,7 @@ class LedgerParts:
 
     @property
     def total(self) -> Decimal:
-        return (self.realized + self.unrealized + self.funding - self.fees - self.spread - self.slippage
-                - self.borrow)
+        return self.realized + self.unrealized + self.funding - self.fees - self.spread - self.slippage - self.borrow
 
     def as_dict(self) -> dict[str, str]:
         return {k: str(getattr(self, k)) for k in self.__slots__} | {"total": str(self.total)}
@@ -92,8 +91,9 @@ class Ledger:
 
     def _refresh(self) -> None:
         realized = sum((b.realized for b in self.legs.values()), ZERO)
-        self._fixed = float(self.initial_equity + realized + self.funding - self.fees - self.spread - self.slippage
-                            - self.borrow)
+        self._fixed = float(
+            self.initial_equity + realized + self.funding - self.fees - self.spread - self.slippage - self.borrow
+        )
 
     def equity_estimate(self, mark_of: Callable[[str], float]) -> float:
         """Fast float equity for risk checks on every tick; accounting uses ``equity``."""

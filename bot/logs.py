@@ -53,8 +53,11 @@ def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (
     """Configure structlog once for the process."""
     stream = stream or sys.stderr
     as_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
-    renderer: Any = structlog.processors.JSONRenderer(serializer=_strict_json) if as_json else \
-        structlog.dev.ConsoleRenderer(colors=False)
+    renderer: Any = (
+        structlog.processors.JSONRenderer(serializer=_strict_json)
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

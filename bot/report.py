@@ -72,10 +72,16 @@ def carry_capture(bot: Bot) -> dict[str, Any] | None:
     years = max((end_ns - start_ns) / NS_PER_SEC / SECS_PER_YEAR, 1e-9)
     led = bot.ledger
     net = float(led.funding - led.fees - led.spread - led.slippage - led.borrow)
-    return {"notional_per_perp_usd": notional, "perpetuals": perps, "ceiling_usd": ceiling,
-            "ceiling_apr": ceiling / (notional * max(perps, 1)) / years, "funding_usd": float(led.funding),
-            "net_carry_usd": net, "capture_gross": float(led.funding) / ceiling if ceiling else None,
-            "capture_net": net / ceiling if ceiling else None}
+    return {
+        "notional_per_perp_usd": notional,
+        "perpetuals": perps,
+        "ceiling_usd": ceiling,
+        "ceiling_apr": ceiling / (notional * max(perps, 1)) / years,
+        "funding_usd": float(led.funding),
+        "net_carry_usd": net,
+        "capture_gross": float(led.funding) / ceiling if ceiling else None,
+        "capture_net": net / ceiling if ceiling else None,
+    }
 
 
 def build_report(bot: Bot, observer: RunObserver | None = None, rf_annual: float = 0.0) -> dict[str, Any]:
@@ -92,39 +98,57 @@ def build_report(bot: Bot, observer: RunObserver | None = None, rf_annual: float
     years = max((end_ns - start_ns) / NS_PER_SEC / SECS_PER_YEAR, 1e-9)
     trips = observer.round_trips if observer is not None else []
     still_open = observer.open_round_trips(bot.executor) if observer is not None else []
-    perf = performance(st.equity, float(initial), float(venue_equity), years, [t.pnl for t in trips],
-                       rf_annual)
+    perf = performance(st.equity, float(initial), float(venue_equity), years, [t.pnl for t in trips], rf_annual)
     audit = bot.audit
     unreal = bot.ledger.unrealized_by_leg(marks)
     legs = {
-        iid: {"qty": str(b.qty), "realized": str(b.realized), "unrealized": str(unreal.get(iid, Decimal(0))),
-              "funding": str(bot.ledger.funding_by_leg.get(iid, Decimal(0))),
-              "fees": str(bot.ledger.fees_by_leg.get(iid, Decimal(0)))}
+        iid: {
+            "qty": str(b.qty),
+            "realized": str(b.realized),
+            "unrealized": str(unreal.get(iid, Decimal(0))),
+            "funding": str(bot.ledger.funding_by_leg.get(iid, Decimal(0))),
+            "fees": str(bot.ledger.fees_by_leg.get(iid, Decimal(0))),
+        }
         for iid, b in sorted(bot.ledger.legs.items())
     }
     return {
         "run": {
-            "mode": "paper-replay", "code_version": code_version(), "data_version": bot.feed.data_version,
+            "mode": "paper-replay",
+            "code_version": code_version(),
+            "data_version": bot.feed.data_version,
             "strategies": list(bot.settings.strategy.active),
             "synthetic_instruments": sorted(i.id for i in bot.instruments.values() if i.synthetic),
-            "from": _iso(start_ns), "to": _iso(end_ns), "settings": masked(bot.settings),
-            "interrupted": bool(interrupted), "data_to": _iso(data_end_ns),
+            "from": _iso(start_ns),
+            "to": _iso(end_ns),
+            "settings": masked(bot.settings),
+            "interrupted": bool(interrupted),
+            "data_to": _iso(data_end_ns),
             "rules": bot.rules.model_dump(mode="json"),
         },
         "equity": {
-            "start": str(initial), "end": str(venue_equity), "change": str(venue_equity - initial),
-            "total_return": perf["total_return"], "annualized_return": perf["annualized_return"],
+            "start": str(initial),
+            "end": str(venue_equity),
+            "change": str(venue_equity - initial),
+            "total_return": perf["total_return"],
+            "annualized_return": perf["annualized_return"],
             "max_drawdown": perf["max_drawdown"],
         },
-        "performance": perf | {"open_round_trips": [
-            {"base": t.base, "opened": _iso(t.opened_ns), "pnl_usd": t.pnl} for t in still_open]},
+        "performance": perf
+        | {"open_round_trips": [{"base": t.base, "opened": _iso(t.opened_ns), "pnl_usd": t.pnl} for t in still_open]},
         "ledger": parts.as_dict() | {"identity_residual": str(residual)},
         "legs": legs,
         "counts": {
-            "ticks": st.ticks, "snapshots": st.snapshots, "intents": st.intents, "orders_sent": st.orders_sent,
-            "fills": st.fills, "funding_payments": st.funding_payments, "liquidations": st.liquidations,
-            "entries_expired": st.entries_expired, "max_unhedged_usd": st.max_unhedged_usd,
-            "tick_end_unhedged_max_usd": st.tick_end_unhedged_max, "ticks_unhedged": st.ticks_unhedged,
+            "ticks": st.ticks,
+            "snapshots": st.snapshots,
+            "intents": st.intents,
+            "orders_sent": st.orders_sent,
+            "fills": st.fills,
+            "funding_payments": st.funding_payments,
+            "liquidations": st.liquidations,
+            "entries_expired": st.entries_expired,
+            "max_unhedged_usd": st.max_unhedged_usd,
+            "tick_end_unhedged_max_usd": st.tick_end_unhedged_max,
+            "ticks_unhedged": st.ticks_unhedged,
             "pairs": dict(sorted(bot.executor.pairs.transitions.items())),
             "venue_rejections": dict(sorted(st.rejections.items())),
             "rows_rejected": dict(sorted(bot.feed.rejected_rows.items())),
@@ -137,8 +161,16 @@ def build_report(bot: Bot, observer: RunObserver | None = None, rf_annual: float
             "signals_unavailable": dict(sorted(audit.unavailable.items())),
             "ladder_events": len(audit.ladder_events),
             "final_state": bot.governor.trading_state.value,
-            "transitions": [{"ts": _iso(t.ts_ns), "from": t.from_state.value, "to": t.to_state.value,
-                             "rule": t.rule, "code": t.code.value if t.code else None} for t in audit.transitions],
+            "transitions": [
+                {
+                    "ts": _iso(t.ts_ns),
+                    "from": t.from_state.value,
+                    "to": t.to_state.value,
+                    "rule": t.rule,
+                    "code": t.code.value if t.code else None,
+                }
+                for t in audit.transitions
+            ],
         },
         "strategies": {s.name: dict(sorted(getattr(s, "stats", {}).items())) for s in bot.strategies},
         "carry_capture": carry_capture(bot),

@@ -36,9 +36,15 @@ class Backoff:
         return delay
 
 
-async def retry(fn: Callable[[], Awaitable[T]], *, retryable: Callable[[BaseException], bool], attempts: int,
-                backoff: Backoff, sleep: Sleep = asyncio.sleep,
-                on_retry: Callable[[BaseException], None] | None = None) -> T:
+async def retry(
+    fn: Callable[[], Awaitable[T]],
+    *,
+    retryable: Callable[[BaseException], bool],
+    attempts: int,
+    backoff: Backoff,
+    sleep: Sleep = asyncio.sleep,
+    on_retry: Callable[[BaseException], None] | None = None,
+) -> T:
     """Await ``fn()``; on an error ``retryable`` accepts, wait and try again, at most ``attempts`` times in all.
     Anything else, or the last failure, propagates."""
     for attempt in range(attempts):

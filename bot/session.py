@@ -42,8 +42,9 @@ class RunSession:
             self.stack.callback(lambda: [loop.remove_signal_handler(s) for s in _SIGNALS])
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> bool | None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
         try:
             await self.stack.__aexit__(exc_type, exc, tb)
         finally:

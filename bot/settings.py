@@ -69,8 +69,9 @@ class ReplaySettings(_Section):
 class PaperSettings(_Section):
     """The simulated venue (SPEC §4)."""
 
-    initial_balance_usd: Decimal = Field(Decimal(100_000), gt=0, le=Decimal(10**12),
-                                         description="USDT per venue account")
+    initial_balance_usd: Decimal = Field(
+        Decimal(100_000), gt=0, le=Decimal(10**12), description="USDT per venue account"
+    )
     latency_ms: float = Field(50.0, ge=0.0, le=60_000.0)
     slippage_bps: float = Field(0.5, ge=0.0, le=100.0)
     impact_bps_per_million_usd: float = Field(2.0, ge=0.0, le=1_000.0)
@@ -86,8 +87,9 @@ class S1Settings(_Section):
     exit_threshold_apr: float = Field(0.0, ge=-1.0, le=5.0)
     holding_days: float = Field(30.0, gt=0.0, le=3650.0, description="holding period that amortizes round-trip costs")
     funding_lookback_periods: int = Field(21, ge=1, le=1000, description="settlements averaged into the estimate")
-    persistence_periods: int = Field(3, ge=1, le=1000,
-                                     description="the last N settled rates must each clear the entry threshold")
+    persistence_periods: int = Field(
+        3, ge=1, le=1000, description="the last N settled rates must each clear the entry threshold"
+    )
 
     @model_validator(mode="after")
     def _hysteresis(self) -> S1Settings:
@@ -100,9 +102,14 @@ class DbSettings(_Section):
     """Where the store lives: a SQLite file under ``data_dir`` unless a URL (PostgreSQL) is given."""
 
     url: SecretStr | None = Field(None, description="e.g. postgresql+asyncpg://user:password@host/db (a secret)")
-    commit_lag_secs: float = Field(0.2, ge=0, le=5, description="ticks closing less than this after the last commit "
-                                   "(a replay at full speed) are committed together, at most this much later; "
-                                   "0 commits every tick on its own")
+    commit_lag_secs: float = Field(
+        0.2,
+        ge=0,
+        le=5,
+        description="ticks closing less than this after the last commit "
+        "(a replay at full speed) are committed together, at most this much later; "
+        "0 commits every tick on its own",
+    )
 
     @field_validator("url")
     @classmethod
@@ -120,8 +127,9 @@ class DbSettings(_Section):
         except (ArgumentError, ValueError):
             raise ValueError("not a database URL (e.g. postgresql+asyncpg://user:password@host:5432/db)") from None
         if url.drivername not in ("postgresql+asyncpg", "sqlite+aiosqlite"):
-            raise ValueError(f"driver {url.drivername!r} is not supported: use postgresql+asyncpg:// or "
-                             "sqlite+aiosqlite:///path")
+            raise ValueError(
+                f"driver {url.drivername!r} is not supported: use postgresql+asyncpg:// or sqlite+aiosqlite:///path"
+            )
         return v
 
 
@@ -156,9 +164,12 @@ class MqttSettings(_Section):
 
 class ExecutionSettings(_Section):
     cancel_on_shutdown: bool = Field(True, description="cancel working orders on SIGTERM/SIGINT (else keep them)")
-    entry_ttl_secs: float = Field(9 * 3600.0, gt=0, le=7 * 86_400,
-                                  description="working entry orders are cancelled after this "
-                                              "(one 8h bar + 1h in replay)")
+    entry_ttl_secs: float = Field(
+        9 * 3600.0,
+        gt=0,
+        le=7 * 86_400,
+        description="working entry orders are cancelled after this (one 8h bar + 1h in replay)",
+    )
 
 
 class S2Settings(_Section):

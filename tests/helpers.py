@@ -30,35 +30,71 @@ BTC_SPOT = "binance:BTC/USDT"
 BTC_PERP = "binance:BTC/USDT:USDT"
 
 
-def snap(iid: str = BTC_PERP, price: float = 60_000.0, ts_ns: int = T0, half_spread: float = 5.0,
-         index: float | None = None, rate: float | None = None, settle: bool = False,
-         high: float | None = None, low: float | None = None, last: float | None = None,
-         mark: float | None = None) -> MarketSnapshot:
+def snap(
+    iid: str = BTC_PERP,
+    price: float = 60_000.0,
+    ts_ns: int = T0,
+    half_spread: float = 5.0,
+    index: float | None = None,
+    rate: float | None = None,
+    settle: bool = False,
+    high: float | None = None,
+    low: float | None = None,
+    last: float | None = None,
+    mark: float | None = None,
+) -> MarketSnapshot:
     perp = iid.endswith(":USDT")
     return MarketSnapshot(
-        iid, ts_ns, price - half_spread, price + half_spread, last if last is not None else price,
-        mark if mark is not None else price, index=index if index is not None else price, range_high=high,
-        range_low=low, funding_rate=(rate if rate is not None else 0.0001) if perp else None,
+        iid,
+        ts_ns,
+        price - half_spread,
+        price + half_spread,
+        last if last is not None else price,
+        mark if mark is not None else price,
+        index=index if index is not None else price,
+        range_high=high,
+        range_low=low,
+        funding_rate=(rate if rate is not None else 0.0001) if perp else None,
         funding_interval_secs=8 * 3600 if perp else None,
         ts_next_funding_ns=ts_ns + 8 * 3600 * NS_PER_SEC if perp else None,
-        settlement=FundingSettlement(ts_ns, rate) if (settle and rate is not None) else None)
+        settlement=FundingSettlement(ts_ns, rate) if (settle and rate is not None) else None,
+    )
 
 
 def batch(*snaps: MarketSnapshot) -> MarketBatch:
     return MarketBatch(snaps[0].ts_ns, tuple(snaps))
 
 
-def pair_intent(qty: str = "0.5", purpose: Purpose = Purpose.ENTRY, origin: Origin = Origin.STRATEGY,
-                intent_id: str = "i-1", flatten: bool = False, ts_ns: int = T0,
-                spot: str = BTC_SPOT, perp: str = BTC_PERP, spot_side: Side = Side.BUY) -> OrderIntent:
+def pair_intent(
+    qty: str = "0.5",
+    purpose: Purpose = Purpose.ENTRY,
+    origin: Origin = Origin.STRATEGY,
+    intent_id: str = "i-1",
+    flatten: bool = False,
+    ts_ns: int = T0,
+    spot: str = BTC_SPOT,
+    perp: str = BTC_PERP,
+    spot_side: Side = Side.BUY,
+) -> OrderIntent:
     q = Decimal(qty)
-    return OrderIntent(intent_id, origin, "test", purpose, (
-        IntentLeg(spot, spot_side, q), IntentLeg(perp, spot_side.opposite, q)), ts_ns, flatten=flatten)
+    return OrderIntent(
+        intent_id,
+        origin,
+        "test",
+        purpose,
+        (IntentLeg(spot, spot_side, q), IntentLeg(perp, spot_side.opposite, q)),
+        ts_ns,
+        flatten=flatten,
+    )
 
 
-def account(equity: float = 300_000.0, positions: dict[str, float] | None = None,
-            prices: dict[str, float] | None = None, liq_prices: dict[str, float] | None = None,
-            open_orders: int = 0) -> AccountView:
+def account(
+    equity: float = 300_000.0,
+    positions: dict[str, float] | None = None,
+    prices: dict[str, float] | None = None,
+    liq_prices: dict[str, float] | None = None,
+    open_orders: int = 0,
+) -> AccountView:
     positions = positions or {}
     prices = prices or {}
     gross: dict[str, float] = {}
@@ -72,8 +108,18 @@ def account(equity: float = 300_000.0, positions: dict[str, float] | None = None
         net[inst.venue] = net.get(inst.venue, 0.0) + value
         net_base[inst.base] = net_base.get(inst.base, 0.0) + value
         gross_base[inst.base] = gross_base.get(inst.base, 0.0) + abs(value)
-    return AccountView(equity, positions, gross, sum(gross.values()), open_orders, liq_prices or {}, net,
-                       sum(net.values()), net_base, gross_base)
+    return AccountView(
+        equity,
+        positions,
+        gross,
+        sum(gross.values()),
+        open_orders,
+        liq_prices or {},
+        net,
+        sum(net.values()),
+        net_base,
+        gross_base,
+    )
 
 
 def rules(**sections: dict) -> RulesConfig:

@@ -25,8 +25,14 @@ START = T0 - 60 * 86_400 * NS_PER_SEC  # 2023-09-15: far from a quarterly expiry
 BYBIT_PERP = "bybit:BTC/USDT:USDT"
 
 
-def path(prices: list[float], rates: list[float] | None = None, start: int = START, step: int = H8,
-         drop_perp_after: int | None = None, range_pct: float = 0.005) -> list[MarketBatch]:
+def path(
+    prices: list[float],
+    rates: list[float] | None = None,
+    start: int = START,
+    step: int = H8,
+    drop_perp_after: int | None = None,
+    range_pct: float = 0.005,
+) -> list[MarketBatch]:
     """Binance spot and perp and Bybit perp at one price; each bar's range spans the move since the previous one
     (±0.5%)."""
     out = []
@@ -35,12 +41,21 @@ def path(prices: list[float], rates: list[float] | None = None, start: int = STA
         prev = prices[k - 1] if k else p
         hi, lo = max(p, prev) * (1 + range_pct), min(p, prev) * (1 - range_pct)
         rate = rates[k] if rates else 0.0001
-        perp = snap(BTC_PERP, p, ts_ns=ts, rate=rate, settle=True, high=hi if k else None, low=lo if k else None,
-                    half_spread=p * 5e-5)
+        perp = snap(
+            BTC_PERP,
+            p,
+            ts_ns=ts,
+            rate=rate,
+            settle=True,
+            high=hi if k else None,
+            low=lo if k else None,
+            half_spread=p * 5e-5,
+        )
         spot = snap(BTC_SPOT, p, ts_ns=ts, high=hi if k else None, low=lo if k else None, half_spread=p * 5e-5)
         other = replace(perp, instrument_id=BYBIT_PERP)
-        snaps: tuple[MarketSnapshot, ...] = (spot,) if drop_perp_after is not None and k > drop_perp_after \
-            else (spot, perp, other)
+        snaps: tuple[MarketSnapshot, ...] = (
+            (spot,) if drop_perp_after is not None and k > drop_perp_after else (spot, perp, other)
+        )
         out.append(MarketBatch(ts, snaps))
     return out
 
@@ -60,9 +75,14 @@ class Scripted:
         return fn(view, now_ns) if fn else []
 
 
-def run(batches: list[MarketBatch], plan: dict, rules: RulesConfig | None = None,
-        cash: Decimal = Decimal(100_000), instruments: Mapping[str, Instrument] | None = None,
-        params: PaperParams | None = None) -> Executor:
+def run(
+    batches: list[MarketBatch],
+    plan: dict,
+    rules: RulesConfig | None = None,
+    cash: Decimal = Decimal(100_000),
+    instruments: Mapping[str, Instrument] | None = None,
+    params: PaperParams | None = None,
+) -> Executor:
     inst = instruments or INSTRUMENTS
     clock = SimClock(batches[0].ts_ns)
     p = params or PaperParams(initial_cash=cash, latency_secs=0.0)
@@ -78,6 +98,15 @@ def run(batches: list[MarketBatch], plan: dict, rules: RulesConfig | None = None
     ex = Executor(feed, venues, gov, [Scripted(plan)], ledger, clock, inst, bus=EventBus([audit]))
     ex.audit = audit  # type: ignore[attr-defined]  # what the tests read
     ex.on_tick_log: list = []  # type: ignore[attr-defined]
-    asyncio.run(ex.run(lambda b, e: e.on_tick_log.append((b.ts_ns, dict(gov.ladders.snapshot()),  # type: ignore
-                                                          {k: v for k, v in e.account_view().positions.items()}))))
+    asyncio.run(
+        ex.run(
+            lambda b, e: e.on_tick_log.append(
+                (
+                    b.ts_ns,
+                    dict(gov.ladders.snapshot()),  # type: ignore
+                    {k: v for k, v in e.account_view().positions.items()},
+                )
+            )
+        )
+    )
     return ex

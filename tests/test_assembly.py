@@ -22,21 +22,30 @@ from bot.strategies.borrow import BorrowCurve
 from bot.venues.fees import default_instruments
 from bot.venues.paper import PaperVenue
 
-CURVE = {"base_apr": 0.031, "slope1": 0.2, "slope2": 2.5, "kink": 0.7, "pool_borrows_usd": 1e6,
-         "pool_cash_usd": 2e6}
+CURVE = {"base_apr": 0.031, "slope1": 0.2, "slope2": 2.5, "kink": 0.7, "pool_borrows_usd": 1e6, "pool_cash_usd": 2e6}
 
 
 def unusual(tmp: Path) -> Settings:
     """Settings with every field this test follows away from its default."""
-    return Settings(data_dir=tmp, replay={"start": "2024-02-01", "end": "2024-02-20", "venues": ("binance", "okx"),
-                                          "bases": ("BTC",)},
-                    paper={"initial_balance_usd": 12_345, "latency_ms": 7, "slippage_bps": 1.25,
-                           "impact_bps_per_million_usd": 3.5, "partial_fill_fraction": 0.4},
-                    borrow={"enabled": True, "margin_pct": "0.3", "curve": CURVE},
-                    execution={"entry_ttl_secs": 4_321},
-                    db={"commit_lag_secs": 0.05},
-                    strategy={"active": ["s1", "s3"], "s1": {"entry_threshold_apr": 0.33, "holding_days": 17},
-                              "s3": {"entry_threshold_apr": 0.44, "leverage": 3}})
+    return Settings(
+        data_dir=tmp,
+        replay={"start": "2024-02-01", "end": "2024-02-20", "venues": ("binance", "okx"), "bases": ("BTC",)},
+        paper={
+            "initial_balance_usd": 12_345,
+            "latency_ms": 7,
+            "slippage_bps": 1.25,
+            "impact_bps_per_million_usd": 3.5,
+            "partial_fill_fraction": 0.4,
+        },
+        borrow={"enabled": True, "margin_pct": "0.3", "curve": CURVE},
+        execution={"entry_ttl_secs": 4_321},
+        db={"commit_lag_secs": 0.05},
+        strategy={
+            "active": ["s1", "s3"],
+            "s1": {"entry_threshold_apr": 0.33, "holding_days": 17},
+            "s3": {"entry_threshold_apr": 0.44, "leverage": 3},
+        },
+    )
 
 
 def check(bot: Bot, settings: Settings, rules: RulesConfig, paper: bool = True) -> None:
@@ -76,6 +85,7 @@ def test_paper_run_with_its_store(tmp_path: Path) -> None:
             assert bot.executor.recorder is p.recorder
         finally:
             await p.close()
+
     asyncio.run(go())
 
 

@@ -13,16 +13,20 @@ SECRET = "sk-live-7f3a9c1e55d0b2aa"
 
 def _cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")} | (env or {})
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=full_env,
-                          cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=300
+    )
 
 
-@pytest.mark.parametrize("var, value, field", [
-    ("CARRYBOT_PAPER__LATENCY_MS", "-1", "paper.latency_ms"),
-    ("CARRYBOT_STRATEGY__S1__NOTIONAL_USD", "lots", "strategy.s1.notional_usd"),
-    ("CARRYBOT_MODE", "yolo", "mode"),
-    ("CARRYBOT_REPLAY__VENUES", '["binance", "kraken"]', "replay.venues"),
-])
+@pytest.mark.parametrize(
+    "var, value, field",
+    [
+        ("CARRYBOT_PAPER__LATENCY_MS", "-1", "paper.latency_ms"),
+        ("CARRYBOT_STRATEGY__S1__NOTIONAL_USD", "lots", "strategy.s1.notional_usd"),
+        ("CARRYBOT_MODE", "yolo", "mode"),
+        ("CARRYBOT_REPLAY__VENUES", '["binance", "kraken"]', "replay.venues"),
+    ],
+)
 def test_invalid_settings_exit_2_naming_the_field(tmp_path: Path, var: str, value: str, field: str) -> None:
     res = _cli("config", "check", env={var: value}, cwd=tmp_path)
     assert res.returncode == 2, res.stderr
@@ -41,8 +45,12 @@ def test_config_check_masks_secrets_from_env_and_dotenv(tmp_path: Path) -> None:
 
 def test_backtest_writes_a_json_report_and_keeps_secrets_out_of_logs(tmp_path: Path) -> None:
     out = tmp_path / "report.json"
-    env = {"CARRYBOT_EXCHANGES__BINANCE__API_KEY": SECRET, "CARRYBOT_LOG__LEVEL": "debug",
-           "CARRYBOT_REPLAY__START": "2024-03-01", "CARRYBOT_REPLAY__END": "2024-04-01"}
+    env = {
+        "CARRYBOT_EXCHANGES__BINANCE__API_KEY": SECRET,
+        "CARRYBOT_LOG__LEVEL": "debug",
+        "CARRYBOT_REPLAY__START": "2024-03-01",
+        "CARRYBOT_REPLAY__END": "2024-04-01",
+    }
     res = _cli("backtest", "--json", str(out), env=env, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     report = json.loads(out.read_text())
@@ -82,8 +90,14 @@ def test_sigterm_stops_the_run_cleanly_and_a_restart_resumes_it(tmp_path: Path) 
     import time
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")}
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--pace", "60"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", "--pace", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.stdout is not None
     first = proc.stdout.readline()  # the run has started
     assert first.startswith("carrybot: paper trading")

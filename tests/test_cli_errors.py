@@ -19,9 +19,17 @@ PG = os.environ.get("CARRYBOT_TEST_PG_URL")
 
 def _cli(tmp: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")} | {
-        "CARRYBOT_DATA_DIR": str(tmp / "var"), "CARRYBOT_LOG__LEVEL": "error"}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=base | (env or {}), cwd=tmp,
-                          capture_output=True, text=True, timeout=timeout)
+        "CARRYBOT_DATA_DIR": str(tmp / "var"),
+        "CARRYBOT_LOG__LEVEL": "error",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        env=base | (env or {}),
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _write(tmp: Path, name: str, data: bytes) -> str:
@@ -30,26 +38,54 @@ def _write(tmp: Path, name: str, data: bytes) -> str:
 
 
 CASES = [
-    ("sqlite url without the async driver", ["db", "upgrade"], {"CARRYBOT_DB__URL": "sqlite:///x.db"}, 2,
-     "CARRYBOT_DB__URL"),
+    (
+        "sqlite url without the async driver",
+        ["db", "upgrade"],
+        {"CARRYBOT_DB__URL": "sqlite:///x.db"},
+        2,
+        "CARRYBOT_DB__URL",
+    ),
     ("mysql", ["db", "upgrade"], {"CARRYBOT_DB__URL": "mysql://u:p@h/db"}, 2, "not supported"),
-    ("non-numeric port", ["db", "upgrade"], {"CARRYBOT_DB__URL": "postgresql+asyncpg://u:p@h:port/db"}, 2,
-     "not a database URL"),
-    ("refused port", ["db", "upgrade"], {"CARRYBOT_DB__URL": "postgresql+asyncpg://u:p@127.0.0.1:1/db"}, 1,
-     "refused"),
-    ("unknown host", ["db", "upgrade"], {"CARRYBOT_DB__URL": "postgresql+asyncpg://u:p@nohost.invalid/db"}, 1,
-     "resolve"),
-    ("misspelled section", ["config", "check"], {"CARRYBOT_STRATEGGY__S1__NOTIONAL_USD": "1"}, 2,
-     "CARRYBOT_STRATEGGY__S1__NOTIONAL_USD"),
+    (
+        "non-numeric port",
+        ["db", "upgrade"],
+        {"CARRYBOT_DB__URL": "postgresql+asyncpg://u:p@h:port/db"},
+        2,
+        "not a database URL",
+    ),
+    ("refused port", ["db", "upgrade"], {"CARRYBOT_DB__URL": "postgresql+asyncpg://u:p@127.0.0.1:1/db"}, 1, "refused"),
+    (
+        "unknown host",
+        ["db", "upgrade"],
+        {"CARRYBOT_DB__URL": "postgresql+asyncpg://u:p@nohost.invalid/db"},
+        1,
+        "resolve",
+    ),
+    (
+        "misspelled section",
+        ["config", "check"],
+        {"CARRYBOT_STRATEGGY__S1__NOTIONAL_USD": "1"},
+        2,
+        "CARRYBOT_STRATEGGY__S1__NOTIONAL_USD",
+    ),
     ("unknown field", ["config", "check"], {"CARRYBOT_REPLAY__VENUS": "okx"}, 2, "CARRYBOT_REPLAY__VENUS"),
     ("list not JSON", ["config", "check"], {"CARRYBOT_STRATEGY__ACTIVE": "s2"}, 2, "JSON"),
-    ("1e400", ["config", "check"], {"CARRYBOT_STRATEGY__S1__NOTIONAL_USD": "1e400"}, 2,
-     "strategy.s1.notional_usd"),
+    ("1e400", ["config", "check"], {"CARRYBOT_STRATEGY__S1__NOTIONAL_USD": "1e400"}, 2, "strategy.s1.notional_usd"),
     ("nan", ["config", "check"], {"CARRYBOT_PAPER__SLIPPAGE_BPS": "nan"}, 2, "finite"),
-    ("cmd with no broker", ["cmd", "status"], {"CARRYBOT_MQTT__COMMAND_SECRET": "s" * 20, "CARRYBOT_MQTT__PORT": "1"},
-     1, "MQTT broker"),
-    ("cmd args not JSON", ["cmd", "reduce", "--args", "{fraction: 0.5}"], {"CARRYBOT_MQTT__COMMAND_SECRET": "s" * 20},
-     2, "--args"),
+    (
+        "cmd with no broker",
+        ["cmd", "status"],
+        {"CARRYBOT_MQTT__COMMAND_SECRET": "s" * 20, "CARRYBOT_MQTT__PORT": "1"},
+        1,
+        "MQTT broker",
+    ),
+    (
+        "cmd args not JSON",
+        ["cmd", "reduce", "--args", "{fraction: 0.5}"],
+        {"CARRYBOT_MQTT__COMMAND_SECRET": "s" * 20},
+        2,
+        "--args",
+    ),
     ("missing data file", ["backtest", "--data", "missing.csv.gz"], {}, 2, "no such file"),
     ("missing column", ["backtest", "--data", "@cols.csv"], {}, 2, "missing columns"),
     ("empty file", ["backtest", "--data", "@empty.csv"], {}, 2, "empty file"),
@@ -75,9 +111,15 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
 
 def test_the_test_suites_own_variables_are_not_settings() -> None:
-    assert unknown_variables({"CARRYBOT_TEST_PG_URL": "x", "CARRYBOT_CRASH_TRIALS": "3", "CARRYBOT_MODE": "paper",
-                              "CARRYBOT_EXCHANGES__BINANCE__API_KEY": "k", "CARRYBOT_STRATEGY__S1__X": "1"}) == [
-        "CARRYBOT_STRATEGY__S1__X"]
+    assert unknown_variables(
+        {
+            "CARRYBOT_TEST_PG_URL": "x",
+            "CARRYBOT_CRASH_TRIALS": "3",
+            "CARRYBOT_MODE": "paper",
+            "CARRYBOT_EXCHANGES__BINANCE__API_KEY": "k",
+            "CARRYBOT_STRATEGY__S1__X": "1",
+        }
+    ) == ["CARRYBOT_STRATEGY__S1__X"]
 
 
 def _wait_for(proc: subprocess.Popen, path: Path, timeout: float = 90) -> None:
@@ -100,11 +142,20 @@ def test_a_second_instance_of_a_bot_exits_2_naming_the_holder(tmp_path: Path, ba
             pytest.skip("no PostgreSQL here")
         env["CARRYBOT_DB__URL"] = PG
     out = tmp_path / "first.out"
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")} | env | {
-        "CARRYBOT_DATA_DIR": str(tmp_path / "var"), "CARRYBOT_LOG__LEVEL": "error"}
+    base = (
+        {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")}
+        | env
+        | {"CARRYBOT_DATA_DIR": str(tmp_path / "var"), "CARRYBOT_LOG__LEVEL": "error"}
+    )
     with out.open("w") as fh:
-        first = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--pace", "3000"], env=base, cwd=tmp_path,
-                                 stdout=fh, stderr=subprocess.PIPE, text=True)
+        first = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run", "--pace", "3000"],
+            env=base,
+            cwd=tmp_path,
+            stdout=fh,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             _wait_for(first, out)
             second = _cli(tmp_path, "run", "--pace", "3000", env=env)
@@ -115,8 +166,14 @@ def test_a_second_instance_of_a_bot_exits_2_naming_the_holder(tmp_path: Path, ba
             first.wait()
     # the holder is gone: the run resumes in a new instance (stopped as soon as it says so)
     with out.open("w") as fh:
-        again = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--pace", "3000"], env=base, cwd=tmp_path,
-                                 stdout=fh, stderr=subprocess.PIPE, text=True)
+        again = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run", "--pace", "3000"],
+            env=base,
+            cwd=tmp_path,
+            stdout=fh,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             _wait_for(again, out)
             assert "resumed" in out.read_text()

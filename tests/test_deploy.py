@@ -57,8 +57,11 @@ def _exported() -> set[str]:
 
 
 def test_every_queried_metric_is_exported() -> None:
-    exprs = [r["expr"] for g in yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())["groups"]
-             for r in g["rules"]]
+    exprs = [
+        r["expr"]
+        for g in yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())["groups"]
+        for r in g["rules"]
+    ]
     dash = json.loads((DEPLOY / "grafana" / "dashboards" / "carrybot.json").read_text())
     exprs += [t["expr"] for p in dash["panels"] for t in p["targets"]]
     assert dash["uid"] == "carrybot-main"

@@ -33,8 +33,11 @@ def render_png(tl: Timeline, title: str, max_points: int = 4000) -> bytes:
     ts = [datetime.fromtimestamp(tl.ts_ns[i] / NS_PER_SEC, tz=UTC) for i in idx]
 
     def spans(changes: list) -> list[tuple[datetime, datetime, Any]]:  # type: ignore[type-arg]
-        return [(datetime.fromtimestamp(a / NS_PER_SEC, tz=UTC), datetime.fromtimestamp(b / NS_PER_SEC, tz=UTC), v)
-                for a, b, v in tl.spans(changes)]
+        return [
+            (datetime.fromtimestamp(a / NS_PER_SEC, tz=UTC), datetime.fromtimestamp(b / NS_PER_SEC, tz=UTC), v)
+            for a, b, v in tl.spans(changes)
+        ]
+
     fig, axes = plt.subplots(4, 1, figsize=(11, 10), sharex=True, gridspec_kw={"height_ratios": [3, 2, 2, 2]})
     ax_eq, ax_exp, ax_lev, ax_fund = axes
     ax_eq.plot(ts, [tl.equity[i] for i in idx], color="#1d4ed8", lw=1.2, label="equity")
@@ -43,8 +46,9 @@ def render_png(tl: Timeline, title: str, max_points: int = 4000) -> bytes:
     ax_exp.set_ylabel("gross exposure (USD)")
     ax_lev.plot(ts, [tl.leverage[i] for i in idx], color="#7c3aed", lw=1.0, label="leverage")
     caps = [tl.leverage_cap[i] for i in idx]
-    ax_lev.plot(ts, [c if c is not None else float("nan") for c in caps], color="#dc2626", lw=1.0, ls="--",
-                label="G1 cap")
+    ax_lev.plot(
+        ts, [c if c is not None else float("nan") for c in caps], color="#dc2626", lw=1.0, ls="--", label="G1 cap"
+    )
     ax_lev.set_ylabel("leverage (x)")
     ax_fund.plot(ts, [tl.funding[i] for i in idx], color="#b45309", lw=1.2, label="cumulative funding")
     ax_fund.set_ylabel("funding (USDT)")
@@ -59,12 +63,19 @@ def render_png(tl: Timeline, title: str, max_points: int = 4000) -> bytes:
         ax.legend(loc="upper left", fontsize=8)
     from matplotlib.patches import Patch
 
-    fig.legend(handles=[Patch(color=STAGE_COLOURS[1], label="ladder: trim"),
-                        Patch(color=STAGE_COLOURS[2], label="ladder: hedge"),
-                        Patch(color=STAGE_COLOURS[3], label="ladder: de-risk"),
-                        Patch(color="#9ca3af", alpha=0.5, hatch="//", label="expiry blackout (G4)"),
-                        Patch(color="#111827", alpha=0.2, label="reducing / halted")],
-               loc="lower center", ncol=5, fontsize=8, frameon=False)
+    fig.legend(
+        handles=[
+            Patch(color=STAGE_COLOURS[1], label="ladder: trim"),
+            Patch(color=STAGE_COLOURS[2], label="ladder: hedge"),
+            Patch(color=STAGE_COLOURS[3], label="ladder: de-risk"),
+            Patch(color="#9ca3af", alpha=0.5, hatch="//", label="expiry blackout (G4)"),
+            Patch(color="#111827", alpha=0.2, label="reducing / halted"),
+        ],
+        loc="lower center",
+        ncol=5,
+        fontsize=8,
+        frameon=False,
+    )
     fig.suptitle(title, fontsize=11)
     fig.tight_layout(rect=(0, 0.03, 1, 0.97))
     buf = io.BytesIO()
@@ -90,24 +101,41 @@ def render_html(report: dict[str, Any], png: bytes) -> str:
     run, perf, led, gov = report["run"], report["performance"], report["ledger"], report["governor"]
     trades = perf["trades"]
     headline = {
-        "total return": f"{perf['total_return']:+.3%}", "annualized return": f"{perf['annualized_return']:+.3%}",
+        "total return": f"{perf['total_return']:+.3%}",
+        "annualized return": f"{perf['annualized_return']:+.3%}",
         "max drawdown": f"{perf['max_drawdown']:.3%}",
         "Sharpe": perf["sharpe"] if perf["sharpe"] is not None else f"n/a ({perf['undefined'].get('sharpe')})",
         "Sortino": perf["sortino"] if perf["sortino"] is not None else f"n/a ({perf['undefined'].get('sortino')})",
         "Calmar": perf["calmar"] if perf["calmar"] is not None else f"n/a ({perf['undefined'].get('calmar')})",
-        "round trips": trades["round_trips"], "win rate": trades["win_rate"], "expectancy (USD/trip)":
-        trades["expectancy"], "winning days": perf["win_rate_days"],
+        "round trips": trades["round_trips"],
+        "win rate": trades["win_rate"],
+        "expectancy (USD/trip)": trades["expectancy"],
+        "winning days": perf["win_rate_days"],
     }
-    money = {k: led[k] for k in ("funding", "fees", "spread", "slippage", "borrow", "realized", "unrealized",
-                                 "total", "identity_residual")}
+    money = {
+        k: led[k]
+        for k in (
+            "funding",
+            "fees",
+            "spread",
+            "slippage",
+            "borrow",
+            "realized",
+            "unrealized",
+            "total",
+            "identity_residual",
+        )
+    }
     cc = report.get("carry_capture") or {}
     carry = {k: cc.get(k) for k in ("ceiling_usd", "ceiling_apr", "capture_gross", "capture_net")} if cc else {}
-    interventions = {rule: ", ".join(f"{k} {v}" for k, v in c.items())
-                     for rule, c in gov["interventions_by_rule"].items()} or {"none": ""}
+    interventions = {
+        rule: ", ".join(f"{k} {v}" for k, v in c.items()) for rule, c in gov["interventions_by_rule"].items()
+    } or {"none": ""}
     img = base64.b64encode(png).decode()
     title = f"carrybot backtest {'+'.join(run['strategies'])} {run['from']} → {run['to']}"
-    raw = html.escape(json.dumps({k: report[k] for k in ("run", "equity", "performance", "ledger", "counts")},
-                                 indent=1, default=str))
+    raw = html.escape(
+        json.dumps({k: report[k] for k in ("run", "equity", "performance", "ledger", "counts")}, indent=1, default=str)
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font:14px system-ui,sans-serif;margin:24px;color:#111827}}
@@ -116,13 +144,13 @@ th,td{{border:1px solid #e5e7eb;padding:3px 10px;text-align:left}}th{{background
 img{{max-width:100%}}.cols{{display:flex;gap:32px;flex-wrap:wrap}}pre{{background:#f9fafb;padding:8px;overflow:auto}}</style>
 </head><body>
 <h1>{html.escape(title)}</h1>
-<p>data {html.escape(str(run['data_version']))} · code {html.escape(str(run['code_version']))}
-{(' · run ' + html.escape(str(run.get('record')))) if run.get('record') else ''}
-{' · <b>dated futures SYNTHETIC (generated)</b>' if run['synthetic_instruments'] else ''}</p>
+<p>data {html.escape(str(run["data_version"]))} · code {html.escape(str(run["code_version"]))}
+{(" · run " + html.escape(str(run.get("record")))) if run.get("record") else ""}
+{" · <b>dated futures SYNTHETIC (generated)</b>" if run["synthetic_instruments"] else ""}</p>
 <div class="cols">{_table("Performance", headline)}{_table("Ledger (USDT)", money)}
-{_table("Carry capture", carry) if carry else ''}{_table("Governor interventions by rule", interventions)}</div>
+{_table("Carry capture", carry) if carry else ""}{_table("Governor interventions by rule", interventions)}</div>
 <img alt="equity, exposure, leverage vs cap, cumulative funding" src="data:image/png;base64,{img}">
-<p>{html.escape(perf['conventions'])}</p>
+<p>{html.escape(perf["conventions"])}</p>
 <details><summary>report (JSON)</summary><pre>{raw}</pre></details>
 </body></html>
 """
@@ -131,8 +159,10 @@ img{{max-width:100%}}.cols{{display:flex;gap:32px;flex-wrap:wrap}}pre{{backgroun
 def write_charts(report: dict[str, Any], tl: Timeline, out_dir: Path, stem: str = "backtest") -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     run = report["run"]
-    png = render_png(tl, f"carrybot {'+'.join(run['strategies'])}  {run['from'][:10]} → {run['to'][:10]}  "
-                         f"(data {run['data_version']})")
+    png = render_png(
+        tl,
+        f"carrybot {'+'.join(run['strategies'])}  {run['from'][:10]} → {run['to'][:10]}  (data {run['data_version']})",
+    )
     png_path, html_path = out_dir / f"{stem}.png", out_dir / f"{stem}.html"
     png_path.write_bytes(png)
     html_path.write_text(render_html(report, png), encoding="utf-8")

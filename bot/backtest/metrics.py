@@ -98,8 +98,17 @@ def trade_stats(pnls: Sequence[float]) -> TradeStats:
     win_rate, loss_rate = len(wins) / n, len(losses) / n
     avg_win = sum(wins) / len(wins) if wins else 0.0
     avg_loss = sum(losses) / len(losses) if losses else 0.0
-    return TradeStats(n, len(wins), len(losses), win_rate, avg_win if wins else None, avg_loss if losses else None,
-                      win_rate * avg_win - loss_rate * avg_loss, max(pnls), min(pnls))
+    return TradeStats(
+        n,
+        len(wins),
+        len(losses),
+        win_rate,
+        avg_win if wins else None,
+        avg_loss if losses else None,
+        win_rate * avg_win - loss_rate * avg_loss,
+        max(pnls),
+        min(pnls),
+    )
 
 
 def returns_from_closes(closes: Sequence[float], start_equity: float) -> list[float]:
@@ -110,8 +119,14 @@ def returns_from_closes(closes: Sequence[float], start_equity: float) -> list[fl
     return out
 
 
-def performance(curve: Sequence[tuple[int, float]] | EquityTrack, start_equity: float, end_equity: float,
-                years: float, round_trip_pnls: Sequence[float], rf_annual: float = 0.0) -> dict[str, Any]:
+def performance(
+    curve: Sequence[tuple[int, float]] | EquityTrack,
+    start_equity: float,
+    end_equity: float,
+    years: float,
+    round_trip_pnls: Sequence[float],
+    rf_annual: float = 0.0,
+) -> dict[str, Any]:
     """Every headline figure of a report, with the reason beside each undefined one. ``curve`` is the full
     (ts, equity) path or the run's constant-memory ``EquityTrack`` (same figures)."""
     total = end_equity / start_equity - 1.0 if start_equity > 0 else 0.0
@@ -131,9 +146,16 @@ def performance(curve: Sequence[tuple[int, float]] | EquityTrack, start_equity: 
         undefined["calmar"] = "no drawdown"
     days_up = sum(1 for r in rets if r > 0)
     return {
-        "total_return": total, "annualized_return": annual, "max_drawdown": dd,
-        "sharpe": sh, "sortino": so, "calmar": ca, "undefined": undefined, "risk_free_annual": rf_annual,
-        "days": len(rets), "win_rate_days": days_up / len(rets) if rets else None,
+        "total_return": total,
+        "annualized_return": annual,
+        "max_drawdown": dd,
+        "sharpe": sh,
+        "sortino": so,
+        "calmar": ca,
+        "undefined": undefined,
+        "risk_free_annual": rf_annual,
+        "days": len(rets),
+        "win_rate_days": days_up / len(rets) if rets else None,
         "trades": asdict(trade_stats(round_trip_pnls)),
         "conventions": "daily UTC returns, 365-day year, sample stdev; Sortino downside over all days",
     }

@@ -42,8 +42,18 @@ class Timeline:
         if (changes[-1][1] if changes else None) != value:
             changes.append((ts, value))
 
-    def add(self, ts: int, equity: float, gross: float, leverage: float, cap: float | None, funding: float,
-            stage: int, blackout: bool, state: str) -> None:
+    def add(
+        self,
+        ts: int,
+        equity: float,
+        gross: float,
+        leverage: float,
+        cap: float | None,
+        funding: float,
+        stage: int,
+        blackout: bool,
+        state: str,
+    ) -> None:
         self._change(self.stage_changes, ts, stage)
         self._change(self.blackout_changes, ts, blackout)
         self._change(self.state_changes, ts, state)
@@ -104,10 +114,20 @@ class RunObserver:
         equity = ex.stats.equity.last
         reads = ex.reads if ex.reads is not None else gov.reads_at(ex.market, batch.ts_ns)
         derivs = [iid for iid, b in ex.ledger.legs.items() if b.fqty and ex.instruments[iid].is_derivative] or [
-            s.instrument_id for s in batch.snapshots if ex.instruments[s.instrument_id].is_derivative]
+            s.instrument_id for s in batch.snapshots if ex.instruments[s.instrument_id].is_derivative
+        ]
         cap = min((reads.leverage(iid).max_leverage for iid in derivs), default=None)
-        tl.add(batch.ts_ns, equity, gross, gross / equity if equity > 0 else 0.0, cap, float(ex.ledger.funding),
-               max(gov.ladders.snapshot().values(), default=0), reads.phase.in_blackout, gov.trading_state.value)
+        tl.add(
+            batch.ts_ns,
+            equity,
+            gross,
+            gross / equity if equity > 0 else 0.0,
+            cap,
+            float(ex.ledger.funding),
+            max(gov.ladders.snapshot().values(), default=0),
+            reads.phase.in_blackout,
+            gov.trading_state.value,
+        )
         self._round_trips(batch.ts_ns, ex, held)
 
     def _booked(self, ex: Executor, base: str) -> Decimal:
@@ -115,8 +135,12 @@ class RunObserver:
         total = ZERO
         for iid, book in led.legs.items():
             if ex.instruments[iid].base == base:
-                total += (book.realized + led.funding_by_leg.get(iid, ZERO) - led.fees_by_leg.get(iid, ZERO)
-                          - led.costs_by_leg.get(iid, ZERO))
+                total += (
+                    book.realized
+                    + led.funding_by_leg.get(iid, ZERO)
+                    - led.fees_by_leg.get(iid, ZERO)
+                    - led.costs_by_leg.get(iid, ZERO)
+                )
         return total
 
     def _round_trips(self, ts_ns: int, ex: Executor, held: dict[str, float]) -> None:

@@ -12,8 +12,14 @@ NS_PER_SEC = 1_000_000_000
 
 
 class ProgressBar:
-    def __init__(self, total: int, stream: TextIO | None = None, width: int = 30, every_secs: float = 0.1,
-                 label: str = "backtest") -> None:
+    def __init__(
+        self,
+        total: int,
+        stream: TextIO | None = None,
+        width: int = 30,
+        every_secs: float = 0.1,
+        label: str = "backtest",
+    ) -> None:
         self.total = max(total, 1)
         self.stream = stream or sys.stderr
         self.width = width
@@ -39,8 +45,10 @@ class ProgressBar:
         eta = elapsed / frac - elapsed if frac > 0 else 0.0
         when = datetime.fromtimestamp(ts_ns / NS_PER_SEC, tz=UTC).strftime("%Y-%m-%d") if ts_ns else ""
         eq = f"  equity {equity:,.0f}" if equity is not None else ""
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {frac:6.1%}  {when}{eq}"
-                          f"  {elapsed:5.1f}s elapsed, ~{eta:4.1f}s left ")
+        self.stream.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {frac:6.1%}  {when}{eq}"
+            f"  {elapsed:5.1f}s elapsed, ~{eta:4.1f}s left "
+        )
         self.stream.flush()
         self.draws += 1
 

@@ -8,13 +8,21 @@ import json
 from typing import Any
 
 HEADLINE = (
-    ("equity.total_return", "total return", "pct"), ("equity.annualized_return", "annualized", "pct"),
-    ("equity.max_drawdown", "max drawdown", "pct"), ("performance.sharpe", "Sharpe", "num"),
-    ("performance.sortino", "Sortino", "num"), ("performance.calmar", "Calmar", "num"),
-    ("performance.trades.round_trips", "round trips", "int"), ("performance.trades.win_rate", "win rate", "pct"),
-    ("performance.trades.expectancy", "expectancy USD", "num"), ("ledger.funding", "funding", "num"),
-    ("ledger.fees", "fees", "num"), ("ledger.slippage", "slippage", "num"), ("ledger.borrow", "borrow", "num"),
-    ("counts.orders_sent", "orders", "int"), ("counts.liquidations", "liquidations", "int"),
+    ("equity.total_return", "total return", "pct"),
+    ("equity.annualized_return", "annualized", "pct"),
+    ("equity.max_drawdown", "max drawdown", "pct"),
+    ("performance.sharpe", "Sharpe", "num"),
+    ("performance.sortino", "Sortino", "num"),
+    ("performance.calmar", "Calmar", "num"),
+    ("performance.trades.round_trips", "round trips", "int"),
+    ("performance.trades.win_rate", "win rate", "pct"),
+    ("performance.trades.expectancy", "expectancy USD", "num"),
+    ("ledger.funding", "funding", "num"),
+    ("ledger.fees", "fees", "num"),
+    ("ledger.slippage", "slippage", "num"),
+    ("ledger.borrow", "borrow", "num"),
+    ("counts.orders_sent", "orders", "int"),
+    ("counts.liquidations", "liquidations", "int"),
     ("carry_capture.capture_net", "carry capture (net)", "pct"),
 )
 
@@ -22,17 +30,27 @@ HEADLINE = (
 def results_of(report: dict[str, Any]) -> dict[str, Any]:
     keep = ("equity", "performance", "ledger", "counts", "carry_capture")
     out = {k: report.get(k) for k in keep}
-    out["governor"] = {k: report["governor"][k] for k in ("decisions_by_outcome", "interventions_by_rule",
-                                                          "final_state")}
+    out["governor"] = {
+        k: report["governor"][k] for k in ("decisions_by_outcome", "interventions_by_rule", "final_state")
+    }
     plain: dict[str, Any] = json.loads(json.dumps(out, default=str))
     return plain
 
 
 def params_of(report: dict[str, Any]) -> dict[str, Any]:
     run = report["run"]
-    plain: dict[str, Any] = json.loads(json.dumps({"strategies": run["strategies"], "from": run["from"],
-                                                   "to": run["to"], "settings": run["settings"],
-                                                   "rules": run["rules"]}, default=str))
+    plain: dict[str, Any] = json.loads(
+        json.dumps(
+            {
+                "strategies": run["strategies"],
+                "from": run["from"],
+                "to": run["to"],
+                "settings": run["settings"],
+                "rules": run["rules"],
+            },
+            default=str,
+        )
+    )
     return plain
 
 
@@ -56,8 +74,9 @@ async def record(store_url: str, report: dict[str, Any], now_ns: int) -> str:
         while any(r.run_key == (key if n == 0 else f"{key}-{n}") for r in await store.runs()):
             n += 1
         key = key if n == 0 else f"{key}-{n}"
-        run = await store.open_run(key, "backtest", params, report["run"]["data_version"],
-                                   report["run"]["code_version"], now_ns)
+        run = await store.open_run(
+            key, "backtest", params, report["run"]["data_version"], report["run"]["code_version"], now_ns
+        )
         await store.finish_run(run.id, results_of(report), now_ns)
         return key
     finally:
@@ -90,16 +109,33 @@ async def load(store_url: str, keys: list[str]) -> list[dict[str, Any]]:
         if found is None:
             known = ", ".join(r.run_key for r in runs[-5:]) or "none recorded yet"
             raise LookupError(f"no recorded backtest {k!r} (latest: {known})")
-        out.append({"key": found.run_key, "id": found.id, "data_version": found.data_version,
-                    "code_version": found.code_version, "params": found.params, "results": found.results or {}})
+        out.append(
+            {
+                "key": found.run_key,
+                "id": found.id,
+                "data_version": found.data_version,
+                "code_version": found.code_version,
+                "params": found.params,
+                "results": found.results or {},
+            }
+        )
     return out
 
 
 async def listing(store_url: str) -> list[dict[str, Any]]:
     runs = await _finished(store_url)
-    return [{"key": r.run_key, "id": r.id, "data_version": r.data_version, "code_version": r.code_version,
-             "strategies": r.params.get("strategies"), "total_return": _get(r.results or {}, "equity.total_return"),
-             "sharpe": _get(r.results or {}, "performance.sharpe")} for r in runs]
+    return [
+        {
+            "key": r.run_key,
+            "id": r.id,
+            "data_version": r.data_version,
+            "code_version": r.code_version,
+            "strategies": r.params.get("strategies"),
+            "total_return": _get(r.results or {}, "equity.total_return"),
+            "sharpe": _get(r.results or {}, "performance.sharpe"),
+        }
+        for r in runs
+    ]
 
 
 def _get(d: Any, dotted: str) -> Any:
@@ -131,16 +167,30 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         va, vb = _get(a["results"], path), _get(b["results"], path)
         fa = float(va) if va is not None else None
         fb = float(vb) if vb is not None else None
-        results.append({"metric": label, "path": path, "kind": kind, "a": fa, "b": fb,
-                        "diff": fb - fa if fa is not None and fb is not None else None})
+        results.append(
+            {
+                "metric": label,
+                "path": path,
+                "kind": kind,
+                "a": fa,
+                "b": fb,
+                "diff": fb - fa if fa is not None and fb is not None else None,
+            }
+        )
     ia = flatten(_get(a["results"], "governor.interventions_by_rule") or {})
     ib = flatten(_get(b["results"], "governor.interventions_by_rule") or {})
-    interventions = {k: (ia.get(k, 0), ib.get(k, 0)) for k in sorted(ia.keys() | ib.keys())
-                     if ia.get(k, 0) != ib.get(k, 0)}
-    return {"a": {k: a[k] for k in ("key", "data_version", "code_version")},
-            "b": {k: b[k] for k in ("key", "data_version", "code_version")},
-            "same_data": a["data_version"] == b["data_version"], "same_code": a["code_version"] == b["code_version"],
-            "params_changed": params, "results": results, "interventions_changed": interventions}
+    interventions = {
+        k: (ia.get(k, 0), ib.get(k, 0)) for k in sorted(ia.keys() | ib.keys()) if ia.get(k, 0) != ib.get(k, 0)
+    }
+    return {
+        "a": {k: a[k] for k in ("key", "data_version", "code_version")},
+        "b": {k: b[k] for k in ("key", "data_version", "code_version")},
+        "same_data": a["data_version"] == b["data_version"],
+        "same_code": a["code_version"] == b["code_version"],
+        "params_changed": params,
+        "results": results,
+        "interventions_changed": interventions,
+    }
 
 
 def _cell(v: float | None, kind: str, signed: bool = False) -> str:
@@ -155,8 +205,10 @@ def _cell(v: float | None, kind: str, signed: bool = False) -> str:
 
 def format_compare(c: dict[str, Any]) -> str:
     a, b = c["a"], c["b"]
-    lines = [f"A {a['key']}  data {a['data_version']}  code {a['code_version']}",
-             f"B {b['key']}  data {b['data_version']}  code {b['code_version']}"]
+    lines = [
+        f"A {a['key']}  data {a['data_version']}  code {a['code_version']}",
+        f"B {b['key']}  data {b['data_version']}  code {b['code_version']}",
+    ]
     if not c["same_data"]:
         lines.append("  ! different data versions: results are not comparable like for like")
     lines.append(f"\nparameters changed ({len(c['params_changed'])}):")
@@ -166,8 +218,10 @@ def format_compare(c: dict[str, Any]) -> str:
         lines.append("  none")
     lines.append(f"\n{'metric':22} {'A':>14} {'B':>14} {'B − A':>14}")
     for r in c["results"]:
-        lines.append(f"{r['metric']:22} {_cell(r['a'], r['kind']):>14} {_cell(r['b'], r['kind']):>14} "
-                     f"{_cell(r['diff'], r['kind'], True):>14}")
+        lines.append(
+            f"{r['metric']:22} {_cell(r['a'], r['kind']):>14} {_cell(r['b'], r['kind']):>14} "
+            f"{_cell(r['diff'], r['kind'], True):>14}"
+        )
     if c["interventions_changed"]:
         lines.append("\ngovernor interventions changed:")
         for k, (va, vb) in c["interventions_changed"].items():

@@ -36,16 +36,24 @@ def _date(ts_ns: int) -> str:
     return datetime.fromtimestamp(ts_ns / NS_PER_SEC, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
-async def run_replay(settings: Settings, rules: RulesConfig, paced: bool, progress: Progress = None,
-                     persist: bool = False, rf_annual: float = 0.0, signals: bool = True) -> ReplayResult:
+async def run_replay(
+    settings: Settings,
+    rules: RulesConfig,
+    paced: bool,
+    progress: Progress = None,
+    persist: bool = False,
+    rf_annual: float = 0.0,
+    signals: bool = True,
+) -> ReplayResult:
     async with RunSession(settings, signals) as session:  # signal handlers first: a SIGTERM now stops cleanly
         persistence = None
         if persist:
             from bot.feeds.bars import data_version
             from bot.store.run import open_persistence
 
-            persistence = await open_persistence(settings, data_version(settings.replay.file), masked(settings),
-                                                 time.time_ns(), code_version())
+            persistence = await open_persistence(
+                settings, data_version(settings.replay.file), masked(settings), time.time_ns(), code_version()
+            )
             session.on_close(persistence.close)
         bot = session.adopt(build_bot(settings, rules, "paced" if paced else "sim", persistence))
         if persistence is not None:
@@ -79,15 +87,23 @@ async def _close_run(bot: Bot, p: Persistence, report: dict[str, Any], finish: b
     finished = False
     if finish:
         try:
-            await p.store.finish_run(p.run_id, {k: report[k] for k in ("equity", "ledger", "counts")},
-                                     time.time_ns())
+            await p.store.finish_run(p.run_id, {k: report[k] for k in ("equity", "ledger", "counts")}, time.time_ns())
             finished = True
         except Exception as exc:  # noqa: BLE001 - the summary is still printed; the next start finishes it
-            print(f"carrybot: the store did not take the run's end ({type(exc).__name__}); the next "
-                  "`carrybot run` finds the run unfinished and completes it", flush=True)
-    return {"healthy": p.recorder.healthy, "backlog": p.recorder.backlog, "failures": p.recorder.failures,
-            "commits": p.recorder.commits, "ticks_committed": p.recorder.ticks_committed, "finished": finished,
-            "recovery": None if bot.recovery is None else bot.recovery.summary()}
+            print(
+                f"carrybot: the store did not take the run's end ({type(exc).__name__}); the next "
+                "`carrybot run` finds the run unfinished and completes it",
+                flush=True,
+            )
+    return {
+        "healthy": p.recorder.healthy,
+        "backlog": p.recorder.backlog,
+        "failures": p.recorder.failures,
+        "commits": p.recorder.commits,
+        "ticks_committed": p.recorder.ticks_committed,
+        "finished": finished,
+        "recovery": None if bot.recovery is None else bot.recovery.summary(),
+    }
 
 
 class _progress:
@@ -109,9 +125,11 @@ class _progress:
         elif self.progress == "lines" and self.seen % self.every == 0:
             eq = ex.stats.equity.last
             pos = sum(1 for b in ex.ledger.legs.values() if b.qty)
-            print(f"  {_date(batch.ts_ns)}  {ex.stats.snapshots / self.total:6.1%}  equity {eq:,.2f}  "
-                  f"funding {float(ex.ledger.funding):+,.2f}  open legs {pos}  state {ex.governor.trading_state}",
-                  flush=True)
+            print(
+                f"  {_date(batch.ts_ns)}  {ex.stats.snapshots / self.total:6.1%}  equity {eq:,.2f}  "
+                f"funding {float(ex.ledger.funding):+,.2f}  open legs {pos}  state {ex.governor.trading_state}",
+                flush=True,
+            )
 
     def close(self) -> None:
         if self.bar is not None:

@@ -72,7 +72,8 @@ def _score(report: dict[str, Any], metric: str) -> float:
     if metric == "net_carry_usd":
         led = report["ledger"]
         v: float | None = sum(float(led[k]) for k in ("funding",)) - sum(
-            float(led[k]) for k in ("fees", "spread", "slippage", "borrow"))
+            float(led[k]) for k in ("fees", "spread", "slippage", "borrow")
+        )
     else:
         v = report["performance"].get(metric)
     return -math.inf if v is None or not math.isfinite(v) else float(v)
@@ -88,9 +89,19 @@ def evaluate(job: Job) -> JobResult:
     result = asyncio.run(run_replay(settings, load_rules(settings.rules_file), paced=False, signals=False))
     rep = result.report
     last_bar_ns = result.bot.feed.ts_range_ns[1]
-    return JobResult(job.params, job.start, job.end, job.tag, _score(rep, job.metric),
-                     rep["equity"]["total_return"], rep["equity"]["max_drawdown"], rep["performance"]["sharpe"],
-                     rep["counts"]["orders_sent"], rep["run"]["data_version"], last_bar_ns // NS_PER_SEC)
+    return JobResult(
+        job.params,
+        job.start,
+        job.end,
+        job.tag,
+        _score(rep, job.metric),
+        rep["equity"]["total_return"],
+        rep["equity"]["max_drawdown"],
+        rep["performance"]["sharpe"],
+        rep["counts"]["orders_sent"],
+        rep["run"]["data_version"],
+        last_bar_ns // NS_PER_SEC,
+    )
 
 
 Runner = Callable[[list[Job]], list[JobResult]]
@@ -103,6 +114,7 @@ def local_runner(jobs_n: int | None = None) -> Runner:
             return [evaluate(j) for j in jobs]
         with ProcessPoolExecutor(max_workers=n) as pool:
             return list(pool.map(evaluate, jobs))
+
     return run
 
 
@@ -117,10 +129,15 @@ def ray_runner(address: str | None, num_cpus: int | None = None) -> Runner:
 
     def run(jobs: list[Job]) -> list[JobResult]:
         if not ray.is_initialized():  # joined once, left by ``close_ray`` when the search is over
-            ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
-                     log_to_driver=False)
+            ray.init(
+                address=address,
+                num_cpus=num_cpus if address is None else None,
+                include_dashboard=False,
+                log_to_driver=False,
+            )
         remote = ray.remote(evaluate)
         return list(ray.get([remote.remote(j) for j in jobs]))
+
     return run
 
 
@@ -159,16 +176,19 @@ def best(results: Sequence[JobResult]) -> JobResult:
     return max(enumerate(results), key=lambda kv: (kv[1].score, -kv[0]))[1]
 
 
-def walk_forward(settings: Settings, axes: Mapping[str, Sequence[Any]], wins: list[Window], metric: str,
-                 runner: Runner) -> list[Window]:
+def walk_forward(
+    settings: Settings, axes: Mapping[str, Sequence[Any]], wins: list[Window], metric: str, runner: Runner
+) -> list[Window]:
     points = grid(axes)
     fits = [Job(settings, p, w.train[0], w.train[1], metric, f"w{w.index}/train") for w in wins for p in points]
     results = runner(fits)
     for w in wins:
         w.train_results = [r for r in results if r.tag == f"w{w.index}/train"]
         w.chosen = best(w.train_results).params
-    tests = runner([Job(settings, w.chosen, w.test[0], w.test[1], metric, f"w{w.index}/test") for w in wins]
-                   + [Job(settings, (), w.test[0], w.test[1], metric, f"w{w.index}/baseline") for w in wins])
+    tests = runner(
+        [Job(settings, w.chosen, w.test[0], w.test[1], metric, f"w{w.index}/test") for w in wins]
+        + [Job(settings, (), w.test[0], w.test[1], metric, f"w{w.index}/baseline") for w in wins]
+    )
     for w in wins:
         w.test_result = next(r for r in tests if r.tag == f"w{w.index}/test")
         w.baseline = next(r for r in tests if r.tag == f"w{w.index}/baseline")
@@ -181,15 +201,21 @@ def summary(wins: list[Window]) -> dict[str, Any]:
     base = [w.baseline for w in wins if w.baseline is not None]
     base_compounded = math.prod(1 + r.total_return for r in base) - 1 if base else 0.0
     return {
-        "windows": [{"index": w.index, "train": [str(w.train[0]), str(w.train[1])],
-                     "test": [str(w.test[0]), str(w.test[1])], "chosen": dict(w.chosen),
-                     "train_score": best(w.train_results).score if w.train_results else None,
-                     "test_score": w.test_result.score if w.test_result else None,
-                     "test_return": w.test_result.total_return if w.test_result else None,
-                     "test_max_drawdown": w.test_result.max_drawdown if w.test_result else None,
-                     "baseline_score": w.baseline.score if w.baseline else None,
-                     "baseline_return": w.baseline.total_return if w.baseline else None}
-                    for w in wins],
+        "windows": [
+            {
+                "index": w.index,
+                "train": [str(w.train[0]), str(w.train[1])],
+                "test": [str(w.test[0]), str(w.test[1])],
+                "chosen": dict(w.chosen),
+                "train_score": best(w.train_results).score if w.train_results else None,
+                "test_score": w.test_result.score if w.test_result else None,
+                "test_return": w.test_result.total_return if w.test_result else None,
+                "test_max_drawdown": w.test_result.max_drawdown if w.test_result else None,
+                "baseline_score": w.baseline.score if w.baseline else None,
+                "baseline_return": w.baseline.total_return if w.baseline else None,
+            }
+            for w in wins
+        ],
         "out_of_sample_return": compounded,
         "baseline_out_of_sample_return": base_compounded,
         "stable_choice": len({w.chosen for w in wins}) == 1,

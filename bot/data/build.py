@@ -59,8 +59,20 @@ def build(src: Path, out: Path) -> int:
             if not START_UTC <= ts <= END_UTC:
                 continue
             funding = rec["funding rate"].strip() if kind == "perp" else ""
-            rows.append((str(int(ts.timestamp())), venue, base, kind, rec["open"], rec["high"], rec["low"],
-                         rec["close"], rec["volume"], funding))
+            rows.append(
+                (
+                    str(int(ts.timestamp())),
+                    venue,
+                    base,
+                    kind,
+                    rec["open"],
+                    rec["high"],
+                    rec["low"],
+                    rec["close"],
+                    rec["volume"],
+                    funding,
+                )
+            )
     rows.sort(key=lambda r: (int(r[0]), r[1], r[2], r[3]))
     with gzip.open(out, "wt", newline="", compresslevel=9) as fh:
         writer = csv.writer(fh, lineterminator="\n")

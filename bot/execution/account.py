@@ -11,9 +11,15 @@ from bot.governor.margin import liquidation_price
 from bot.ledger import Ledger
 
 
-def account_view(ledger: Ledger, market: Mapping[str, MarketSnapshot], instruments: Mapping[str, Instrument],
-                 leverage: Mapping[str, int], open_orders: int, hedge_gaps: Mapping[str, HedgeGap],
-                 store_ok: bool) -> AccountView:
+def account_view(
+    ledger: Ledger,
+    market: Mapping[str, MarketSnapshot],
+    instruments: Mapping[str, Instrument],
+    leverage: Mapping[str, int],
+    open_orders: int,
+    hedge_gaps: Mapping[str, HedgeGap],
+    store_ok: bool,
+) -> AccountView:
     positions: dict[str, float] = {}
     gross: dict[str, float] = {}
     net: dict[str, float] = {}
@@ -36,5 +42,17 @@ def account_view(ledger: Ledger, market: Mapping[str, MarketSnapshot], instrumen
         if inst.is_derivative:
             liq[iid] = liquidation_price(book.favg, q > 0, leverage.get(iid, 1), float(inst.maintenance_margin_rate))
     equity = ledger.equity_estimate(lambda i: market[i].mark)
-    return AccountView(equity, positions, gross, sum(gross.values()), open_orders, liq, net, sum(net.values()),
-                       net_base, gross_base, hedge_gaps, store_ok)
+    return AccountView(
+        equity,
+        positions,
+        gross,
+        sum(gross.values()),
+        open_orders,
+        liq,
+        net,
+        sum(net.values()),
+        net_base,
+        gross_base,
+        hedge_gaps,
+        store_ok,
+    )

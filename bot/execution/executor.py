@@ -57,15 +57,25 @@ _TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJ
 
 
 class Executor:
-    def __init__(self, feed_batches: Callable[[], AsyncIterator[MarketBatch]], gateways: Mapping[str, Gateway],
-                 governor: Governor, strategies: Sequence[Strategy], ledger: Ledger, clock: Clock,
-                 instruments: Mapping[str, Instrument], entry_ttl_secs: float = 9 * 3600,
-                 recorder: Recorder | None = None, guard: PriceGuard | None = None,
-                 bus: EventBus | None = None) -> None:
+    def __init__(
+        self,
+        feed_batches: Callable[[], AsyncIterator[MarketBatch]],
+        gateways: Mapping[str, Gateway],
+        governor: Governor,
+        strategies: Sequence[Strategy],
+        ledger: Ledger,
+        clock: Clock,
+        instruments: Mapping[str, Instrument],
+        entry_ttl_secs: float = 9 * 3600,
+        recorder: Recorder | None = None,
+        guard: PriceGuard | None = None,
+        bus: EventBus | None = None,
+    ) -> None:
         self._batches = feed_batches
         g6 = governor.cfg.g6
-        self.guard = guard or PriceGuard(instruments, GuardBounds(g6.guard_jump_pct, g6.guard_cross_pct,
-                                                                  g6.guard_confirm_prints))
+        self.guard = guard or PriceGuard(
+            instruments, GuardBounds(g6.guard_jump_pct, g6.guard_cross_pct, g6.guard_confirm_prints)
+        )
         self.gateways = dict(gateways)
         self.governor = governor
         self.strategies = tuple(strategies)
@@ -186,8 +196,14 @@ class Executor:
                 await self.cancel_all()
         for ev in res.ladder_events:
             self.stats.ladder_events += 1
-            log.info("governor.ladder", key=ev.key, measure=ev.measure, from_stage=ev.from_stage,
-                     to_stage=ev.to_stage, value=ev.value)
+            log.info(
+                "governor.ladder",
+                key=ev.key,
+                measure=ev.measure,
+                from_stage=ev.from_stage,
+                to_stage=ev.to_stage,
+                value=ev.value,
+            )
             self.bus.publish(ev)
         if res.unhedged_usd:
             self.stats.max_unhedged_usd = max(self.stats.max_unhedged_usd, max(res.unhedged_usd.values()))
@@ -237,8 +253,14 @@ class Executor:
         return {k: b.qty for k, b in self.ledger.legs.items() if b.qty}
 
     def _transition(self, tr: StateTransition) -> None:
-        log.warning("governor.state", from_state=tr.from_state.value, to_state=tr.to_state.value,
-                    rule=tr.rule, code=tr.code, **_plain(tr.inputs))
+        log.warning(
+            "governor.state",
+            from_state=tr.from_state.value,
+            to_state=tr.to_state.value,
+            rule=tr.rule,
+            code=tr.code,
+            **_plain(tr.inputs),
+        )
         self.bus.publish(tr)
 
     def set_trading_state(self, to: TradingState, origin: str, reason: str) -> StateTransition | None:
@@ -254,17 +276,30 @@ class Executor:
             return
         marks = self.marks
         positions = {k: (b.qty, b.avg_cost) for k, b in self.ledger.legs.items()}
-        pairs = [{"decision_id": t.decision_id, "lead_order_id": t.lead.client_order_id,
-                  "hedge_instrument_id": t.hedge.instrument_id, "state": t.state.value, "lead_filled": t.lead_filled,
-                  "hedge_filled": t.hedge_filled, "ts_ns": self.clock.now_ns()} for t in self.pairs.pairs.values()]
+        pairs = [
+            {
+                "decision_id": t.decision_id,
+                "lead_order_id": t.lead.client_order_id,
+                "hedge_instrument_id": t.hedge.instrument_id,
+                "state": t.state.value,
+                "lead_filled": t.lead_filled,
+                "hedge_filled": t.hedge_filled,
+                "ts_ns": self.clock.now_ns(),
+            }
+            for t in self.pairs.pairs.values()
+        ]
         equity = self.ledger.equity(marks) if all(k in marks for k in self.ledger.legs) else None
-        await self.recorder.commit(cursor_ns, self.clock.now_ns(), equity, positions, self.governor.export_state(),
-                                   pairs)
+        await self.recorder.commit(
+            cursor_ns, self.clock.now_ns(), equity, positions, self.governor.export_state(), pairs
+        )
 
     def _filled(self, decision: Decision) -> bool:
         """Every order of the decision has filled completely."""
-        return bool(decision.orders) and not any(o.client_order_id in self.working for o in decision.orders) and all(
-            self._filled_qty.get(o.client_order_id, ZERO) >= o.qty for o in decision.orders)
+        return (
+            bool(decision.orders)
+            and not any(o.client_order_id in self.working for o in decision.orders)
+            and all(self._filled_qty.get(o.client_order_id, ZERO) >= o.qty for o in decision.orders)
+        )
 
     def _still_open(self, intent: OrderIntent) -> tuple[IntentLeg, ...]:
         """The intent's legs cut to what the ledger still holds (a fallback must not over-close)."""
@@ -346,9 +381,15 @@ class Executor:
         self._outbox.clear()  # nothing is released while the governor is taking risk off
 
     def account_view(self) -> AccountView:
-        return account_view(self.ledger, self.market, self.instruments, self.leverage, len(self.working),
-                            self.pairs.gaps() if self.pairs.pairs else {},
-                            self.recorder is None or self.recorder.healthy)
+        return account_view(
+            self.ledger,
+            self.market,
+            self.instruments,
+            self.leverage,
+            len(self.working),
+            self.pairs.gaps() if self.pairs.pairs else {},
+            self.recorder is None or self.recorder.healthy,
+        )
 
     def _drain(self) -> None:
         st = self.stats
@@ -376,10 +417,15 @@ class Executor:
                         st.rejections[ev.reason or "unknown"] += 1
                         until = self.governor.venue_rejected(ev.venue, ev.reason or "unknown", self.clock.now_ns())
                         if until is not None:
-                            log.warning("governor.venue_paused", venue=ev.venue, reason=ev.reason,
-                                        paused_secs=(until - self.clock.now_ns()) / 1e9)
-                        log.warning("venue.rejected", venue=ev.venue, client_order_id=ev.client_order_id,
-                                    reason=ev.reason)
+                            log.warning(
+                                "governor.venue_paused",
+                                venue=ev.venue,
+                                reason=ev.reason,
+                                paused_secs=(until - self.clock.now_ns()) / 1e9,
+                            )
+                        log.warning(
+                            "venue.rejected", venue=ev.venue, client_order_id=ev.client_order_id, reason=ev.reason
+                        )
 
     def _on_fill(self, fill: Fill) -> None:
         self.apply_fill(fill, record=True)
@@ -401,8 +447,13 @@ class Executor:
         self._outbox.extend(self.pairs.on_fill(fill, self.market, self.clock.now_ns()))
         if fill.is_liquidation:
             st.liquidations += 1
-            log.error("venue.liquidation", venue=fill.venue, instrument=fill.instrument_id, qty=str(fill.qty),
-                      price=str(fill.price))
+            log.error(
+                "venue.liquidation",
+                venue=fill.venue,
+                instrument=fill.instrument_id,
+                qty=str(fill.qty),
+                price=str(fill.price),
+            )
 
 
 def _plain(inputs: Mapping[str, object]) -> dict[str, object]:

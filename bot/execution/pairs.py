@@ -87,11 +87,27 @@ class PairBook:
         cid = f"{tmpl.client_order_id}h{track.children}"
         if tmpl.order_type is OrderType.LIMIT and tmpl.post_only:
             limit = to_decimal(snap.bid if tmpl.side is Side.BUY else snap.ask)
-            child = replace(tmpl, client_order_id=cid, qty=qty, limit_price=limit, ts_created_ns=now_ns,
-                            ref_mid=snap.mid, ref_touch=float(limit))
+            child = replace(
+                tmpl,
+                client_order_id=cid,
+                qty=qty,
+                limit_price=limit,
+                ts_created_ns=now_ns,
+                ref_mid=snap.mid,
+                ref_touch=float(limit),
+            )
         else:
-            child = replace(tmpl, client_order_id=cid, qty=qty, order_type=OrderType.MARKET, limit_price=None,
-                            post_only=False, ts_created_ns=now_ns, ref_mid=snap.mid, ref_touch=snap.touch(tmpl.side))
+            child = replace(
+                tmpl,
+                client_order_id=cid,
+                qty=qty,
+                order_type=OrderType.MARKET,
+                limit_price=None,
+                post_only=False,
+                ts_created_ns=now_ns,
+                ref_mid=snap.mid,
+                ref_touch=snap.touch(tmpl.side),
+            )
         track.hedge_sent += qty
         track.child_ids.add(cid)
         self._by_order[cid] = track
@@ -100,8 +116,11 @@ class PairBook:
     def _restate(self, t: PairTrack) -> None:
         new = t.state
         if t.state in (PairState.PENDING, PairState.PARTIALLY_HEDGED, PairState.HEDGED):
-            new = PairState.HEDGED if t.lead_filled > 0 and t.gap == 0 else (
-                PairState.PARTIALLY_HEDGED if t.lead_filled > 0 else PairState.PENDING)
+            new = (
+                PairState.HEDGED
+                if t.lead_filled > 0 and t.gap == 0
+                else (PairState.PARTIALLY_HEDGED if t.lead_filled > 0 else PairState.PENDING)
+            )
         if new is not t.state:
             t.state = new
             self.transitions[new] += 1

@@ -49,19 +49,47 @@ class RecoveryReport:
     position_mismatches: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, int | None]:
-        return {f.name: len(self.position_mismatches) if f.name == "position_mismatches" else getattr(self, f.name)
-                for f in fields(self)}
+        return {
+            f.name: len(self.position_mismatches) if f.name == "position_mismatches" else getattr(self, f.name)
+            for f in fields(self)
+        }
 
 
 def _order(r: OrderRow) -> Order:
-    return Order(r.client_order_id, r.intent_id, r.decision_id, r.instrument_id, Side(r.side), r.qty,
-                 OrderType(r.order_type), Purpose(r.purpose), r.ts_created_ns, r.limit_price, r.post_only,
-                 r.reduce_only, r.leverage, float(r.ref_mid), float(r.ref_touch))
+    return Order(
+        r.client_order_id,
+        r.intent_id,
+        r.decision_id,
+        r.instrument_id,
+        Side(r.side),
+        r.qty,
+        OrderType(r.order_type),
+        Purpose(r.purpose),
+        r.ts_created_ns,
+        r.limit_price,
+        r.post_only,
+        r.reduce_only,
+        r.leverage,
+        float(r.ref_mid),
+        float(r.ref_touch),
+    )
 
 
 def _fill(r: FillRow) -> Fill:
-    return Fill(r.venue, r.trade_id, r.client_order_id, r.instrument_id, Side(r.side), r.qty, r.price, r.fee,
-                Liquidity(r.liquidity), r.ts_ns, r.is_liquidation, r.is_settlement)
+    return Fill(
+        r.venue,
+        r.trade_id,
+        r.client_order_id,
+        r.instrument_id,
+        Side(r.side),
+        r.qty,
+        r.price,
+        r.fee,
+        Liquidity(r.liquidity),
+        r.ts_ns,
+        r.is_liquidation,
+        r.is_settlement,
+    )
 
 
 async def recover(store: Store, run_id: int, ex: Executor, cursor_ns: int | None) -> RecoveryReport:
@@ -83,8 +111,9 @@ async def recover(store: Store, run_id: int, ex: Executor, cursor_ns: int | None
     seen_funding = set()
     for p in await store.funding(run_id):
         seen_funding.add((p.venue, p.instrument_id, p.ts_ns))
-        events.append((p.ts_ns, 1, FundingPayment(p.venue, p.instrument_id, p.ts_ns, p.rate, p.position_qty, p.mark,
-                                                  p.amount)))
+        events.append(
+            (p.ts_ns, 1, FundingPayment(p.venue, p.instrument_id, p.ts_ns, p.rate, p.position_qty, p.mark, p.amount))
+        )
     seen_borrow = set()
     for c in await store.borrow(run_id):
         seen_borrow.add((c.venue, c.instrument_id, c.ts_ns))
@@ -153,4 +182,3 @@ async def recover(store: Store, run_id: int, ex: Executor, cursor_ns: int | None
     ex.resume_after_ns = cursor_ns
     log.info("recovery.done", **rep.summary())
     return rep
-

@@ -40,8 +40,11 @@ class PositionWatchdog:
             except VenueError:
                 self.errors += 1
                 continue
-            ours = {iid: b.qty for iid, b in self.ex.ledger.legs.items()
-                    if b.qty and self.ex.instruments[iid].venue == venue and self.ex.instruments[iid].is_derivative}
+            ours = {
+                iid: b.qty
+                for iid, b in self.ex.ledger.legs.items()
+                if b.qty and self.ex.instruments[iid].venue == venue and self.ex.instruments[iid].is_derivative
+            }
             for iid in ours.keys() | venue_pos.keys():
                 a, b = ours.get(iid, Decimal(0)), venue_pos.get(iid, Decimal(0))
                 if abs(a - b) > self.tolerance:

@@ -98,8 +98,13 @@ def _check(row: list[str], ix: tuple[int, ...]) -> tuple[Bar | None, str]:
     return Bar(ts, row[i_venue].lower(), row[i_base].upper(), kind, o, h, lo, c, vol, funding), ""
 
 
-def load_bars(path: Path | None = None, venues: tuple[str, ...] | None = None, bases: tuple[str, ...] | None = None,
-              start: date | None = None, end: date | None = None) -> BarSet:
+def load_bars(
+    path: Path | None = None,
+    venues: tuple[str, ...] | None = None,
+    bases: tuple[str, ...] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> BarSet:
     """Read, validate and filter a bar file; rows come back sorted by (ts, venue, base, kind)."""
     path = path or bundled_path()
     try:
@@ -117,8 +122,10 @@ def load_bars(path: Path | None = None, venues: tuple[str, ...] | None = None, b
         raise DataFileError(f"{path}: empty file: expected a header with {', '.join(REQUIRED)}")
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        raise DataFileError(f"{path}: missing columns {', '.join(missing)} (the replay format is described in "
-                            "bot/data/SOURCE.md; `carrybot data import` converts other files)")
+        raise DataFileError(
+            f"{path}: missing columns {', '.join(missing)} (the replay format is described in "
+            "bot/data/SOURCE.md; `carrybot data import` converts other files)"
+        )
     ix = tuple(header.index(c) for c in REQUIRED)
     lo_ts = int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp()) if start else None
     hi_ts = int(datetime(end.year, end.month, end.day, tzinfo=UTC).timestamp()) if end else None
@@ -144,8 +151,11 @@ def load_bars(path: Path | None = None, venues: tuple[str, ...] | None = None, b
         bars.append(bar)
     bars.sort(key=lambda b: (b.ts, b.venue, b.base, b.kind))
     if not bars:
-        why = (f"every row was rejected ({dict(rejected)})" if rejected
-               else "no row matches the venues, bases and window")
-        raise DataFileError(f"{path}: nothing to replay: {why} (venues {venues or 'all'}, bases {bases or 'all'}, "
-                            f"{start or 'start'} → {end or 'end'})")
+        why = (
+            f"every row was rejected ({dict(rejected)})" if rejected else "no row matches the venues, bases and window"
+        )
+        raise DataFileError(
+            f"{path}: nothing to replay: {why} (venues {venues or 'all'}, bases {bases or 'all'}, "
+            f"{start or 'start'} → {end or 'end'})"
+        )
     return BarSet(tuple(bars), hashlib.sha256(raw).hexdigest()[:16], rejected)

@@ -40,17 +40,28 @@ def quarterly_expiries_ns(start_ns: int, end_ns: int) -> list[int]:
     return out
 
 
-def futures_instruments(venues: tuple[str, ...], bases: tuple[str, ...], start_ns: int,
-                        end_ns: int) -> dict[str, Instrument]:
+def futures_instruments(
+    venues: tuple[str, ...], bases: tuple[str, ...], start_ns: int, end_ns: int
+) -> dict[str, Instrument]:
     out = {}
     for t in quarterly_expiries_ns(start_ns, end_ns):
         tag = datetime.fromtimestamp(t / NS_PER_SEC, UTC).strftime("%y%m%d")
         for venue in venues:
             for base in bases:
                 step = QTY_STEP.get(base, QTY_STEP["BTC"])
-                inst = Instrument(venue=venue, symbol=f"{base}/USDT:USDT-{tag}-SYN", kind=InstrumentKind.FUTURE,
-                                  base=base, quote="USDT", fees=PERP_FEES[venue], qty_step=step, min_qty=step,
-                                  maintenance_margin_rate=PERP_MAINTENANCE[venue], ts_expiry_ns=t, synthetic=True)
+                inst = Instrument(
+                    venue=venue,
+                    symbol=f"{base}/USDT:USDT-{tag}-SYN",
+                    kind=InstrumentKind.FUTURE,
+                    base=base,
+                    quote="USDT",
+                    fees=PERP_FEES[venue],
+                    qty_step=step,
+                    min_qty=step,
+                    maintenance_margin_rate=PERP_MAINTENANCE[venue],
+                    ts_expiry_ns=t,
+                    synthetic=True,
+                )
                 out[inst.id] = inst
     return out
 
@@ -67,8 +78,9 @@ class _Basis:
 
     def step(self, dt_years: float) -> float:
         c = self.cfg
-        self.b += c.reversion_per_year * (c.mean_basis_apr - self.b) * dt_years \
-            + c.basis_vol_apr * math.sqrt(dt_years) * self.rng.gauss(0.0, 1.0)
+        self.b += c.reversion_per_year * (c.mean_basis_apr - self.b) * dt_years + c.basis_vol_apr * math.sqrt(
+            dt_years
+        ) * self.rng.gauss(0.0, 1.0)
         return self.b
 
 
@@ -124,11 +136,24 @@ class SyntheticFuturesFeed:
                     k = 1.0 + b * t_days / 365.0
                     price = s.mid * k
                     half = (s.ask - s.bid) / 2 * k
-                    extra.append(replace(
-                        s, instrument_id=f.id, bid=price - half, ask=price + half, last=price, mark=price,
-                        index=s.mid, range_high=None if s.range_high is None else s.range_high * k,
-                        range_low=None if s.range_low is None else s.range_low * k, funding_rate=None,
-                        funding_interval_secs=None, ts_next_funding_ns=None, settlement=None, ts_expiry_ns=expiry))
+                    extra.append(
+                        replace(
+                            s,
+                            instrument_id=f.id,
+                            bid=price - half,
+                            ask=price + half,
+                            last=price,
+                            mark=price,
+                            index=s.mid,
+                            range_high=None if s.range_high is None else s.range_high * k,
+                            range_low=None if s.range_low is None else s.range_low * k,
+                            funding_rate=None,
+                            funding_interval_secs=None,
+                            ts_next_funding_ns=None,
+                            settlement=None,
+                            ts_expiry_ns=expiry,
+                        )
+                    )
             yield MarketBatch(batch.ts_ns, batch.snapshots + tuple(extra)) if extra else batch
 
     async def batches(self) -> AsyncIterator[MarketBatch]:

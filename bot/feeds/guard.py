@@ -63,8 +63,13 @@ class PriceGuard:
         # may trade at a basis to spot; perps elsewhere are its closest witnesses)
         self._peers: dict[str, tuple[str, ...]] = {}
         for iid, a in instruments.items():
-            self._peers[iid] = tuple(j for j, b in instruments.items() if j != iid and b.base == a.base and (
-                (b.venue != a.venue and b.is_derivative == a.is_derivative) or b.venue == a.venue))
+            self._peers[iid] = tuple(
+                j
+                for j, b in instruments.items()
+                if j != iid
+                and b.base == a.base
+                and ((b.venue != a.venue and b.is_derivative == a.is_derivative) or b.venue == a.venue)
+            )
         self.trusted: dict[str, MarketSnapshot] = {}
         self._pending: dict[str, list[float]] = {}
         self.flagged = 0
@@ -106,8 +111,11 @@ class PriceGuard:
         last = self.trusted.get(iid)
         own = last.mark if last is not None else None
         trusted = self.trusted
-        others = [peer_px[j] if j in peer_px else trusted[j].mark for j in self._peers.get(iid, ())
-                  if j in peer_px or j in trusted]
+        others = [
+            peer_px[j] if j in peer_px else trusted[j].mark
+            for j in self._peers.get(iid, ())
+            if j in peer_px or j in trusted
+        ]
         ref = median(others) if others else None
         # the same asset elsewhere: a print is contradicted when fewer than half of the other sources agree with it
         agree = sum(1 for o in others if not _far(px, o, b.cross_pct))
@@ -119,8 +127,12 @@ class PriceGuard:
             return self._trust(s, own)
         pending = self._pending.setdefault(iid, [])
         pending.append(px)
-        if not cross_bad and not mid_bad and len(pending) >= b.confirm_prints \
-                and not _far(min(pending), max(pending), b.cross_pct):
+        if (
+            not cross_bad
+            and not mid_bad
+            and len(pending) >= b.confirm_prints
+            and not _far(min(pending), max(pending), b.cross_pct)
+        ):
             self._pending.pop(iid, None)
             self.confirmed += 1
             log.warning("feed.price_confirmed", instrument=iid, price=px, previous=own, prints=len(pending))
@@ -132,8 +144,17 @@ class PriceGuard:
         log.warning("feed.price_suspect", instrument=iid, price=px, trusted=own, reference=ref, reason=reason)
         if last is None:
             return None
-        return replace(s, bid=last.bid, ask=last.ask, last=last.last, mark=last.mark, index=last.index,
-                       range_high=None, range_low=None, suspect=True)
+        return replace(
+            s,
+            bid=last.bid,
+            ask=last.ask,
+            last=last.last,
+            mark=last.mark,
+            index=last.index,
+            range_high=None,
+            range_low=None,
+            suspect=True,
+        )
 
     def _trust(self, s: MarketSnapshot, own: float | None) -> MarketSnapshot:
         if s.index is not None and s.ts_expiry_ns is None and _far(s.index, s.mark, self.bounds.cross_pct):

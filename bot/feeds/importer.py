@@ -159,18 +159,23 @@ def read_csv(path: Path, tz: str, time_column: str | None = None) -> ImportResul
         lines.pop(0)
     reader = csv.DictReader(lines)
     fields = list(reader.fieldnames or [])
-    tcol = time_column if time_column in fields else _column(fields, (time_column.lower(),) if time_column else
-                                                                TIME_COLUMNS)
+    tcol = (
+        time_column
+        if time_column in fields
+        else _column(fields, (time_column.lower(),) if time_column else TIME_COLUMNS)
+    )
     if tcol is None:
-        raise ImportErrorWithField(f"{path}: no time column (looked for {', '.join(TIME_COLUMNS)}; "
-                                   "name one with --time-column)")
+        raise ImportErrorWithField(
+            f"{path}: no time column (looked for {', '.join(TIME_COLUMNS)}; name one with --time-column)"
+        )
     cols = {k: _column(fields, (k,)) for k in ("open", "high", "low", "close")}
     vol = next((f for f in fields if f.strip().lower().startswith("volume")), None)
     fcol = _column(fields, FUNDING_COLUMNS)
     has_prices = all(cols.values())
     if not has_prices and fcol is None:
-        raise ImportErrorWithField(f"{path}: neither open/high/low/close nor a funding column "
-                                   f"(columns: {', '.join(fields)})")
+        raise ImportErrorWithField(
+            f"{path}: neither open/high/low/close nor a funding column (columns: {', '.join(fields)})"
+        )
     parse_time = TimeParser(tz)
     out = ImportResult([])
     for rec in reader:
@@ -211,12 +216,29 @@ def read_json_list(path: Path) -> ImportResult:
         try:
             if isinstance(item, list | tuple):
                 ms, o, h, lo, c, v = item[:6]
-                out.rows.append(Row(int(round(_epoch_secs(float(ms)))), float(o), float(h), float(lo), float(c),
-                                    float(v) if v is not None else math.nan))
+                out.rows.append(
+                    Row(
+                        int(round(_epoch_secs(float(ms)))),
+                        float(o),
+                        float(h),
+                        float(lo),
+                        float(c),
+                        float(v) if v is not None else math.nan,
+                    )
+                )
             elif isinstance(item, dict) and "fundingRate" in item:
                 rate = item["fundingRate"]
-                out.rows.append(Row(int(round(_epoch_secs(float(item["timestamp"])))), math.nan, math.nan, math.nan,
-                                    math.nan, math.nan, float(rate)))
+                out.rows.append(
+                    Row(
+                        int(round(_epoch_secs(float(item["timestamp"])))),
+                        math.nan,
+                        math.nan,
+                        math.nan,
+                        math.nan,
+                        math.nan,
+                        float(rate),
+                    )
+                )
             else:
                 out.rejected["unknown_shape"] += 1
         except (TypeError, ValueError, KeyError):
@@ -235,8 +257,9 @@ def read_any(path: Path, tz: str, time_column: str | None = None) -> ImportResul
     raise ImportErrorWithField(f"{path}: unknown format (expected .csv, .json, optionally .gz)")
 
 
-def synthetic_funding(settlements: list[int], seed: int, mean: float = 1e-4, kappa: float = 0.05,
-                      sigma: float = 4e-5) -> dict[int, float]:
+def synthetic_funding(
+    settlements: list[int], seed: int, mean: float = 1e-4, kappa: float = 0.05, sigma: float = 4e-5
+) -> dict[int, float]:
     """An Ornstein–Uhlenbeck funding series at the given settlement times (clamped to ±0.3% like the venues)."""
     rng = random.Random(seed)
     out, x = {}, mean
@@ -256,13 +279,24 @@ class Series:
     notes: list[str]
 
 
-def build_series(prices: Path, venue: str, base: str, kind: str, tz: str = "UTC", time_column: str | None = None,
-                 funding: Path | None = None, funding_tz: str | None = None, synthetic_seed: int | None = None,
-                 funding_interval_secs: int = EIGHT_HOURS, synthetic_mean: float = 1e-4) -> Series:
+def build_series(
+    prices: Path,
+    venue: str,
+    base: str,
+    kind: str,
+    tz: str = "UTC",
+    time_column: str | None = None,
+    funding: Path | None = None,
+    funding_tz: str | None = None,
+    synthetic_seed: int | None = None,
+    funding_interval_secs: int = EIGHT_HOURS,
+    synthetic_mean: float = 1e-4,
+) -> Series:
     venue, base, kind = venue.lower(), base.upper(), kind.lower()
     if venue not in VENUES:
-        raise ImportErrorWithField(f"invalid --venue {venue!r}: one of {', '.join(VENUES)} (the paper venue needs "
-                                   "its fee schedule)")
+        raise ImportErrorWithField(
+            f"invalid --venue {venue!r}: one of {', '.join(VENUES)} (the paper venue needs its fee schedule)"
+        )
     if kind not in ("spot", "perp"):
         raise ImportErrorWithField(f"invalid --kind {kind!r}: spot or perp")
     res = read_any(prices, tz, time_column)
@@ -301,14 +335,18 @@ def build_series(prices: Path, venue: str, base: str, kind: str, tz: str = "UTC"
             r.funding = None
     if not attached:
         if synthetic_seed is None:
-            raise ImportErrorWithField(f"{prices}: a perp needs funding: no funding column, and no --funding file "
-                                       "matched a bar (or pass --synthetic-funding SEED to generate one, labelled)")
+            raise ImportErrorWithField(
+                f"{prices}: a perp needs funding: no funding column, and no --funding file "
+                "matched a bar (or pass --synthetic-funding SEED to generate one, labelled)"
+            )
         settle = [r.ts for r in rows if r.ts % funding_interval_secs == 0]
         for ts, rate in synthetic_funding(settle, synthetic_seed, mean=synthetic_mean).items():
             by_ts[ts].funding = rate
         attached = len(settle)
-        notes.append(f"SYNTHETIC funding: Ornstein-Uhlenbeck around {synthetic_mean:.4%}/8h, seed {synthetic_seed}, "
-                     f"{attached} settlements generated (the source has no funding)")
+        notes.append(
+            f"SYNTHETIC funding: Ornstein-Uhlenbeck around {synthetic_mean:.4%}/8h, seed {synthetic_seed}, "
+            f"{attached} settlements generated (the source has no funding)"
+        )
     elif funding is not None and attached < len(rates):
         rejected["funding_without_bar"] += len(rates) - attached
     notes.append(f"{attached} funding settlements on {len(rows)} bars")
@@ -320,13 +358,28 @@ def write_replay(series: list[Series], out: Path, append: bool = False) -> int:
     existing: list[dict[str, str]] = []
     if append and out.exists():
         replaced = {(s.venue, s.base, s.kind) for s in series}
-        existing = [r for r in csv.DictReader(_read_text(out).splitlines())
-                    if (r["venue"], r["base"], r["kind"]) not in replaced]
+        existing = [
+            r
+            for r in csv.DictReader(_read_text(out).splitlines())
+            if (r["venue"], r["base"], r["kind"]) not in replaced
+        ]
     rows: list[tuple[Any, ...]] = [tuple(r[k] for k in REQUIRED) for r in existing]
     for s in series:
         for r in s.rows:
-            rows.append((str(r.ts), s.venue, s.base, s.kind, repr(r.open), repr(r.high), repr(r.low), repr(r.close),
-                         "" if math.isnan(r.volume) else repr(r.volume), "" if r.funding is None else repr(r.funding)))
+            rows.append(
+                (
+                    str(r.ts),
+                    s.venue,
+                    s.base,
+                    s.kind,
+                    repr(r.open),
+                    repr(r.high),
+                    repr(r.low),
+                    repr(r.close),
+                    "" if math.isnan(r.volume) else repr(r.volume),
+                    "" if r.funding is None else repr(r.funding),
+                )
+            )
     rows.sort(key=lambda t: (int(t[0]), t[1], t[2], t[3]))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -339,9 +392,14 @@ def write_replay(series: list[Series], out: Path, append: bool = False) -> int:
 
 
 def source_note(series: list[Series], sources: list[str]) -> str:
-    lines = ["# Imported replay data", "", f"Written by `carrybot data import` on "
-             f"{datetime.now(tz=UTC).strftime('%Y-%m-%d %H:%M UTC')}.", "", "| series | bars | first | last | notes |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "# Imported replay data",
+        "",
+        f"Written by `carrybot data import` on {datetime.now(tz=UTC).strftime('%Y-%m-%d %H:%M UTC')}.",
+        "",
+        "| series | bars | first | last | notes |",
+        "|---|---|---|---|---|",
+    ]
     for s in series:
         first = datetime.fromtimestamp(s.rows[0].ts, tz=UTC).isoformat()
         last = datetime.fromtimestamp(s.rows[-1].ts, tz=UTC).isoformat()

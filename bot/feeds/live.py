@@ -24,8 +24,15 @@ log = get_logger(__name__)
 class LivePollingFeed:
     data_version = "live"
 
-    def __init__(self, gateways: Mapping[str, CcxtGateway], instruments: Mapping[str, Instrument], clock: Clock,
-                 poll_secs: float = 5.0, max_polls: int | None = None, oi_every_secs: float = 60.0) -> None:
+    def __init__(
+        self,
+        gateways: Mapping[str, CcxtGateway],
+        instruments: Mapping[str, Instrument],
+        clock: Clock,
+        poll_secs: float = 5.0,
+        max_polls: int | None = None,
+        oi_every_secs: float = 60.0,
+    ) -> None:
         self.gateways = dict(gateways)
         self.instruments = dict(instruments)
         self._clock = clock
@@ -63,8 +70,7 @@ class LivePollingFeed:
         self.n_bars += 1
         return MarketBatch(now, tuple(snaps))
 
-    async def _with_funding(self, gw: CcxtGateway, inst: Instrument, snap: MarketSnapshot,
-                            now: int) -> MarketSnapshot:
+    async def _with_funding(self, gw: CcxtGateway, inst: Instrument, snap: MarketSnapshot, now: int) -> MarketSnapshot:
         f = await gw.fetch_funding_now(inst.id)
         mark = float(f["mark"]) if f["mark"] is not None else snap.mark
         index = float(f["index"]) if f["index"] is not None else None
@@ -92,10 +98,20 @@ class LivePollingFeed:
                 log.warning("feed.open_interest_failed", instrument=inst.id, code=exc.code)
                 polled = (polled[0], None) if polled else (now, None)  # unavailable, not stale-as-fresh
         return MarketSnapshot(
-            inst.id, now, snap.bid, snap.ask, snap.last, mark, index=index, funding_rate=rate,
+            inst.id,
+            now,
+            snap.bid,
+            snap.ask,
+            snap.last,
+            mark,
+            index=index,
+            funding_rate=rate,
             predicted_funding_rate=float(f["predicted"]) if f["predicted"] is not None else None,
             funding_interval_secs=f["interval_secs"] or inst.funding_interval_secs,
-            ts_next_funding_ns=f["ts_next_ns"], settlement=settlement, open_interest=polled[1])
+            ts_next_funding_ns=f["ts_next_ns"],
+            settlement=settlement,
+            open_interest=polled[1],
+        )
 
     async def batches(self) -> AsyncIterator[MarketBatch]:
         n = 0

@@ -44,8 +44,13 @@ def infer_bar_secs(bars: tuple[Bar, ...], default: int = 8 * 3600) -> int:
 class ReplayFeed:
     """Plays a ``BarSet`` as batches of snapshots, one batch per bar timestamp."""
 
-    def __init__(self, bars: BarSet, instruments: Mapping[str, Instrument], spread: SpreadModel | None = None,
-                 bar_secs: int | None = None) -> None:
+    def __init__(
+        self,
+        bars: BarSet,
+        instruments: Mapping[str, Instrument],
+        spread: SpreadModel | None = None,
+        bar_secs: int | None = None,
+    ) -> None:
         self.instruments = instruments
         self.data_version = bars.data_version
         self.rejected_rows = bars.rejected
@@ -69,7 +74,6 @@ class ReplayFeed:
     def bars(self) -> tuple[Bar, ...]:
         """The bars played, in time order (the report's yardstick reads their funding)."""
         return self._bars
-
 
     @property
     def n_bars(self) -> int:
@@ -126,9 +130,25 @@ class ReplayFeed:
                     else:
                         rate = settled.get(iid)
                         settle = None
-                    snaps.append(MarketSnapshot(
-                        iid, ts_ns, bid, ask, px, px, spot_open.get(bar.venue + bar.base), r_high, r_low, bar.volume,
-                        rate, None, f_secs, (ts // f_secs + 1) * f_secs * NS_PER_SEC, settle))
+                    snaps.append(
+                        MarketSnapshot(
+                            iid,
+                            ts_ns,
+                            bid,
+                            ask,
+                            px,
+                            px,
+                            spot_open.get(bar.venue + bar.base),
+                            r_high,
+                            r_low,
+                            bar.volume,
+                            rate,
+                            None,
+                            f_secs,
+                            (ts // f_secs + 1) * f_secs * NS_PER_SEC,
+                            settle,
+                        )
+                    )
                 else:
                     snaps.append(MarketSnapshot(iid, ts_ns, bid, ask, px, px, px, r_high, r_low, bar.volume))
             yield MarketBatch(ts_ns, tuple(snaps))

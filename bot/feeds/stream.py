@@ -63,9 +63,17 @@ def _f(x: Any) -> float | None:
 class LiveStreamFeed:
     data_version = "live-stream"
 
-    def __init__(self, gateways: Mapping[str, CcxtGateway], instruments: Mapping[str, Instrument], clock: Clock,
-                 tick_secs: float = 1.0, rest_every_secs: float = 60.0, max_ticks: int | None = None,
-                 max_backoff_secs: float = 30.0, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        gateways: Mapping[str, CcxtGateway],
+        instruments: Mapping[str, Instrument],
+        clock: Clock,
+        tick_secs: float = 1.0,
+        rest_every_secs: float = 60.0,
+        max_ticks: int | None = None,
+        max_backoff_secs: float = 30.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.gateways = dict(gateways)
         self.instruments = dict(instruments)
         self._clock = clock
@@ -96,8 +104,9 @@ class LiveStreamFeed:
             quote = QUOTE_STREAM.get(venue, "watch_tickers")
             streams = gw.ex.has.get(_camel(quote)) and hasattr(gw.ex, quote)
             for group in groups.values():  # no stream on this venue: REST quotes at the tick pace
-                self._tasks.append(asyncio.create_task(
-                    self._watch(gw, quote, group) if streams else self._rest_quotes(gw, group)))
+                self._tasks.append(
+                    asyncio.create_task(self._watch(gw, quote, group) if streams else self._rest_quotes(gw, group))
+                )
             perps = [i for i in ids if self.instruments[i].funding_interval_secs]
             mark = MARK_STREAM.get(venue)
             if perps and mark and gw.ex.has.get(_camel(mark)) and hasattr(gw.ex, mark):
@@ -183,8 +192,9 @@ class LiveStreamFeed:
         while True:
             try:
                 for iid, (bid, ask, last, venue_ts) in (await gw.fetch_quotes(ids)).items():
-                    self._update(iid, {"bid": bid, "ask": ask, "last": last,
-                                       "timestamp": venue_ts // 1_000_000 or None})
+                    self._update(
+                        iid, {"bid": bid, "ask": ask, "last": last, "timestamp": venue_ts // 1_000_000 or None}
+                    )
             except VenueError as exc:
                 self.failures[gw.venue] += 1
                 log.warning("stream.rest_quotes_failed", venue=gw.venue, code=exc.code)
@@ -228,10 +238,23 @@ class LiveStreamFeed:
                 self._next_funding.pop(iid)
             if cur.next_funding_ns is not None and cur.next_funding_ns > now:
                 self._next_funding[iid] = cur.next_funding_ns
-            snaps.append(MarketSnapshot(
-                iid, cur.ts_ns, cur.bid, cur.ask, cur.last, mark, cur.index, funding_rate=cur.funding,
-                predicted_funding_rate=None, funding_interval_secs=cur.interval_secs or inst.funding_interval_secs,
-                ts_next_funding_ns=cur.next_funding_ns, settlement=settlement, open_interest=cur.open_interest))
+            snaps.append(
+                MarketSnapshot(
+                    iid,
+                    cur.ts_ns,
+                    cur.bid,
+                    cur.ask,
+                    cur.last,
+                    mark,
+                    cur.index,
+                    funding_rate=cur.funding,
+                    predicted_funding_rate=None,
+                    funding_interval_secs=cur.interval_secs or inst.funding_interval_secs,
+                    ts_next_funding_ns=cur.next_funding_ns,
+                    settlement=settlement,
+                    open_interest=cur.open_interest,
+                )
+            )
         self.n_bars += 1
         return MarketBatch(now, tuple(snaps))
 

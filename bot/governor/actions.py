@@ -17,15 +17,30 @@ class ActionFactory:
         self._seq = 0
         self._seq_ts = -1
 
-    def _intent(self, tag: str, legs: list[IntentLeg], now_ns: int, reason: str, flatten: bool = False,
-                origin: Origin = Origin.GOVERNOR) -> OrderIntent | None:
+    def _intent(
+        self,
+        tag: str,
+        legs: list[IntentLeg],
+        now_ns: int,
+        reason: str,
+        flatten: bool = False,
+        origin: Origin = Origin.GOVERNOR,
+    ) -> OrderIntent | None:
         if not legs:
             return None
         if now_ns != self._seq_ts:  # numbered within the tick: the same tick yields the same ids after a restart
             self._seq_ts, self._seq = now_ns, 0
         self._seq += 1
-        return OrderIntent(f"gov-{tag}-{now_ns // 1_000_000}-{self._seq}", origin, "governor",
-                           Purpose.RISK_REDUCE, tuple(legs), now_ns, reason=reason, flatten=flatten)
+        return OrderIntent(
+            f"gov-{tag}-{now_ns // 1_000_000}-{self._seq}",
+            origin,
+            "governor",
+            Purpose.RISK_REDUCE,
+            tuple(legs),
+            now_ns,
+            reason=reason,
+            flatten=flatten,
+        )
 
     def _leg(self, iid: str, qty: float, fraction: float = 1.0) -> IntentLeg | None:
         inst = self._inst.get(iid)
@@ -36,13 +51,21 @@ class ActionFactory:
             return None
         return IntentLeg(iid, Side.SELL if qty > 0 else Side.BUY, size, reduce_only=True)
 
-    def close(self, positions: Iterable[tuple[str, float]], now_ns: int, reason: str, tag: str = "close",
-              flatten: bool = False, origin: Origin = Origin.GOVERNOR) -> OrderIntent | None:
+    def close(
+        self,
+        positions: Iterable[tuple[str, float]],
+        now_ns: int,
+        reason: str,
+        tag: str = "close",
+        flatten: bool = False,
+        origin: Origin = Origin.GOVERNOR,
+    ) -> OrderIntent | None:
         legs = [leg for iid, q in sorted(positions) if (leg := self._leg(iid, q)) is not None]
         return self._intent(tag, legs, now_ns, reason, flatten, origin)
 
-    def trim(self, positions: Iterable[tuple[str, float]], fraction: float, now_ns: int,
-             reason: str) -> OrderIntent | None:
+    def trim(
+        self, positions: Iterable[tuple[str, float]], fraction: float, now_ns: int, reason: str
+    ) -> OrderIntent | None:
         legs = [leg for iid, q in sorted(positions) if (leg := self._leg(iid, q, fraction)) is not None]
         return self._intent("trim", legs, now_ns, reason)
 
@@ -56,8 +79,15 @@ class ActionFactory:
             return None
         return self._intent("complete", [IntentLeg(iid, side, size)], now_ns, reason)
 
-    def neutralise(self, positions: Iterable[tuple[str, float]], marks: Mapping[str, float], min_usd: float,
-                   now_ns: int, reason: str, tag: str = "hedge") -> OrderIntent | None:
+    def neutralise(
+        self,
+        positions: Iterable[tuple[str, float]],
+        marks: Mapping[str, float],
+        min_usd: float,
+        now_ns: int,
+        reason: str,
+        tag: str = "hedge",
+    ) -> OrderIntent | None:
         """Reduce the legs on the side of the residual delta until the delta is gone (never adds exposure)."""
         pos = sorted(positions)
         net = sum(q for _, q in pos)

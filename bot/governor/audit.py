@@ -53,7 +53,7 @@ class MemoryAudit:
         self.decisions.append(d)
         if len(self.decisions) >= 2 * self.keep:
             self.dropped += len(self.decisions) - self.keep
-            self.decisions = self.decisions[-self.keep:]
+            self.decisions = self.decisions[-self.keep :]
         note_intervention(self.interventions, d)
         self.by_outcome[d.outcome.value] += 1
         if not d.hits:
@@ -63,4 +63,3 @@ class MemoryAudit:
         for h in d.hits:
             self.by_rule_outcome[(h.rule, d.outcome.value)] += 1
             self.by_code[h.code.value] += 1
-

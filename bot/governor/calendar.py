@@ -29,8 +29,11 @@ _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
 
 # England and Wales: days moved or added by proclamation since 2011
 _UK_ONE_OFF_ADD = {date(2011, 4, 29), date(2012, 6, 5), date(2022, 6, 3), date(2022, 9, 19), date(2023, 5, 8)}
-_UK_MOVED = {date(2012, 5, 28): date(2012, 6, 4), date(2020, 5, 4): date(2020, 5, 8),
-             date(2022, 5, 30): date(2022, 6, 2)}
+_UK_MOVED = {
+    date(2012, 5, 28): date(2012, 6, 4),
+    date(2020, 5, 4): date(2020, 5, 8),
+    date(2022, 5, 30): date(2022, 6, 2),
+}
 # US market closures beyond the rules (national days of mourning)
 _US_ONE_OFF = {date(2018, 12, 5), date(2025, 1, 9)}
 
@@ -63,8 +66,13 @@ def _nth_weekday(year: int, month: int, weekday: int, n: int) -> date:
 @lru_cache(maxsize=256)
 def uk_holidays(year: int) -> frozenset[date]:
     easter = easter_sunday(year)
-    days = {easter - timedelta(days=2), easter + timedelta(days=1),
-            _nth_weekday(year, 5, 0, 1), _nth_weekday(year, 5, 0, -1), _nth_weekday(year, 8, 0, -1)}
+    days = {
+        easter - timedelta(days=2),
+        easter + timedelta(days=1),
+        _nth_weekday(year, 5, 0, 1),
+        _nth_weekday(year, 5, 0, -1),
+        _nth_weekday(year, 8, 0, -1),
+    }
     ny = date(year, 1, 1)
     days.add(ny if ny.weekday() < 5 else ny + timedelta(days=7 - ny.weekday()))
     xmas, boxing = date(year, 12, 25), date(year, 12, 26)
@@ -87,9 +95,16 @@ def _observed_us(d: date) -> date:
 @lru_cache(maxsize=256)
 def us_holidays(year: int) -> frozenset[date]:
     """CME/NYSE full-day closures."""
-    days = {_nth_weekday(year, 1, 0, 3), _nth_weekday(year, 2, 0, 3), easter_sunday(year) - timedelta(days=2),
-            _nth_weekday(year, 5, 0, -1), _nth_weekday(year, 9, 0, 1), _nth_weekday(year, 11, 3, 4),
-            _observed_us(date(year, 7, 4)), _observed_us(date(year, 12, 25))}
+    days = {
+        _nth_weekday(year, 1, 0, 3),
+        _nth_weekday(year, 2, 0, 3),
+        easter_sunday(year) - timedelta(days=2),
+        _nth_weekday(year, 5, 0, -1),
+        _nth_weekday(year, 9, 0, 1),
+        _nth_weekday(year, 11, 3, 4),
+        _observed_us(date(year, 7, 4)),
+        _observed_us(date(year, 12, 25)),
+    }
     ny = date(year, 1, 1)
     if ny.weekday() != 5:  # a Saturday New Year's Day is not observed on the Friday before (NYSE rule)
         days.add(_observed_us(ny))
@@ -142,19 +157,39 @@ class Expiry:
         def iso(x: datetime) -> str:
             return x.isoformat().replace("+00:00", "Z")
 
-        return {"venue": self.venue, "contract": self.contract, "final_trading_utc": iso(self.final_trading_utc),
-                "blackout_start_utc": iso(self.blackout_start_utc), "blackout_end_utc": iso(self.blackout_end_utc),
-                "final_week_start_utc": iso(self.final_week_start_utc)}
+        return {
+            "venue": self.venue,
+            "contract": self.contract,
+            "final_trading_utc": iso(self.final_trading_utc),
+            "blackout_start_utc": iso(self.blackout_start_utc),
+            "blackout_end_utc": iso(self.blackout_end_utc),
+            "final_week_start_utc": iso(self.final_week_start_utc),
+        }
 
 
-def make_expiry(venue: str, contract: str, final: datetime, blackout_hours: float, final_week_days: float,
-                discount_days: float) -> Expiry:
-    return Expiry(venue, contract, final, final - timedelta(hours=blackout_hours), final,
-                  final - timedelta(days=final_week_days), final - timedelta(days=discount_days))
+def make_expiry(
+    venue: str, contract: str, final: datetime, blackout_hours: float, final_week_days: float, discount_days: float
+) -> Expiry:
+    return Expiry(
+        venue,
+        contract,
+        final,
+        final - timedelta(hours=blackout_hours),
+        final,
+        final - timedelta(days=final_week_days),
+        final - timedelta(days=discount_days),
+    )
 
 
-def expiries(start: date, end: date, venues: tuple[str, ...] = VENUES, base: str = "BTC", blackout_hours: float = 48,
-             final_week_days: float = 7, discount_days: float = 14) -> list[Expiry]:
+def expiries(
+    start: date,
+    end: date,
+    venues: tuple[str, ...] = VENUES,
+    base: str = "BTC",
+    blackout_hours: float = 48,
+    final_week_days: float = 7,
+    discount_days: float = 14,
+) -> list[Expiry]:
     """Quarterly expiries with final trading time in [start, end), sorted by time then venue."""
     out = []
     for year in range(start.year, end.year + 1):
@@ -162,8 +197,16 @@ def expiries(start: date, end: date, venues: tuple[str, ...] = VENUES, base: str
             for venue in venues:
                 final = cme_final_trading(year, month) if venue == "cme" else venue_quarterly_expiry(year, month)
                 if start <= final.date() < end:
-                    out.append(make_expiry(venue, contract_name(venue, base, final), final, blackout_hours,
-                                           final_week_days, discount_days))
+                    out.append(
+                        make_expiry(
+                            venue,
+                            contract_name(venue, base, final),
+                            final,
+                            blackout_hours,
+                            final_week_days,
+                            discount_days,
+                        )
+                    )
     return sorted(out, key=lambda e: (e.final_trading_utc, e.venue))
 
 
@@ -186,15 +229,28 @@ NO_PHASE = ExpiryPhase(None, None, False, False, False, None)
 def _finals(calendars: tuple[str, ...], first_year: int, last_year: int) -> tuple[tuple[int, str], ...]:
     """(final trading time in ns, 'cme' | 'venue'), sorted; computed once per calendar set."""
     venues = (("cme",) if "cme" in calendars else ()) + (("binance",) if "venue" in calendars else ())
-    return tuple(sorted({(int(e.final_trading_utc.timestamp()) * NS_PER_SEC, "cme" if e.venue == "cme" else "venue")
-                         for e in expiries(date(first_year, 1, 1), date(last_year + 1, 1, 1), venues)}))
+    return tuple(
+        sorted(
+            {
+                (int(e.final_trading_utc.timestamp()) * NS_PER_SEC, "cme" if e.venue == "cme" else "venue")
+                for e in expiries(date(first_year, 1, 1), date(last_year + 1, 1, 1), venues)
+            }
+        )
+    )
 
 
 class ExpiryCalendar:
     """Precomputed final trading times (per calendar), answering 'which phase is now?' in O(log n)."""
 
-    def __init__(self, calendars: tuple[str, ...], first_year: int = 2019, last_year: int = 2035,
-                 blackout_hours: float = 48, final_week_days: float = 7, discount_days: float = 14) -> None:
+    def __init__(
+        self,
+        calendars: tuple[str, ...],
+        first_year: int = 2019,
+        last_year: int = 2035,
+        blackout_hours: float = 48,
+        final_week_days: float = 7,
+        discount_days: float = 14,
+    ) -> None:
         finals = _finals(tuple(sorted(set(calendars))), first_year, last_year)
         self._ts = [t for t, _ in finals]
         self._venue = [v for _, v in finals]
@@ -216,10 +272,19 @@ class ExpiryCalendar:
         best = NO_PHASE
         for j in range(i, min(i + 2, len(self._ts))):
             left = self._ts[j] - now_ns
-            ph = ExpiryPhase(self._ts[j], left / 3.6e12, left <= self._blackout_ns, left <= self._week_ns,
-                             left <= self._discount_ns, self._venue[j])
+            ph = ExpiryPhase(
+                self._ts[j],
+                left / 3.6e12,
+                left <= self._blackout_ns,
+                left <= self._week_ns,
+                left <= self._discount_ns,
+                self._venue[j],
+            )
             if best is NO_PHASE or (ph.in_blackout, ph.in_final_week, ph.in_funding_discount) > (
-                    best.in_blackout, best.in_final_week, best.in_funding_discount):
+                best.in_blackout,
+                best.in_final_week,
+                best.in_funding_discount,
+            ):
                 best = ph
         if not (best.in_blackout or best.in_final_week or best.in_funding_discount):
             self._quiet = (self._ts[i - 1] if i > 0 else -(2**62), self._ts[i] - self._discount_ns, best)

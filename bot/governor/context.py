@@ -54,13 +54,28 @@ class CrowdingRead(NamedTuple):
 class TickReads:
     """Per-tick, lazily computed market reads (signals, leverage caps, crowding, expiry phase), cached per tick."""
 
-    __slots__ = ("now_ns", "signal", "short_vol", "phase", "front_month_oi_share", "_lev", "_crowd", "_lev_fn",
-                 "_crowd_fn")
+    __slots__ = (
+        "now_ns",
+        "signal",
+        "short_vol",
+        "phase",
+        "front_month_oi_share",
+        "_lev",
+        "_crowd",
+        "_lev_fn",
+        "_crowd_fn",
+    )
 
-    def __init__(self, now_ns: int, signal: Callable[[str], Signals | None], short_vol: Callable[[str], float | None],
-                 phase: ExpiryPhase,
-                 lev_fn: Callable[[Signals | None], LeverageCap],
-                 crowd_fn: Callable[[Signals | None], CrowdingRead], front_month_oi_share: float | None = None) -> None:
+    def __init__(
+        self,
+        now_ns: int,
+        signal: Callable[[str], Signals | None],
+        short_vol: Callable[[str], float | None],
+        phase: ExpiryPhase,
+        lev_fn: Callable[[Signals | None], LeverageCap],
+        crowd_fn: Callable[[Signals | None], CrowdingRead],
+        front_month_oi_share: float | None = None,
+    ) -> None:
         self.now_ns = now_ns
         self.signal = signal
         self.short_vol = short_vol

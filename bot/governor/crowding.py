@@ -29,15 +29,21 @@ def checklist(cfg: G5Config, sig_cfg: SignalsConfig, sig: Signals | None) -> Cro
         pc, fund = sig.price_change, sig.funding_8h
         values = (
             None if fund is None else abs(fund) >= cfg.punitive_funding_8h,
-            None if sig.oi_change is None or pc is None else (
-                sig.oi_change >= cfg.oi_rise_pct and pc <= -cfg.price_fall_pct),
+            None
+            if sig.oi_change is None or pc is None
+            else (sig.oi_change >= cfg.oi_rise_pct and pc <= -cfg.price_fall_pct),
             None if sig.liq_clusters is None else sig.liq_clusters >= cfg.liq_cluster_count,
             None if sig.skew_change is None else sig.skew_change >= cfg.skew_steepening,
             sig.lower_lows_fast,
         )
-        reduce = (pc is not None and pc <= -cfg.price_fall_pct and sig.oi_elevated is not None
-                  and sig.oi_elevated >= cfg.reduce_oi_elevated_pct and fund is not None
-                  and abs(fund) >= cfg.punitive_funding_8h / 2)
+        reduce = (
+            pc is not None
+            and pc <= -cfg.price_fall_pct
+            and sig.oi_elevated is not None
+            and sig.oi_elevated >= cfg.reduce_oi_elevated_pct
+            and fund is not None
+            and abs(fund) >= cfg.punitive_funding_8h / 2
+        )
     counts = sig_cfg.unavailable_is_caution
     cautions = tuple(n for n, v in zip(_NAMES, values, strict=True) if v or (v is None and counts.get(n, False)))  # type: ignore[call-overload]  # Literal keys
     unavailable = tuple(n for n, v in zip(_NAMES, values, strict=True) if v is None)
@@ -57,7 +63,10 @@ class CrowdingRule:
         if n < self.cfg.half_size_at:
             return None
         inputs: dict[str, float | int | str | None] = {
-            "cautions": n, "fired": ",".join(worst.cautions), "unavailable": ",".join(worst.unavailable)}
+            "cautions": n,
+            "fired": ",".join(worst.cautions),
+            "unavailable": ",".join(worst.unavailable),
+        }
         if n >= self.cfg.no_entry_at:
             return RuleHit(self.rule_id, DenyCode.CROWDING_NO_ENTRY, 0.0, inputs)
         return RuleHit(self.rule_id, DenyCode.CROWDING_HALF, 0.5, inputs)

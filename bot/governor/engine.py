@@ -70,8 +70,14 @@ class TickResult:
 
 
 class Governor:
-    def __init__(self, cfg: RulesConfig, instruments: Mapping[str, Instrument], rules: Sequence[Rule] | None = None,
-                 snapshot_step_secs: float = EIGHT_HOURS, client_id_prefix: str = "") -> None:
+    def __init__(
+        self,
+        cfg: RulesConfig,
+        instruments: Mapping[str, Instrument],
+        rules: Sequence[Rule] | None = None,
+        snapshot_step_secs: float = EIGHT_HOURS,
+        client_id_prefix: str = "",
+    ) -> None:
         self.cfg = cfg
         self.instruments = instruments
         self.client_id_prefix = client_id_prefix  # e.g. "r12-": client order ids unique per run, stable on restart
@@ -80,9 +86,12 @@ class Governor:
         self.venue_health = VenueHealthBook()
         self.rules = tuple(rules) if rules is not None else default_rules(cfg, self.ladders, self.venue_health)
         self.signals = SignalTracker(cfg.signals, snapshot_step_secs, cfg.g5.liq_cluster_ratio)
-        self.calendar = ExpiryCalendar(cfg.g4.calendars, blackout_hours=cfg.g4.blackout_hours,
-                                       final_week_days=cfg.g4.final_week_days,
-                                       discount_days=cfg.g4.funding_discount_days)
+        self.calendar = ExpiryCalendar(
+            cfg.g4.calendars,
+            blackout_hours=cfg.g4.blackout_hours,
+            final_week_days=cfg.g4.final_week_days,
+            discount_days=cfg.g4.funding_discount_days,
+        )
         self.actions = ActionFactory(instruments)
         self.collar = PriceCollar(cfg.g6)
         self._futures = [i for i in instruments.values() if i.kind is InstrumentKind.FUTURE]
@@ -103,8 +112,15 @@ class Governor:
     def reads_at(self, market: Mapping[str, MarketSnapshot], now_ns: int) -> TickReads:
         """What the rules read at ``now_ns``: signals, expiry phase, leverage and crowding functions, front-month
         open-interest share. A pure function of the governor's signal windows, the market and the time."""
-        return TickReads(now_ns, self.signals.get, self.signals.short_vol, self.calendar.phase(now_ns),
-                         self._lev_fn, self._crowd_fn, front_month_oi_share(self._futures, market, now_ns))
+        return TickReads(
+            now_ns,
+            self.signals.get,
+            self.signals.short_vol,
+            self.calendar.phase(now_ns),
+            self._lev_fn,
+            self._crowd_fn,
+            front_month_oi_share(self._futures, market, now_ns),
+        )
 
     # --- per tick -------------------------------------------------------------------------------------------------
     def observe(self, batch: MarketBatch) -> None:
@@ -128,24 +144,58 @@ class Governor:
         drawdown = 1.0 - account.equity / peak if peak > 0 else 0.0
         g3 = cfg.g3
         events: list[LadderEvent | None] = [
-            self.ladders.update(ACCOUNT, "drawdown", drawdown, g3.drawdown, g3.hysteresis_pct, now_ns, widen)]
+            self.ladders.update(ACCOUNT, "drawdown", drawdown, g3.drawdown, g3.hysteresis_pct, now_ns, widen)
+        ]
         for key in self.ladders.keys() - set(by_base) - {ACCOUNT}:
             # flat: liquidation distance belonged to the position and goes with it; crowding belongs to the market
             # and holds (refusing re-entry) until it recovers past the hysteresis band (SPEC G3)
             events.extend(self.ladders.clear(key, now_ns, {"liq_distance"}))
-            crowd = max((reads.crowding(iid) for iid, inst in self.instruments.items()
-                         if inst.base == key and inst.is_derivative and iid in market),
-                        key=lambda r: r.n_fired + r.reduce, default=None)
-            events.append(self.ladders.update(key, "crowding", None if crowd is None else float(
-                crowd.n_fired + crowd.reduce), g3.crowding, g3.hysteresis_pct, now_ns))
+            crowd = max(
+                (
+                    reads.crowding(iid)
+                    for iid, inst in self.instruments.items()
+                    if inst.base == key and inst.is_derivative and iid in market
+                ),
+                key=lambda r: r.n_fired + r.reduce,
+                default=None,
+            )
+            events.append(
+                self.ladders.update(
+                    key,
+                    "crowding",
+                    None if crowd is None else float(crowd.n_fired + crowd.reduce),
+                    g3.crowding,
+                    g3.hysteresis_pct,
+                    now_ns,
+                )
+            )
         for base, legs in by_base.items():
-            events.append(self.ladders.update(base, "liq_distance", liq_distance(legs, account, market),
-                                              g3.liq_distance, g3.hysteresis_pct, now_ns))
+            events.append(
+                self.ladders.update(
+                    base,
+                    "liq_distance",
+                    liq_distance(legs, account, market),
+                    g3.liq_distance,
+                    g3.hysteresis_pct,
+                    now_ns,
+                )
+            )
             # crowding acts on the leveraged legs (the spot legs of a base share the perps' market)
-            crowd = max((reads.crowding(iid) for iid, _ in legs if self.instruments[iid].is_derivative),
-                        key=lambda r: r.n_fired + r.reduce, default=None)
-            events.append(self.ladders.update(base, "crowding", None if crowd is None else float(
-                crowd.n_fired + crowd.reduce), g3.crowding, g3.hysteresis_pct, now_ns))
+            crowd = max(
+                (reads.crowding(iid) for iid, _ in legs if self.instruments[iid].is_derivative),
+                key=lambda r: r.n_fired + r.reduce,
+                default=None,
+            )
+            events.append(
+                self.ladders.update(
+                    base,
+                    "crowding",
+                    None if crowd is None else float(crowd.n_fired + crowd.reduce),
+                    g3.crowding,
+                    g3.hysteresis_pct,
+                    now_ns,
+                )
+            )
         # one action per position per tick, the most severe: a trim (account drawdown) and a close (liquidation
         # distance) built from the same positions would otherwise over-close the position between them
         candidates: dict[str, list[LadderEvent]] = {}
@@ -154,7 +204,7 @@ class Governor:
                 continue
             res.ladder_events.append(ev)
             if ev.to_stage > ev.from_stage:
-                for base in (list(by_base) if ev.key == ACCOUNT else [ev.key]):
+                for base in list(by_base) if ev.key == ACCOUNT else [ev.key]:
                     if base in by_base:
                         candidates.setdefault(base, []).append(ev)
         for base, evs in candidates.items():
@@ -167,8 +217,13 @@ class Governor:
                     break
         for ev in events:
             if ev is not None and ev.to_stage > ev.from_stage:
-                if ev.key == ACCOUNT and ev.to_stage == 3 and cfg.g8.reducing_on_account_derisk and tr is None \
-                        and self.state.trading_state is TradingState.ACTIVE:
+                if (
+                    ev.key == ACCOUNT
+                    and ev.to_stage == 3
+                    and cfg.g8.reducing_on_account_derisk
+                    and tr is None
+                    and self.state.trading_state is TradingState.ACTIVE
+                ):
                     tr = set_state(self.state, TradingState.REDUCING, now_ns, RuleId.G3, "account ladder stage 3")
 
         if tr is not None:
@@ -186,8 +241,9 @@ class Governor:
                 continue
             since = self.unhedged_since.setdefault(base, now_ns)
             if now_ns - since >= cfg.g9.leg_timeout_secs * NS_PER_SEC:
-                intent, fallback = complete_or_unwind(self.actions, cfg.g9, self._completed, base, legs, account,
-                                                      market, unhedged, now_ns)
+                intent, fallback = complete_or_unwind(
+                    self.actions, cfg.g9, self._completed, base, legs, account, market, unhedged, now_ns
+                )
                 if intent is not None:
                     res.cancel_instruments.update(i for i, _ in legs)
                     res.cancel_instruments.update(leg.instrument_id for leg in intent.legs)
@@ -211,9 +267,12 @@ class Governor:
         self.cfg = cfg
         self.rules = default_rules(cfg, self.ladders, self.venue_health)
         self.collar = PriceCollar(cfg.g6)
-        self.calendar = ExpiryCalendar(cfg.g4.calendars, blackout_hours=cfg.g4.blackout_hours,
-                                       final_week_days=cfg.g4.final_week_days,
-                                       discount_days=cfg.g4.funding_discount_days)
+        self.calendar = ExpiryCalendar(
+            cfg.g4.calendars,
+            blackout_hours=cfg.g4.blackout_hours,
+            final_week_days=cfg.g4.final_week_days,
+            discount_days=cfg.g4.funding_discount_days,
+        )
         self._bind_reads()
 
     def venue_rejected(self, venue: str, reason: str, now_ns: int) -> int | None:
@@ -227,11 +286,18 @@ class Governor:
         """What must survive a restart, JSON-ready: trading state, peaks, ladder stages, leg timers, completed
         pairs, the order-rate window and venue pauses."""
         st = self.state
-        return {"trading_state": st.trading_state.value, "cause": st.cause.value if st.cause else None,
-                "peak_equity": st.peak_equity, "day": st.day, "day_start_equity": st.day_start_equity,
-                "ladders": self.ladders.export(), "unhedged_since": dict(self.unhedged_since),
-                "completed": sorted(self._completed), "recent": list(self._recent),
-                "venues_paused_until": self.venue_health.export()}
+        return {
+            "trading_state": st.trading_state.value,
+            "cause": st.cause.value if st.cause else None,
+            "peak_equity": st.peak_equity,
+            "day": st.day,
+            "day_start_equity": st.day_start_equity,
+            "ladders": self.ladders.export(),
+            "unhedged_since": dict(self.unhedged_since),
+            "completed": sorted(self._completed),
+            "recent": list(self._recent),
+            "venues_paused_until": self.venue_health.export(),
+        }
 
     def import_state(self, data: dict[str, Any]) -> None:
         """Back from ``export_state()`` (after a restart)."""
@@ -260,8 +326,14 @@ class Governor:
         return out
 
     # --- per intent ----------------------------------------------------------------------------------------------
-    def decide(self, intent: OrderIntent, account: AccountView, market: Mapping[str, MarketSnapshot],
-               now_ns: int, reads: TickReads | None = None) -> Decision:
+    def decide(
+        self,
+        intent: OrderIntent,
+        account: AccountView,
+        market: Mapping[str, MarketSnapshot],
+        now_ns: int,
+        reads: TickReads | None = None,
+    ) -> Decision:
         """Answer one intent. ``reads``: the tick's (``TickResult.reads``); without them they are read now."""
         if reads is None:
             reads = self.reads_at(market, now_ns)
@@ -277,7 +349,8 @@ class Governor:
         legs = self._price(intent, qtys, positions, market)
         reducing = intent.purpose is not _ENTRY and (
             all(_shrinks(positions.get(pl.instrument.id, 0.0), pl) for pl in legs)
-            or (intent.origin is Origin.GOVERNOR and _hedges(account, legs)))
+            or (intent.origin is Origin.GOVERNOR and _hedges(account, legs))
+        )
         gate = _state_gate(state, intent, reducing)
         if gate is not None:
             return self._finish(intent, Outcome.REJECT, 0.0, (gate,), (), state, reducing, now_ns)
@@ -296,8 +369,7 @@ class Governor:
             # Resize to a fixed point: quantities rounded down to the venues' steps can break a cap that the exact
             # scale met (offsetting legs round differently), so the rounded intent is checked again.
             for attempt in range(4):
-                scale = self._evaluate(intent, legs, account, now_ns, reads, len(recent), hits,
-                                       caps_only=attempt > 0)
+                scale = self._evaluate(intent, legs, account, now_ns, reads, len(recent), hits, caps_only=attempt > 0)
                 if scale <= 0.0:
                     return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
                 if scale >= 1.0:
@@ -318,17 +390,38 @@ class Governor:
                 return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
         overall = min(float(q / leg.qty) for q, leg in zip(qtys, intent.legs, strict=True)) if resized else 1.0
         if overall < 1.0 and overall < self.cfg.g7.min_resize_scale:
-            hits.append(RuleHit(RuleId.G7, DenyCode.BELOW_MIN_SIZE, 0.0,
-                                {"scale": overall, "min_scale": self.cfg.g7.min_resize_scale}))
+            hits.append(
+                RuleHit(
+                    RuleId.G7,
+                    DenyCode.BELOW_MIN_SIZE,
+                    0.0,
+                    {"scale": overall, "min_scale": self.cfg.g7.min_resize_scale},
+                )
+            )
             return self._finish(intent, Outcome.REJECT, 0.0, tuple(hits), (), state, reducing, now_ns)
-        orders = self._orders(intent, legs, qtys, now_ns, post_only=not reducing and self.cfg.g6.entries_post_only,
-                              collar_limits=collar_limits)
+        orders = self._orders(
+            intent,
+            legs,
+            qtys,
+            now_ns,
+            post_only=not reducing and self.cfg.g6.entries_post_only,
+            collar_limits=collar_limits,
+        )
         if any(o.post_only for o in orders) and any(leg.order_type is OrderType.MARKET for leg in intent.legs):
             hits.append(RuleHit(RuleId.G6, DenyCode.POST_ONLY_ENTRY, 1.0, {"legs": len(orders)}))
         self._recent.extend(now_ns for _ in orders)
         outcome = Outcome.RESIZE if overall < 1.0 else Outcome.APPROVE
-        return self._finish(intent, outcome, overall, tuple(hits), orders, state, reducing, now_ns,
-                            () if reducing else self._unavailable(legs, reads))
+        return self._finish(
+            intent,
+            outcome,
+            overall,
+            tuple(hits),
+            orders,
+            state,
+            reducing,
+            now_ns,
+            () if reducing else self._unavailable(legs, reads),
+        )
 
     @staticmethod
     def _unavailable(legs: list[PricedLeg], reads: TickReads) -> tuple[str, ...]:
@@ -341,8 +434,13 @@ class Governor:
                 names.update(reads.crowding(iid).unavailable)
         return tuple(sorted(names))
 
-    def _price(self, intent: OrderIntent, qtys: list[Decimal], positions: Mapping[str, float],
-               market: Mapping[str, MarketSnapshot]) -> list[PricedLeg]:
+    def _price(
+        self,
+        intent: OrderIntent,
+        qtys: list[Decimal],
+        positions: Mapping[str, float],
+        market: Mapping[str, MarketSnapshot],
+    ) -> list[PricedLeg]:
         out = []
         for leg, qty in zip(intent.legs, qtys, strict=True):
             inst = self.instruments[leg.instrument_id]
@@ -353,8 +451,17 @@ class Governor:
             out.append(PricedLeg(inst, snap, signed, q * snap.mark, abs(pos + signed) > abs(pos)))
         return out
 
-    def _evaluate(self, intent: OrderIntent, legs: list[PricedLeg], account: AccountView, now_ns: int,
-                  reads: TickReads, recent: int, hits: list[RuleHit], caps_only: bool = False) -> float:
+    def _evaluate(
+        self,
+        intent: OrderIntent,
+        legs: list[PricedLeg],
+        account: AccountView,
+        now_ns: int,
+        reads: TickReads,
+        recent: int,
+        hits: list[RuleHit],
+        caps_only: bool = False,
+    ) -> float:
         """Run the rules on priced legs; append new hits; return the smallest scale they allow."""
         positions = account.positions
         added: dict[str, float] = {}
@@ -380,8 +487,15 @@ class Governor:
                     break  # fail fast: nothing can undo a denial
         return scale
 
-    def _orders(self, intent: OrderIntent, legs: list[PricedLeg], qtys: list[Decimal], now_ns: int,
-                post_only: bool, collar_limits: Mapping[int, Decimal] | None = None) -> tuple[Order, ...]:
+    def _orders(
+        self,
+        intent: OrderIntent,
+        legs: list[PricedLeg],
+        qtys: list[Decimal],
+        now_ns: int,
+        post_only: bool,
+        collar_limits: Mapping[int, Decimal] | None = None,
+    ) -> tuple[Order, ...]:
         orders = []
         hedge_index = -1  # two-leg entry with a taker hedge: the more liquid leg may cross once the lead fills
         if post_only and len(legs) == 2 and self.cfg.g6.hedge_leg == "taker":
@@ -397,13 +511,39 @@ class Governor:
             ref_touch = float(limit) if maker and limit is not None else s.touch(leg.side)
             # positional, in Order's field order (this runs for every approved leg)
             cid = f"{self.client_id_prefix}{intent.intent_id}-{i}"
-            orders.append(Order(cid, intent.intent_id, f"d-{intent.intent_id}", leg.instrument_id, leg.side, qty,
-                                order_type, intent.purpose, now_ns, limit, maker, leg.reduce_only, leg.leverage,
-                                s.mid, ref_touch))
+            orders.append(
+                Order(
+                    cid,
+                    intent.intent_id,
+                    f"d-{intent.intent_id}",
+                    leg.instrument_id,
+                    leg.side,
+                    qty,
+                    order_type,
+                    intent.purpose,
+                    now_ns,
+                    limit,
+                    maker,
+                    leg.reduce_only,
+                    leg.leverage,
+                    s.mid,
+                    ref_touch,
+                )
+            )
         return tuple(orders)
 
-    def _finish(self, intent: OrderIntent, outcome: Outcome, scale: float, hits: tuple[RuleHit, ...],
-                orders: tuple[Order, ...], state: TradingState, reducing: bool, now_ns: int,
-                unavailable: tuple[str, ...] = ()) -> Decision:
-        return Decision(f"d-{intent.intent_id}", intent, outcome, scale, hits, orders, state, reducing, now_ns,
-                        unavailable)
+    def _finish(
+        self,
+        intent: OrderIntent,
+        outcome: Outcome,
+        scale: float,
+        hits: tuple[RuleHit, ...],
+        orders: tuple[Order, ...],
+        state: TradingState,
+        reducing: bool,
+        now_ns: int,
+        unavailable: tuple[str, ...] = (),
+    ) -> Decision:
+        return Decision(
+            f"d-{intent.intent_id}", intent, outcome, scale, hits, orders, state, reducing, now_ns, unavailable
+        )

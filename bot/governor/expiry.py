@@ -27,9 +27,17 @@ class ExpiryRule:
             return RuleHit(self.rule_id, DenyCode.EXPIRY_BLACKOUT, 0.0, inputs)
         edge = ctx.intent.edge_apr
         if edge is not None and edge * self.cfg.funding_signal_discount < self.cfg.min_discounted_edge_apr:
-            return RuleHit(self.rule_id, DenyCode.EXPIRY_FUNDING_DISCOUNT, 0.0, inputs | {
-                "edge_apr": edge, "discount": self.cfg.funding_signal_discount,
-                "min_edge_apr": self.cfg.min_discounted_edge_apr})
+            return RuleHit(
+                self.rule_id,
+                DenyCode.EXPIRY_FUNDING_DISCOUNT,
+                0.0,
+                inputs
+                | {
+                    "edge_apr": edge,
+                    "discount": self.cfg.funding_signal_discount,
+                    "min_edge_apr": self.cfg.min_discounted_edge_apr,
+                },
+            )
         if ph.in_final_week:
             share = ctx.tick.front_month_oi_share
             factor = self.cfg.final_week_size_factor

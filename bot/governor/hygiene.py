@@ -29,18 +29,32 @@ class Staleness:
             s = leg.snapshot
             age = now - s.ts_ns
             if age > self._max_age_ns:
-                return RuleHit(self.rule_id, DenyCode.STALE_SNAPSHOT, 0.0, {
-                    "instrument": leg.instrument.id, "age_secs": age / NS_PER_SEC,
-                    "max_age_secs": self._max_age_secs})
+                return RuleHit(
+                    self.rule_id,
+                    DenyCode.STALE_SNAPSHOT,
+                    0.0,
+                    {"instrument": leg.instrument.id, "age_secs": age / NS_PER_SEC, "max_age_secs": self._max_age_secs},
+                )
             if leg.instrument.funding_interval_secs:
                 if s.funding_rate is None or s.ts_next_funding_ns is None:
-                    return RuleHit(self.rule_id, DenyCode.FUNDING_STALE, 0.0, {
-                        "instrument": leg.instrument.id, "funding_age_secs": None})
+                    return RuleHit(
+                        self.rule_id,
+                        DenyCode.FUNDING_STALE,
+                        0.0,
+                        {"instrument": leg.instrument.id, "funding_age_secs": None},
+                    )
                 last_settlement = s.ts_next_funding_ns - leg.instrument.funding_interval_secs * NS_PER_SEC
                 if now - last_settlement > self._max_funding_ns:
-                    return RuleHit(self.rule_id, DenyCode.FUNDING_STALE, 0.0, {
-                        "instrument": leg.instrument.id, "funding_age_secs": (now - last_settlement) / NS_PER_SEC,
-                        "max_funding_age_secs": self._max_funding_ns / NS_PER_SEC})
+                    return RuleHit(
+                        self.rule_id,
+                        DenyCode.FUNDING_STALE,
+                        0.0,
+                        {
+                            "instrument": leg.instrument.id,
+                            "funding_age_secs": (now - last_settlement) / NS_PER_SEC,
+                            "max_funding_age_secs": self._max_funding_ns / NS_PER_SEC,
+                        },
+                    )
         return None
 
 
@@ -58,39 +72,58 @@ class PriceCollar:
     def __init__(self, cfg: G6Config) -> None:
         self._pct = cfg.collar_pct
 
-    def check(self, intent: OrderIntent, legs: Sequence[PricedLeg],
-              reducing: bool) -> tuple[RuleHit | None, dict[int, Decimal]]:
+    def check(
+        self, intent: OrderIntent, legs: Sequence[PricedLeg], reducing: bool
+    ) -> tuple[RuleHit | None, dict[int, Decimal]]:
         pct = self._pct
         limits: dict[int, Decimal] = {}
         for i, (leg, pl) in enumerate(zip(intent.legs, legs, strict=True)):
             s, inst = pl.snapshot, pl.instrument
             if s.suspect:
-                return RuleHit(self.rule_id, DenyCode.PRICE_UNCONFIRMED, 0.0, {
-                    "instrument": inst.id, "trusted_mark": s.mark}), {}
+                return RuleHit(
+                    self.rule_id, DenyCode.PRICE_UNCONFIRMED, 0.0, {"instrument": inst.id, "trusted_mark": s.mark}
+                ), {}
             ref = s.mark  # screened by the price guard against its own history and the same asset elsewhere
             buy = leg.side is Side.BUY
             if leg.order_type is OrderType.LIMIT and leg.limit_price is not None:
                 px = float(leg.limit_price)
                 dev = px / ref - 1.0
                 if (dev > pct) if buy else (dev < -pct):
-                    return RuleHit(self.rule_id, DenyCode.PRICE_COLLAR, 0.0, {
-                        "instrument": inst.id, "limit": px, "mark": ref, "collar_pct": pct}), {}
+                    return RuleHit(
+                        self.rule_id,
+                        DenyCode.PRICE_COLLAR,
+                        0.0,
+                        {"instrument": inst.id, "limit": px, "mark": ref, "collar_pct": pct},
+                    ), {}
                 continue
             touch = s.ask if buy else s.bid
             dev = touch / ref - 1.0
             adverse = dev > pct if buy else dev < -pct
             favourable = dev < -pct if buy else dev > pct
             if favourable or (adverse and not reducing):
-                return RuleHit(self.rule_id, DenyCode.PRICE_COLLAR, 0.0, {
-                    "instrument": inst.id, "touch": touch, "mark": ref, "collar_pct": pct,
-                    "reason": "book_off_reference" if favourable else "touch_beyond_collar"}), {}
+                return RuleHit(
+                    self.rule_id,
+                    DenyCode.PRICE_COLLAR,
+                    0.0,
+                    {
+                        "instrument": inst.id,
+                        "touch": touch,
+                        "mark": ref,
+                        "collar_pct": pct,
+                        "reason": "book_off_reference" if favourable else "touch_beyond_collar",
+                    },
+                ), {}
             if adverse:
                 edge = Decimal(repr(ref * (1.0 + pct if buy else 1.0 - pct)))
                 steps = (edge / inst.price_tick).to_integral_value(rounding=ROUND_FLOOR if buy else ROUND_CEILING)
                 limits[i] = steps * inst.price_tick
         if limits:
-            return RuleHit(self.rule_id, DenyCode.PRICE_COLLAR, 1.0, {
-                "legs": len(limits), "collar_pct": pct, "reason": "market_to_collar_limit"}), limits
+            return RuleHit(
+                self.rule_id,
+                DenyCode.PRICE_COLLAR,
+                1.0,
+                {"legs": len(limits), "collar_pct": pct, "reason": "market_to_collar_limit"},
+            ), limits
         return None, limits
 
 
@@ -115,9 +148,20 @@ class PriceSanity:
                 days = max((expiry - ctx.now_ns) / (86_400 * NS_PER_SEC), 1.0)
                 dev_index = 0.0 if dev_index * 365 / days <= self._max_basis else band * 2
             if dev_last > band or dev_index > band or s.bid > s.ask:
-                return RuleHit(self.rule_id, DenyCode.PRICE_SANITY, 0.0, {
-                    "instrument": leg.instrument.id, "mark": s.mark, "index": s.index, "last": s.last,
-                    "bid": s.bid, "ask": s.ask, "band_pct": band})
+                return RuleHit(
+                    self.rule_id,
+                    DenyCode.PRICE_SANITY,
+                    0.0,
+                    {
+                        "instrument": leg.instrument.id,
+                        "mark": s.mark,
+                        "index": s.index,
+                        "last": s.last,
+                        "bid": s.bid,
+                        "ask": s.ask,
+                        "band_pct": band,
+                    },
+                )
         return None
 
 
@@ -136,12 +180,20 @@ class SpreadVolGate:
             s = leg.snapshot
             spread_bps = (s.ask - s.bid) / s.mid * 1e4
             if spread_bps > self._max_spread:
-                return RuleHit(self.rule_id, DenyCode.SPREAD_TOO_WIDE, 0.0, {
-                    "instrument": leg.instrument.id, "spread_bps": spread_bps, "max_spread_bps": self._max_spread})
+                return RuleHit(
+                    self.rule_id,
+                    DenyCode.SPREAD_TOO_WIDE,
+                    0.0,
+                    {"instrument": leg.instrument.id, "spread_bps": spread_bps, "max_spread_bps": self._max_spread},
+                )
             short_vol = ctx.tick.short_vol(leg.instrument.id)
             if short_vol is not None and short_vol > self._max_vol:
-                return RuleHit(self.rule_id, DenyCode.VOLATILITY_GATE, 0.0, {
-                    "instrument": leg.instrument.id, "short_vol": short_vol, "max_short_vol": self._max_vol})
+                return RuleHit(
+                    self.rule_id,
+                    DenyCode.VOLATILITY_GATE,
+                    0.0,
+                    {"instrument": leg.instrument.id, "short_vol": short_vol, "max_short_vol": self._max_vol},
+                )
         return None
 
 

@@ -30,8 +30,12 @@ def state_gate(state: TradingState, intent: OrderIntent, reducing: bool) -> Rule
     if state is TradingState.HALTED:
         if intent.flatten and intent.origin in (Origin.GOVERNOR, Origin.OPERATOR) and reducing:
             return None
-        return RuleHit(RuleId.G8, DenyCode.STATE_HALTED, 0.0, {"state": state.value, "origin": intent.origin.value,
-                                                          "flatten": int(intent.flatten)})
+        return RuleHit(
+            RuleId.G8,
+            DenyCode.STATE_HALTED,
+            0.0,
+            {"state": state.value, "origin": intent.origin.value, "flatten": int(intent.flatten)},
+        )
     if state is TradingState.REDUCING and not reducing:
         return RuleHit(RuleId.G8, DenyCode.STATE_REDUCING, 0.0, {"state": state.value, "purpose": intent.purpose.value})
     return None

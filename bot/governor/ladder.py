@@ -74,8 +74,16 @@ class Ladders:
         else:
             self._by_key.pop(key, None)
 
-    def update(self, key: str, measure: str, value: float | None, bands: LadderBands, hysteresis: float,
-               now_ns: int, widen: float = 1.0) -> LadderEvent | None:
+    def update(
+        self,
+        key: str,
+        measure: str,
+        value: float | None,
+        bands: LadderBands,
+        hysteresis: float,
+        now_ns: int,
+        widen: float = 1.0,
+    ) -> LadderEvent | None:
         old = self.stages.get((key, measure), 0)
         new = advance(old, value, bands, hysteresis, widen)
         if new == old:
@@ -122,6 +130,10 @@ class LadderGate:
                 continue
             stage = max(account, self._ladders.stage(pl.instrument.base))
             if stage:
-                return RuleHit(self.rule_id, STAGE_CODES[stage], 0.0, {
-                    "base": pl.instrument.base, "stage": stage, "account_stage": account})
+                return RuleHit(
+                    self.rule_id,
+                    STAGE_CODES[stage],
+                    0.0,
+                    {"base": pl.instrument.base, "stage": stage, "account_stage": account},
+                )
         return None

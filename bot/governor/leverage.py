@@ -14,8 +14,9 @@ from bot.governor.rules_config import G1Config
 from bot.governor.signals import Signals
 
 
-def max_leverage(cfg: G1Config, realized_vol: float | None, liq_intensity: float | None = None,
-                 funding_8h: float | None = None) -> LeverageCap:
+def max_leverage(
+    cfg: G1Config, realized_vol: float | None, liq_intensity: float | None = None, funding_8h: float | None = None
+) -> LeverageCap:
     """G1's cap for one instrument. Unknown volatility gives the floor, not the base (no data, no leverage)."""
     if realized_vol is None:
         lev = cfg.min_leverage
@@ -24,7 +25,8 @@ def max_leverage(cfg: G1Config, realized_vol: float | None, liq_intensity: float
     else:
         lev = min(cfg.cap, max(cfg.min_leverage, cfg.base_leverage * cfg.target_vol / realized_vol))
     halved = (realized_vol is not None and realized_vol > cfg.halve_above_vol) or (
-        liq_intensity is not None and liq_intensity > cfg.halve_above_liq_intensity)
+        liq_intensity is not None and liq_intensity > cfg.halve_above_liq_intensity
+    )
     if halved:
         lev *= 0.5
     elevated = funding_8h is not None and abs(funding_8h) > cfg.elevated_funding_8h
@@ -51,7 +53,18 @@ class LeverageRule:
         room = worst.max_leverage * equity - ctx.account.gross_total
         if added <= room:
             return None
-        return RuleHit(self.rule_id, DenyCode.LEVERAGE_CAP, max(0.0, room / added), {
-            "max_leverage": worst.max_leverage, "realized_vol": worst.realized_vol, "halved": int(worst.halved),
-            "funding_factor": worst.funding_factor, "equity_usd": equity, "gross_usd": ctx.account.gross_total,
-            "added_usd": added, "leverage_after": (ctx.account.gross_total + added) / equity if equity > 0 else None})
+        return RuleHit(
+            self.rule_id,
+            DenyCode.LEVERAGE_CAP,
+            max(0.0, room / added),
+            {
+                "max_leverage": worst.max_leverage,
+                "realized_vol": worst.realized_vol,
+                "halved": int(worst.halved),
+                "funding_factor": worst.funding_factor,
+                "equity_usd": equity,
+                "gross_usd": ctx.account.gross_total,
+                "added_usd": added,
+                "leverage_after": (ctx.account.gross_total + added) / equity if equity > 0 else None,
+            },
+        )

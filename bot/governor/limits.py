@@ -19,8 +19,12 @@ class MaxOrderNotional:
         biggest = max(ctx.legs, key=lambda leg: leg.notional)
         if biggest.notional <= self._cap:
             return None
-        return RuleHit(self.rule_id, DenyCode.MAX_ORDER_NOTIONAL, self._cap / biggest.notional, {
-            "instrument": biggest.instrument.id, "notional_usd": biggest.notional, "cap_usd": self._cap})
+        return RuleHit(
+            self.rule_id,
+            DenyCode.MAX_ORDER_NOTIONAL,
+            self._cap / biggest.notional,
+            {"instrument": biggest.instrument.id, "notional_usd": biggest.notional, "cap_usd": self._cap},
+        )
 
 
 def _fit(current: float, added: float, cap: float) -> float:
@@ -45,14 +49,22 @@ class MaxGrossExposure:
             if added > 0 and current + added > self._venue_cap:
                 scale = _fit(current, added, self._venue_cap)
                 if worst is None or scale < worst.max_scale:
-                    worst = RuleHit(self.rule_id, DenyCode.MAX_GROSS_VENUE, scale, {
-                        "venue": venue, "gross_usd": current, "added_usd": added, "cap_usd": self._venue_cap})
+                    worst = RuleHit(
+                        self.rule_id,
+                        DenyCode.MAX_GROSS_VENUE,
+                        scale,
+                        {"venue": venue, "gross_usd": current, "added_usd": added, "cap_usd": self._venue_cap},
+                    )
         added, current = ctx.added_gross_total, ctx.account.gross_total
         if added > 0 and current + added > self._total_cap:
             scale = _fit(current, added, self._total_cap)
             if worst is None or scale < worst.max_scale:
-                worst = RuleHit(self.rule_id, DenyCode.MAX_GROSS_TOTAL, scale, {
-                    "gross_usd": current, "added_usd": added, "cap_usd": self._total_cap})
+                worst = RuleHit(
+                    self.rule_id,
+                    DenyCode.MAX_GROSS_TOTAL,
+                    scale,
+                    {"gross_usd": current, "added_usd": added, "cap_usd": self._total_cap},
+                )
         return worst
 
 
@@ -88,8 +100,12 @@ class MaxNetExposure:
             return None
         bound = cap if delta > 0 else -cap
         scale = max(0.0, (bound - now) / delta)
-        return RuleHit(self.rule_id, code, min(1.0, scale), {"venue": venue, "net_usd": now, "net_after_usd": after,
-                                                             "cap_usd": cap})
+        return RuleHit(
+            self.rule_id,
+            code,
+            min(1.0, scale),
+            {"venue": venue, "net_usd": now, "net_after_usd": after, "cap_usd": cap},
+        )
 
 
 class RiskPerPosition:
@@ -121,8 +137,12 @@ class RiskPerPosition:
         if after <= limit or after <= before:
             return None
         scale = max(0.0, (limit - before) / (after - before))
-        return RuleHit(self.rule_id, DenyCode.MAX_RISK_PER_POSITION, min(1.0, scale), {
-            "base": base, "risk_usd": before, "risk_after_usd": after, "limit_usd": limit})
+        return RuleHit(
+            self.rule_id,
+            DenyCode.MAX_RISK_PER_POSITION,
+            min(1.0, scale),
+            {"base": base, "risk_usd": before, "risk_after_usd": after, "limit_usd": limit},
+        )
 
 
 class OrderFlowLimits:
@@ -138,9 +158,17 @@ class OrderFlowLimits:
     def check(self, ctx: CheckContext) -> RuleHit | None:
         n = len(ctx.legs)
         if ctx.recent_orders + n > self._rate:
-            return RuleHit(self.rule_id, DenyCode.ORDER_RATE, 0.0, {
-                "orders_last_minute": ctx.recent_orders, "adding": n, "max_per_minute": self._rate})
+            return RuleHit(
+                self.rule_id,
+                DenyCode.ORDER_RATE,
+                0.0,
+                {"orders_last_minute": ctx.recent_orders, "adding": n, "max_per_minute": self._rate},
+            )
         if ctx.account.open_orders + n > self._open:
-            return RuleHit(self.rule_id, DenyCode.MAX_OPEN_ORDERS, 0.0, {
-                "open_orders": ctx.account.open_orders, "adding": n, "max_open_orders": self._open})
+            return RuleHit(
+                self.rule_id,
+                DenyCode.MAX_OPEN_ORDERS,
+                0.0,
+                {"open_orders": ctx.account.open_orders, "adding": n, "max_open_orders": self._open},
+            )
         return None

@@ -47,8 +47,20 @@ class MarginBufferRule:
             need, buffer = required_distance(self.cfg, vol)
             if distance < need:
                 price = pl.snapshot.mark
-                return RuleHit(self.rule_id, DenyCode.MARGIN_BUFFER, 0.0, {
-                    "instrument": inst.id, "leverage": lev, "mmr": mmr, "price": price,
-                    "liquidation_price": liquidation_price(price, pl.signed_qty > 0, lev, mmr),
-                    "distance_pct": distance, "required_pct": need, "buffer_pct": buffer, "realized_vol": vol})
+                return RuleHit(
+                    self.rule_id,
+                    DenyCode.MARGIN_BUFFER,
+                    0.0,
+                    {
+                        "instrument": inst.id,
+                        "leverage": lev,
+                        "mmr": mmr,
+                        "price": price,
+                        "liquidation_price": liquidation_price(price, pl.signed_qty > 0, lev, mmr),
+                        "distance_pct": distance,
+                        "required_pct": need,
+                        "buffer_pct": buffer,
+                        "realized_vol": vol,
+                    },
+                )
         return None

@@ -32,7 +32,12 @@ class SignalsConfig(_Section):
     structure_window: int = Field(3, ge=2, le=100, description="consecutive lower lows that make a breakdown")
     fast_break_sigma: float = Field(1.5, gt=0, le=20, description="a break faster than this many σ is 'fast'")
     unavailable_is_caution: dict[Literal["oi_vs_price", "liquidations", "skew", "structure", "funding"], bool] = {
-        "oi_vs_price": False, "liquidations": False, "skew": False, "structure": False, "funding": False}
+        "oi_vs_price": False,
+        "liquidations": False,
+        "skew": False,
+        "structure": False,
+        "funding": False,
+    }
 
 
 class G1Config(_Section):
@@ -140,29 +145,52 @@ class G6Config(_Section):
 
     entries_post_only: bool = True
     hedge_leg: Literal["taker", "post_only"] = Field(
-        "taker", description="two-leg entries: the less liquid leg goes first post-only; its hedge then takes at once "
-                             "(taker) or also joins the book (post_only, completed or unwound by G9 after leg_timeout)")
+        "taker",
+        description="two-leg entries: the less liquid leg goes first post-only; its hedge then takes at once "
+        "(taker) or also joins the book (post_only, completed or unwound by G9 after leg_timeout)",
+    )
     max_snapshot_age_secs: float = Field(120.0, gt=0, le=86_400)
     max_funding_age_secs: float = Field(9 * 3600.0, gt=0, le=7 * 86_400, description="beyond next funding time")
     price_band_pct: float = Field(0.02, gt=0, le=0.5, description="mark vs index vs last must agree within this")
-    max_basis_apr: float = Field(1.0, gt=0, le=20, description="dated futures: |annualized basis| vs index above this "
-                                                                "is insane (their mark is meant to differ from it)")
+    max_basis_apr: float = Field(
+        1.0,
+        gt=0,
+        le=20,
+        description="dated futures: |annualized basis| vs index above this "
+        "is insane (their mark is meant to differ from it)",
+    )
     max_spread_bps: float = Field(25.0, gt=0, le=10_000)
     max_short_vol: float = Field(2.5, gt=0, le=100, description="annualized short-horizon volatility gate")
-    venue_reject_limit: int = Field(3, ge=1, le=1000, description="venue rejections within the window that pause "
-                                                                   "entries on that venue")
+    venue_reject_limit: int = Field(
+        3, ge=1, le=1000, description="venue rejections within the window that pause entries on that venue"
+    )
     venue_reject_window_secs: float = Field(300.0, gt=0, le=86_400)
-    venue_cooloff_secs: float = Field(900.0, ge=0, le=7 * 86_400, description="entries stay paused this long after "
-                                                                              "the last rejection")
+    venue_cooloff_secs: float = Field(
+        900.0, ge=0, le=7 * 86_400, description="entries stay paused this long after the last rejection"
+    )
     # price guard (feed) and collars (every order, risk-reducing ones included)
-    guard_jump_pct: float = Field(0.5, gt=0, le=100, description="a print this far from the instrument's last "
-                                                                "trusted price is suspect until it persists")
-    guard_cross_pct: float = Field(0.15, gt=0, le=10, description="a print this far from the median of the same "
-                                                                 "asset elsewhere is suspect while they disagree")
-    guard_confirm_prints: int = Field(2, ge=1, le=1000, description="consecutive consistent prints that confirm a "
-                                                                    "suspect jump as the new level")
-    collar_pct: float = Field(0.05, gt=0, le=1, description="no order at a price further than this from the trusted "
-                                                            "reference (mark, checked against the index)")
+    guard_jump_pct: float = Field(
+        0.5,
+        gt=0,
+        le=100,
+        description="a print this far from the instrument's last trusted price is suspect until it persists",
+    )
+    guard_cross_pct: float = Field(
+        0.15,
+        gt=0,
+        le=10,
+        description="a print this far from the median of the same asset elsewhere is suspect while they disagree",
+    )
+    guard_confirm_prints: int = Field(
+        2, ge=1, le=1000, description="consecutive consistent prints that confirm a suspect jump as the new level"
+    )
+    collar_pct: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="no order at a price further than this from the trusted "
+        "reference (mark, checked against the index)",
+    )
 
 
 class G7Config(_Section):
@@ -200,8 +228,13 @@ class G8Config(_Section):
 class G9Config(_Section):
     leg_timeout_secs: float = Field(30.0, gt=0, le=86_400)
     max_unhedged_usd: float = Field(2_000.0, ge=0)
-    max_completion_move_pct: float = Field(0.005, ge=0, le=0.5, description="complete a lone leg with a marketable "
-                                           "order only while price is within this of its fill; else unwind it")
+    max_completion_move_pct: float = Field(
+        0.005,
+        ge=0,
+        le=0.5,
+        description="complete a lone leg with a marketable "
+        "order only while price is within this of its fill; else unwind it",
+    )
 
 
 class RulesConfig(_Section):

@@ -129,7 +129,7 @@ class SignalTracker:
         if st is None or len(st.marks) <= self.cfg.short_vol_window:
             return None
         marks = list(st.marks)
-        vol = self._short[instrument_id] = _window_vol(marks[-(self.cfg.short_vol_window + 1):], self._ann)
+        vol = self._short[instrument_id] = _window_vol(marks[-(self.cfg.short_vol_window + 1) :], self._ann)
         return vol
 
     def _build(self, st: _State, s: MarketSnapshot) -> Signals:
@@ -151,13 +151,23 @@ class SignalTracker:
             skew_change = s.skew_25d - st.skews[0]
         structure = None
         if s.range_low is not None and len(st.lows) == st.lows.maxlen:
-            structure = lower_lows_fast(list(st.lows), st.vol.last_return, st.vol.per_step_sigma,
-                                        cfg.fast_break_sigma)
+            structure = lower_lows_fast(list(st.lows), st.vol.last_return, st.vol.per_step_sigma, cfg.fast_break_sigma)
         funding = None
         if s.funding_rate is not None and s.funding_interval_secs:
             funding = funding_8h_equivalent(s.funding_rate, s.funding_interval_secs)
         mid = s.mid
         vol = st.vol_value if st.vol_value is not None else s.realized_vol
-        return Signals(s.instrument_id, s.ts_ns, vol, funding,
-                       (s.ask - s.bid) / mid * 1e4 if mid > 0 else math.inf, price_change, oi_change, oi_elevated,
-                       liq_intensity, clusters, skew_change, structure)
+        return Signals(
+            s.instrument_id,
+            s.ts_ns,
+            vol,
+            funding,
+            (s.ask - s.bid) / mid * 1e4 if mid > 0 else math.inf,
+            price_change,
+            oi_change,
+            oi_elevated,
+            liq_intensity,
+            clusters,
+            skew_change,
+            structure,
+        )

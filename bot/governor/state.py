@@ -27,8 +27,14 @@ class GovernorState:
     transitions: list[StateTransition] = field(default_factory=list)
 
 
-def _move(st: GovernorState, to: TradingState, now_ns: int, rule: str, code: DenyCode | None,
-          inputs: dict[str, float | int | str | None]) -> StateTransition:
+def _move(
+    st: GovernorState,
+    to: TradingState,
+    now_ns: int,
+    rule: str,
+    code: DenyCode | None,
+    inputs: dict[str, float | int | str | None],
+) -> StateTransition:
     tr = StateTransition(now_ns, st.trading_state, to, rule, code, inputs)
     st.trading_state = to
     st.cause = code
@@ -51,15 +57,35 @@ def update_state(st: GovernorState, equity: float, now_ns: int, cfg: G7Config) -
         return transition
     drawdown = 1.0 - equity / st.peak_equity if st.peak_equity > 0 else 0.0
     if drawdown >= cfg.max_drawdown_pct:
-        return _move(st, TradingState.HALTED, now_ns, RuleId.G7, DenyCode.MAX_DRAWDOWN, {
-            "equity_usd": equity, "peak_equity_usd": st.peak_equity, "drawdown_pct": drawdown,
-            "limit_pct": cfg.max_drawdown_pct})
+        return _move(
+            st,
+            TradingState.HALTED,
+            now_ns,
+            RuleId.G7,
+            DenyCode.MAX_DRAWDOWN,
+            {
+                "equity_usd": equity,
+                "peak_equity_usd": st.peak_equity,
+                "drawdown_pct": drawdown,
+                "limit_pct": cfg.max_drawdown_pct,
+            },
+        )
     if st.trading_state is TradingState.ACTIVE and st.day_start_equity > 0:
         loss = 1.0 - equity / st.day_start_equity
         if loss >= cfg.max_daily_loss_pct:
-            return _move(st, TradingState.REDUCING, now_ns, RuleId.G7, DenyCode.DAILY_LOSS_LIMIT, {
-                "equity_usd": equity, "day_start_equity_usd": st.day_start_equity, "loss_pct": loss,
-                "limit_pct": cfg.max_daily_loss_pct})
+            return _move(
+                st,
+                TradingState.REDUCING,
+                now_ns,
+                RuleId.G7,
+                DenyCode.DAILY_LOSS_LIMIT,
+                {
+                    "equity_usd": equity,
+                    "day_start_equity_usd": st.day_start_equity,
+                    "loss_pct": loss,
+                    "limit_pct": cfg.max_daily_loss_pct,
+                },
+            )
     return transition
 
 

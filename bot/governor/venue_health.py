@@ -57,8 +57,15 @@ class VenueHealth:
             venue = leg.instrument.venue
             until = paused.get(venue)
             if until is not None and ctx.now_ns < until:
-                return RuleHit(self.rule_id, DenyCode.VENUE_UNHEALTHY, 0.0, {
-                    "venue": venue, "rejections": len(self.book.rejects.get(venue, ())),
-                    "last_reason": self.book.reasons.get(venue, ""),
-                    "paused_secs_left": (until - ctx.now_ns) / NS_PER_SEC})
+                return RuleHit(
+                    self.rule_id,
+                    DenyCode.VENUE_UNHEALTHY,
+                    0.0,
+                    {
+                        "venue": venue,
+                        "rejections": len(self.book.rejects.get(venue, ())),
+                        "last_reason": self.book.reasons.get(venue, ""),
+                        "paused_secs_left": (until - ctx.now_ns) / NS_PER_SEC,
+                    },
+                )
         return None

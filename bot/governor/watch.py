@@ -25,8 +25,9 @@ def group_by_base(positions: Mapping[str, float], instruments: Mapping[str, Inst
     return out
 
 
-def unhedged_by_base(positions: Mapping[str, float], instruments: Mapping[str, Instrument],
-                     mark_of: Callable[[str], float]) -> dict[str, float]:
+def unhedged_by_base(
+    positions: Mapping[str, float], instruments: Mapping[str, Instrument], mark_of: Callable[[str], float]
+) -> dict[str, float]:
     """Delta left on each base: |net base units| at the highest mark among its legs (what G9 measures; the executor
     and the metrics report the same number)."""
     net: dict[str, list[float]] = {}
@@ -42,8 +43,11 @@ def unhedged_by_base(positions: Mapping[str, float], instruments: Mapping[str, I
 
 def liq_distance(legs: Legs, account: AccountView, market: Mapping[str, MarketSnapshot]) -> float | None:
     """The nearest liquidation among the legs, as a share of the mark (None without leveraged legs)."""
-    dists = [abs(market[iid].mark - liq) / market[iid].mark for iid, _ in legs
-             if (liq := account.liq_prices.get(iid)) is not None and iid in market]
+    dists = [
+        abs(market[iid].mark - liq) / market[iid].mark
+        for iid, _ in legs
+        if (liq := account.liq_prices.get(iid)) is not None and iid in market
+    ]
     return min(dists) if dists else None
 
 
@@ -61,8 +65,14 @@ def front_month_oi_share(futures: list[Instrument], market: Mapping[str, MarketS
     return max(shares) if shares else None
 
 
-def ladder_action(actions: ActionFactory, cfg: G3Config, ev: LadderEvent, legs: Legs,
-                  market: Mapping[str, MarketSnapshot], now_ns: int) -> OrderIntent | None:
+def ladder_action(
+    actions: ActionFactory,
+    cfg: G3Config,
+    ev: LadderEvent,
+    legs: Legs,
+    market: Mapping[str, MarketSnapshot],
+    now_ns: int,
+) -> OrderIntent | None:
     """Stage 1 trims every leg, stage 2 neutralises residual delta, stage 3 closes."""
     if not legs:
         return None
@@ -74,16 +84,30 @@ def ladder_action(actions: ActionFactory, cfg: G3Config, ev: LadderEvent, legs: 
     return actions.trim(legs, cfg.trim_pct, now_ns, reason)
 
 
-def complete_or_unwind(actions: ActionFactory, cfg: G9Config, completed: set[str], base: str, legs: Legs,
-                       account: AccountView, market: Mapping[str, MarketSnapshot], unhedged: float,
-                       now_ns: int) -> tuple[OrderIntent | None, OrderIntent | None]:
+def complete_or_unwind(
+    actions: ActionFactory,
+    cfg: G9Config,
+    completed: set[str],
+    base: str,
+    legs: Legs,
+    account: AccountView,
+    market: Mapping[str, MarketSnapshot],
+    unhedged: float,
+    now_ns: int,
+) -> tuple[OrderIntent | None, OrderIntent | None]:
     """G9's choice for delta left unhedged past ``leg_timeout``: complete the pair with a marketable order while the
     price is still near the lead leg's fill — with the unwind as the fallback if the completion does not fill —
     else unwind the lead leg. Returns (intent, fallback)."""
     gap = account.hedge_gaps.get(base)
     net = sum(q for _, q in legs)
-    unwind = actions.neutralise(legs, {i: market[i].mark for i, _ in legs}, 0.0, now_ns,
-                                f"G9 {DenyCode.LEG_TIMEOUT} unhedged {unhedged:.2f} USD", tag="unwind")
+    unwind = actions.neutralise(
+        legs,
+        {i: market[i].mark for i, _ in legs},
+        0.0,
+        now_ns,
+        f"G9 {DenyCode.LEG_TIMEOUT} unhedged {unhedged:.2f} USD",
+        tag="unwind",
+    )
     if gap is not None and gap.instrument_id in market and base not in completed:
         move = abs(market[gap.instrument_id].mark / gap.lead_price - 1.0)
         completes = (gap.side is Side.BUY) == (net < 0)

@@ -41,8 +41,13 @@ WARM = 72  # three days of calm, rich funding: S1 enters on both venues
 
 
 def _entries(run: ScenarioRun, approved_only: bool = True) -> list:  # type: ignore[type-arg]
-    return [d for d in run.bot.audit.decisions if d.intent.origin is Origin.STRATEGY
-            and d.intent.purpose is Purpose.ENTRY and (not approved_only or d.outcome is not Outcome.REJECT)]
+    return [
+        d
+        for d in run.bot.audit.decisions
+        if d.intent.origin is Origin.STRATEGY
+        and d.intent.purpose is Purpose.ENTRY
+        and (not approved_only or d.outcome is not Outcome.REJECT)
+    ]
 
 
 def _positions_before(run: ScenarioRun, ts_ns: int) -> float:
@@ -58,10 +63,16 @@ def _common(run: ScenarioRun, t0: int) -> list[Check]:
     return [
         Check("the book was on before the stress", entered > 10_000, f"gross {entered:,.0f} USD at the stress start"),
         Check("no liquidation", r["counts"]["liquidations"] == 0, f"{r['counts']['liquidations']} liquidations"),
-        Check("ledger identity holds", abs(float(r["ledger"]["identity_residual"])) < 1e-6,
-              f"residual {r['ledger']['identity_residual']}"),
-        Check("no tick ended with delta above the G9 limit", r["counts"]["ticks_unhedged"] == 0,
-              f"{r['counts']['ticks_unhedged']} ticks; worst {r['counts']['tick_end_unhedged_max_usd']:,.0f} USD"),
+        Check(
+            "ledger identity holds",
+            abs(float(r["ledger"]["identity_residual"])) < 1e-6,
+            f"residual {r['ledger']['identity_residual']}",
+        ),
+        Check(
+            "no tick ended with delta above the G9 limit",
+            r["counts"]["ticks_unhedged"] == 0,
+            f"{r['counts']['ticks_unhedged']} ticks; worst {r['counts']['tick_end_unhedged_max_usd']:,.0f} USD",
+        ),
     ]
 
 
@@ -74,9 +85,15 @@ def cascade_bars() -> list[Bar]:
         # 30 hours: price −22% (falling fastest early), open interest −25%, funding first extreme on crowded longs
         # then flipping to −0.08%, 25-delta skew +15 vol points, long liquidations clustering at 8× their baseline
         k = round(t * 30)
-        return Bar(p0 * (1 - 0.22 * t ** 0.8), funding=0.0006 if t < 0.5 else 0.0006 - 0.0028 * (t - 0.5),
-                   oi=1e9 * (1 - 0.25 * t), liq_long_usd=8e6 if k % 2 else 1.5e6, skew=0.02 + 0.15 * min(1.0, 3 * t),
-                   range_pct=0.004 + 0.01 * t)
+        return Bar(
+            p0 * (1 - 0.22 * t**0.8),
+            funding=0.0006 if t < 0.5 else 0.0006 - 0.0028 * (t - 0.5),
+            oi=1e9 * (1 - 0.25 * t),
+            liq_long_usd=8e6 if k % 2 else 1.5e6,
+            skew=0.02 + 0.15 * min(1.0, 3 * t),
+            range_pct=0.004 + 0.01 * t,
+        )
+
     crash = ramp(30, bar)
     after = [with_(crash[-1], liq_long_usd=2e6, range_pct=0.004) for _ in range(18)]
     return calm + crash + after
@@ -87,24 +104,40 @@ def cascade_checks(run: ScenarioRun, t0: int) -> list[Check]:
     derisk = [e for e in ev if e.to_stage == 3 and e.ts_ns >= t0]
     liqs = [f.ts_ns for f in run.bot.executor.stats.fills_log if f.is_liquidation]
     first_derisk = derisk[0].ts_ns if derisk else None
-    closed = [d for d in run.bot.audit.decisions if d.intent.origin is Origin.GOVERNOR
-              and d.intent.intent_id.startswith("gov-derisk") and d.outcome is not Outcome.REJECT]
+    closed = [
+        d
+        for d in run.bot.audit.decisions
+        if d.intent.origin is Origin.GOVERNOR
+        and d.intent.intent_id.startswith("gov-derisk")
+        and d.outcome is not Outcome.REJECT
+    ]
     tl = run.observer.timeline
     stage_at = dict(zip(tl.ts_ns, tl.ladder_stage, strict=True))
     ticks = sorted(stage_at)
     # an entry after the de-risk is allowed only once the crowding measure has recovered past the hysteresis band
-    late_entries = [d for d in _entries(run) if d.ts_ns >= (first_derisk or t0)
-                    and stage_at[ticks[bisect.bisect_right(ticks, d.ts_ns) - 1]] > 0]
+    late_entries = [
+        d
+        for d in _entries(run)
+        if d.ts_ns >= (first_derisk or t0) and stage_at[ticks[bisect.bisect_right(ticks, d.ts_ns) - 1]] > 0
+    ]
     gross_end = run.observer.timeline.gross_usd[-1]
     return _common(run, t0) + [
-        Check("the ladder reaches de-risk (stage 3) during the cascade", bool(derisk),
-              f"first stage 3 at {_ts(first_derisk)} on {derisk[0].measure if derisk else '-'}"),
-        Check("de-risk comes before any liquidation", not liqs or (first_derisk is not None and first_derisk < liqs[0]),
-              f"{len(liqs)} liquidations"),
-        Check("the governor closes the book through the door", bool(closed),
-              f"{len(closed)} de-risk intents approved"),
-        Check("no re-entry until the crowding ladder has recovered past its hysteresis band", not late_entries,
-              f"{len(late_entries)} entries approved while a ladder stage was held"),
+        Check(
+            "the ladder reaches de-risk (stage 3) during the cascade",
+            bool(derisk),
+            f"first stage 3 at {_ts(first_derisk)} on {derisk[0].measure if derisk else '-'}",
+        ),
+        Check(
+            "de-risk comes before any liquidation",
+            not liqs or (first_derisk is not None and first_derisk < liqs[0]),
+            f"{len(liqs)} liquidations",
+        ),
+        Check("the governor closes the book through the door", bool(closed), f"{len(closed)} de-risk intents approved"),
+        Check(
+            "no re-entry until the crowding ladder has recovered past its hysteresis band",
+            not late_entries,
+            f"{len(late_entries)} entries approved while a ladder stage was held",
+        ),
         Check("flat at the end", gross_end < 1_000, f"gross {gross_end:,.0f} USD"),
     ]
 
@@ -116,17 +149,29 @@ def flip_bars() -> list[Bar]:
 
 
 def flip_checks(run: ScenarioRun, t0: int) -> list[Check]:
-    exits = [d for d in run.bot.audit.decisions if d.intent.origin is Origin.STRATEGY
-             and d.intent.purpose is not Purpose.ENTRY and d.ts_ns >= t0 and d.outcome is not Outcome.REJECT]
+    exits = [
+        d
+        for d in run.bot.audit.decisions
+        if d.intent.origin is Origin.STRATEGY
+        and d.intent.purpose is not Purpose.ENTRY
+        and d.ts_ns >= t0
+        and d.outcome is not Outcome.REJECT
+    ]
     paid = [p for p in run.bot.executor.stats.funding_log if p.ts_ns >= t0 and p.amount < 0]
     settlements_paid = len({p.ts_ns for p in paid})
     late_entries = [d for d in _entries(run) if d.ts_ns >= t0]
     gross_end = run.observer.timeline.gross_usd[-1]
     return _common(run, t0) + [
-        Check("the strategy exits after the flip, approved by the governor", bool(exits),
-              f"{len(exits)} exits approved, first at {_ts(exits[0].ts_ns) if exits else '-'}"),
-        Check("funding paid on the wrong side for at most 3 settlements", settlements_paid <= 3,
-              f"{settlements_paid} settlements paid, {sum(float(p.amount) for p in paid):,.2f} USDT"),
+        Check(
+            "the strategy exits after the flip, approved by the governor",
+            bool(exits),
+            f"{len(exits)} exits approved, first at {_ts(exits[0].ts_ns) if exits else '-'}",
+        ),
+        Check(
+            "funding paid on the wrong side for at most 3 settlements",
+            settlements_paid <= 3,
+            f"{settlements_paid} settlements paid, {sum(float(p.amount) for p in paid):,.2f} USDT",
+        ),
         Check("no entry while funding is negative", not late_entries, f"{len(late_entries)} entries"),
         Check("flat at the end", gross_end < 1_000, f"gross {gross_end:,.0f} USD"),
     ]
@@ -150,20 +195,27 @@ def expiry_checks(run: ScenarioRun, t0: int) -> list[Check]:
     cal = run.bot.governor.calendar
     blackout = [ts for ts in run.ticks_ns if cal.phase(ts).in_blackout]
     b0, b1 = (blackout[0], blackout[-1]) if blackout else (0, 0)
-    inside = [d for d in _entries(run) if b0 <= d.ts_ns <= b1 and any(
-        o.instrument_id in PERP.values() for o in d.orders)]
+    inside = [
+        d for d in _entries(run) if b0 <= d.ts_ns <= b1 and any(o.instrument_id in PERP.values() for o in d.orders)
+    ]
     denied = [d for d in run.bot.audit.decisions if any(h.code is DenyCode.EXPIRY_BLACKOUT for h in d.hits)]
     before = [d for d in _entries(run) if d.ts_ns < b0]
     after = [d for d in _entries(run) if d.ts_ns > b1]
     fw = [d for d in before if any(h.code is DenyCode.EXPIRY_FINAL_WEEK for h in d.hits) and d.scale < 1]
     r = run.report
     return [
-        Check("the path crosses a 48 h blackout", len(blackout) >= 40,
-              f"blackout {_ts(b0)} → {_ts(b1)} ({len(blackout)} hourly ticks)"),
+        Check(
+            "the path crosses a 48 h blackout",
+            len(blackout) >= 40,
+            f"blackout {_ts(b0)} → {_ts(b1)} ({len(blackout)} hourly ticks)",
+        ),
         Check("no new leveraged position inside the blackout", not inside, f"{len(inside)} approved"),
         Check("entries inside the blackout are refused by G4", bool(denied), f"{len(denied)} G4 expiry_blackout"),
-        Check("final-week entries before the blackout are sized down", bool(before) and len(fw) == len(before),
-              f"{len(fw)} G4 final-week resizes, {len(before)} entries before the blackout"),
+        Check(
+            "final-week entries before the blackout are sized down",
+            bool(before) and len(fw) == len(before),
+            f"{len(fw)} G4 final-week resizes, {len(before)} entries before the blackout",
+        ),
         Check("entries resume after the expiry", bool(after), f"{len(after)} entries approved after {_ts(b1)}"),
         Check("no liquidation", r["counts"]["liquidations"] == 0, f"{r['counts']['liquidations']} liquidations"),
     ]
@@ -191,21 +243,35 @@ def outage_checks(run: ScenarioRun, t0: int) -> list[Check]:
         return any(leg.instrument_id == bn for leg in d.intent.legs)
 
     stale_entries = [d for d in _entries(run) if t0 <= d.ts_ns < t1 and on_binance(d)]
-    refused = [d for d in run.bot.audit.decisions if t0 <= d.ts_ns < t1 and on_binance(d) and any(
-        h.code in (DenyCode.STALE_SNAPSHOT, DenyCode.FUNDING_STALE) for h in d.hits)]
+    refused = [
+        d
+        for d in run.bot.audit.decisions
+        if t0 <= d.ts_ns < t1
+        and on_binance(d)
+        and any(h.code in (DenyCode.STALE_SNAPSHOT, DenyCode.FUNDING_STALE) for h in d.hits)
+    ]
     healthy = [d for d in _entries(run) if t0 <= d.ts_ns < t1 and not on_binance(d)]
     after = [d for d in _entries(run) if d.ts_ns >= t1 and on_binance(d)]
     r = run.report
     return [
-        Check("no entry on the venue whose feed is down or stale", not stale_entries,
-              f"{len(stale_entries)} approved on Binance in the outage"),
-        Check("entries attempted on stale data are refused by G6", bool(refused),
-              f"{len(refused)} refused ({', '.join(sorted({h.code.value for d in refused for h in d.hits}))})"),
+        Check(
+            "no entry on the venue whose feed is down or stale",
+            not stale_entries,
+            f"{len(stale_entries)} approved on Binance in the outage",
+        ),
+        Check(
+            "entries attempted on stale data are refused by G6",
+            bool(refused),
+            f"{len(refused)} refused ({', '.join(sorted({h.code.value for d in refused for h in d.hits}))})",
+        ),
         Check("the healthy venue trades on", bool(healthy), f"{len(healthy)} Bybit entries approved"),
         Check("trading resumes once the feed is back", bool(after), f"{len(after)} Binance entries approved after"),
         Check("no liquidation", r["counts"]["liquidations"] == 0, f"{r['counts']['liquidations']} liquidations"),
-        Check("no tick ended with delta above the G9 limit", r["counts"]["ticks_unhedged"] == 0,
-              f"{r['counts']['ticks_unhedged']} ticks"),
+        Check(
+            "no tick ended with delta above the G9 limit",
+            r["counts"]["ticks_unhedged"] == 0,
+            f"{r['counts']['ticks_unhedged']} ticks",
+        ),
     ]
 
 
@@ -220,15 +286,22 @@ def gap_bars() -> list[Bar]:
 def gap_checks(run: ScenarioRun, t0: int) -> list[Check]:
     ev = [e for e in run.bot.audit.ladder_events if e.ts_ns >= t0 and e.measure == "liq_distance"]
     top = max((e.to_stage for e in ev), default=0)
-    acted = [d for d in run.bot.audit.decisions if d.intent.origin is Origin.GOVERNOR and d.ts_ns >= t0
-             and d.outcome is not Outcome.REJECT]
+    acted = [
+        d
+        for d in run.bot.audit.decisions
+        if d.intent.origin is Origin.GOVERNOR and d.ts_ns >= t0 and d.outcome is not Outcome.REJECT
+    ]
     first = min((d.ts_ns for d in acted), default=None)
     return _common(run, t0) + [
         Check("the gap takes the liquidation-distance ladder to de-risk", top == 3, f"highest stage {top}"),
         Check("the governor acts on the gap tick itself", first == t0, f"first action at {_ts(first)}"),
-        Check("no governor intent is refused (one close, not a trim and a close that over-closes)",
-              not [d for d in run.bot.audit.decisions if d.intent.origin is Origin.GOVERNOR
-                   and d.outcome is Outcome.REJECT], f"{len(acted)} governor intents approved"),
+        Check(
+            "no governor intent is refused (one close, not a trim and a close that over-closes)",
+            not [
+                d for d in run.bot.audit.decisions if d.intent.origin is Origin.GOVERNOR and d.outcome is Outcome.REJECT
+            ],
+            f"{len(acted)} governor intents approved",
+        ),
     ]
 
 
@@ -237,8 +310,15 @@ def bad_print_bars() -> list[Bar]:
     calm = warmup(WARM)
     p0 = calm[-1].price
     spot, perp = "binance:BTC/USDT", PERP["binance"]
-    return calm + [Bar(p0, spike={perp: 1000.0})] + warmup(12, p0) + [Bar(p0, spike={perp: 1000.0, spot: 1000.0})] \
-        + warmup(12, p0) + [Bar(p0, spike={perp: 0.001})] + warmup(12, p0)
+    return (
+        calm
+        + [Bar(p0, spike={perp: 1000.0})]
+        + warmup(12, p0)
+        + [Bar(p0, spike={perp: 1000.0, spot: 1000.0})]
+        + warmup(12, p0)
+        + [Bar(p0, spike={perp: 0.001})]
+        + warmup(12, p0)
+    )
 
 
 def bad_print_checks(run: ScenarioRun, t0: int) -> list[Check]:
@@ -253,11 +333,17 @@ def bad_print_checks(run: ScenarioRun, t0: int) -> list[Check]:
     flagged = run.bot.executor.stats.suspect_prints
     return _common(run, t0) + [
         Check("every broken print is held back by the guard", flagged >= 4, f"{flagged} prints flagged"),
-        Check("no fill at a broken price (BTC ~60,000)", top < 70_000 and low > 50_000,
-              f"fills after the first print between {low:,.0f} and {top:,.0f}" if top else "no fills after it"),
+        Check(
+            "no fill at a broken price (BTC ~60,000)",
+            top < 70_000 and low > 50_000,
+            f"fills after the first print between {low:,.0f} and {top:,.0f}" if top else "no fills after it",
+        ),
         Check("no state change on a broken print", not states, f"transitions: {states or 'none'}"),
-        Check("equity moves as the carry does, not the print", abs(eq1 - eq0) < 0.005 * eq0,
-              f"equity {eq0:,.2f} → {eq1:,.2f} USD"),
+        Check(
+            "equity moves as the carry does, not the print",
+            abs(eq1 - eq0) < 0.005 * eq0,
+            f"equity {eq0:,.2f} → {eq1:,.2f} USD",
+        ),
     ]
 
 
@@ -266,18 +352,60 @@ def _ts(ns: int | None) -> str:
 
 
 START = datetime(2024, 5, 1, tzinfo=UTC)
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
-    Scenario("cascade", "liquidation cascade: price −22% in 30 h, OI falling, funding flipping, skew steepening, "
-             "long-liquidation clusters", START, cascade_bars, cascade_checks, WARM),
-    Scenario("funding-flip", "funding regime flip: +0.03% → −0.04% per 8 h and staying there", START, flip_bars,
-             flip_checks, WARM),
-    Scenario("expiry-week", "expiry week: rich funding into the June 2024 quarterly expiry", EXPIRY_START,
-             expiry_bars, expiry_checks, 0),
-    Scenario("outage", "exchange outage: Binance's perpetual feed silent 12 h, then 2 h stale for 12 h (S1 acting on "
-             "the latest settlement: persistence_periods=1)", START, outage_bars, outage_checks, 24,
-             {"strategy.s1.persistence_periods": 1}),
-    Scenario("gap-move", "gap move against one leg: the short perps gap 22% over spot in one bar (S1 at 3x)", START,
-             gap_bars, gap_checks, WARM, {"strategy.s1.perp_leverage": 3}),
-    Scenario("bad-print", "broken prints: Binance's BTC perp ×1000 for one bar, then spot and perp ×1000, then the "
-             "perp ÷1000", START, bad_print_bars, bad_print_checks, WARM),
-)}
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            "cascade",
+            "liquidation cascade: price −22% in 30 h, OI falling, funding flipping, skew steepening, "
+            "long-liquidation clusters",
+            START,
+            cascade_bars,
+            cascade_checks,
+            WARM,
+        ),
+        Scenario(
+            "funding-flip",
+            "funding regime flip: +0.03% → −0.04% per 8 h and staying there",
+            START,
+            flip_bars,
+            flip_checks,
+            WARM,
+        ),
+        Scenario(
+            "expiry-week",
+            "expiry week: rich funding into the June 2024 quarterly expiry",
+            EXPIRY_START,
+            expiry_bars,
+            expiry_checks,
+            0,
+        ),
+        Scenario(
+            "outage",
+            "exchange outage: Binance's perpetual feed silent 12 h, then 2 h stale for 12 h (S1 acting on "
+            "the latest settlement: persistence_periods=1)",
+            START,
+            outage_bars,
+            outage_checks,
+            24,
+            {"strategy.s1.persistence_periods": 1},
+        ),
+        Scenario(
+            "gap-move",
+            "gap move against one leg: the short perps gap 22% over spot in one bar (S1 at 3x)",
+            START,
+            gap_bars,
+            gap_checks,
+            WARM,
+            {"strategy.s1.perp_leverage": 3},
+        ),
+        Scenario(
+            "bad-print",
+            "broken prints: Binance's BTC perp ×1000 for one bar, then spot and perp ×1000, then the perp ÷1000",
+            START,
+            bad_print_bars,
+            bad_print_checks,
+            WARM,
+        ),
+    )
+}

@@ -52,23 +52,59 @@ def to_batches(bars: list[Bar], start_s: int) -> list[MarketBatch]:
         snaps: list[MarketSnapshot] = []
         for v in VENUES:
             half = b.price * 5e-5
-            spot = MarketSnapshot(SPOT[v], ts_ns, b.price - half, b.price + half, b.price, b.price, b.price,
-                                  hi_p * (1 + b.range_pct), lo_p * (1 - b.range_pct), 1e3)
+            spot = MarketSnapshot(
+                SPOT[v],
+                ts_ns,
+                b.price - half,
+                b.price + half,
+                b.price,
+                b.price,
+                b.price,
+                hi_p * (1 + b.range_pct),
+                lo_p * (1 - b.range_pct),
+                1e3,
+            )
             perp_px = b.price * (1 + b.perp_premium)
             rate = b.funding_by_venue.get(v, b.funding)
             prev_perp = prev.price * (1 + prev.perp_premium) if prev else perp_px
             perp = MarketSnapshot(
-                PERP[v], ts_ns, perp_px - half, perp_px + half, perp_px, perp_px, b.price,
-                max(perp_px, prev_perp) * (1 + b.range_pct), min(perp_px, prev_perp) * (1 - b.range_pct), 1e3,
-                rate, rate, 8 * HOUR, next_ns, FundingSettlement(ts_ns, rate) if settle else None,
-                open_interest=b.oi, liq_long_usd=b.liq_long_usd, liq_short_usd=1e6, skew_25d=b.skew)
+                PERP[v],
+                ts_ns,
+                perp_px - half,
+                perp_px + half,
+                perp_px,
+                perp_px,
+                b.price,
+                max(perp_px, prev_perp) * (1 + b.range_pct),
+                min(perp_px, prev_perp) * (1 - b.range_pct),
+                1e3,
+                rate,
+                rate,
+                8 * HOUR,
+                next_ns,
+                FundingSettlement(ts_ns, rate) if settle else None,
+                open_interest=b.oi,
+                liq_long_usd=b.liq_long_usd,
+                liq_short_usd=1e6,
+                skew_25d=b.skew,
+            )
             for s in (spot, perp):
                 if s.instrument_id in b.down:
                     continue
                 x = b.spike.get(s.instrument_id)
-                snaps.append(s if x is None else replace(
-                    s, bid=s.bid * x, ask=s.ask * x, last=s.last * x, mark=s.mark * x,
-                    range_high=(s.range_high or s.mark) * x, range_low=(s.range_low or s.mark) * x))
+                snaps.append(
+                    s
+                    if x is None
+                    else replace(
+                        s,
+                        bid=s.bid * x,
+                        ask=s.ask * x,
+                        last=s.last * x,
+                        mark=s.mark * x,
+                        range_high=(s.range_high or s.mark) * x,
+                        range_low=(s.range_low or s.mark) * x,
+                    )
+                )
         out.append(MarketBatch(ts_ns, tuple(snaps)))
         prev = b
     # a lagging feed delivers, at each hour, what it should have delivered ``lag`` hours earlier

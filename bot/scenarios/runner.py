@@ -119,23 +119,73 @@ def timeline(bot: Bot, marks_at: dict[int, dict[str, float]]) -> list[Event]:
         codes = ",".join(h.code.value for h in d.hits)
         if d.intent.origin is Origin.GOVERNOR:
             kind = d.intent.intent_id.split("-")[1]
-            out.append(Event(d.ts_ns, "decision", d.intent.reason.split()[0] if d.intent.reason else "gov", None,
-                             f"{kind} {d.outcome.value}", _notional(d, marks), d.state.value, d.intent.reason))
+            out.append(
+                Event(
+                    d.ts_ns,
+                    "decision",
+                    d.intent.reason.split()[0] if d.intent.reason else "gov",
+                    None,
+                    f"{kind} {d.outcome.value}",
+                    _notional(d, marks),
+                    d.state.value,
+                    d.intent.reason,
+                )
+            )
         else:
             verb = "entry" if d.intent.purpose is Purpose.ENTRY else d.intent.purpose.value
             scale = f" x{d.scale:.2f}" if d.outcome.value == "resize" else ""
-            out.append(Event(d.ts_ns, "decision", rules, None, f"{d.intent.source} {verb} {d.outcome.value}{scale}",
-                             _notional(d, marks), d.state.value, codes))
+            out.append(
+                Event(
+                    d.ts_ns,
+                    "decision",
+                    rules,
+                    None,
+                    f"{d.intent.source} {verb} {d.outcome.value}{scale}",
+                    _notional(d, marks),
+                    d.state.value,
+                    codes,
+                )
+            )
     for e in audit.ladder_events:
-        out.append(Event(e.ts_ns, "ladder", "G3", e.to_stage, f"{e.key} {e.measure} {e.from_stage}->{e.to_stage}",
-                         0.0, state_at(e.ts_ns), f"value {e.value:.4g}"))
+        out.append(
+            Event(
+                e.ts_ns,
+                "ladder",
+                "G3",
+                e.to_stage,
+                f"{e.key} {e.measure} {e.from_stage}->{e.to_stage}",
+                0.0,
+                state_at(e.ts_ns),
+                f"value {e.value:.4g}",
+            )
+        )
     for t in audit.transitions:
-        out.append(Event(t.ts_ns, "state", t.rule, None, f"state {t.from_state.value}->{t.to_state.value}", 0.0,
-                         t.to_state.value, t.code.value if t.code else ""))
+        out.append(
+            Event(
+                t.ts_ns,
+                "state",
+                t.rule,
+                None,
+                f"state {t.from_state.value}->{t.to_state.value}",
+                0.0,
+                t.to_state.value,
+                t.code.value if t.code else "",
+            )
+        )
     for f in bot.executor.stats.fills_log:
         if f.is_liquidation:
-            out.append(Event(f.ts_ns, "liquidation", "G2", None, "LIQUIDATED", float(f.qty * f.price),
-                             state_at(f.ts_ns), f.instrument_id))
+            out.append(
+                Event(
+                    f.ts_ns,
+                    "liquidation",
+                    "G2",
+                    None,
+                    "LIQUIDATED",
+                    float(f.qty * f.price),
+                    state_at(f.ts_ns),
+                    f.instrument_id,
+                )
+            )
     order = {"state": 0, "ladder": 1, "decision": 2, "liquidation": 3}
     out.sort(key=lambda e: (e.ts_ns, order[e.kind]))
     return out

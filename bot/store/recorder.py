@@ -34,30 +34,72 @@ _OUTAGE = (SQLAlchemyError, OSError, ConnectionError, TimeoutError)
 
 
 def order_row(run_id: int, venue: str, o: Order) -> dict[str, Any]:
-    return {"run_id": run_id, "client_order_id": o.client_order_id, "intent_id": o.intent_id,
-            "decision_id": o.decision_id, "venue": venue, "instrument_id": o.instrument_id, "side": o.side.value,
-            "qty": o.qty, "order_type": o.order_type.value, "purpose": o.purpose.value, "limit_price": o.limit_price,
-            "post_only": o.post_only, "reduce_only": o.reduce_only, "leverage": o.leverage,
-            "ref_mid": to_decimal(o.ref_mid), "ref_touch": to_decimal(o.ref_touch), "status": "pending",
-            "filled_qty": Decimal(0), "reason": None, "ts_created_ns": o.ts_created_ns,
-            "ts_updated_ns": o.ts_created_ns}
+    return {
+        "run_id": run_id,
+        "client_order_id": o.client_order_id,
+        "intent_id": o.intent_id,
+        "decision_id": o.decision_id,
+        "venue": venue,
+        "instrument_id": o.instrument_id,
+        "side": o.side.value,
+        "qty": o.qty,
+        "order_type": o.order_type.value,
+        "purpose": o.purpose.value,
+        "limit_price": o.limit_price,
+        "post_only": o.post_only,
+        "reduce_only": o.reduce_only,
+        "leverage": o.leverage,
+        "ref_mid": to_decimal(o.ref_mid),
+        "ref_touch": to_decimal(o.ref_touch),
+        "status": "pending",
+        "filled_qty": Decimal(0),
+        "reason": None,
+        "ts_created_ns": o.ts_created_ns,
+        "ts_updated_ns": o.ts_created_ns,
+    }
 
 
 def fill_row(run_id: int, f: Fill) -> dict[str, Any]:
-    return {"run_id": run_id, "venue": f.venue, "trade_id": f.trade_id, "client_order_id": f.client_order_id,
-            "instrument_id": f.instrument_id, "side": f.side.value, "qty": f.qty, "price": f.price, "fee": f.fee,
-            "liquidity": f.liquidity.value, "ts_ns": f.ts_ns, "is_liquidation": f.is_liquidation,
-            "is_settlement": f.is_settlement}
+    return {
+        "run_id": run_id,
+        "venue": f.venue,
+        "trade_id": f.trade_id,
+        "client_order_id": f.client_order_id,
+        "instrument_id": f.instrument_id,
+        "side": f.side.value,
+        "qty": f.qty,
+        "price": f.price,
+        "fee": f.fee,
+        "liquidity": f.liquidity.value,
+        "ts_ns": f.ts_ns,
+        "is_liquidation": f.is_liquidation,
+        "is_settlement": f.is_settlement,
+    }
 
 
 def funding_row(run_id: int, p: FundingPayment) -> dict[str, Any]:
-    return {"run_id": run_id, "venue": p.venue, "instrument_id": p.instrument_id, "ts_ns": p.ts_ns, "rate": p.rate,
-            "position_qty": p.position_qty, "mark": p.mark, "amount": p.amount}
+    return {
+        "run_id": run_id,
+        "venue": p.venue,
+        "instrument_id": p.instrument_id,
+        "ts_ns": p.ts_ns,
+        "rate": p.rate,
+        "position_qty": p.position_qty,
+        "mark": p.mark,
+        "amount": p.amount,
+    }
 
 
 def borrow_row(run_id: int, c: BorrowCharge) -> dict[str, Any]:
-    return {"run_id": run_id, "venue": c.venue, "instrument_id": c.instrument_id, "ts_ns": c.ts_ns, "qty": c.qty,
-            "rate_apr": c.rate_apr, "amount": c.amount}
+    return {
+        "run_id": run_id,
+        "venue": c.venue,
+        "instrument_id": c.instrument_id,
+        "ts_ns": c.ts_ns,
+        "qty": c.qty,
+        "rate_apr": c.rate_apr,
+        "amount": c.amount,
+    }
 
 
 def _json(v: Any) -> Any:
@@ -67,12 +109,29 @@ def _json(v: Any) -> Any:
 
 
 def decision_row(run_id: int, d: Decision) -> dict[str, Any]:
-    return {"run_id": run_id, "decision_id": d.decision_id, "intent_id": d.intent.intent_id, "ts_ns": d.ts_ns,
-            "origin": d.intent.origin.value, "purpose": d.intent.purpose.value, "outcome": d.outcome.value,
-            "scale": d.scale, "state": d.state.value, "risk_reducing": d.risk_reducing,
-            "rules": ",".join(d.rules)[:128], "unavailable": ",".join(d.unavailable)[:128],
-            "hits": [{"rule": h.rule, "code": h.code.value, "max_scale": h.max_scale,
-                      "inputs": {k: _json(v) for k, v in h.inputs.items()}} for h in d.hits]}
+    return {
+        "run_id": run_id,
+        "decision_id": d.decision_id,
+        "intent_id": d.intent.intent_id,
+        "ts_ns": d.ts_ns,
+        "origin": d.intent.origin.value,
+        "purpose": d.intent.purpose.value,
+        "outcome": d.outcome.value,
+        "scale": d.scale,
+        "state": d.state.value,
+        "risk_reducing": d.risk_reducing,
+        "rules": ",".join(d.rules)[:128],
+        "unavailable": ",".join(d.unavailable)[:128],
+        "hits": [
+            {
+                "rule": h.rule,
+                "code": h.code.value,
+                "max_scale": h.max_scale,
+                "inputs": {k: _json(v) for k, v in h.inputs.items()},
+            }
+            for h in d.hits
+        ],
+    }
 
 
 class Recorder:
@@ -141,21 +200,43 @@ class Recorder:
         self.order_status(u.client_order_id, u.status.value, u.filled_qty, u.reason or None, u.ts_ns)
 
     def order_status(self, cid: str, status: str, filled: Decimal, reason: str | None, ts_ns: int) -> None:
-        self.tick.order_updates.append({"client_order_id": cid, "status": status, "filled_qty": filled,
-                                        "reason": reason, "ts_ns": ts_ns})
+        self.tick.order_updates.append(
+            {"client_order_id": cid, "status": status, "filled_qty": filled, "reason": reason, "ts_ns": ts_ns}
+        )
 
     def transition(self, t: StateTransition) -> None:
-        self.tick.transitions.append({"ts_ns": t.ts_ns, "from_state": t.from_state.value, "to_state": t.to_state.value,
-                                      "rule": t.rule, "code": t.code.value if t.code else None,
-                                      "inputs": {k: _json(v) for k, v in t.inputs.items()}})
+        self.tick.transitions.append(
+            {
+                "ts_ns": t.ts_ns,
+                "from_state": t.from_state.value,
+                "to_state": t.to_state.value,
+                "rule": t.rule,
+                "code": t.code.value if t.code else None,
+                "inputs": {k: _json(v) for k, v in t.inputs.items()},
+            }
+        )
 
     def ladder(self, e: LadderEvent) -> None:
-        self.tick.ladder.append({"ts_ns": e.ts_ns, "key": e.key, "measure": e.measure, "from_stage": e.from_stage,
-                                 "to_stage": e.to_stage, "value": _json(e.value)})
+        self.tick.ladder.append(
+            {
+                "ts_ns": e.ts_ns,
+                "key": e.key,
+                "measure": e.measure,
+                "from_stage": e.from_stage,
+                "to_stage": e.to_stage,
+                "value": _json(e.value),
+            }
+        )
 
-    async def commit(self, cursor_ns: int | None, now_ns: int, equity: Decimal | None,
-                     positions: dict[str, tuple[Decimal, Decimal]], governor_state: dict[str, Any],
-                     pairs: list[dict[str, Any]]) -> None:
+    async def commit(
+        self,
+        cursor_ns: int | None,
+        now_ns: int,
+        equity: Decimal | None,
+        positions: dict[str, tuple[Decimal, Decimal]],
+        governor_state: dict[str, Any],
+        pairs: list[dict[str, Any]],
+    ) -> None:
         """Close the tick: everything it produced plus its cursor, in one transaction (or into the backlog) — now,
         or with the group of ticks it joins (see the module's docstring)."""
         rec = self.tick
@@ -167,8 +248,10 @@ class Recorder:
         # stays in the backlog whole and is retried, so "written" here means "will be written, in order".
         changed = {k: v for k, v in positions.items() if self._written_positions.get(k) != v}
         self._written_positions.update(changed)
-        rec.positions = [{"run_id": self.run_id, "instrument_id": k, "qty": q, "avg_cost": a, "ts_ns": now_ns}
-                         for k, (q, a) in changed.items()]
+        rec.positions = [
+            {"run_id": self.run_id, "instrument_id": k, "qty": q, "avg_cost": a, "ts_ns": now_ns}
+            for k, (q, a) in changed.items()
+        ]
         new_pairs = []
         for pair in pairs:
             key = {k: v for k, v in pair.items() if k != "ts_ns"}
@@ -263,5 +346,3 @@ class Recorder:
             log.warning("store.recovered", backlog=len(self._backlog))
             self.healthy = True
         return True
-
-

@@ -64,8 +64,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-_ORDER_UPDATE = update(OrderRow).where(OrderRow.client_order_id == bindparam("cid")).values(
-    status=bindparam("st"), filled_qty=bindparam("fq"), reason=bindparam("rs"), ts_updated_ns=bindparam("ts"))
+_ORDER_UPDATE = (
+    update(OrderRow)
+    .where(OrderRow.client_order_id == bindparam("cid"))
+    .values(status=bindparam("st"), filled_qty=bindparam("fq"), reason=bindparam("rs"), ts_updated_ns=bindparam("ts"))
+)
 
 
 @dataclass(slots=True)
@@ -86,9 +89,21 @@ class TickRecords:
     governor_state: dict[str, Any] | None = None
 
     def empty(self) -> bool:
-        return self.cursor_ns is None and not any((self.order_updates, self.fills, self.funding, self.borrow,
-                                                   self.decisions, self.transitions, self.ladder, self.equity,
-                                                   self.positions, self.pairs, self.governor_state))
+        return self.cursor_ns is None and not any(
+            (
+                self.order_updates,
+                self.fills,
+                self.funding,
+                self.borrow,
+                self.decisions,
+                self.transitions,
+                self.ladder,
+                self.equity,
+                self.positions,
+                self.pairs,
+                self.governor_state,
+            )
+        )
 
 
 class Store:
@@ -109,8 +124,11 @@ class Store:
         self._sync: Engine | None = None
         self._writer: ThreadPoolExecutor | None = None
         if self._sqlite:
-            self._sync = create_engine(url.replace("sqlite+aiosqlite", "sqlite", 1), connect_args={"timeout": 30,
-                                       "check_same_thread": False}, poolclass=StaticPool)
+            self._sync = create_engine(
+                url.replace("sqlite+aiosqlite", "sqlite", 1),
+                connect_args={"timeout": 30, "check_same_thread": False},
+                poolclass=StaticPool,
+            )
             event.listen(self._sync, "connect", _sqlite_pragmas)
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="carrybot-store")
 
@@ -141,8 +159,9 @@ class Store:
             return False
 
     # --- runs -------------------------------------------------------------------------------------------------------
-    async def open_run(self, run_key: str, mode: str, params: dict[str, Any], data_version: str, code_version: str,
-                       now_ns: int) -> Run:
+    async def open_run(
+        self, run_key: str, mode: str, params: dict[str, Any], data_version: str, code_version: str, now_ns: int
+    ) -> Run:
         """The unfinished run with this key (a restart), or a new one."""
         async with self._session.begin() as s:
             run = (await s.execute(select(Run).where(Run.run_key == run_key))).scalar_one_or_none()
@@ -152,16 +171,27 @@ class Store:
                     run.updated_ns = now_ns
                     return run
                 raise ValueError(f"run {run_key!r} already finished; choose another run key")
-            run = Run(run_key=run_key, mode=mode, status="running", started_ns=now_ns, updated_ns=now_ns,
-                      cursor_ns=None, restarts=0, data_version=data_version, code_version=code_version, params=params)
+            run = Run(
+                run_key=run_key,
+                mode=mode,
+                status="running",
+                started_ns=now_ns,
+                updated_ns=now_ns,
+                cursor_ns=None,
+                restarts=0,
+                data_version=data_version,
+                code_version=code_version,
+                params=params,
+            )
             s.add(run)
             await s.flush()
             return run
 
     async def finish_run(self, run_id: int, results: dict[str, Any], now_ns: int) -> None:
         async with self._session.begin() as s:
-            await s.execute(update(Run).where(Run.id == run_id).values(status="finished", results=results,
-                                                                      updated_ns=now_ns))
+            await s.execute(
+                update(Run).where(Run.id == run_id).values(status="finished", results=results, updated_ns=now_ns)
+            )
 
     async def runs(self) -> list[Run]:
         async with self._session() as s:
@@ -183,8 +213,13 @@ class Store:
     def _tick_statements(self, run_id: int, rec: TickRecords, now_ns: int) -> list[tuple[Any, Any]]:
         ops: list[tuple[Any, Any]] = []
         model: Any
-        for model, rows in ((FillRow, rec.fills), (FundingRow, rec.funding), (BorrowRow, rec.borrow),
-                            (DecisionRow, rec.decisions), (EquityRow, rec.equity)):
+        for model, rows in (
+            (FillRow, rec.fills),
+            (FundingRow, rec.funding),
+            (BorrowRow, rec.borrow),
+            (DecisionRow, rec.decisions),
+            (EquityRow, rec.equity),
+        ):
             if rows:
                 ops.append((self._ins(model).on_conflict_do_nothing(), rows))
         if rec.transitions:
@@ -192,15 +227,33 @@ class Store:
         if rec.ladder:
             ops.append((insert(LadderRow), [{"run_id": run_id, **e} for e in rec.ladder]))
         if rec.order_updates:
-            ops.append((_ORDER_UPDATE, [{"cid": u["client_order_id"], "st": u["status"], "fq": u["filled_qty"],
-                                         "rs": u["reason"], "ts": u["ts_ns"]} for u in rec.order_updates]))
-        for model, rows, keys in ((PositionRow, rec.positions, ("run_id", "instrument_id")),
-                                  (PairRow, rec.pairs, ("run_id", "decision_id"))):
+            ops.append(
+                (
+                    _ORDER_UPDATE,
+                    [
+                        {
+                            "cid": u["client_order_id"],
+                            "st": u["status"],
+                            "fq": u["filled_qty"],
+                            "rs": u["reason"],
+                            "ts": u["ts_ns"],
+                        }
+                        for u in rec.order_updates
+                    ],
+                )
+            )
+        for model, rows, keys in (
+            (PositionRow, rec.positions, ("run_id", "instrument_id")),
+            (PairRow, rec.pairs, ("run_id", "decision_id")),
+        ):
             if rows:
                 ops.append(self._upsert(model, rows, keys))
         if rec.governor_state is not None:
-            ops.append(self._upsert(GovernorStateRow, [{"run_id": run_id, "ts_ns": now_ns,
-                                                        "state": rec.governor_state}], ("run_id",)))
+            ops.append(
+                self._upsert(
+                    GovernorStateRow, [{"run_id": run_id, "ts_ns": now_ns, "state": rec.governor_state}], ("run_id",)
+                )
+            )
         values: dict[str, Any] = {"updated_ns": now_ns}
         if rec.cursor_ns is not None:
             values["cursor_ns"] = rec.cursor_ns
@@ -235,8 +288,9 @@ class Store:
     def _ins(self, model: type) -> Any:
         return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(model)
 
-    async def _insert_ignore(self, conn: AsyncConnection | AsyncSession, model: type,
-                             rows: Sequence[dict[str, Any]]) -> None:
+    async def _insert_ignore(
+        self, conn: AsyncConnection | AsyncSession, model: type, rows: Sequence[dict[str, Any]]
+    ) -> None:
         if rows:
             await conn.execute(self._ins(model).on_conflict_do_nothing(), list(rows))
 
@@ -250,15 +304,17 @@ class Store:
     async def command_nonces(self, bot_id: str, now_ns: int) -> dict[str, int]:
         """Nonces still inside their freshness window (nonce -> when seen, ns); expired ones are deleted."""
         async with self._session.begin() as s:
-            await s.execute(delete(CommandNonceRow).where(CommandNonceRow.bot_id == bot_id,
-                                                          CommandNonceRow.expires_ns < now_ns))
+            await s.execute(
+                delete(CommandNonceRow).where(CommandNonceRow.bot_id == bot_id, CommandNonceRow.expires_ns < now_ns)
+            )
             rows = (await s.execute(select(CommandNonceRow).where(CommandNonceRow.bot_id == bot_id))).scalars()
             return {r.nonce: r.seen_ns for r in rows}
 
     async def add_command_nonce(self, bot_id: str, nonce: str, seen_ns: int, expires_ns: int) -> None:
         async with self._session.begin() as s:
-            await self._insert_ignore(s, CommandNonceRow, [{"bot_id": bot_id, "nonce": nonce, "seen_ns": seen_ns,
-                                                             "expires_ns": expires_ns}])
+            await self._insert_ignore(
+                s, CommandNonceRow, [{"bot_id": bot_id, "nonce": nonce, "seen_ns": seen_ns, "expires_ns": expires_ns}]
+            )
 
     # --- reads -------------------------------------------------------------------------------------------------------
     async def _all(self, model: Any, run_id: int, order: Any) -> list[Any]:

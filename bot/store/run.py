@@ -38,8 +38,9 @@ def store_url(settings: Settings) -> str:
     return settings.db.url.get_secret_value() if settings.db.url is not None else sqlite_url(settings.data_dir)
 
 
-async def open_persistence(settings: Settings, data_version: str, params: dict[str, Any], now_ns: int,
-                           code_version: str) -> Persistence:
+async def open_persistence(
+    settings: Settings, data_version: str, params: dict[str, Any], now_ns: int, code_version: str
+) -> Persistence:
     """Take the run lock, upgrade the store, then resume this bot's unfinished run (after a crash or a stop) or
     start a new one."""
     url = store_url(settings)

@@ -62,8 +62,10 @@ class RunLock:
         except BlockingIOError:
             holder = os.pread(fd, 256, 0).decode(errors="replace").strip() or "another process"
             os.close(fd)
-            raise RunLocked(f"bot {self.bot_id!r} is already running on this store ({holder}; lock {path}); "
-                            "stop it first, or give this instance another CARRYBOT_BOT_ID") from None
+            raise RunLocked(
+                f"bot {self.bot_id!r} is already running on this store ({holder}; lock {path}); "
+                "stop it first, or give this instance another CARRYBOT_BOT_ID"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{holder_name()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n".encode(), 0)
         self._fd = fd
@@ -73,22 +75,34 @@ class RunLock:
         from sqlalchemy.ext.asyncio import create_async_engine
 
         name = f"{holder_name()} bot {self.bot_id}"[:63]
-        self._engine = create_async_engine(self.url, pool_size=1, max_overflow=0,
-                                           connect_args={"server_settings": {"application_name": name}})
+        self._engine = create_async_engine(
+            self.url, pool_size=1, max_overflow=0, connect_args={"server_settings": {"application_name": name}}
+        )
         self._conn = await self._engine.connect()
-        got = (await self._conn.execute(text("SELECT pg_try_advisory_lock(:c, :k)"),
-                                        {"c": _LOCK_CLASS, "k": _key(self.bot_id)})).scalar()
+        got = (
+            await self._conn.execute(
+                text("SELECT pg_try_advisory_lock(:c, :k)"), {"c": _LOCK_CLASS, "k": _key(self.bot_id)}
+            )
+        ).scalar()
         await self._conn.commit()
         if got:
             return
-        row = (await self._conn.execute(text(
-            "SELECT a.application_name, a.client_addr, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.classid = :c AND l.objid = :k AND l.granted"),
-            {"c": _LOCK_CLASS, "k": _key(self.bot_id)})).first()
+        row = (
+            await self._conn.execute(
+                text(
+                    "SELECT a.application_name, a.client_addr, a.pid FROM pg_locks l "
+                    "JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE l.locktype = 'advisory' AND l.classid = :c AND l.objid = :k AND l.granted"
+                ),
+                {"c": _LOCK_CLASS, "k": _key(self.bot_id)},
+            )
+        ).first()
         await self.release()
         holder = f"{row[0]} (backend {row[2]}, client {row[1]})" if row else "another session"
-        raise RunLocked(f"bot {self.bot_id!r} is already running on this database ({holder}); stop it first, or "
-                        "give this instance another CARRYBOT_BOT_ID")
+        raise RunLocked(
+            f"bot {self.bot_id!r} is already running on this database ({holder}); stop it first, or "
+            "give this instance another CARRYBOT_BOT_ID"
+        )
 
     async def release(self) -> None:
         if self._fd is not None:

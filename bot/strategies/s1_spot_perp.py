@@ -53,8 +53,13 @@ def half_spread_frac(s: MarketSnapshot) -> float:
 class SpotPerpFunding:
     name = "s1"
 
-    def __init__(self, cfg: S1Settings, instruments: Mapping[str, Instrument], expected_slippage_bps: float = 0.5,
-                 borrow: BorrowCurve | None = None) -> None:
+    def __init__(
+        self,
+        cfg: S1Settings,
+        instruments: Mapping[str, Instrument],
+        expected_slippage_bps: float = 0.5,
+        borrow: BorrowCurve | None = None,
+    ) -> None:
         self.cfg = cfg
         self.borrow = borrow
         self._slip = expected_slippage_bps * 1e-4
@@ -67,8 +72,9 @@ class SpotPerpFunding:
             if spot is None:
                 continue
             fee = 2.0 * float(spot.fees.taker + perp.fees.taker)
-            self._pairs[perp.id] = _Pair(f"{perp.venue}-{perp.base}", spot, perp, max(spot.qty_step, perp.qty_step),
-                                         fee)
+            self._pairs[perp.id] = _Pair(
+                f"{perp.venue}-{perp.base}", spot, perp, max(spot.qty_step, perp.qty_step), fee
+            )
         depth = max(cfg.funding_lookback_periods, cfg.persistence_periods)
         self._rates: dict[str, deque[float]] = {k: deque(maxlen=depth) for k in self._pairs}
         self.stats: Counter[str] = Counter()
@@ -93,8 +99,9 @@ class SpotPerpFunding:
         ppy = perp.funding_periods_per_year
         return all(sign * r * ppy >= self.cfg.entry_threshold_apr for r in list(window)[-n:])
 
-    def net_edge_apr(self, pair: _Pair, rate: float, spot_spread: float, perp_spread: float,
-                     borrow_apr: float = 0.0) -> tuple[float, float]:
+    def net_edge_apr(
+        self, pair: _Pair, rate: float, spot_spread: float, perp_spread: float, borrow_apr: float = 0.0
+    ) -> tuple[float, float]:
         """(gross annualized funding, net of round-trip costs amortized over the holding period and of borrow)."""
         gross = abs(rate) * pair.perp.funding_periods_per_year
         costs = pair.round_trip_fee + 2.0 * (spot_spread + perp_spread) + 4.0 * self._slip
@@ -121,24 +128,28 @@ class SpotPerpFunding:
                 continue
             hedged = spot_qty == -perp_qty
             sign = 1 if perp_qty < 0 or (perp_qty == 0 and spot_qty > 0) else -1  # +1 positive carry, -1 reverse
-            carry_gone = est is not None and (sign * est <= 0 or abs(est) * pair.perp.funding_periods_per_year
-                                              < self.cfg.exit_threshold_apr)
+            carry_gone = est is not None and (
+                sign * est <= 0 or abs(est) * pair.perp.funding_periods_per_year < self.cfg.exit_threshold_apr
+            )
             if hedged and not carry_gone:
                 continue
             legs = []
             if spot_qty:
-                legs.append(IntentLeg(pair.spot.id, Side.SELL if spot_qty > 0 else Side.BUY, abs(spot_qty),
-                                      reduce_only=True))
+                legs.append(
+                    IntentLeg(pair.spot.id, Side.SELL if spot_qty > 0 else Side.BUY, abs(spot_qty), reduce_only=True)
+                )
             if perp_qty:
-                legs.append(IntentLeg(pair.perp.id, Side.BUY if perp_qty < 0 else Side.SELL, abs(perp_qty),
-                                      reduce_only=True))
+                legs.append(
+                    IntentLeg(pair.perp.id, Side.BUY if perp_qty < 0 else Side.SELL, abs(perp_qty), reduce_only=True)
+                )
             reason = "carry_gone" if carry_gone else "unhedged"
             out.append(self._intent(pair, Purpose.EXIT, now_ns, reason, tuple(legs)))
             self.stats[f"exit_{reason}"] += 1
         return out
 
-    def _entry(self, pair: _Pair, est: float | None, spot: MarketSnapshot, perp: MarketSnapshot,
-               now_ns: int) -> OrderIntent | None:
+    def _entry(
+        self, pair: _Pair, est: float | None, spot: MarketSnapshot, perp: MarketSnapshot, now_ns: int
+    ) -> OrderIntent | None:
         if est is None or est == 0:
             return None
         sign = 1 if est > 0 else -1
@@ -156,17 +167,41 @@ class SpotPerpFunding:
             self.stats["skip_not_persistent"] += 1
             return None
         qty = (self.cfg.notional_usd / to_decimal(spot.ask) / pair.step).to_integral_value(
-            rounding="ROUND_FLOOR") * pair.step
+            rounding="ROUND_FLOOR"
+        ) * pair.step
         if qty <= 0:
             return None
         spot_side = Side.BUY if sign > 0 else Side.SELL
         self.stats["entries" if sign > 0 else "entries_reverse"] += 1
-        return self._intent(pair, Purpose.ENTRY, now_ns, f"net_apr={net:.4f}", (
-            IntentLeg(pair.spot.id, spot_side, qty),
-            IntentLeg(pair.perp.id, spot_side.opposite, qty, leverage=self.cfg.perp_leverage)), edge_apr=net)
+        return self._intent(
+            pair,
+            Purpose.ENTRY,
+            now_ns,
+            f"net_apr={net:.4f}",
+            (
+                IntentLeg(pair.spot.id, spot_side, qty),
+                IntentLeg(pair.perp.id, spot_side.opposite, qty, leverage=self.cfg.perp_leverage),
+            ),
+            edge_apr=net,
+        )
 
-    def _intent(self, pair: _Pair, purpose: Purpose, now_ns: int, reason: str,
-                legs: tuple[IntentLeg, ...], edge_apr: float | None = None) -> OrderIntent:
+    def _intent(
+        self,
+        pair: _Pair,
+        purpose: Purpose,
+        now_ns: int,
+        reason: str,
+        legs: tuple[IntentLeg, ...],
+        edge_apr: float | None = None,
+    ) -> OrderIntent:
         # deterministic: at most one intent per pair per tick, so (pair, time) names it across restarts
-        return OrderIntent(f"s1-{pair.key}-{now_ns // 1_000_000}", Origin.STRATEGY, self.name, purpose, legs, now_ns,
-                           reason=reason, edge_apr=edge_apr)
+        return OrderIntent(
+            f"s1-{pair.key}-{now_ns // 1_000_000}",
+            Origin.STRATEGY,
+            self.name,
+            purpose,
+            legs,
+            now_ns,
+            reason=reason,
+            edge_apr=edge_apr,
+        )

@@ -40,8 +40,9 @@ class CrossVenueFunding:
             if inst.kind is InstrumentKind.PERP:
                 self._perps.setdefault(inst.base, []).append(inst)
         self._perps = {b: sorted(v, key=lambda i: i.id) for b, v in self._perps.items() if len(v) >= 2}
-        self._rates: dict[str, deque[float]] = {i.id: deque(maxlen=cfg.funding_lookback_periods)
-                                                for v in self._perps.values() for i in v}
+        self._rates: dict[str, deque[float]] = {
+            i.id: deque(maxlen=cfg.funding_lookback_periods) for v in self._perps.values() for i in v
+        }
         self._base_of = {i.id: i.base for v in self._perps.values() for i in v}
         self.stats: Counter[str] = Counter()
 
@@ -86,14 +87,17 @@ class CrossVenueFunding:
             if hedged and (diff is None or diff >= self.cfg.exit_threshold_apr):
                 continue
             reason = "unhedged" if not hedged else "carry_gone"
-            legs = tuple(IntentLeg(k, Side.SELL if q > 0 else Side.BUY, abs(q), reduce_only=True)
-                         for k, q in sorted(open_legs.items()))
+            legs = tuple(
+                IntentLeg(k, Side.SELL if q > 0 else Side.BUY, abs(q), reduce_only=True)
+                for k, q in sorted(open_legs.items())
+            )
             out.append(self._intent(base, Purpose.EXIT, now_ns, reason, legs))
             self.stats[f"exit_{reason}"] += 1
         return out
 
-    def _entry(self, base: str, perps: list[Instrument], aprs: dict[str, float | None],
-               snaps: dict[str, object], now_ns: int) -> OrderIntent | None:
+    def _entry(
+        self, base: str, perps: list[Instrument], aprs: dict[str, float | None], snaps: dict[str, object], now_ns: int
+    ) -> OrderIntent | None:
         known = [(aprs[p.id], p) for p in perps if aprs[p.id] is not None]
         if len(known) < 2:
             return None
@@ -114,12 +118,34 @@ class CrossVenueFunding:
         if qty <= 0:
             return None
         self.stats["entries"] += 1
-        return self._intent(base, Purpose.ENTRY, now_ns, f"diff_apr={diff:.4f} net={net:.4f}", (
-            IntentLeg(low.id, Side.BUY, qty, leverage=self.cfg.leverage),
-            IntentLeg(high.id, Side.SELL, qty, leverage=self.cfg.leverage)), edge_apr=net)
+        return self._intent(
+            base,
+            Purpose.ENTRY,
+            now_ns,
+            f"diff_apr={diff:.4f} net={net:.4f}",
+            (
+                IntentLeg(low.id, Side.BUY, qty, leverage=self.cfg.leverage),
+                IntentLeg(high.id, Side.SELL, qty, leverage=self.cfg.leverage),
+            ),
+            edge_apr=net,
+        )
 
-    def _intent(self, base: str, purpose: Purpose, now_ns: int, reason: str, legs: tuple[IntentLeg, ...],
-                edge_apr: float | None = None) -> OrderIntent:
-        return OrderIntent(f"s2-{base}-{now_ns // 1_000_000}", Origin.STRATEGY, self.name, purpose, legs, now_ns,
-                           reason=reason, edge_apr=edge_apr)
-
+    def _intent(
+        self,
+        base: str,
+        purpose: Purpose,
+        now_ns: int,
+        reason: str,
+        legs: tuple[IntentLeg, ...],
+        edge_apr: float | None = None,
+    ) -> OrderIntent:
+        return OrderIntent(
+            f"s2-{base}-{now_ns // 1_000_000}",
+            Origin.STRATEGY,
+            self.name,
+            purpose,
+            legs,
+            now_ns,
+            reason=reason,
+            edge_apr=edge_apr,
+        )

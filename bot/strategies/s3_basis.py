@@ -60,15 +60,21 @@ class SpotFuturesBasis:
         self._spots = {s.id: s for s in spots.values() if s.id in self._futures}
         self.stats: Counter[str] = Counter()
 
-    def net_apr(self, spot: Instrument, fut: Instrument, s: MarketSnapshot, f: MarketSnapshot,
-                now_ns: int) -> tuple[float, float, float]:
+    def net_apr(
+        self, spot: Instrument, fut: Instrument, s: MarketSnapshot, f: MarketSnapshot, now_ns: int
+    ) -> tuple[float, float, float]:
         """(days to expiry, annualized basis, net of costs amortized over those days)."""
         t_days = ((fut.ts_expiry_ns or now_ns) - now_ns) / DAY_NS
         if t_days <= 0:
             return 0.0, 0.0, float("-inf")
         b = basis_annualized(f.mid, s.mid, t_days)
-        costs = 2 * float(spot.fees.taker) + float(fut.fees.taker) + 2 * half_spread_frac(s) \
-            + half_spread_frac(f) + 3 * self._slip
+        costs = (
+            2 * float(spot.fees.taker)
+            + float(fut.fees.taker)
+            + 2 * half_spread_frac(s)
+            + half_spread_frac(f)
+            + 3 * self._slip
+        )
         return t_days, b, b - costs * 365.0 / t_days
 
     def on_batch(self, batch: MarketBatch, view: StrategyView, now_ns: int) -> list[OrderIntent]:
@@ -77,8 +83,11 @@ class SpotFuturesBasis:
             spot = self._spots.get(snap.instrument_id)
             if spot is None:
                 continue
-            futures = [f for f in self._futures[spot.id] if f.id in view.market
-                       and (f.ts_expiry_ns or 0) > now_ns and view.market[f.id].ts_ns == now_ns]
+            futures = [
+                f
+                for f in self._futures[spot.id]
+                if f.id in view.market and (f.ts_expiry_ns or 0) > now_ns and view.market[f.id].ts_ns == now_ns
+            ]
             if spot.id in view.busy or any(f.id in view.busy for f in self._futures[spot.id]):
                 continue
             spot_qty = view.positions.get(spot.id, ZERO)
@@ -93,8 +102,9 @@ class SpotFuturesBasis:
                 out.append(intent)
         return out
 
-    def _entry(self, spot: Instrument, s: MarketSnapshot, futures: list[Instrument], view: StrategyView,
-               now_ns: int) -> OrderIntent | None:
+    def _entry(
+        self, spot: Instrument, s: MarketSnapshot, futures: list[Instrument], view: StrategyView, now_ns: int
+    ) -> OrderIntent | None:
         for fut in futures:
             t_days, b, net = self.net_apr(spot, fut, s, view.market[fut.id], now_ns)
             if t_days < self.cfg.min_days_to_expiry:
@@ -105,12 +115,25 @@ class SpotFuturesBasis:
             if qty <= 0:
                 return None
             self.stats["entries"] += 1
-            return self._intent(spot, Purpose.ENTRY, now_ns, f"basis={b:.4f} net={net:.4f} T={t_days:.1f}d", (
-                IntentLeg(spot.id, Side.BUY, qty), IntentLeg(fut.id, Side.SELL, qty, leverage=self.cfg.leverage)))
+            return self._intent(
+                spot,
+                Purpose.ENTRY,
+                now_ns,
+                f"basis={b:.4f} net={net:.4f} T={t_days:.1f}d",
+                (IntentLeg(spot.id, Side.BUY, qty), IntentLeg(fut.id, Side.SELL, qty, leverage=self.cfg.leverage)),
+            )
         return None
 
-    def _manage(self, spot: Instrument, s: MarketSnapshot, spot_qty: Decimal, held: list[tuple[Instrument, Decimal]],
-                futures: list[Instrument], view: StrategyView, now_ns: int) -> OrderIntent | None:
+    def _manage(
+        self,
+        spot: Instrument,
+        s: MarketSnapshot,
+        spot_qty: Decimal,
+        held: list[tuple[Instrument, Decimal]],
+        futures: list[Instrument],
+        view: StrategyView,
+        now_ns: int,
+    ) -> OrderIntent | None:
         if len(held) != 1 or held[0][1] != -spot_qty:
             return self._close(spot, spot_qty, held, now_ns, "unhedged")
         fut, fqty = held[0]
@@ -125,17 +148,25 @@ class SpotFuturesBasis:
                 _, nb, net = self.net_apr(spot, nxt, s, view.market[nxt.id], now_ns)
                 if net >= self.cfg.entry_threshold_apr:
                     self.stats["rolls"] += 1
-                    return self._intent(spot, Purpose.ENTRY, now_ns, f"roll basis={nb:.4f} net={net:.4f}", (
-                        IntentLeg(fut.id, Side.BUY, abs(fqty), reduce_only=True),
-                        IntentLeg(nxt.id, Side.SELL, abs(fqty), leverage=self.cfg.leverage)))
+                    return self._intent(
+                        spot,
+                        Purpose.ENTRY,
+                        now_ns,
+                        f"roll basis={nb:.4f} net={net:.4f}",
+                        (
+                            IntentLeg(fut.id, Side.BUY, abs(fqty), reduce_only=True),
+                            IntentLeg(nxt.id, Side.SELL, abs(fqty), leverage=self.cfg.leverage),
+                        ),
+                    )
                 break
             return self._close(spot, spot_qty, held, now_ns, "expiry_near")
         if b < self.cfg.exit_threshold_apr:
             return self._close(spot, spot_qty, held, now_ns, "basis_compressed")
         return None
 
-    def _close(self, spot: Instrument, spot_qty: Decimal, held: list[tuple[Instrument, Decimal]], now_ns: int,
-               reason: str) -> OrderIntent:
+    def _close(
+        self, spot: Instrument, spot_qty: Decimal, held: list[tuple[Instrument, Decimal]], now_ns: int, reason: str
+    ) -> OrderIntent:
         legs = []
         if spot_qty:
             legs.append(IntentLeg(spot.id, Side.SELL if spot_qty > 0 else Side.BUY, abs(spot_qty), reduce_only=True))
@@ -148,7 +179,15 @@ class SpotFuturesBasis:
         step = max(spot.qty_step, fut.qty_step)
         return (self.cfg.notional_usd / to_decimal(s.ask) / step).to_integral_value(rounding="ROUND_FLOOR") * step
 
-    def _intent(self, spot: Instrument, purpose: Purpose, now_ns: int, reason: str,
-                legs: tuple[IntentLeg, ...]) -> OrderIntent:
-        return OrderIntent(f"s3-{spot.venue}-{spot.base}-{now_ns // 1_000_000}", Origin.STRATEGY, self.name, purpose,
-                           legs, now_ns, reason=reason)
+    def _intent(
+        self, spot: Instrument, purpose: Purpose, now_ns: int, reason: str, legs: tuple[IntentLeg, ...]
+    ) -> OrderIntent:
+        return OrderIntent(
+            f"s3-{spot.venue}-{spot.base}-{now_ns // 1_000_000}",
+            Origin.STRATEGY,
+            self.name,
+            purpose,
+            legs,
+            now_ns,
+            reason=reason,
+        )

@@ -62,8 +62,9 @@ class CommandError(ValueError):
 
 
 def canonical(body: dict[str, Any]) -> bytes:
-    return json.dumps({k: v for k, v in body.items() if k != "sig"}, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=True).encode()
+    return json.dumps(
+        {k: v for k, v in body.items() if k != "sig"}, sort_keys=True, separators=(",", ":"), ensure_ascii=True
+    ).encode()
 
 
 def sign(cmd: str, secret: bytes, ts_ms: int, args: dict[str, Any] | None = None, nonce: str | None = None) -> bytes:
@@ -176,9 +177,16 @@ class Verifier:
         if set(body) != FIELDS:
             raise CommandError(Reject.UNKNOWN_FIELDS)
         cmd, args, ts, nonce, sig = body["cmd"], body["args"], body["ts"], body["nonce"], body["sig"]
-        if not (isinstance(cmd, str) and isinstance(args, dict) and isinstance(ts, int) and not isinstance(ts, bool)
-                and isinstance(nonce, str) and _NONCE.fullmatch(nonce) and isinstance(sig, str)
-                and _HEX64.fullmatch(sig)):
+        if not (
+            isinstance(cmd, str)
+            and isinstance(args, dict)
+            and isinstance(ts, int)
+            and not isinstance(ts, bool)
+            and isinstance(nonce, str)
+            and _NONCE.fullmatch(nonce)
+            and isinstance(sig, str)
+            and _HEX64.fullmatch(sig)
+        ):
             raise CommandError(Reject.BAD_FIELD)
         try:
             expected = hmac.new(self._secret, canonical(body), hashlib.sha256).hexdigest()

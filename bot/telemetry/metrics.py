@@ -54,29 +54,45 @@ class Metrics:
         r = self.registry = CollectorRegistry(auto_describe=True)
         self.build = Info("carrybot_build", "build information", registry=r)
         self.build.info({"version": __version__})
-        self.decisions = Counter("carrybot_governor_decisions_total", "governor decisions", ["rule", "outcome"],
-                                 registry=r)
-        self.unavailable = Counter("carrybot_signal_unavailable_total", "decisions taken without a signal",
-                                   ["signal"], registry=r)
+        self.decisions = Counter(
+            "carrybot_governor_decisions_total", "governor decisions", ["rule", "outcome"], registry=r
+        )
+        self.unavailable = Counter(
+            "carrybot_signal_unavailable_total", "decisions taken without a signal", ["signal"], registry=r
+        )
         self.orders = Counter("carrybot_orders_total", "orders sent to venues", ["venue"], registry=r)
-        self.rejections = Counter("carrybot_venue_rejections_total", "orders the venue rejected", ["reason"],
-                                  registry=r)
+        self.rejections = Counter(
+            "carrybot_venue_rejections_total", "orders the venue rejected", ["reason"], registry=r
+        )
         self.fills = Counter("carrybot_fills_total", "fills", ["venue"], registry=r)
-        self.suspect_prints = Counter("carrybot_price_suspect_total", "prints the price guard held back (never "
-                                      "used as marks)", ["instrument", "reason"], registry=r)
-        self.decision_latency = Histogram("carrybot_decision_latency_seconds", "Governor.decide wall time",
-                                          buckets=_LATENCY_BUCKETS, registry=r)
-        self.tick_latency = Histogram("carrybot_tick_duration_seconds", "one executor tick, wall time",
-                                      buckets=_LATENCY_BUCKETS, registry=r)
+        self.suspect_prints = Counter(
+            "carrybot_price_suspect_total",
+            "prints the price guard held back (never used as marks)",
+            ["instrument", "reason"],
+            registry=r,
+        )
+        self.decision_latency = Histogram(
+            "carrybot_decision_latency_seconds", "Governor.decide wall time", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.tick_latency = Histogram(
+            "carrybot_tick_duration_seconds", "one executor tick, wall time", buckets=_LATENCY_BUCKETS, registry=r
+        )
         self.last_tick = Gauge("carrybot_last_tick_timestamp_seconds", "feed time of the last tick", registry=r)
-        self.unhedged = Gauge("carrybot_unhedged_notional_usd", "delta left unhedged at the end of the tick",
-                              registry=r)
+        self.unhedged = Gauge(
+            "carrybot_unhedged_notional_usd", "delta left unhedged at the end of the tick", registry=r
+        )
         self.state_collector = StateCollector()
         r.register(self.state_collector)
 
     # --- what the collector reads at scrape time ---------------------------------------------------------------------
-    def watch(self, run: RunView | None = None, *, feed: object | None = None, watchdog: object | None = None,
-              mqtt: object | None = None) -> None:
+    def watch(
+        self,
+        run: RunView | None = None,
+        *,
+        feed: object | None = None,
+        watchdog: object | None = None,
+        mqtt: object | None = None,
+    ) -> None:
         """Tell the collector where to read gauges and others' counters from (each part once it exists)."""
         c = self.state_collector
         if run is not None:
@@ -180,8 +196,21 @@ class StateCollector(Collector):
             rec = run.recorder
             store_up.add_metric([], 1.0 if rec is None or rec.healthy else 0.0)
             backlog.add_metric([], 0 if rec is None else rec.backlog)
-        yield from (equity, pnl, position, gross, leverage, cap, liq, ladder, state, stale, store_up, backlog,
-                    base_unhedged)
+        yield from (
+            equity,
+            pnl,
+            position,
+            gross,
+            leverage,
+            cap,
+            liq,
+            ladder,
+            state,
+            stale,
+            store_up,
+            backlog,
+            base_unhedged,
+        )
 
     def _others(self) -> Iterator[Metric]:
         errors = CounterMetricFamily("carrybot_venue_errors", "venue API errors by code", labels=["venue", "code"])
@@ -192,15 +221,19 @@ class StateCollector(Collector):
                     errors.add_metric([venue, code], n)
                 for code, n in dict(getattr(gw, "retries", {})).items():
                     retries.add_metric([venue, code], n)
-        reconnects = CounterMetricFamily("carrybot_stream_reconnects", "market-data stream reconnects",
-                                         labels=["venue"])
+        reconnects = CounterMetricFamily(
+            "carrybot_stream_reconnects", "market-data stream reconnects", labels=["venue"]
+        )
         messages = CounterMetricFamily("carrybot_stream_messages", "market-data stream messages", labels=["venue"])
         for venue, n in dict(getattr(self.feed, "reconnects", {}) or {}).items():
             reconnects.add_metric([venue], n)
         for venue, n in dict(getattr(self.feed, "messages", {}) or {}).items():
             messages.add_metric([venue], n)
-        mismatch = _gauge("carrybot_position_mismatch", "1 while the ledger and the venue disagree on a position "
-                          "(live watchdog, two checks in a row)", ("instrument",))
+        mismatch = _gauge(
+            "carrybot_position_mismatch",
+            "1 while the ledger and the venue disagree on a position (live watchdog, two checks in a row)",
+            ("instrument",),
+        )
         for iid in dict(getattr(self.watchdog, "mismatches", {}) or {}):
             mismatch.add_metric([iid], 1)
         connected = _gauge("carrybot_mqtt_connected", "1 while connected to the MQTT broker")

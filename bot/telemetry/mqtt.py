@@ -47,36 +47,86 @@ def event_payload(event: Event) -> tuple[str, dict[str, Any]] | None:
     """(topic kind, JSON-ready payload) of an event MQTT carries, else None."""
     if isinstance(event, DecisionMade):
         d = event.decision
-        return "decisions", {"decision_id": d.decision_id, "outcome": d.outcome.value, "rules": list(d.rules),
-                             "codes": [h.code.value for h in d.hits], "scale": d.scale,
-                             "origin": d.intent.origin.value, "ts_ns": d.ts_ns}
+        return "decisions", {
+            "decision_id": d.decision_id,
+            "outcome": d.outcome.value,
+            "rules": list(d.rules),
+            "codes": [h.code.value for h in d.hits],
+            "scale": d.scale,
+            "origin": d.intent.origin.value,
+            "ts_ns": d.ts_ns,
+        }
     if isinstance(event, Fill):
-        return "fills", {"venue": event.venue, "instrument": event.instrument_id, "side": event.side.value,
-                         "qty": str(event.qty), "price": str(event.price), "fee": str(event.fee),
-                         "liquidation": event.is_liquidation, "ts_ns": event.ts_ns}
+        return "fills", {
+            "venue": event.venue,
+            "instrument": event.instrument_id,
+            "side": event.side.value,
+            "qty": str(event.qty),
+            "price": str(event.price),
+            "fee": str(event.fee),
+            "liquidation": event.is_liquidation,
+            "ts_ns": event.ts_ns,
+        }
     if isinstance(event, FundingPayment):
-        return "funding", {"venue": event.venue, "instrument": event.instrument_id, "amount": str(event.amount),
-                           "rate": str(event.rate), "ts_ns": event.ts_ns}
+        return "funding", {
+            "venue": event.venue,
+            "instrument": event.instrument_id,
+            "amount": str(event.amount),
+            "rate": str(event.rate),
+            "ts_ns": event.ts_ns,
+        }
     if isinstance(event, StateTransition):
-        return "state", {"from": event.from_state.value, "to": event.to_state.value, "rule": event.rule,
-                         "code": event.code.value if event.code else None, "ts_ns": event.ts_ns,
-                         **{k: v for k, v in event.inputs.items() if k == "reason"}}
+        return "state", {
+            "from": event.from_state.value,
+            "to": event.to_state.value,
+            "rule": event.rule,
+            "code": event.code.value if event.code else None,
+            "ts_ns": event.ts_ns,
+            **{k: v for k, v in event.inputs.items() if k == "reason"},
+        }
     if isinstance(event, LadderEvent):
-        return "ladder", {"key": event.key, "measure": event.measure, "from": event.from_stage,
-                          "to": event.to_stage, "ts_ns": event.ts_ns}
+        return "ladder", {
+            "key": event.key,
+            "measure": event.measure,
+            "from": event.from_stage,
+            "to": event.to_stage,
+            "ts_ns": event.ts_ns,
+        }
     if isinstance(event, SuspectPrint):
-        return "guard", {"instrument": event.instrument_id, "price": event.price, "trusted": event.trusted,
-                         "reference": event.reference, "reason": event.reason, "ts_ns": event.ts_ns}
+        return "guard", {
+            "instrument": event.instrument_id,
+            "price": event.price,
+            "trusted": event.trusted,
+            "reference": event.reference,
+            "reason": event.reason,
+            "ts_ns": event.ts_ns,
+        }
     if isinstance(event, PositionMismatch):
-        return "state", {"watchdog": "position_mismatch", "instrument": event.instrument_id,
-                         "ledger": str(event.ledger_qty), "venue": str(event.venue_qty), "ts_ns": event.ts_ns}
+        return "state", {
+            "watchdog": "position_mismatch",
+            "instrument": event.instrument_id,
+            "ledger": str(event.ledger_qty),
+            "venue": str(event.venue_qty),
+            "ts_ns": event.ts_ns,
+        }
     return None
 
 
 class MqttBridge:
-    def __init__(self, bot_id: str, host: str, port: int, verifier: Verifier, handler: Handler,
-                 username: str | None = None, password: str | None = None, tls: bool = False,
-                 heartbeat_secs: float = 5.0, queue_size: int = 10_000, nonces: NonceStore | None = None) -> None:
+    def __init__(
+        self,
+        bot_id: str,
+        host: str,
+        port: int,
+        verifier: Verifier,
+        handler: Handler,
+        username: str | None = None,
+        password: str | None = None,
+        tls: bool = False,
+        heartbeat_secs: float = 5.0,
+        queue_size: int = 10_000,
+        nonces: NonceStore | None = None,
+    ) -> None:
         self.base = f"carrybot/{bot_id}"
         self._host, self._port = host, port
         self._username, self._password = username, password
@@ -129,9 +179,16 @@ class MqttBridge:
                     log.error("mqtt.nonces_unavailable", error=type(exc).__name__)
             will = aiomqtt.Will(f"{self.base}/status", b"offline", qos=1, retain=True)
             try:
-                async with aiomqtt.Client(self._host, self._port, username=self._username, password=self._password,
-                                          identifier=f"{self.base.replace('/', '-')}", will=will,
-                                          tls_context=self._tls, keepalive=10) as client:
+                async with aiomqtt.Client(
+                    self._host,
+                    self._port,
+                    username=self._username,
+                    password=self._password,
+                    identifier=f"{self.base.replace('/', '-')}",
+                    will=will,
+                    tls_context=self._tls,
+                    keepalive=10,
+                ) as client:
                     self._client = client
                     self.connected = True
                     backoff.reset()

@@ -31,8 +31,13 @@ class OperatorHandler:
         if not isinstance(cmd.args.get("reason", ""), str) or len(cmd.args.get("reason", "")) > 200:
             return {"ok": False, "code": "bad_args", "field": "reason", "expected": "text of at most 200 characters"}
         if cmd.cmd == "status":
-            return {"ok": True, "state": gov.trading_state.value, "equity": self.ex.account_view().equity,
-                    "ladders": dict(gov.ladders.snapshot()), "working_orders": len(self.ex.working)}
+            return {
+                "ok": True,
+                "state": gov.trading_state.value,
+                "equity": self.ex.account_view().equity,
+                "ladders": dict(gov.ladders.snapshot()),
+                "working_orders": len(self.ex.working),
+            }
         if cmd.cmd in ("pause", "reduce"):  # no new entries; reduce also trims every position
             fraction = _fraction(cmd.args.get("fraction", 0.25)) if cmd.cmd == "reduce" else None
             if cmd.cmd == "reduce" and fraction is None:

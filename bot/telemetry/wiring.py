@@ -29,18 +29,26 @@ async def start_ops(settings: Settings, bot: Any) -> Any:
         ex = bot.executor
         store_ok = True if bot.persistence is None else await bot.persistence.store.ping()
         latest = getattr(bot.feed, "latest", None)  # a live stream: every instrument heard from recently
-        venues_ok = True if latest is None else bool(latest) and all(
-            time.time_ns() - x.ts_ns < tel.max_tick_age_secs * 1e9 for x in latest.values())
-        return {"feed_fresh": time.monotonic() - ex.last_tick_wall < tel.max_tick_age_secs, "store": store_ok,
-                "venues": venues_ok}
+        venues_ok = (
+            True
+            if latest is None
+            else bool(latest) and all(time.time_ns() - x.ts_ns < tel.max_tick_age_secs * 1e9 for x in latest.values())
+        )
+        return {
+            "feed_fresh": time.monotonic() - ex.last_tick_wall < tel.max_tick_age_secs,
+            "store": store_ok,
+            "venues": venues_ok,
+        }
 
     ops = OpsServer(metrics, ready, tel.host, tel.port)
     try:
         await ops.start()
     except OSError as exc:
         logs.get_logger("carrybot").error("ops.port_unavailable", host=tel.host, port=tel.port, error=str(exc))
-        raise PortInUse(f"invalid setting telemetry.port (CARRYBOT_TELEMETRY__PORT): {tel.host}:{tel.port} is in use "
-                        f"({exc.strerror or exc}); choose another port, or 0 for any free one") from None
+        raise PortInUse(
+            f"invalid setting telemetry.port (CARRYBOT_TELEMETRY__PORT): {tel.host}:{tel.port} is in use "
+            f"({exc.strerror or exc}); choose another port, or 0 for any free one"
+        ) from None
     print(f"carrybot: metrics on http://{tel.host}:{ops.port}/metrics", flush=True)
     return ops
 
@@ -58,10 +66,22 @@ def make_bridge(settings: Settings, bot: Any) -> Any:
     # nonces live in the store, where a restart finds them; a run without a store refuses anything signed before
     # it started instead (a command captured before a restart cannot be replayed after it either way)
     nonces = StoredNonces(p.store, settings.bot_id) if p is not None else None
-    verifier = Verifier(m.command_secret.get_secret_value().encode(), m.max_command_age_secs,
-                        None if nonces is not None else int(time.time() * 1000))
-    bridge = MqttBridge(settings.bot_id, m.host, m.port, verifier, OperatorHandler(bot.executor, settings.rules_file),
-                        m.username, m.password.get_secret_value() if m.password else None, m.tls, m.heartbeat_secs,
-                        nonces=nonces)
+    verifier = Verifier(
+        m.command_secret.get_secret_value().encode(),
+        m.max_command_age_secs,
+        None if nonces is not None else int(time.time() * 1000),
+    )
+    bridge = MqttBridge(
+        settings.bot_id,
+        m.host,
+        m.port,
+        verifier,
+        OperatorHandler(bot.executor, settings.rules_file),
+        m.username,
+        m.password.get_secret_value() if m.password else None,
+        m.tls,
+        m.heartbeat_secs,
+        nonces=nonces,
+    )
     bot.bus.subscribe(bridge)
     return bridge

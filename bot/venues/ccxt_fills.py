@@ -44,8 +44,9 @@ class FillTracker:
     def open_orders(self) -> list[Order]:
         return [o for o in self.by_venue_cid.values() if self.filled.get(o.client_order_id, ZERO) < o.qty]
 
-    def ingest(self, trades: Iterable[Mapping[str, Any]], instruments: Mapping[str, Instrument],
-               now_ns: int) -> list[VenueEvent]:
+    def ingest(
+        self, trades: Iterable[Mapping[str, Any]], instruments: Mapping[str, Instrument], now_ns: int
+    ) -> list[VenueEvent]:
         out: list[VenueEvent] = []
         for t in trades:
             tid = str(t.get("id") or "")
@@ -62,10 +63,20 @@ class FillTracker:
             qty = Decimal(str(t["amount"])) * (inst.contract_size if inst.is_derivative else 1)
             fee = (t.get("fee") or {}).get("cost")
             ts = int(t.get("timestamp") or now_ns // 1_000_000)
-            out.append(Fill(self.venue, tid, order.client_order_id, order.instrument_id, Side(t["side"]), qty,
-                            Decimal(str(t["price"])), Decimal(str(fee or 0)),
-                            Liquidity.MAKER if t.get("takerOrMaker") == "maker" else Liquidity.TAKER,
-                            ts * 1_000_000))
+            out.append(
+                Fill(
+                    self.venue,
+                    tid,
+                    order.client_order_id,
+                    order.instrument_id,
+                    Side(t["side"]),
+                    qty,
+                    Decimal(str(t["price"])),
+                    Decimal(str(fee or 0)),
+                    Liquidity.MAKER if t.get("takerOrMaker") == "maker" else Liquidity.TAKER,
+                    ts * 1_000_000,
+                )
+            )
             done = self.filled[order.client_order_id] = self.filled.get(order.client_order_id, ZERO) + qty
             status = OrderStatus.FILLED if done >= order.qty else OrderStatus.PARTIALLY_FILLED
             out.append(OrderUpdate(self.venue, order.client_order_id, status, done, now_ns))

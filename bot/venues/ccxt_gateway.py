@@ -53,15 +53,28 @@ from bot.venues.gateway import Balance
 
 log = get_logger(__name__)
 
-_STATUS = {"open": OrderStatus.ACCEPTED, "closed": OrderStatus.FILLED, "canceled": OrderStatus.CANCELED,
-           "cancelled": OrderStatus.CANCELED, "rejected": OrderStatus.REJECTED, "expired": OrderStatus.CANCELED}
+_STATUS = {
+    "open": OrderStatus.ACCEPTED,
+    "closed": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "cancelled": OrderStatus.CANCELED,
+    "rejected": OrderStatus.REJECTED,
+    "expired": OrderStatus.CANCELED,
+}
 
 
 class CcxtGateway:
     """One venue account. ``exchange`` is a ``ccxt.async_support`` instance with ``enableRateLimit`` on."""
 
-    def __init__(self, venue: str, exchange: Any, fees: FeeSchedule, max_retries: int = 4,
-                 backoff_secs: float = 0.25, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        venue: str,
+        exchange: Any,
+        fees: FeeSchedule,
+        max_retries: int = 4,
+        backoff_secs: float = 0.25,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.venue = venue
         self.ex = exchange
         self._fees = fees
@@ -80,17 +93,35 @@ class CcxtGateway:
         self.lookups = 0
 
     @classmethod
-    def create(cls, venue: str, fees: FeeSchedule, api_key: str = "", secret: str = "", password: str = "",
-                sandbox: bool = False, stream: bool = False, **options: Any) -> CcxtGateway:
+    def create(
+        cls,
+        venue: str,
+        fees: FeeSchedule,
+        api_key: str = "",
+        secret: str = "",
+        password: str = "",
+        sandbox: bool = False,
+        stream: bool = False,
+        **options: Any,
+    ) -> CcxtGateway:
         """One account's gateway. ``stream``: a ccxt.pro instance (REST and websocket watchers in one)."""
         if stream:
             import ccxt.pro as ccxt_module
         else:
             import ccxt.async_support as ccxt_module  # heavy: only live runs import it
 
-        exchange = configure(getattr(ccxt_module, venue)({
-            "apiKey": api_key, "secret": secret, "password": password, "enableRateLimit": True,
-            "options": VENUE_OPTIONS.get(venue, {}), **options}))
+        exchange = configure(
+            getattr(ccxt_module, venue)(
+                {
+                    "apiKey": api_key,
+                    "secret": secret,
+                    "password": password,
+                    "enableRateLimit": True,
+                    "options": VENUE_OPTIONS.get(venue, {}),
+                    **options,
+                }
+            )
+        )
         if sandbox:
             if not exchange.urls.get("test"):
                 raise SandboxUnavailable(venue)
@@ -138,8 +169,9 @@ class CcxtGateway:
         backoff = self._new_backoff()
         for attempt in range(self._max_retries + 1):
             try:
-                resp = await self.ex.create_order(symbol, order.order_type.value, order.side.value, amount, price,
-                                                  params)
+                resp = await self.ex.create_order(
+                    symbol, order.order_type.value, order.side.value, amount, price, params
+                )
             except Exception as exc:  # noqa: BLE001 - classified in one place just below
                 kind, code = classify(exc)
                 self.errors[code] += 1
@@ -174,8 +206,10 @@ class CcxtGateway:
             return
         cid = venue_client_id(client_order_id, self.venue)
         try:
-            await self.call("cancel_order", lambda: self.ex.cancel_order(None, self.symbols[order.instrument_id],
-                                                                          {"clientOrderId": cid}))
+            await self.call(
+                "cancel_order",
+                lambda: self.ex.cancel_order(None, self.symbols[order.instrument_id], {"clientOrderId": cid}),
+            )
         except VenueError as exc:
             if exc.code != "order_not_found":
                 raise
@@ -228,8 +262,9 @@ class CcxtGateway:
         for iid, symbol in self.symbols.items():
             if not any(o.instrument_id == iid for o in self._orders.values()):
                 continue
-            trades = await self.call("fetch_my_trades", partial(self.ex.fetch_my_trades, symbol,
-                                                                since_ns // 1_000_000 or None))
+            trades = await self.call(
+                "fetch_my_trades", partial(self.ex.fetch_my_trades, symbol, since_ns // 1_000_000 or None)
+            )
             out.extend(e for e in tracker.ingest(trades, self.instruments, wall_ns()) if isinstance(e, Fill))
         return out
 
@@ -238,22 +273,31 @@ class CcxtGateway:
             return []
         out = []
         by_symbol = {v: k for k, v in self.symbols.items()}
-        for r in await self.call("fetch_funding_history", lambda: self.ex.fetch_funding_history(
-                None, since_ns // 1_000_000 or None)):
+        for r in await self.call(
+            "fetch_funding_history", lambda: self.ex.fetch_funding_history(None, since_ns // 1_000_000 or None)
+        ):
             iid = by_symbol.get(r.get("symbol"))
             if iid is not None:
-                out.append(FundingPayment(self.venue, iid, int(r["timestamp"]) * 1_000_000, ZERO, ZERO, ZERO,
-                                          Decimal(str(r["amount"]))))
+                out.append(
+                    FundingPayment(
+                        self.venue, iid, int(r["timestamp"]) * 1_000_000, ZERO, ZERO, ZERO, Decimal(str(r["amount"]))
+                    )
+                )
         return out
 
     async def fetch_borrow(self, since_ns: int = 0) -> list[BorrowCharge]:
         return []  # spot borrowing is not used live until a venue's margin-interest history is wired (S4 live)
 
-    async def fetch_funding_rate_history(self, instrument_id: str, since_ns: int | None = None) -> list[
-            tuple[int, float]]:
+    async def fetch_funding_rate_history(
+        self, instrument_id: str, since_ns: int | None = None
+    ) -> list[tuple[int, float]]:
         """(settlement time ns, rate) for a perpetual, oldest first — real settled rates from the venue."""
-        rows = await self.call("fetch_funding_rate_history", lambda: self.ex.fetch_funding_rate_history(
-            self.symbols[instrument_id], None if since_ns is None else since_ns // 1_000_000))
+        rows = await self.call(
+            "fetch_funding_rate_history",
+            lambda: self.ex.fetch_funding_rate_history(
+                self.symbols[instrument_id], None if since_ns is None else since_ns // 1_000_000
+            ),
+        )
         return sorted((int(r["timestamp"]) * 1_000_000, float(r["fundingRate"])) for r in rows)
 
     # --- market data (for the live feed) -----------------------------------------------------------------------------
@@ -305,30 +349,42 @@ class CcxtGateway:
         r = await self.call("fetch_funding_rate", lambda: self.ex.fetch_funding_rate(self.symbols[instrument_id]))
         interval = _interval_secs(r.get("interval"))
         info = r.get("info") or {}
-        return {"rate": r.get("fundingRate"), "predicted": r.get("nextFundingRate"),
-                "open_interest": float(info["openInterest"]) if info.get("openInterest") not in (None, "") else None,
-                "ts_next_ns": int(r["fundingTimestamp"]) * 1_000_000 if r.get("fundingTimestamp") else None,
-                "interval_secs": interval, "mark": r.get("markPrice"), "index": r.get("indexPrice")}
+        return {
+            "rate": r.get("fundingRate"),
+            "predicted": r.get("nextFundingRate"),
+            "open_interest": float(info["openInterest"]) if info.get("openInterest") not in (None, "") else None,
+            "ts_next_ns": int(r["fundingTimestamp"]) * 1_000_000 if r.get("fundingTimestamp") else None,
+            "interval_secs": interval,
+            "mark": r.get("markPrice"),
+            "index": r.get("indexPrice"),
+        }
 
     # --- internals ------------------------------------------------------------------------------------------------
     async def call(self, what: str, fn: Callable[[], Awaitable[Any]]) -> Any:
         """A read-only call: transient errors are retried with jittered backoff; anything else, or the last
         failure, raises the bot's ``VenueError`` for it (the venue's text stays out of logs)."""
+
         def retryable(exc: BaseException) -> bool:
             kind, code = classify(exc)
             self.errors[code] += 1
             return kind is ErrorKind.RETRY
 
         try:
-            return await retry(fn, retryable=retryable, attempts=self._max_retries + 1, backoff=self._new_backoff(),
-                               sleep=self._sleep, on_retry=lambda e: self.retries.update([classify(e)[1]]))
+            return await retry(
+                fn,
+                retryable=retryable,
+                attempts=self._max_retries + 1,
+                backoff=self._new_backoff(),
+                sleep=self._sleep,
+                on_retry=lambda e: self.retries.update([classify(e)[1]]),
+            )
         except Exception as exc:  # noqa: BLE001 - classified in one place
             err = venue_error(self.venue, what, exc)
             log.warning("venue.error", venue=self.venue, call=what, code=err.code)
             raise err from None
 
     def _new_backoff(self) -> Backoff:
-        return Backoff(self._backoff, cap=self._backoff * 2 ** self._max_retries)
+        return Backoff(self._backoff, cap=self._backoff * 2**self._max_retries)
 
     def push_events(self, events: list[VenueEvent]) -> None:
         """Events found outside the gateway's own calls (the live fill loop), drained with the rest."""
@@ -340,8 +396,9 @@ class CcxtGateway:
         try:
             if self.venue == "bybit":  # by orderLinkId among open, then recent closed orders
                 for call in ("fetch_open_orders", "fetch_closed_orders"):
-                    rows = await self.call(call, partial(getattr(self.ex, call), symbol, None, None,
-                                                         {"orderLinkId": cid}))
+                    rows = await self.call(
+                        call, partial(getattr(self.ex, call), symbol, None, None, {"orderLinkId": cid})
+                    )
                     found = next((r for r in rows if r.get("clientOrderId") == cid), None)
                     if found is not None:
                         return dict(found)

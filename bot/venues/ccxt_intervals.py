@@ -22,8 +22,9 @@ class IntervalSource(Protocol):
 
     async def call(self, what: str, fn: Callable[[], Awaitable[Any]]) -> Any: ...
 
-    async def fetch_funding_rate_history(self, instrument_id: str,
-                                         since_ns: int | None = None) -> list[tuple[int, float]]: ...
+    async def fetch_funding_rate_history(
+        self, instrument_id: str, since_ns: int | None = None
+    ) -> list[tuple[int, float]]: ...
 
 
 async def resolve_funding_interval(gw: IntervalSource, instrument_id: str) -> tuple[int | None, str]:

@@ -19,6 +19,7 @@ _CLIENT_ID_RULES: dict[str, tuple[int, str]] = {
     "deribit": (64, r"[^A-Za-z0-9_-]"),
 }
 
+
 def venue_client_id(client_order_id: str, venue: str) -> str:
     """The bot's client order id in a form the venue accepts: same id in, same id out (deterministic)."""
     limit, bad = _CLIENT_ID_RULES.get(venue, (32, r"[^A-Za-z0-9]"))
@@ -34,8 +35,10 @@ def venue_client_id(client_order_id: str, venue: str) -> str:
 # Bybit: spot and perpetual/futures markets only (no option chains at start-up).
 VENUE_OPTIONS: dict[str, dict[str, Any]] = {
     "binance": {"fetchCurrencies": False, "fetchMargins": False},
-    "bybit": {"fetchCurrencies": False, "fetchMarkets": {"types": ["spot", "linear", "inverse"],
-                                                         "usePrivateInstrumentsInfo": False}},
+    "bybit": {
+        "fetchCurrencies": False,
+        "fetchMarkets": {"types": ["spot", "linear", "inverse"], "usePrivateInstrumentsInfo": False},
+    },
 }
 
 
@@ -62,21 +65,37 @@ def market_funding_interval(m: Mapping[str, Any]) -> int | None:
 
 def market_to_instrument(venue: str, m: Mapping[str, Any], fees: FeeSchedule) -> Instrument | None:
     """A ccxt unified market as an ``Instrument`` (None for options and other kinds the bot does not trade)."""
-    kind = InstrumentKind.SPOT if m.get("spot") else InstrumentKind.PERP if m.get("swap") else \
-        InstrumentKind.FUTURE if m.get("future") else None
+    kind = (
+        InstrumentKind.SPOT
+        if m.get("spot")
+        else InstrumentKind.PERP
+        if m.get("swap")
+        else InstrumentKind.FUTURE
+        if m.get("future")
+        else None
+    )
     if kind is None or kind is InstrumentKind.FUTURE and not m.get("expiry"):  # options, combos, spreads
         return None
     prec = m.get("precision") or {}
     limits = (m.get("limits") or {}).get("amount") or {}
     step = Decimal(str(prec.get("amount") or "0.00000001"))
     return Instrument(
-        venue=venue, symbol=m["symbol"], kind=kind, base=m["base"], quote=m["quote"], fees=fees,
-        contract_size=Decimal(str(m.get("contractSize") or 1)), qty_step=step,
-        min_qty=Decimal(str(limits.get("min") or step)), price_tick=Decimal(str(prec.get("price") or "0.01")),
+        venue=venue,
+        symbol=m["symbol"],
+        kind=kind,
+        base=m["base"],
+        quote=m["quote"],
+        fees=fees,
+        contract_size=Decimal(str(m.get("contractSize") or 1)),
+        qty_step=step,
+        min_qty=Decimal(str(limits.get("min") or step)),
+        price_tick=Decimal(str(prec.get("price") or "0.01")),
         # provisional 8 h until ``resolve_funding_interval`` asks the venue (live runs trade only resolved perps)
         funding_interval_secs=(market_funding_interval(m) or 8 * 3600) if kind is InstrumentKind.PERP else None,
         ts_expiry_ns=int(m["expiry"]) * 1_000_000 if kind is InstrumentKind.FUTURE and m.get("expiry") else None,
-        inverse=bool(m.get("inverse")), settle=m.get("settle") or "")
+        inverse=bool(m.get("inverse")),
+        settle=m.get("settle") or "",
+    )
 
 
 def interval_secs(text: str | None) -> int | None:

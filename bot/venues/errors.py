@@ -53,8 +53,12 @@ def classify(exc: BaseException) -> tuple[ErrorKind, str]:
     return ErrorKind.UNKNOWN, type(exc).__name__.lower()
 
 
-_CLASS: dict[ErrorKind, type[VenueError]] = {ErrorKind.RETRY: VenueUnavailable, ErrorKind.REJECT: VenueRejected,
-                                             ErrorKind.UNKNOWN: VenueUnknownOutcome, ErrorKind.STOP: VenueAuthError}
+_CLASS: dict[ErrorKind, type[VenueError]] = {
+    ErrorKind.RETRY: VenueUnavailable,
+    ErrorKind.REJECT: VenueRejected,
+    ErrorKind.UNKNOWN: VenueUnknownOutcome,
+    ErrorKind.STOP: VenueAuthError,
+}
 
 
 def venue_error(venue: str, call: str, exc: BaseException) -> VenueError:

@@ -27,8 +27,9 @@ PERP_MAINTENANCE: dict[str, Decimal] = {"binance": D("0.004"), "bybit": D("0.005
 QTY_STEP: dict[str, Decimal] = {"BTC": D("0.001"), "ETH": D("0.01")}
 
 
-def default_instruments(venues: tuple[str, ...], bases: tuple[str, ...], funding_interval_secs: int = 8 * 3600,
-                        quote: str = "USDT") -> dict[str, Instrument]:
+def default_instruments(
+    venues: tuple[str, ...], bases: tuple[str, ...], funding_interval_secs: int = 8 * 3600, quote: str = "USDT"
+) -> dict[str, Instrument]:
     """Spot and linear-perp instruments for every (venue, base), keyed by instrument id."""
     out: dict[str, Instrument] = {}
     for venue in venues:
@@ -36,12 +37,28 @@ def default_instruments(venues: tuple[str, ...], bases: tuple[str, ...], funding
             raise ValueError(f"no fee schedule for venue {venue!r}")
         for base in bases:
             step = QTY_STEP.get(base, D("0.001"))
-            spot = Instrument(venue=venue, symbol=f"{base}/{quote}", kind=InstrumentKind.SPOT, base=base, quote=quote,
-                              fees=SPOT_FEES[venue], qty_step=step, min_qty=step)
-            perp = Instrument(venue=venue, symbol=f"{base}/{quote}:{quote}", kind=InstrumentKind.PERP, base=base,
-                              quote=quote, fees=PERP_FEES[venue], qty_step=step, min_qty=step,
-                              maintenance_margin_rate=PERP_MAINTENANCE[venue],
-                              funding_interval_secs=funding_interval_secs)
+            spot = Instrument(
+                venue=venue,
+                symbol=f"{base}/{quote}",
+                kind=InstrumentKind.SPOT,
+                base=base,
+                quote=quote,
+                fees=SPOT_FEES[venue],
+                qty_step=step,
+                min_qty=step,
+            )
+            perp = Instrument(
+                venue=venue,
+                symbol=f"{base}/{quote}:{quote}",
+                kind=InstrumentKind.PERP,
+                base=base,
+                quote=quote,
+                fees=PERP_FEES[venue],
+                qty_step=step,
+                min_qty=step,
+                maintenance_margin_rate=PERP_MAINTENANCE[venue],
+                funding_interval_secs=funding_interval_secs,
+            )
             out[spot.id] = spot
             out[perp.id] = perp
     return out

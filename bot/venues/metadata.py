@@ -44,11 +44,22 @@ def okx_instruments(payload: Mapping[str, Any]) -> dict[str, Instrument]:
             exp_ms = int(row["expTime"])
             symbol += f"-{_yymmdd(exp_ms)}"
             expiry = exp_ms * MS
-        inst = Instrument(venue="okx", symbol=symbol, kind=kind, base=base, quote=quote, fees=PERP_FEES["okx"],
-                          contract_size=Decimal(row["ctVal"]), qty_step=Decimal(row["lotSz"]),
-                          min_qty=Decimal(row["minSz"]), price_tick=Decimal(row["tickSz"]),
-                          funding_interval_secs=8 * 3600 if kind is InstrumentKind.PERP else None,
-                          ts_expiry_ns=expiry, inverse=inverse, settle=settle)
+        inst = Instrument(
+            venue="okx",
+            symbol=symbol,
+            kind=kind,
+            base=base,
+            quote=quote,
+            fees=PERP_FEES["okx"],
+            contract_size=Decimal(row["ctVal"]),
+            qty_step=Decimal(row["lotSz"]),
+            min_qty=Decimal(row["minSz"]),
+            price_tick=Decimal(row["tickSz"]),
+            funding_interval_secs=8 * 3600 if kind is InstrumentKind.PERP else None,
+            ts_expiry_ns=expiry,
+            inverse=inverse,
+            settle=settle,
+        )
         out[inst.id] = inst
     return out
 
@@ -72,15 +83,23 @@ def binance_delivery_instruments(payload: Mapping[str, Any]) -> dict[str, Instru
             delivery_ms = int(row["deliveryDate"])
             symbol += f"-{_yymmdd(delivery_ms)}"
             expiry = delivery_ms * MS
-        inst = Instrument(venue="binance", symbol=symbol, kind=InstrumentKind.PERP if perp else InstrumentKind.FUTURE,
-                          base=base, quote=quote, fees=PERP_FEES["binance"],
-                          contract_size=Decimal(str(row["contractSize"])),
-                          qty_step=Decimal(filters["LOT_SIZE"]["stepSize"]),
-                          min_qty=Decimal(filters["LOT_SIZE"]["minQty"]),
-                          price_tick=Decimal(filters["PRICE_FILTER"]["tickSize"]),
-                          maintenance_margin_rate=Decimal(row["maintMarginPercent"]) / 100,
-                          funding_interval_secs=8 * 3600 if perp else None, ts_expiry_ns=expiry, inverse=True,
-                          settle=settle)
+        inst = Instrument(
+            venue="binance",
+            symbol=symbol,
+            kind=InstrumentKind.PERP if perp else InstrumentKind.FUTURE,
+            base=base,
+            quote=quote,
+            fees=PERP_FEES["binance"],
+            contract_size=Decimal(str(row["contractSize"])),
+            qty_step=Decimal(filters["LOT_SIZE"]["stepSize"]),
+            min_qty=Decimal(filters["LOT_SIZE"]["minQty"]),
+            price_tick=Decimal(filters["PRICE_FILTER"]["tickSize"]),
+            maintenance_margin_rate=Decimal(row["maintMarginPercent"]) / 100,
+            funding_interval_secs=8 * 3600 if perp else None,
+            ts_expiry_ns=expiry,
+            inverse=True,
+            settle=settle,
+        )
         out[inst.id] = inst
     return out
 

@@ -101,8 +101,9 @@ class PaperVenue(PaperState):
         w = Working(order, order.qty)
         book = self._books[order.instrument_id]
         if order.order_type is OrderType.MARKET:
-            if not self._affordable(self._inst[order.instrument_id], order, order.qty,
-                                    to_decimal(book.touch(order.side)), Liquidity.TAKER):
+            if not self._affordable(
+                self._inst[order.instrument_id], order, order.qty, to_decimal(book.touch(order.side)), Liquidity.TAKER
+            ):
                 self._update(order.client_order_id, OrderStatus.REJECTED, ZERO, "insufficient_funds")
                 return
             self._update(order.client_order_id, OrderStatus.ACCEPTED, ZERO)
@@ -261,13 +262,15 @@ class PaperVenue(PaperState):
         w.filled += qty
         self._trade_seq += 1
         now = self._clock.now_ns()
-        self._emit(Fill(self.venue, self._trade_id(), order.client_order_id, inst.id, order.side, qty, price, fee, liq,
-                        now))
+        self._emit(
+            Fill(self.venue, self._trade_id(), order.client_order_id, inst.id, order.side, qty, price, fee, liq, now)
+        )
         status = OrderStatus.FILLED if w.remaining == 0 else OrderStatus.PARTIALLY_FILLED
         self._update(order.client_order_id, status, w.filled)
 
-    def _apply_trade(self, inst: Instrument, side: Side, qty: Decimal, price: Decimal, fee: Decimal,
-                     leverage: int | None) -> None:
+    def _apply_trade(
+        self, inst: Instrument, side: Side, qty: Decimal, price: Decimal, fee: Decimal, leverage: int | None
+    ) -> None:
         signed = qty if side is Side.BUY else -qty
         self.cash -= fee
         if inst.kind is InstrumentKind.SPOT:
@@ -304,7 +307,8 @@ class PaperVenue(PaperState):
 
     def _maybe_liquidate(self, inst: Instrument, pos: PerpPos, snap: MarketSnapshot) -> bool:
         liq = liquidation_price(pos.entry, pos.qty, pos.leverage, inst.maintenance_margin_rate).quantize(
-            inst.price_tick)
+            inst.price_tick
+        )
         hit = to_decimal(snap.range_low) <= liq if pos.qty > 0 else to_decimal(snap.range_high) >= liq  # type: ignore[arg-type]  # checked by caller
         if not hit:
             return False
@@ -317,8 +321,21 @@ class PaperVenue(PaperState):
                 del self._working[cid]
                 self._update(cid, OrderStatus.CANCELED, w.filled, "liquidated")
         self._trade_seq += 1
-        self._emit(Fill(self.venue, self._trade_id(), f"liq-{self.account_id}-{self._trade_seq}", inst.id, side, qty,
-                        liq, fee, Liquidity.TAKER, snap.ts_ns, is_liquidation=True))
+        self._emit(
+            Fill(
+                self.venue,
+                self._trade_id(),
+                f"liq-{self.account_id}-{self._trade_seq}",
+                inst.id,
+                side,
+                qty,
+                liq,
+                fee,
+                Liquidity.TAKER,
+                snap.ts_ns,
+                is_liquidation=True,
+            )
+        )
         return True
 
     def _charge_borrow(self, inst: Instrument, snap: MarketSnapshot) -> None:
@@ -349,8 +366,21 @@ class PaperVenue(PaperState):
                 del self._working[cid]
                 self._update(cid, OrderStatus.CANCELED, w.filled, "expired")
         self._trade_seq += 1
-        self._emit(Fill(self.venue, self._trade_id(), f"expiry-{self.account_id}-{self._trade_seq}", inst.id, side,
-                        qty, price, ZERO, Liquidity.TAKER, snap.ts_ns, is_settlement=True))
+        self._emit(
+            Fill(
+                self.venue,
+                self._trade_id(),
+                f"expiry-{self.account_id}-{self._trade_seq}",
+                inst.id,
+                side,
+                qty,
+                price,
+                ZERO,
+                Liquidity.TAKER,
+                snap.ts_ns,
+                is_settlement=True,
+            )
+        )
 
     def _settle_funding(self, inst: Instrument, pos: PerpPos, snap: MarketSnapshot) -> None:
         st = snap.settlement

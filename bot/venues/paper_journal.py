@@ -46,8 +46,10 @@ class PaperJournal:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._full = False
         self._db.execute("CREATE TABLE IF NOT EXISTS state (venue TEXT PRIMARY KEY, body TEXT NOT NULL)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS events (venue TEXT NOT NULL, seq INTEGER NOT NULL, "
-                         "kind TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (venue, seq))")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS events (venue TEXT NOT NULL, seq INTEGER NOT NULL, "
+            "kind TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (venue, seq))"
+        )
         row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events WHERE venue = ?", (venue,)).fetchone()
         self._seq = int(row[0])
 
@@ -56,8 +58,9 @@ class PaperJournal:
         return None if row is None else json.loads(row[0])
 
     def events(self, kind: str) -> list[dict[str, Any]]:
-        rows = self._db.execute("SELECT body FROM events WHERE venue = ? AND kind = ? ORDER BY seq",
-                                (self.venue, kind)).fetchall()
+        rows = self._db.execute(
+            "SELECT body FROM events WHERE venue = ? AND kind = ? ORDER BY seq", (self.venue, kind)
+        ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
     def save(self, state: dict[str, Any], events: list[tuple[str, dict[str, Any]]], durable: bool = False) -> None:
@@ -68,13 +71,16 @@ class PaperJournal:
             self._full = durable
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute("INSERT INTO state (venue, body) VALUES (?, ?) "
-                       "ON CONFLICT(venue) DO UPDATE SET body = excluded.body",
-                       (self.venue, json.dumps(state)))
+            db.execute(
+                "INSERT INTO state (venue, body) VALUES (?, ?) ON CONFLICT(venue) DO UPDATE SET body = excluded.body",
+                (self.venue, json.dumps(state)),
+            )
             for kind, body in events:
                 self._seq += 1
-                db.execute("INSERT INTO events (venue, seq, kind, body) VALUES (?, ?, ?, ?)",
-                           (self.venue, self._seq, kind, json.dumps(body)))
+                db.execute(
+                    "INSERT INTO events (venue, seq, kind, body) VALUES (?, ?, ?, ?)",
+                    (self.venue, self._seq, kind, json.dumps(body)),
+                )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -114,14 +120,33 @@ def encode(obj: Any) -> dict[str, Any]:
 
 
 def decode_order(d: dict[str, Any]) -> Order:
-    return Order(**(d | {"side": Side(d["side"]), "qty": Decimal(d["qty"]), "order_type": OrderType(d["order_type"]),
-                         "purpose": Purpose(d["purpose"]),
-                         "limit_price": None if d["limit_price"] is None else Decimal(d["limit_price"])}))
+    return Order(
+        **(
+            d
+            | {
+                "side": Side(d["side"]),
+                "qty": Decimal(d["qty"]),
+                "order_type": OrderType(d["order_type"]),
+                "purpose": Purpose(d["purpose"]),
+                "limit_price": None if d["limit_price"] is None else Decimal(d["limit_price"]),
+            }
+        )
+    )
 
 
 def decode_fill(d: dict[str, Any]) -> Fill:
-    return Fill(**(d | {"side": Side(d["side"]), "qty": Decimal(d["qty"]), "price": Decimal(d["price"]),
-                        "fee": Decimal(d["fee"]), "liquidity": Liquidity(d["liquidity"])}))
+    return Fill(
+        **(
+            d
+            | {
+                "side": Side(d["side"]),
+                "qty": Decimal(d["qty"]),
+                "price": Decimal(d["price"]),
+                "fee": Decimal(d["fee"]),
+                "liquidity": Liquidity(d["liquidity"]),
+            }
+        )
+    )
 
 
 def decode_funding(d: dict[str, Any]) -> FundingPayment:

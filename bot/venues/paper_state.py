@@ -72,8 +72,14 @@ class PaperParams:
 class PaperState:
     """Account state and history of one paper venue, durable when given a journal."""
 
-    def __init__(self, venue: str, instruments: Mapping[str, Instrument], clock: Clock, params: PaperParams,
-                 journal: PaperJournal | None = None) -> None:
+    def __init__(
+        self,
+        venue: str,
+        instruments: Mapping[str, Instrument],
+        clock: Clock,
+        params: PaperParams,
+        journal: PaperJournal | None = None,
+    ) -> None:
         self.venue = venue
         self._inst = {k: v for k, v in instruments.items() if v.venue == venue}
         self._clock = clock
@@ -127,8 +133,11 @@ class PaperState:
     def _save(self, durable: bool) -> None:
         assert self._journal is not None
         state = {
-            "account_id": self.account_id, "cash": str(self.cash), "trade_seq": self._trade_seq,
-            "last_observed_ns": self.last_observed_ns, "submissions": self.submissions,
+            "account_id": self.account_id,
+            "cash": str(self.cash),
+            "trade_seq": self._trade_seq,
+            "last_observed_ns": self.last_observed_ns,
+            "submissions": self.submissions,
             "duplicate_submissions": self.duplicate_submissions,
             "holdings": {k: str(v) for k, v in self.holdings.items()},
             "perps": {k: [str(p.qty), str(p.entry), p.leverage] for k, p in self.perps.items()},
@@ -197,4 +206,3 @@ class PaperState:
             kind = "order"
         if self._journal is not None:
             self._unjournaled.append((kind, encode(ev)))
-

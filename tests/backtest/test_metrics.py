@@ -78,7 +78,7 @@ def test_performance_states_why_a_ratio_is_undefined():
     assert p["undefined"] == {"sortino": "no losing days", "calmar": "no drawdown"}
     assert p["win_rate_days"] == 1.0 and p["max_drawdown"] == 0.0
     assert p["total_return"] == pytest.approx(0.10)
-    assert p["annualized_return"] == pytest.approx(1.1 ** 36.5 - 1)
+    assert p["annualized_return"] == pytest.approx(1.1**36.5 - 1)
 
 
 def test_performance_on_a_drawdown():

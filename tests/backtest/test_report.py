@@ -30,7 +30,8 @@ def test_round_trips_add_up_to_what_the_ledger_booked(result) -> None:
     assert len(trips) == report["performance"]["trades"]["round_trips"] > 0
     led = report["ledger"]
     booked = sum(Decimal(led[k]) for k in ("realized", "unrealized", "funding")) - sum(
-        Decimal(led[k]) for k in ("fees", "spread", "slippage"))
+        Decimal(led[k]) for k in ("fees", "spread", "slippage")
+    )
     total = sum(t.pnl for t in trips) + sum(t.pnl for t in still_open)
     assert total == pytest.approx(float(booked), abs=1e-6)
     for t in trips:
@@ -89,9 +90,12 @@ def test_charts_are_a_png_and_a_self_contained_html_page(result, tmp_path: Path)
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")} | {
-        "CARRYBOT_REPLAY__START": "2024-01-01", "CARRYBOT_REPLAY__END": "2024-04-01"}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=300)
+        "CARRYBOT_REPLAY__START": "2024-01-01",
+        "CARRYBOT_REPLAY__END": "2024-04-01",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )
 
 
 def test_every_backtest_is_recorded_and_two_can_be_compared(tmp_path: Path) -> None:

@@ -105,14 +105,23 @@ def test_search_cli_split_and_bad_input(tmp_path: Path) -> None:
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")} | {
-        "CARRYBOT_REPLAY__VENUES": '["binance"]', "CARRYBOT_REPLAY__BASES": '["BTC"]'}
+        "CARRYBOT_REPLAY__VENUES": '["binance"]',
+        "CARRYBOT_REPLAY__BASES": '["BTC"]',
+    }
 
     def cli(*a: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "bot.cli", "backtest", "search", *a], capture_output=True,
-                              text=True, env=env, cwd=tmp_path, timeout=600)
+        return subprocess.run(
+            [sys.executable, "-m", "bot.cli", "backtest", "search", *a],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=600,
+        )
 
-    ok = cli("--grid", "strategy.s1.entry_threshold_apr=0.05,0.2", "--split", "2024-01-01", "--jobs", "2",
-             "--json", "s.json")
+    ok = cli(
+        "--grid", "strategy.s1.entry_threshold_apr=0.05,0.2", "--split", "2024-01-01", "--jobs", "2", "--json", "s.json"
+    )
     assert ok.returncode == 0, ok.stderr
     out = json.loads((tmp_path / "s.json").read_text())
     assert out["backtests"] == 4 and len(out["windows"]) == 1  # 2 fits, the choice and the defaults on test

@@ -40,11 +40,18 @@ from bot.domain import Fill, FundingPayment, Liquidity, Side
 from bot.ledger import Ledger
 
 # a short window with a strategy tuned to churn, so that kills land among orders, fills and funding
-WINDOW = {"CARRYBOT_REPLAY__START": "2024-02-01", "CARRYBOT_REPLAY__END": "2024-04-01",
-          "CARRYBOT_LOG__LEVEL": "error", "CARRYBOT_LOG__FORMAT": "json", "CARRYBOT_TELEMETRY__PORT": "0",
-          "CARRYBOT_STRATEGY__S1__FUNDING_LOOKBACK_PERIODS": "1", "CARRYBOT_STRATEGY__S1__PERSISTENCE_PERIODS": "1",
-          "CARRYBOT_STRATEGY__S1__ENTRY_THRESHOLD_APR": "0.12", "CARRYBOT_STRATEGY__S1__EXIT_THRESHOLD_APR": "0.11",
-          "CARRYBOT_STRATEGY__S1__HOLDING_DAYS": "365"}
+WINDOW = {
+    "CARRYBOT_REPLAY__START": "2024-02-01",
+    "CARRYBOT_REPLAY__END": "2024-04-01",
+    "CARRYBOT_LOG__LEVEL": "error",
+    "CARRYBOT_LOG__FORMAT": "json",
+    "CARRYBOT_TELEMETRY__PORT": "0",
+    "CARRYBOT_STRATEGY__S1__FUNDING_LOOKBACK_PERIODS": "1",
+    "CARRYBOT_STRATEGY__S1__PERSISTENCE_PERIODS": "1",
+    "CARRYBOT_STRATEGY__S1__ENTRY_THRESHOLD_APR": "0.12",
+    "CARRYBOT_STRATEGY__S1__EXIT_THRESHOLD_APR": "0.11",
+    "CARRYBOT_STRATEGY__S1__HOLDING_DAYS": "365",
+}
 PACE_SECS = "1.5"
 
 
@@ -75,8 +82,11 @@ class Target:
     bot_id: str = "crash"
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")} | WINDOW | {
-            "CARRYBOT_DATA_DIR": str(self.data_dir), "CARRYBOT_BOT_ID": self.bot_id}
+        env = (
+            {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")}
+            | WINDOW
+            | {"CARRYBOT_DATA_DIR": str(self.data_dir), "CARRYBOT_BOT_ID": self.bot_id}
+        )
         if self.pg_url:
             env["CARRYBOT_DB__URL"] = self.pg_url
         return env
@@ -106,9 +116,13 @@ def _submitted(data_dir: Path) -> bool:
 
 def _life(target: Target, kill_after: float | None, res: TrialResult | None = None) -> tuple[bool, str, Life]:
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--pace", PACE_SECS, "--json",
-                             str(target.data_dir / "report.json")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=target.env(), cwd=target.data_dir)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", "--pace", PACE_SECS, "--json", str(target.data_dir / "report.json")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=target.env(),
+        cwd=target.data_dir,
+    )
     first = -1.0
     try:
         deadline = t0 + (kill_after if kill_after is not None else 600.0)
@@ -144,8 +158,13 @@ async def _store_rows(url: str, bot_id: str) -> dict[str, object]:
         if not runs:
             return {"run": None}
         run = runs[-1]
-        return {"run": run, "fills": await store.fills(run.id), "funding": await store.funding(run.id),
-                "orders": await store.orders(run.id), "positions": await store.positions(run.id)}
+        return {
+            "run": run,
+            "fills": await store.fills(run.id),
+            "funding": await store.funding(run.id),
+            "orders": await store.orders(run.id),
+            "positions": await store.positions(run.id),
+        }
     finally:
         await store.close()
 
@@ -219,13 +238,37 @@ def check(target: Target) -> tuple[list[str], int, int, int]:
     ledger = Ledger(initial)
     events: list[tuple[int, int, Fill | FundingPayment]] = []
     for r in fills:  # type: ignore[union-attr]
-        f = Fill(r.venue, r.trade_id, r.client_order_id, r.instrument_id, Side(r.side), Decimal(r.qty),
-                 Decimal(r.price), Decimal(r.fee), Liquidity(r.liquidity), r.ts_ns, bool(r.is_liquidation),
-                 bool(r.is_settlement))
+        f = Fill(
+            r.venue,
+            r.trade_id,
+            r.client_order_id,
+            r.instrument_id,
+            Side(r.side),
+            Decimal(r.qty),
+            Decimal(r.price),
+            Decimal(r.fee),
+            Liquidity(r.liquidity),
+            r.ts_ns,
+            bool(r.is_liquidation),
+            bool(r.is_settlement),
+        )
         events.append((f.ts_ns, 0, f))
     for r in rows["funding"]:  # type: ignore[union-attr]
-        events.append((r.ts_ns, 1, FundingPayment(r.venue, r.instrument_id, r.ts_ns, Decimal(r.rate),
-                                                  Decimal(r.position_qty), Decimal(r.mark), Decimal(r.amount))))
+        events.append(
+            (
+                r.ts_ns,
+                1,
+                FundingPayment(
+                    r.venue,
+                    r.instrument_id,
+                    r.ts_ns,
+                    Decimal(r.rate),
+                    Decimal(r.position_qty),
+                    Decimal(r.mark),
+                    Decimal(r.amount),
+                ),
+            )
+        )
     for _, _, ev in sorted(events, key=lambda e: (e[0], e[1])):
         if isinstance(ev, Fill):
             mid, touch = refs.get(ev.client_order_id, (ev.price, ev.price))
@@ -312,8 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     ref = calibrate(args.pg_url)
     backend = "postgresql" if args.pg_url else "sqlite"
-    print(f"calibration ({backend}): a life lasts {ref.total:.1f} s, first order at {ref.first_order:.1f} s",
-          flush=True)
+    print(
+        f"calibration ({backend}): a life lasts {ref.total:.1f} s, first order at {ref.first_order:.1f} s", flush=True
+    )
     failures = kills = after = in_commit = fills = orders = funding = 0
     for i in range(args.trials):
         r = trial(rng, ref, args.pg_url)
@@ -324,12 +368,17 @@ def main(argv: list[str] | None = None) -> int:
         orders += r.orders
         funding += r.funding
         status = "ok" if not r.problems else "FAIL " + "; ".join(r.problems)
-        print(f"trial {i + 1:3d}: {r.kills} kills ({r.kills_after_first_order} after the first order), {r.orders} "
-              f"orders, {r.fills} fills, {r.funding} funding: {status}", flush=True)
+        print(
+            f"trial {i + 1:3d}: {r.kills} kills ({r.kills_after_first_order} after the first order), {r.orders} "
+            f"orders, {r.fills} fills, {r.funding} funding: {status}",
+            flush=True,
+        )
         failures += bool(r.problems)
-    print(f"{args.trials} trials ({backend}), {kills} SIGKILLs ({after} after the first order"
-          f"{f', {in_commit} inside a store transaction' if backend == 'sqlite' else ''}), {orders} orders, "
-          f"{fills} fills, {funding} funding payments, {failures} failed, {time.monotonic() - t0:.0f} s")
+    print(
+        f"{args.trials} trials ({backend}), {kills} SIGKILLs ({after} after the first order"
+        f"{f', {in_commit} inside a store transaction' if backend == 'sqlite' else ''}), {orders} orders, "
+        f"{fills} fills, {funding} funding payments, {failures} failed, {time.monotonic() - t0:.0f} s"
+    )
     return 1 if failures else 0
 
 

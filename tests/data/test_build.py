@@ -7,15 +7,18 @@ import pytest
 from bot.data.build import HEADER, build, london_to_utc
 
 
-@pytest.mark.parametrize("naive, expected", [
-    ("2023-01-01 00:00", "2023-01-01 00:00"),  # winter: London = UTC
-    ("2023-07-01 01:00", "2023-07-01 00:00"),  # summer: BST = UTC+1
-    ("2023-07-01 17:00", "2023-07-01 16:00"),
-    ("2023-03-26 00:00", "2023-03-26 00:00"),  # spring change day, before the jump
-    ("2023-03-26 09:00", "2023-03-26 08:00"),  # after the jump
-    ("2023-10-29 01:00", "2023-10-29 00:00"),  # autumn: 01:00 happens twice; the aligned reading is 00:00 UTC
-    ("2023-10-29 08:00", "2023-10-29 08:00"),
-])
+@pytest.mark.parametrize(
+    "naive, expected",
+    [
+        ("2023-01-01 00:00", "2023-01-01 00:00"),  # winter: London = UTC
+        ("2023-07-01 01:00", "2023-07-01 00:00"),  # summer: BST = UTC+1
+        ("2023-07-01 17:00", "2023-07-01 16:00"),
+        ("2023-03-26 00:00", "2023-03-26 00:00"),  # spring change day, before the jump
+        ("2023-03-26 09:00", "2023-03-26 08:00"),  # after the jump
+        ("2023-10-29 01:00", "2023-10-29 00:00"),  # autumn: 01:00 happens twice; the aligned reading is 00:00 UTC
+        ("2023-10-29 08:00", "2023-10-29 08:00"),
+    ],
+)
 def test_london_stamps_become_aligned_utc(naive: str, expected: str) -> None:
     got = london_to_utc(datetime.fromisoformat(naive))
     assert got == datetime.fromisoformat(expected).replace(tzinfo=UTC)

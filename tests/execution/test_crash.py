@@ -38,8 +38,9 @@ def _journal(target: harness.Target) -> sqlite3.Connection:
 def _add_event(target: harness.Target, kind: str, body: dict) -> None:
     db = _journal(target)
     venue, seq = db.execute("SELECT venue, MAX(seq) FROM events").fetchone()
-    db.execute("INSERT INTO events (venue, seq, kind, body) VALUES (?, ?, ?, ?)", (venue, seq + 1, kind,
-                                                                                 json.dumps(body)))
+    db.execute(
+        "INSERT INTO events (venue, seq, kind, body) VALUES (?, ?, ?, ?)", (venue, seq + 1, kind, json.dumps(body))
+    )
     db.commit()
 
 

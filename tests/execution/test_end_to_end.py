@@ -66,8 +66,9 @@ def test_funding_income_matches_an_independent_recomputation_from_the_dataset(fu
                 continue
             iid = f"{row['venue']}:{row['base']}/USDT:USDT"
             ts = int(row["ts"]) * NS_PER_SEC
-            held = sum((f.signed_qty for f in fills[iid] if f.ts_ns < ts or (f.is_liquidation and f.ts_ns == ts)),
-                       Decimal(0))
+            held = sum(
+                (f.signed_qty for f in fills[iid] if f.ts_ns < ts or (f.is_liquidation and f.ts_ns == ts)), Decimal(0)
+            )
             if held:
                 expected += -held * Decimal(row["open"]) * Decimal(row["funding_rate"])
                 n += 1
@@ -108,15 +109,20 @@ def test_bad_rows_are_skipped_counted_and_never_traded_on(tmp_path) -> None:
     header, rows = src[0], src[1:]
     keep = [r for r in rows if r.split(",")[1] == "okx" and r.split(",")[2] == "BTC"][:400]
     bad_ts = keep[250].split(",")[0]
-    poisoned = [header, *keep[:250],
-                f"{bad_ts},okx,BTC,perp,nan,1,1,1,1,0.0001",
-                f"{bad_ts},okx,BTC,spot,-42,1,1,1,1,",
-                f"{int(bad_ts) + 1},okx,BTC,perp,0,0,0,0,1,0.0001", *keep[250:]]
+    poisoned = [
+        header,
+        *keep[:250],
+        f"{bad_ts},okx,BTC,perp,nan,1,1,1,1,0.0001",
+        f"{bad_ts},okx,BTC,spot,-42,1,1,1,1,",
+        f"{int(bad_ts) + 1},okx,BTC,perp,0,0,0,0,1,0.0001",
+        *keep[250:],
+    ]
     f = tmp_path / "poisoned.csv"
     f.write_text("\n".join(poisoned) + "\n")
-    settings = Settings(replay={"file": f, "venues": ["okx"], "bases": ["BTC"]},
-                        strategy={"s1": {"funding_lookback_periods": 3, "entry_threshold_apr": 0.02,
-                                         "exit_threshold_apr": 0.0}})
+    settings = Settings(
+        replay={"file": f, "venues": ["okx"], "bases": ["BTC"]},
+        strategy={"s1": {"funding_lookback_periods": 3, "entry_threshold_apr": 0.02, "exit_threshold_apr": 0.0}},
+    )
     bot, report = _run(settings)
     assert report["counts"]["rows_rejected"] == {"bad_price": 3}
     assert report["counts"]["snapshots"] == 400

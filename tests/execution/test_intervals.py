@@ -18,16 +18,32 @@ def test_hourly_and_eight_hourly_venues_over_one_day() -> None:
     for h in range(25):  # 00:00 .. next day 00:00
         ts = DAY0 + h * H
         b = snap(BTC_PERP, 60_000.0, ts_ns=ts, rate=0.0001, half_spread=3.0)
-        b = replace(b, settlement=FundingSettlement(ts, 0.0001) if h % 8 == 0 else None,
-                    ts_next_funding_ns=ts + (8 - h % 8) * H)
-        y = replace(snap(BTC_PERP, 60_000.0, ts_ns=ts, rate=0.0000125, half_spread=3.0), instrument_id=BYBIT_PERP,
-                    funding_interval_secs=3600, settlement=FundingSettlement(ts, 0.0000125), ts_next_funding_ns=ts + H)
+        b = replace(
+            b, settlement=FundingSettlement(ts, 0.0001) if h % 8 == 0 else None, ts_next_funding_ns=ts + (8 - h % 8) * H
+        )
+        y = replace(
+            snap(BTC_PERP, 60_000.0, ts_ns=ts, rate=0.0000125, half_spread=3.0),
+            instrument_id=BYBIT_PERP,
+            funding_interval_secs=3600,
+            settlement=FundingSettlement(ts, 0.0000125),
+            ts_next_funding_ns=ts + H,
+        )
         batches.append(MarketBatch(ts, (b, y)))
 
     def enter(view, now):
-        return [OrderIntent("x", Origin.STRATEGY, "t", Purpose.ENTRY, (
-            IntentLeg(BTC_PERP, Side.BUY, Decimal("0.2"), leverage=2),
-            IntentLeg(BYBIT_PERP, Side.SELL, Decimal("0.2"), leverage=2)), now)]
+        return [
+            OrderIntent(
+                "x",
+                Origin.STRATEGY,
+                "t",
+                Purpose.ENTRY,
+                (
+                    IntentLeg(BTC_PERP, Side.BUY, Decimal("0.2"), leverage=2),
+                    IntentLeg(BYBIT_PERP, Side.SELL, Decimal("0.2"), leverage=2),
+                ),
+                now,
+            )
+        ]
 
     ex = run(batches, {0: enter}, rules(g6={"entries_post_only": False}), instruments=inst)
     pays = ex.stats.funding_log

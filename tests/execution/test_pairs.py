@@ -15,9 +15,20 @@ LIMIT = 2_000.0
 
 def _pair(qty: str, lev: int = 1):
     def make(view, now):
-        return [OrderIntent(f"p-{now}", Origin.STRATEGY, "t", Purpose.ENTRY, (
-            IntentLeg(BTC_SPOT, Side.BUY, Decimal(qty)), IntentLeg(BTC_PERP, Side.SELL, Decimal(qty), leverage=lev)),
-            now)]
+        return [
+            OrderIntent(
+                f"p-{now}",
+                Origin.STRATEGY,
+                "t",
+                Purpose.ENTRY,
+                (
+                    IntentLeg(BTC_SPOT, Side.BUY, Decimal(qty)),
+                    IntentLeg(BTC_PERP, Side.SELL, Decimal(qty), leverage=lev),
+                ),
+                now,
+            )
+        ]
+
     return make
 
 
@@ -43,8 +54,7 @@ def test_rejected_hedge_is_completed_or_unwound_within_leg_timeout() -> None:
     ex = run(path(prices, step=STEP), {0: _pair("1.5")}, rules())
     assert ex.stats.rejections["insufficient_funds"] >= 1
     assert all(u <= LIMIT for u in _unhedged_after_timeout(ex))
-    kinds = [d.intent.intent_id.split("-")[1] for d in ex.audit.decisions
-             if d.intent.origin is Origin.GOVERNOR]
+    kinds = [d.intent.intent_id.split("-")[1] for d in ex.audit.decisions if d.intent.origin is Origin.GOVERNOR]
     assert kinds == ["complete", "unwind"]  # the completion was refused too: the lead leg is unwound
     assert ex.ledger.qty(BTC_SPOT) == 0
     _balanced(ex)
@@ -54,8 +64,7 @@ def test_slow_post_only_hedge_is_completed_by_the_governor() -> None:
     # the hedge joins the book (post_only) and the price drifts away from it: G9 completes with a marketable order
     prices = [60_000.0, 59_950.0, 59_940.0, 59_930.0, 59_925.0, 59_920.0, 59_915.0, 59_910.0]
     ex = run(path(prices, step=STEP, range_pct=0.0), {0: _pair("0.5")}, rules(g6={"hedge_leg": "post_only"}))
-    kinds = [d.intent.intent_id.split("-")[1] for d in ex.audit.decisions
-             if d.intent.origin is Origin.GOVERNOR]
+    kinds = [d.intent.intent_id.split("-")[1] for d in ex.audit.decisions if d.intent.origin is Origin.GOVERNOR]
     assert "complete" in kinds
     assert ex.ledger.qty(BTC_SPOT) == -ex.ledger.qty(BTC_PERP) != 0
     assert all(u <= LIMIT for u in _unhedged_after_timeout(ex))
@@ -80,14 +89,20 @@ def test_a_venue_rejecting_again_and_again_is_paused_by_the_governor() -> None:
     from bot.decisions import DenyCode
 
     def too_big(view, now):  # 1.8 BTC of spot is 108k; the paper account holds 100k: the venue refuses it
-        return [OrderIntent(f"big-{now}", Origin.STRATEGY, "t", Purpose.ENTRY,
-                            (IntentLeg(BTC_SPOT, Side.BUY, Decimal("1.8")),), now)]
+        return [
+            OrderIntent(
+                f"big-{now}", Origin.STRATEGY, "t", Purpose.ENTRY, (IntentLeg(BTC_SPOT, Side.BUY, Decimal("1.8")),), now
+            )
+        ]
 
     prices = [60_000.0] * 8
-    loose = {"max_order_notional_usd": 1e6, "max_net_venue_usd": 1e6, "max_net_total_usd": 1e6,
-             "max_risk_per_position_pct": 1.0}  # the governor's own limits out of the way: the venue decides
-    ex = run(path(prices, step=STEP), {k: too_big for k in range(7)},
-             rules(g6={"entries_post_only": False}, g7=loose))
+    loose = {
+        "max_order_notional_usd": 1e6,
+        "max_net_venue_usd": 1e6,
+        "max_net_total_usd": 1e6,
+        "max_risk_per_position_pct": 1.0,
+    }  # the governor's own limits out of the way: the venue decides
+    ex = run(path(prices, step=STEP), {k: too_big for k in range(7)}, rules(g6={"entries_post_only": False}, g7=loose))
     assert ex.stats.rejections["insufficient_funds"] == 3  # three reached the venue ...
     refused = [d for d in ex.audit.decisions if any(h.code is DenyCode.VENUE_UNHEALTHY for h in d.hits)]
     assert len(refused) == 4 and all(not d.orders for d in refused)  # ... the next four stopped at the door

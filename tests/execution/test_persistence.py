@@ -14,8 +14,15 @@ from bot.governor.rules_config import load_rules
 from bot.settings import DbSettings, Settings
 from bot.store.run import open_persistence
 
-CHURN = {"s1": {"funding_lookback_periods": 1, "persistence_periods": 1, "entry_threshold_apr": 0.12,
-                "exit_threshold_apr": 0.11, "holding_days": 365}}
+CHURN = {
+    "s1": {
+        "funding_lookback_periods": 1,
+        "persistence_periods": 1,
+        "entry_threshold_apr": 0.12,
+        "exit_threshold_apr": 0.11,
+        "holding_days": 365,
+    }
+}
 
 
 def _settings(tmp: Path) -> Settings:
@@ -70,6 +77,7 @@ def test_store_outage_stops_entries_keeps_risk_reduction_and_loses_nothing(tmp_p
         sent = {o.client_order_id for v in bot.venues.values() for o in v.received}
         assert sent <= {o.client_order_id for o in await p.store.orders(p.run_id)}
         await p.close()
+
     asyncio.run(go())
 
 
@@ -106,6 +114,7 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path: Path) -> None:
         assert bot.governor.export_state() == state  # trading state, ladders and timers came back
         assert bot.executor.clock.now_ns() == cursor  # the clock resumes at the cursor, not at the start
         await p.close()
+
     asyncio.run(second())
 
 
@@ -151,4 +160,5 @@ def test_a_restart_backfills_what_the_venue_did_and_the_store_missed(tmp_path: P
         assert {f.trade_id for f in await p.store.fills(p.run_id)} == trades
         assert len(await p.store.funding(p.run_id)) == funding
         await p.close()
+
     asyncio.run(second())

@@ -22,16 +22,18 @@ def test_bundled_dataset_is_complete_and_utc_aligned() -> None:
 
 def test_bad_rows_are_skipped_and_counted(tmp_path) -> None:
     f = tmp_path / "bars.csv"
-    f.write_text(HEADER
-                 + "100,okx,BTC,spot,10,11,9,10,1,\n"
-                 + "100,okx,BTC,perp,nan,11,9,10,1,0.0001\n"  # NaN price
-                 + "200,okx,BTC,spot,0,11,0,10,1,\n"  # zero price
-                 + "200,okx,BTC,perp,-5,11,9,10,1,0.0001\n"  # negative price
-                 + "300,okx,BTC,perp,10,9,11,10,1,0.0001\n"  # high below low
-                 + "400,okx,BTC,perp,10,11,9,10,1,x\n"  # unreadable funding
-                 + "500,okx,BTC,perp,10,11,9,10,1,inf\n"  # infinite funding
-                 + "50,okx,BTC,spot,10,11,9,10,1,\n"  # goes back in time for its series
-                 + "600,okx,BTC,perp,10,11,9,10,1,0.0002\n")
+    f.write_text(
+        HEADER
+        + "100,okx,BTC,spot,10,11,9,10,1,\n"
+        + "100,okx,BTC,perp,nan,11,9,10,1,0.0001\n"  # NaN price
+        + "200,okx,BTC,spot,0,11,0,10,1,\n"  # zero price
+        + "200,okx,BTC,perp,-5,11,9,10,1,0.0001\n"  # negative price
+        + "300,okx,BTC,perp,10,9,11,10,1,0.0001\n"  # high below low
+        + "400,okx,BTC,perp,10,11,9,10,1,x\n"  # unreadable funding
+        + "500,okx,BTC,perp,10,11,9,10,1,inf\n"  # infinite funding
+        + "50,okx,BTC,spot,10,11,9,10,1,\n"  # goes back in time for its series
+        + "600,okx,BTC,perp,10,11,9,10,1,0.0002\n"
+    )
     bars = load_bars(f)
     assert [(b.ts, b.kind) for b in bars.bars] == [(100, "spot"), (600, "perp")]
     assert bars.rejected == Counter(bad_price=3, inconsistent_range=1, bad_funding=2, non_monotonic=1)

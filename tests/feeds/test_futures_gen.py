@@ -22,10 +22,14 @@ def _feed(seed: int = 7) -> SyntheticFuturesFeed:
 def test_contracts_use_real_expiries_and_are_labelled_synthetic() -> None:
     feed = _feed()
     expiries = sorted({datetime.fromtimestamp(i.ts_expiry_ns / NS_PER_SEC, UTC) for i in feed.futures.values()})
-    assert expiries[:3] == [datetime(2023, 3, 31, 8, tzinfo=UTC), datetime(2023, 6, 30, 8, tzinfo=UTC),
-                            datetime(2023, 9, 29, 8, tzinfo=UTC)]
-    assert all(i.synthetic and i.kind is InstrumentKind.FUTURE and i.symbol.endswith("-SYN")
-               for i in feed.futures.values())
+    assert expiries[:3] == [
+        datetime(2023, 3, 31, 8, tzinfo=UTC),
+        datetime(2023, 6, 30, 8, tzinfo=UTC),
+        datetime(2023, 9, 29, 8, tzinfo=UTC),
+    ]
+    assert all(
+        i.synthetic and i.kind is InstrumentKind.FUTURE and i.symbol.endswith("-SYN") for i in feed.futures.values()
+    )
     assert feed.data_version.endswith("+syn7")
 
 

@@ -45,8 +45,9 @@ def test_the_bar_after_a_spike_loses_its_range() -> None:
 def test_a_settlement_on_a_suspect_print_is_kept() -> None:
     g = PriceGuard(INSTRUMENTS)
     g.screen(at(0, perp=60_000))
-    spiked = replace(snap(BTC_PERP, 60_000_000, ts_ns=T0 + H8), settlement=FundingSettlement(T0 + H8, 0.0003),
-                     funding_rate=0.0003)
+    spiked = replace(
+        snap(BTC_PERP, 60_000_000, ts_ns=T0 + H8), settlement=FundingSettlement(T0 + H8, 0.0003), funding_rate=0.0003
+    )
     (s,) = g.screen(batch(spiked)).snapshots
     assert s.suspect and s.mark == 60_000 and s.settlement == FundingSettlement(T0 + H8, 0.0003)
 

@@ -28,8 +28,13 @@ def test_london_times_across_the_autumn_change_land_on_the_settlement_grid() -> 
     s = build_series(CDD, "binance", "BTC", "perp", funding=FUNDING_LONDON, funding_tz="Europe/London")
     settled = {r.ts: r.funding for r in s.rows if r.funding is not None}
     # 2023-10-29 01:00 London is ambiguous; the series' 8 h step picks 00:00 UTC (still summer time)
-    assert sorted(settled) == [utc(2023, 10, 28, 16), utc(2023, 10, 29, 0), utc(2023, 10, 29, 8),
-                               utc(2023, 10, 29, 16), utc(2023, 10, 30, 0)]
+    assert sorted(settled) == [
+        utc(2023, 10, 28, 16),
+        utc(2023, 10, 29, 0),
+        utc(2023, 10, 29, 8),
+        utc(2023, 10, 29, 16),
+        utc(2023, 10, 30, 0),
+    ]
     assert set(settled.values()) == {0.0001}  # "0.010000%"
     assert s.rejected["funding_without_bar"] == 1  # 2023-10-30 08:00 is after the last price bar
     assert [r.ts for r in s.rows] == sorted(r.ts for r in s.rows)  # the source is newest first
@@ -51,8 +56,16 @@ def test_a_wall_time_that_does_not_exist_is_rejected() -> None:
 
 def test_ccxt_ohlcv_and_funding_rate_lists(tmp_path: Path) -> None:
     first = json.loads(gzip.decompress(OHLCV.read_bytes()))[0]
-    rates = [{"info": {}, "symbol": "XRP/USDT:USDT", "fundingRate": 0.00025, "timestamp": first[0] + 3600_000 * 7,
-              "datetime": "..."}, {"symbol": "XRP/USDT:USDT", "fundingRate": "oops", "timestamp": first[0]}]
+    rates = [
+        {
+            "info": {},
+            "symbol": "XRP/USDT:USDT",
+            "fundingRate": 0.00025,
+            "timestamp": first[0] + 3600_000 * 7,
+            "datetime": "...",
+        },
+        {"symbol": "XRP/USDT:USDT", "fundingRate": "oops", "timestamp": first[0]},
+    ]
     f = tmp_path / "funding.json"
     f.write_text(json.dumps(rates))
     s = build_series(OHLCV, "binance", "XRP", "perp", funding=f)
@@ -75,24 +88,67 @@ def test_a_perp_without_funding_is_refused_unless_synthetic_is_asked_for_and_lab
 def test_written_file_loads_and_backtests_through_the_cli(tmp_path: Path) -> None:
     out = tmp_path / "mine.csv.gz"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")}
-    run = lambda *a: subprocess.run([sys.executable, "-m", "bot.cli", *a], capture_output=True, text=True,  # noqa: E731
-                                    env=env, cwd=tmp_path, timeout=300)
-    res = run("data", "import", str(CDD), "--venue", "binance", "--base", "BTC", "--kind", "perp", "--funding",
-              str(FUNDING_LONDON), "--funding-tz", "Europe/London", "--out", str(out))
+
+    def run(*a: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot.cli", *a], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+        )
+
+    res = run(
+        "data",
+        "import",
+        str(CDD),
+        "--venue",
+        "binance",
+        "--base",
+        "BTC",
+        "--kind",
+        "perp",
+        "--funding",
+        str(FUNDING_LONDON),
+        "--funding-tz",
+        "Europe/London",
+        "--out",
+        str(out),
+    )
     assert res.returncode == 0, res.stderr
     assert "37 binance BTC perp bars imported" in res.stdout
-    spot = [[r.ts * 1000, r.open * 0.999, r.high * 0.999, r.low * 0.999, r.close * 0.999, 1.0]
-            for r in build_series(CDD, "binance", "BTC", "perp", funding=FUNDING_LONDON,
-                                  funding_tz="Europe/London").rows]
+    spot = [
+        [r.ts * 1000, r.open * 0.999, r.high * 0.999, r.low * 0.999, r.close * 0.999, 1.0]
+        for r in build_series(CDD, "binance", "BTC", "perp", funding=FUNDING_LONDON, funding_tz="Europe/London").rows
+    ]
     (tmp_path / "spot.json").write_text(json.dumps(spot))
-    res = run("data", "import", "spot.json", "--venue", "binance", "--base", "BTC", "--kind", "spot", "--out",
-              str(out), "--append")
+    res = run(
+        "data",
+        "import",
+        "spot.json",
+        "--venue",
+        "binance",
+        "--base",
+        "BTC",
+        "--kind",
+        "spot",
+        "--out",
+        str(out),
+        "--append",
+    )
     assert res.returncode == 0, res.stderr
     bars = load_bars(out)
     assert len(bars.bars) == 74 and not bars.rejected
     assert (tmp_path / "mine.csv.gz.SOURCE.md").read_text().count("| binance BTC") == 2
-    bt = run("backtest", "--data", str(out), "--no-charts", "--no-record", "--json", "r.json",
-             "--set", "replay.venues=[binance]", "--set", "replay.bases=[BTC]")
+    bt = run(
+        "backtest",
+        "--data",
+        str(out),
+        "--no-charts",
+        "--no-record",
+        "--json",
+        "r.json",
+        "--set",
+        "replay.venues=[binance]",
+        "--set",
+        "replay.bases=[BTC]",
+    )
     assert bt.returncode == 0, bt.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["counts"]["ticks"] == 37
@@ -100,8 +156,21 @@ def test_written_file_loads_and_backtests_through_the_cli(tmp_path: Path) -> Non
     assert report["counts"]["funding_payments"] <= 5  # one perp, five settlements in the file: never per bar
     bad = run("data", "import", str(CDD), "--venue", "binance", "--base", "BTC", "--kind", "perp", "--out", "x.csv")
     assert bad.returncode == 2 and "a perp needs funding" in bad.stderr
-    bad = run("data", "import", str(CDD), "--venue", "binance", "--base", "BTC", "--kind", "spot", "--tz", "Mars/Base",
-              "--out", "x.csv")
+    bad = run(
+        "data",
+        "import",
+        str(CDD),
+        "--venue",
+        "binance",
+        "--base",
+        "BTC",
+        "--kind",
+        "spot",
+        "--tz",
+        "Mars/Base",
+        "--out",
+        "x.csv",
+    )
     assert bad.returncode == 2 and "--tz" in bad.stderr
 
 
@@ -116,8 +185,10 @@ def test_minute_bars_settle_funding_only_at_settlement_bars(tmp_path: Path) -> N
         rows.append((ts, "spot", ""))
         rows.append((ts, "perp", "0.0003" if ts % 28800 == 0 else ""))
     f = tmp_path / "m.csv"
-    f.write_text("ts,venue,base,kind,open,high,low,close,volume,funding_rate\n" + "".join(
-        f"{ts},okx,BTC,{kind},100,101,99,100,1,{rate}\n" for ts, kind, rate in rows))
+    f.write_text(
+        "ts,venue,base,kind,open,high,low,close,volume,funding_rate\n"
+        + "".join(f"{ts},okx,BTC,{kind},100,101,99,100,1,{rate}\n" for ts, kind, rate in rows)
+    )
     feed = ReplayFeed(load_bars(f), default_instruments(("okx",), ("BTC",)))
     perps = [s for b in feed.iter_batches() for s in b.snapshots if s.funding_interval_secs]
     assert [s.settlement is not None for s in perps] == [False, False, True, False, False]
@@ -146,8 +217,9 @@ def test_minute_bars_annualize_volatility_by_the_minute(tmp_path: Path) -> None:
                 rows.append(f"{t0 + k * step},okx,BTC,{kind},{p},{p * 1.0005},{p * 0.9995},{p},1,{rate}\n")
         f = tmp_path / f"b{step}.csv"
         f.write_text("ts,venue,base,kind,open,high,low,close,volume,funding_rate\n" + "".join(rows))
-        s = with_overrides(Settings(_env_file=None), {"replay.file": str(f), "replay.venues": ["okx"],
-                                                      "replay.bases": ["BTC"]})
+        s = with_overrides(
+            Settings(_env_file=None), {"replay.file": str(f), "replay.venues": ["okx"], "replay.bases": ["BTC"]}
+        )
         bot = build_bot(s, load_rules(None), "sim")
         asyncio.run(bot.executor.run())
         return bot.governor.signals.get("okx:BTC/USDT:USDT").realized_vol

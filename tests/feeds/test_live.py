@@ -33,8 +33,9 @@ def test_polls_build_snapshots_and_a_silent_venue_goes_stale() -> None:
             assert snap.ts_next_funding_ns == 1_744_590_349_506 * 1_000_000  # OKX fundingTime: the next settlement
             assert snap.funding_interval_secs == 8 * 3600
             gov = Governor(RulesConfig(), {SWAP: gw.instruments[SWAP]})
-            intent = OrderIntent("e", Origin.STRATEGY, "t", Purpose.ENTRY,
-                                 (IntentLeg(SWAP, Side.SELL, Decimal("0.01")),), clock.now_ns())
+            intent = OrderIntent(
+                "e", Origin.STRATEGY, "t", Purpose.ENTRY, (IntentLeg(SWAP, Side.SELL, Decimal("0.01")),), clock.now_ns()
+            )
             server.market_down = True
             await clock.sleep(150)
             later = await feed.poll_once()
@@ -48,6 +49,7 @@ def test_polls_build_snapshots_and_a_silent_venue_goes_stale() -> None:
         finally:
             await gw.close()
             await runner.cleanup()
+
     asyncio.run(go())
 
 
@@ -66,12 +68,14 @@ def test_a_settlement_time_passing_is_announced() -> None:
         finally:
             await gw.close()
             await runner.cleanup()
+
     asyncio.run(go())
 
 
 def test_a_settlement_is_booked_at_the_rate_of_the_period_it_closes() -> None:
     """Once a period settles, venues show the next period's rate; the settlement must carry the rate that was in
     force before it (REST polling feed)."""
+
     async def go() -> None:
         server = OkxServer()
         gw, runner = await _gateway(server)
@@ -80,8 +84,11 @@ def test_a_settlement_is_booked_at_the_rate_of_the_period_it_closes() -> None:
             clock = SimClock((due_ms - 5_000) * 1_000_000)
             feed = LivePollingFeed({"okx": gw}, {SWAP: gw.instruments[SWAP]}, clock)
             await feed.poll_once()  # the rate in force: 0.0001, due at due_ms
-            server.funding_patch = {"fundingRate": "0.00042", "fundingTime": str(due_ms + 8 * 3_600_000),
-                                    "nextFundingTime": str(due_ms + 16 * 3_600_000)}
+            server.funding_patch = {
+                "fundingRate": "0.00042",
+                "fundingTime": str(due_ms + 8 * 3_600_000),
+                "nextFundingTime": str(due_ms + 16 * 3_600_000),
+            }
             await clock.sleep(10)
             (snap,) = (await feed.poll_once()).snapshots
             assert snap.settlement is not None and snap.settlement.rate == 0.0001  # not the new period's 0.00042
@@ -89,4 +96,5 @@ def test_a_settlement_is_booked_at_the_rate_of_the_period_it_closes() -> None:
         finally:
             await gw.close()
             await runner.cleanup()
+
     asyncio.run(go())

@@ -27,15 +27,23 @@ def bybit_reply(sub: dict[str, Any], conn: int) -> list[dict[str, Any]]:
 
 def run(check, drop_after: dict[int, int] | None = None, no_stream: bool = False) -> None:
     async def go() -> None:
-        async with live_venue("bybit", routes(Exchange()), bybit_reply, repeat_secs=0.05, drop_after=drop_after,
-                              no_stream=no_stream) as (gw, lb, wsl):
+        async with live_venue(
+            "bybit", routes(Exchange()), bybit_reply, repeat_secs=0.05, drop_after=drop_after, no_stream=no_stream
+        ) as (gw, lb, wsl):
             await gw.resolve_funding_interval(PERP)
-            feed = LiveStreamFeed({"bybit": gw}, {PERP: gw.instruments[PERP]}, RealClock(), tick_secs=0.05,
-                                  rest_every_secs=0.05, max_backoff_secs=0.1)
+            feed = LiveStreamFeed(
+                {"bybit": gw},
+                {PERP: gw.instruments[PERP]},
+                RealClock(),
+                tick_secs=0.05,
+                rest_every_secs=0.05,
+                max_backoff_secs=0.1,
+            )
             try:
                 await check(feed, lb, wsl)
             finally:
                 await feed.stop()
+
     asyncio.run(go())
 
 
@@ -60,6 +68,7 @@ def test_tickers_stream_into_snapshots_with_mark_funding_and_open_interest() -> 
         assert abs(snap.ts_ns - feed._clock.now_ns()) < 2 * 10**9  # the message's own (fresh) time
         assert wsl.subscriptions[0]["op"] == "subscribe" and wsl.subscriptions[0]["args"] == ["tickers.BTCUSDT"]
         assert lb.hits(f"{B}/market/tickers") == before  # the stream carries everything: no REST polling
+
     run(check)
 
 
@@ -72,6 +81,7 @@ def test_a_dropped_stream_reconnects_and_its_snapshots_age_meanwhile() -> None:
         await _until(lambda: wsl.connections >= 2 and feed.latest[PERP].bid == 17217.5)
         assert feed.latest[PERP].ts_ns > first
         assert feed.failures["bybit"] >= 1
+
     run(check, drop_after={1: 1})
 
 
@@ -82,6 +92,7 @@ def test_a_venue_without_the_stream_is_polled_over_rest() -> None:
         assert lb.hits(f"{B}/market/tickers") >= 1 and wsl.connections == 0
         (snap,) = feed.snapshot_batch().snapshots
         assert (snap.bid, snap.ask) == (17215.5, 17216.0)
+
     run(check, no_stream=True)
 
 
@@ -93,6 +104,7 @@ def test_batches_end_and_stop_the_watchers() -> None:
             n += 1
         assert n == 40 and not feed._tasks
         assert feed.messages["bybit"] >= 1
+
     run(check)
 
 
@@ -106,8 +118,9 @@ def test_paper_trading_on_the_stream_runs_the_ordinary_executor() -> None:
     async def go() -> None:
         async with live_venue("bybit", routes(Exchange()), bybit_reply) as (gw, lb, wsl):
             s = Settings(_env_file=None)
-            settings = s.model_copy(update={"replay": s.replay.model_copy(update={"venues": ("bybit",),
-                                                                                 "bases": ("BTC",)})})
+            settings = s.model_copy(
+                update={"replay": s.replay.model_copy(update={"venues": ("bybit",), "bases": ("BTC",)})}
+            )
             bot = await assemble_live(settings, load_rules(None), {"bybit": gw}, live_orders=False, stream=True)
             assert set(bot.instruments) == {"bybit:BTC/USDT", PERP}
             assert bot.instruments[PERP].funding_interval_secs == 8 * 3600
@@ -117,6 +130,7 @@ def test_paper_trading_on_the_stream_runs_the_ordinary_executor() -> None:
             assert stats.ticks == 50 and stats.snapshots > 0
             sig = bot.governor.signals.get(PERP)
             assert sig is not None and sig.funding_8h == -0.000212
+
     asyncio.run(go())
 
 
@@ -129,8 +143,23 @@ def test_live_fills_stream_over_the_private_websocket() -> None:
     from bot.venues.ccxt_fills import run_fill_loop
     from bot.venues.ccxt_gateway import venue_client_id
 
-    order = Order("r9-s1-bybit-BTC-1746270400000-1", "i", "d-i", PERP, Side.SELL, Decimal("0.5"), OrderType.MARKET,
-                  Purpose.ENTRY, 0, None, False, False, None, 95_900.0, 95_900.0)
+    order = Order(
+        "r9-s1-bybit-BTC-1746270400000-1",
+        "i",
+        "d-i",
+        PERP,
+        Side.SELL,
+        Decimal("0.5"),
+        OrderType.MARKET,
+        Purpose.ENTRY,
+        0,
+        None,
+        False,
+        False,
+        None,
+        95_900.0,
+        95_900.0,
+    )
     vcid = venue_client_id(order.client_order_id, "bybit")
 
     def reply(sub: dict[str, Any], conn: int) -> list[dict[str, Any]]:
@@ -143,8 +172,9 @@ def test_live_fills_stream_over_the_private_websocket() -> None:
         return [ack, m] if "execution" in sub.get("args", []) else [ack]
 
     async def go() -> None:
-        async with live_venue("bybit", routes(Exchange()), reply, keys=("bybit-stream-key", "bybit-stream-secret"),
-                              repeat_secs=None) as (gw, lb, wsl):
+        async with live_venue(
+            "bybit", routes(Exchange()), reply, keys=("bybit-stream-key", "bybit-stream-secret"), repeat_secs=None
+        ) as (gw, lb, wsl):
             gw.fills.placed(vcid, order)
             task = asyncio.create_task(run_fill_loop(gw, poll_secs=5.0))
             try:
@@ -159,6 +189,7 @@ def test_live_fills_stream_over_the_private_websocket() -> None:
             finally:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+
     asyncio.run(go())
 
 
@@ -179,8 +210,9 @@ def test_paper_on_live_data_persists_and_a_restart_resumes_the_same_run(tmp_path
     async def session() -> tuple[str, bool, dict]:
         async with live_venue("bybit", routes(Exchange()), bybit_reply) as (gw, lb, wsl):
             p = await open_persistence(settings, "live", masked(settings), time.time_ns(), "test")
-            bot = await assemble_live(settings, load_rules(None), {"bybit": gw}, live_orders=False, stream=True,
-                                      persistence=p)
+            bot = await assemble_live(
+                settings, load_rules(None), {"bybit": gw}, live_orders=False, stream=True, persistence=p
+            )
             await recover_bot(bot)
             try:
                 bot.feed._tick = 0.02
@@ -206,6 +238,7 @@ def test_paper_on_live_data_persists_and_a_restart_resumes_the_same_run(tmp_path
             return run.restarts, run.cursor_ns
         finally:
             await store.close()
+
     restarts, cursor = asyncio.run(stored())
     assert restarts == 1 and cursor is not None and abs(cursor - time.time_ns()) < 60 * 10**9
     assert (tmp_path / "paper").is_dir()  # the paper venue's own journal, apart from the store
@@ -230,8 +263,14 @@ def test_binance_bids_asks_and_mark_price_streams() -> None:
 
     async def go() -> None:
         async with live_venue("binance", binance_routes(BinanceExchange()), reply) as (gw, lb, wsl):
-            feed = LiveStreamFeed({"binance": gw}, {perp: gw.instruments[perp]}, RealClock(), tick_secs=0.05,
-                                  rest_every_secs=0.05, max_backoff_secs=0.1)
+            feed = LiveStreamFeed(
+                {"binance": gw},
+                {perp: gw.instruments[perp]},
+                RealClock(),
+                tick_secs=0.05,
+                rest_every_secs=0.05,
+                max_backoff_secs=0.1,
+            )
             try:
                 feed.start()
                 await _until(lambda: perp in feed.latest and feed.latest[perp].funding is not None)
@@ -244,6 +283,7 @@ def test_binance_bids_asks_and_mark_price_streams() -> None:
                 assert any("@markprice" in p.lower() for p in streams)
             finally:
                 await feed.stop()
+
     asyncio.run(go())
 
 
@@ -252,15 +292,27 @@ def test_stream_settlement_carries_the_rate_of_the_period_it_closes() -> None:
     from bot.domain import Instrument, InstrumentKind
     from bot.venues.fees import PERP_FEES as FEES
 
-    inst = Instrument(venue="bybit", symbol="BTC/USDT:USDT", kind=InstrumentKind.PERP, base="BTC", quote="USDT",
-                      fees=FEES["bybit"], funding_interval_secs=8 * 3600)
+    inst = Instrument(
+        venue="bybit",
+        symbol="BTC/USDT:USDT",
+        kind=InstrumentKind.PERP,
+        base="BTC",
+        quote="USDT",
+        fees=FEES["bybit"],
+        funding_interval_secs=8 * 3600,
+    )
     due = 1_673_280_000_000
     clock = SimClock((due - 60_000) * 1_000_000)
     feed = LiveStreamFeed({}, {inst.id: inst}, clock)
 
     def ticker(ts_ms: int, rate: str, next_ms: int) -> dict[str, Any]:
-        return {"bid": 17215.5, "ask": 17216.0, "last": 17216.0, "timestamp": ts_ms,
-                "info": {"fundingRate": rate, "nextFundingTime": str(next_ms), "markPrice": "17217.33"}}
+        return {
+            "bid": 17215.5,
+            "ask": 17216.0,
+            "last": 17216.0,
+            "timestamp": ts_ms,
+            "info": {"fundingRate": rate, "nextFundingTime": str(next_ms), "markPrice": "17217.33"},
+        }
 
     feed._update(inst.id, ticker(due - 30_000, "-0.000212", due))
     assert feed.snapshot_batch().snapshots[0].settlement is None

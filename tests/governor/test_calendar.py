@@ -21,15 +21,18 @@ def utc(*a: int) -> datetime:
     return datetime(*a, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("year, month, expected", [
-    (2024, 3, utc(2024, 3, 28, 16)),  # last Friday 29 Mar is Good Friday: Thursday, GMT
-    (2024, 6, utc(2024, 6, 28, 15)),  # BST: 16:00 London is 15:00 UTC
-    (2025, 12, utc(2025, 12, 24, 16)),  # 26 Dec Boxing Day (UK), 25 Dec Christmas: Wednesday 24th
-    (2026, 12, utc(2026, 12, 24, 16)),  # 25 Dec is the last Friday itself
-    # 31 Dec 2021: the UK moved Christmas/Boxing Day to 27/28 Dec, the US observed Christmas on Fri 24 Dec and does
-    # not observe a Saturday New Year on the Friday before, so the last Friday is a common business day
-    (2021, 12, utc(2021, 12, 31, 16)),
-])
+@pytest.mark.parametrize(
+    "year, month, expected",
+    [
+        (2024, 3, utc(2024, 3, 28, 16)),  # last Friday 29 Mar is Good Friday: Thursday, GMT
+        (2024, 6, utc(2024, 6, 28, 15)),  # BST: 16:00 London is 15:00 UTC
+        (2025, 12, utc(2025, 12, 24, 16)),  # 26 Dec Boxing Day (UK), 25 Dec Christmas: Wednesday 24th
+        (2026, 12, utc(2026, 12, 24, 16)),  # 25 Dec is the last Friday itself
+        # 31 Dec 2021: the UK moved Christmas/Boxing Day to 27/28 Dec, the US observed Christmas on Fri 24 Dec and does
+        # not observe a Saturday New Year on the Friday before, so the last Friday is a common business day
+        (2021, 12, utc(2021, 12, 31, 16)),
+    ],
+)
 def test_cme_final_trading(year: int, month: int, expected: datetime) -> None:
     assert cme_final_trading(year, month) == expected
 
@@ -48,9 +51,14 @@ def test_holidays() -> None:
 
 def test_expiry_windows_and_phase() -> None:
     (cme,) = expiries(date(2024, 3, 1), date(2024, 3, 29), ("cme",))
-    assert cme.as_json() == {"venue": "cme", "contract": "BTCH24", "final_trading_utc": "2024-03-28T16:00:00Z",
-                             "blackout_start_utc": "2024-03-26T16:00:00Z",
-                             "blackout_end_utc": "2024-03-28T16:00:00Z", "final_week_start_utc": "2024-03-21T16:00:00Z"}
+    assert cme.as_json() == {
+        "venue": "cme",
+        "contract": "BTCH24",
+        "final_trading_utc": "2024-03-28T16:00:00Z",
+        "blackout_start_utc": "2024-03-26T16:00:00Z",
+        "blackout_end_utc": "2024-03-28T16:00:00Z",
+        "final_week_start_utc": "2024-03-21T16:00:00Z",
+    }
     cal = ExpiryCalendar(("cme", "venue"))
     ns = 10**9
     assert cal.phase(int(utc(2024, 3, 27, 9).timestamp()) * ns).in_blackout  # CME in 31h, Binance in 47h
@@ -83,6 +91,11 @@ def test_the_quiet_phase_cache_answers_exactly_like_a_fresh_lookup() -> None:
     for t in times:
         a, b = cached.phase(t), ExpiryCalendar(("cme", "venue")).phase(t)
         assert (a.in_blackout, a.in_final_week, a.in_funding_discount, a.next_final_ns, a.venue) == (
-            b.in_blackout, b.in_final_week, b.in_funding_discount, b.next_final_ns, b.venue)
+            b.in_blackout,
+            b.in_final_week,
+            b.in_funding_discount,
+            b.next_final_ns,
+            b.venue,
+        )
         if a.in_funding_discount:
             assert a.hours_to_final == b.hours_to_final

@@ -12,13 +12,21 @@ HELD = {BTC_SPOT: 0.5, BTC_PERP: -0.5}
 
 
 def market(perp=None, spot=None):
-    return {BTC_SPOT: spot or snap(BTC_SPOT, 60_000.0, ts_ns=NOW),
-            BTC_PERP: perp or snap(BTC_PERP, 60_000.0, ts_ns=NOW)}
+    return {
+        BTC_SPOT: spot or snap(BTC_SPOT, 60_000.0, ts_ns=NOW),
+        BTC_PERP: perp or snap(BTC_PERP, 60_000.0, ts_ns=NOW),
+    }
 
 
 def close_perp(origin=Origin.GOVERNOR, flatten=True, limit=None) -> OrderIntent:
-    leg = IntentLeg(BTC_PERP, Side.BUY, Decimal("0.5"), OrderType.LIMIT if limit else OrderType.MARKET,
-                    Decimal(limit) if limit else None, reduce_only=True)
+    leg = IntentLeg(
+        BTC_PERP,
+        Side.BUY,
+        Decimal("0.5"),
+        OrderType.LIMIT if limit else OrderType.MARKET,
+        Decimal(limit) if limit else None,
+        reduce_only=True,
+    )
     return OrderIntent("c-1", origin, "test", Purpose.RISK_REDUCE, (leg,), NOW, flatten=flatten)
 
 

@@ -15,11 +15,17 @@ from tests.helpers import BTC_PERP, BTC_SPOT, T0, account, batch, governor, hit,
 CALM = Signals(BTC_PERP, 0, 0.5, 0.0001, 1.0, 0.01, 0.0, 1.0, 1.0, 0, 0.0, False)
 
 
-@pytest.mark.parametrize("rate, interval_h, punitive", [
-    (0.0005, 8, True), (0.000499, 8, False), (-0.0005, 8, True),  # |8h-equivalent| >= 0.05% is extreme
-    (0.0000625, 1, True), (0.00006, 1, False),  # an hourly venue: 8 × the hourly rate
-    (0.00025, 4, True),
-])
+@pytest.mark.parametrize(
+    "rate, interval_h, punitive",
+    [
+        (0.0005, 8, True),
+        (0.000499, 8, False),
+        (-0.0005, 8, True),  # |8h-equivalent| >= 0.05% is extreme
+        (0.0000625, 1, True),
+        (0.00006, 1, False),  # an hourly venue: 8 × the hourly rate
+        (0.00025, 4, True),
+    ],
+)
 def test_punitive_funding_uses_the_8h_equivalent(rate: float, interval_h: int, punitive: bool) -> None:
     f8 = funding_8h_equivalent(rate, interval_h * 3600)
     read = checklist(G5Config(), SignalsConfig(), CALM._replace(funding_8h=f8))
@@ -42,8 +48,15 @@ def test_unavailable_signals_are_marked_and_count_only_where_the_rules_say() -> 
     bare = CALM._replace(oi_change=None, oi_elevated=None, liq_intensity=None, liq_clusters=None, skew_change=None)
     read = checklist(G5Config(), SignalsConfig(), bare)
     assert read.cautions == () and read.unavailable == ("oi_vs_price", "liquidations", "skew")
-    strict = SignalsConfig(unavailable_is_caution={"oi_vs_price": True, "liquidations": True, "skew": False,
-                                                   "structure": False, "funding": False})
+    strict = SignalsConfig(
+        unavailable_is_caution={
+            "oi_vs_price": True,
+            "liquidations": True,
+            "skew": False,
+            "structure": False,
+            "funding": False,
+        }
+    )
     assert checklist(G5Config(), strict, bare).cautions == ("oi_vs_price", "liquidations")
 
 

@@ -30,21 +30,24 @@ def test_clean_entry_leads_with_a_post_only_less_liquid_leg_and_a_taker_hedge() 
     assert [h.code for h in d.hits] == [DenyCode.POST_ONLY_ENTRY]
     assert [(o.instrument_id, o.side, o.qty, o.order_type, o.post_only, o.limit_price) for o in d.orders] == [
         (BTC_SPOT, Side.BUY, Decimal("0.5"), OrderType.LIMIT, True, Decimal("59995.0")),
-        (BTC_PERP, Side.SELL, Decimal("0.5"), OrderType.MARKET, False, None)]
+        (BTC_PERP, Side.SELL, Decimal("0.5"), OrderType.MARKET, False, None),
+    ]
     assert {o.decision_id for o in d.orders} == {d.decision_id}
     assert d.orders[0].ref_mid == 60_000.0 and d.orders[0].ref_touch == 59_995.0
 
 
 def test_both_legs_join_the_book_when_the_hedge_is_post_only() -> None:
-    d = governor(g6={"hedge_leg": "post_only"}).decide(pair_intent(ts_ns=T_CALM), account(), market_at(T_CALM),
-                                                       T_CALM)
+    d = governor(g6={"hedge_leg": "post_only"}).decide(pair_intent(ts_ns=T_CALM), account(), market_at(T_CALM), T_CALM)
     assert [(o.order_type, o.post_only, o.limit_price) for o in d.orders] == [
-        (OrderType.LIMIT, True, Decimal("59995.0")), (OrderType.LIMIT, True, Decimal("60005.0"))]
+        (OrderType.LIMIT, True, Decimal("59995.0")),
+        (OrderType.LIMIT, True, Decimal("60005.0")),
+    ]
 
 
 def test_entries_may_take_when_post_only_is_switched_off() -> None:
-    d = governor(g6={"entries_post_only": False}).decide(pair_intent(ts_ns=T_CALM), account(), market_at(T_CALM),
-                                                         T_CALM)
+    d = governor(g6={"entries_post_only": False}).decide(
+        pair_intent(ts_ns=T_CALM), account(), market_at(T_CALM), T_CALM
+    )
     assert d.outcome is Outcome.APPROVE and d.hits == ()
     assert {o.order_type for o in d.orders} == {OrderType.MARKET} and d.orders[0].ref_touch == 60_005.0
 
@@ -61,15 +64,17 @@ def test_missing_snapshot_fails_closed() -> None:
 
 
 def test_unknown_instrument_is_rejected() -> None:
-    intent = OrderIntent("u", Origin.STRATEGY, "t", Purpose.ENTRY,
-                         (IntentLeg("binance:DOGE/USDT", Side.BUY, Decimal(1)),), T0)
+    intent = OrderIntent(
+        "u", Origin.STRATEGY, "t", Purpose.ENTRY, (IntentLeg("binance:DOGE/USDT", Side.BUY, Decimal(1)),), T0
+    )
     d = governor().decide(intent, account(), MARKET, T0)
     assert d.outcome is Outcome.REJECT and d.hits[0].code is DenyCode.UNKNOWN_INSTRUMENT
 
 
 def test_resize_too_small_is_a_rejection() -> None:
-    d = governor(g7={"max_order_notional_usd": 1_000}).decide(pair_intent("1.0", ts_ns=T_CALM), account(),
-                                                              market_at(T_CALM), T_CALM)
+    d = governor(g7={"max_order_notional_usd": 1_000}).decide(
+        pair_intent("1.0", ts_ns=T_CALM), account(), market_at(T_CALM), T_CALM
+    )
     assert d.outcome is Outcome.REJECT
     assert [h.code for h in d.hits] == [DenyCode.MAX_ORDER_NOTIONAL, DenyCode.BELOW_MIN_SIZE]
 
@@ -139,8 +144,11 @@ def test_every_decision_reaches_the_audit_sink_counted_by_rule_and_outcome() -> 
     assert [d.intent.intent_id for d in audit.decisions] == ["a", "b", "c"]
     assert audit.by_rule_outcome == {("G7", "resize"): 1, ("none", "approve"): 1, ("G6", "reject"): 1}
     d = audit.decisions[0]
-    assert hit(d, DenyCode.MAX_ORDER_NOTIONAL).inputs == {"instrument": BTC_SPOT, "notional_usd": 60_000.0,
-                                                          "cap_usd": 45_000}
+    assert hit(d, DenyCode.MAX_ORDER_NOTIONAL).inputs == {
+        "instrument": BTC_SPOT,
+        "notional_usd": 60_000.0,
+        "cap_usd": 45_000,
+    }
 
 
 def test_decisions_name_the_signals_the_feed_could_not_provide() -> None:

@@ -22,12 +22,15 @@ def _decide(now: int, intent: OrderIntent | None = None, **rules):
     return g.decide(intent or pair_intent(ts_ns=now), account(), market, now)
 
 
-@pytest.mark.parametrize("hours_before_cme, code, scale", [
-    (47, DenyCode.EXPIRY_BLACKOUT, 0.0),
-    (1, DenyCode.EXPIRY_BLACKOUT, 0.0),
-    (49, DenyCode.EXPIRY_FINAL_WEEK, 0.5),
-    (6 * 24, DenyCode.EXPIRY_FINAL_WEEK, 0.5),
-])
+@pytest.mark.parametrize(
+    "hours_before_cme, code, scale",
+    [
+        (47, DenyCode.EXPIRY_BLACKOUT, 0.0),
+        (1, DenyCode.EXPIRY_BLACKOUT, 0.0),
+        (49, DenyCode.EXPIRY_FINAL_WEEK, 0.5),
+        (6 * 24, DenyCode.EXPIRY_FINAL_WEEK, 0.5),
+    ],
+)
 def test_blackout_and_final_week(hours_before_cme: int, code: DenyCode, scale: float) -> None:
     d = _decide(CME_MAR24 - hours_before_cme * H)
     h = hit(d, code)

@@ -22,20 +22,26 @@ def test_stale_snapshot_blocks_entries_but_lets_exits_through() -> None:
     d = g.decide(pair_intent(ts_ns=later), account(), market(), later)
     h = hit(d, DenyCode.STALE_SNAPSHOT)
     assert d.outcome is Outcome.REJECT and h.inputs["age_secs"] == 121.0 and d.orders == ()
-    d = g.decide(pair_intent("0.5", Purpose.EXIT, spot_side=Side.SELL, ts_ns=later), account(positions=HELD),
-                 market(), later)
+    d = g.decide(
+        pair_intent("0.5", Purpose.EXIT, spot_side=Side.SELL, ts_ns=later), account(positions=HELD), market(), later
+    )
     assert d.outcome is Outcome.APPROVE and d.risk_reducing
 
 
-@pytest.mark.parametrize("perp, code", [
-    (snap(BTC_PERP, 60_000.0, ts_ns=NOW, index=57_000.0), DenyCode.PRICE_SANITY),  # mark 5.3% off index
-    (snap(BTC_PERP, 60_000.0, ts_ns=NOW, last=63_000.0), DenyCode.PRICE_SANITY),  # last 5% off mark
-    (snap(BTC_PERP, 60_000.0, ts_ns=NOW, half_spread=-1.0), DenyCode.PRICE_SANITY),  # crossed book
-    (snap(BTC_PERP, 60_000.0, ts_ns=NOW, half_spread=90.0), DenyCode.SPREAD_TOO_WIDE),  # 30 bps > 25
-    (replace(snap(BTC_PERP, 60_000.0, ts_ns=NOW), funding_rate=None), DenyCode.FUNDING_STALE),
-    (replace(snap(BTC_PERP, 60_000.0, ts_ns=NOW), ts_next_funding_ns=NOW - 2 * 3600 * NS_PER_SEC),
-     DenyCode.FUNDING_STALE),  # last settlement 10h ago
-])
+@pytest.mark.parametrize(
+    "perp, code",
+    [
+        (snap(BTC_PERP, 60_000.0, ts_ns=NOW, index=57_000.0), DenyCode.PRICE_SANITY),  # mark 5.3% off index
+        (snap(BTC_PERP, 60_000.0, ts_ns=NOW, last=63_000.0), DenyCode.PRICE_SANITY),  # last 5% off mark
+        (snap(BTC_PERP, 60_000.0, ts_ns=NOW, half_spread=-1.0), DenyCode.PRICE_SANITY),  # crossed book
+        (snap(BTC_PERP, 60_000.0, ts_ns=NOW, half_spread=90.0), DenyCode.SPREAD_TOO_WIDE),  # 30 bps > 25
+        (replace(snap(BTC_PERP, 60_000.0, ts_ns=NOW), funding_rate=None), DenyCode.FUNDING_STALE),
+        (
+            replace(snap(BTC_PERP, 60_000.0, ts_ns=NOW), ts_next_funding_ns=NOW - 2 * 3600 * NS_PER_SEC),
+            DenyCode.FUNDING_STALE,
+        ),  # last settlement 10h ago
+    ],
+)
 def test_bad_markets_block_entries(perp, code) -> None:
     d = governor().decide(pair_intent(ts_ns=NOW), account(), market(perp), NOW)
     assert d.outcome is Outcome.REJECT and hit(d, code) is not None and hit(d, code).rule == "G6"
@@ -63,8 +69,9 @@ def test_a_venue_that_keeps_rejecting_pauses_entries_there_but_not_exits() -> No
     d = g.decide(pair_intent(ts_ns=NOW), account(), market(), NOW)
     h = hit(d, DenyCode.VENUE_UNHEALTHY)
     assert d.outcome is Outcome.REJECT and h.inputs["venue"] == "binance" and h.inputs["last_reason"] == "invalid_order"
-    d = g.decide(pair_intent("0.5", Purpose.EXIT, spot_side=Side.SELL, ts_ns=NOW), account(positions=HELD),
-                 market(), NOW)
+    d = g.decide(
+        pair_intent("0.5", Purpose.EXIT, spot_side=Side.SELL, ts_ns=NOW), account(positions=HELD), market(), NOW
+    )
     assert d.outcome is Outcome.APPROVE and d.risk_reducing
     restarted = governor()
     restarted.import_state(g.export_state())

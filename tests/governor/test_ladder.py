@@ -16,10 +16,21 @@ H = 3600 * NS_PER_SEC
 T_CALM = T0 - 30 * 86_400 * NS_PER_SEC
 
 
-@pytest.mark.parametrize("bands, value, stage", [
-    (DD, 0.0, 0), (DD, 0.029, 0), (DD, 0.03, 1), (DD, 0.06, 2), (DD, 0.08, 3), (DD, 0.5, 3),
-    (LIQ, 0.9, 0), (LIQ, 0.30, 1), (LIQ, 0.15, 2), (LIQ, 0.05, 3),
-])
+@pytest.mark.parametrize(
+    "bands, value, stage",
+    [
+        (DD, 0.0, 0),
+        (DD, 0.029, 0),
+        (DD, 0.03, 1),
+        (DD, 0.06, 2),
+        (DD, 0.08, 3),
+        (DD, 0.5, 3),
+        (LIQ, 0.9, 0),
+        (LIQ, 0.30, 1),
+        (LIQ, 0.15, 2),
+        (LIQ, 0.05, 3),
+    ],
+)
 def test_stage_for(bands, value, stage) -> None:
     assert stage_for(value, bands) == stage
 
@@ -64,11 +75,13 @@ def test_liquidation_distance_walks_trim_hedge_derisk_through_the_door() -> None
         held = HELD if not actions or actions[-1][0] != "derisk" else {}
         res = g.on_tick(account(300_000, held, {BTC_SPOT: price, BTC_PERP: price}, liq), _market(price, price, ts), ts)
         for intent in res.intents:
-            d = g.decide(intent, account(300_000, held, {BTC_SPOT: price, BTC_PERP: price}, liq),
-                         _market(price, price, ts), ts)
+            d = g.decide(
+                intent, account(300_000, held, {BTC_SPOT: price, BTC_PERP: price}, liq), _market(price, price, ts), ts
+            )
             assert d.outcome is Outcome.APPROVE and d.risk_reducing
-            actions.append((intent.intent_id.split("-")[1], price, [(o.instrument_id, o.side, str(o.qty))
-                                                                     for o in d.orders]))
+            actions.append(
+                (intent.intent_id.split("-")[1], price, [(o.instrument_id, o.side, str(o.qty)) for o in d.orders])
+            )
     # distance to liquidation (as a share of the mark): 72k 38.9% -> nothing; 79k 26.6% -> trim 25% of both legs;
     # 86k 16.3% -> hedge (already delta-neutral: nothing to do); 92k 8.7% -> close all, before liquidation
     assert actions[0] == ("trim", 79_000, [(BTC_SPOT, Side.SELL, "0.250"), (BTC_PERP, Side.BUY, "0.250")])
@@ -81,8 +94,12 @@ def test_a_laddered_position_refuses_new_entries_until_it_resets() -> None:
     g = governor()
     ts = T_CALM
     g.on_tick(account(300_000, HELD, liq_prices={BTC_PERP: 66_000.0}), _market(60_000, 60_000, ts), ts)
-    d = g.decide(pair_intent("0.1", ts_ns=ts), account(300_000, HELD, liq_prices={BTC_PERP: 66_000.0}),
-                 _market(60_000, 60_000, ts), ts)
+    d = g.decide(
+        pair_intent("0.1", ts_ns=ts),
+        account(300_000, HELD, liq_prices={BTC_PERP: 66_000.0}),
+        _market(60_000, 60_000, ts),
+        ts,
+    )
     h = hit(d, DenyCode.LADDER_DERISK)
     assert d.outcome is Outcome.REJECT and h.rule == "G3" and h.inputs["stage"] == 3
 

@@ -43,8 +43,11 @@ def test_the_lone_leg_is_unwound_on_its_own_venue_not_another_venues_pair() -> N
     g = governor()
     bybit_spot = "bybit:BTC/USDT"
     book = {BTC_SPOT: 1.0, BTC_PERP: -1.0, bybit_spot: 0.4}  # binance hedged; bybit's perp leg never filled
-    m = {BTC_SPOT: snap(BTC_SPOT, 60_000.0, ts_ns=NOW), BTC_PERP: snap(BTC_PERP, 60_000.0, ts_ns=NOW),
-         bybit_spot: snap(bybit_spot, 60_000.0, ts_ns=NOW)}
+    m = {
+        BTC_SPOT: snap(BTC_SPOT, 60_000.0, ts_ns=NOW),
+        BTC_PERP: snap(BTC_PERP, 60_000.0, ts_ns=NOW),
+        bybit_spot: snap(bybit_spot, 60_000.0, ts_ns=NOW),
+    }
     g.on_tick(account(positions=book), m, NOW)
     later = NOW + 31 * NS_PER_SEC
     m = {k: snap(k, 60_000.0, ts_ns=later) for k in m}

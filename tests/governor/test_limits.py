@@ -43,8 +43,10 @@ def test_net_exposure_may_not_grow_past_its_cap() -> None:
 def test_equity_at_risk_per_position() -> None:
     # equity 20k -> 2% = 400 at risk; a hedged 0.5 pair risks 60k gross × 0.5% basis = 300: fine; 1.0 pair: 600
     g = governor(g1={"min_leverage": 5.0, "base_leverage": 5.0})
-    assert hit(g.decide(pair_intent("0.5", ts_ns=NOW), account(20_000), MARKET, NOW),
-               DenyCode.MAX_RISK_PER_POSITION) is None
+    assert (
+        hit(g.decide(pair_intent("0.5", ts_ns=NOW), account(20_000), MARKET, NOW), DenyCode.MAX_RISK_PER_POSITION)
+        is None
+    )
     d = g.decide(pair_intent("1.0", ts_ns=NOW), account(20_000), MARKET, NOW)
     h = hit(d, DenyCode.MAX_RISK_PER_POSITION)
     assert h is not None and h.max_scale == pytest.approx(400 / 600) and h.inputs["limit_usd"] == 400

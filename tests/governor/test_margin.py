@@ -14,10 +14,15 @@ from tests.helpers import BTC_PERP, T0, account, governor, hit, snap
 NOW = T0 - 30 * 86_400 * 10**9
 
 
-@pytest.mark.parametrize("long, lev, mmr, expected", [
-    (True, 50, 0.005, 58_500.0), (False, 50, 0.005, 61_500.0),
-    (True, 1, 0.004, 60_000 * (1 - 1 - 0.004)), (False, 2, 0.004, 60_000 * 1.504),
-])
+@pytest.mark.parametrize(
+    "long, lev, mmr, expected",
+    [
+        (True, 50, 0.005, 58_500.0),
+        (False, 50, 0.005, 61_500.0),
+        (True, 1, 0.004, 60_000 * (1 - 1 - 0.004)),
+        (False, 2, 0.004, 60_000 * 1.504),
+    ],
+)
 def test_liquidation_price(long, lev, mmr, expected) -> None:
     assert liquidation_price(60_000.0, long, lev, mmr) == pytest.approx(expected)
 
@@ -35,8 +40,9 @@ def test_required_distance_is_the_larger_of_two_sigma_and_ten_percent_plus_buffe
 
 
 def _perp_entry(lev: int, side: Side = Side.SELL) -> OrderIntent:
-    return OrderIntent("p", Origin.STRATEGY, "t", Purpose.ENTRY,
-                       (IntentLeg(BTC_PERP, side, Decimal("0.1"), leverage=lev),), NOW)
+    return OrderIntent(
+        "p", Origin.STRATEGY, "t", Purpose.ENTRY, (IntentLeg(BTC_PERP, side, Decimal("0.1"), leverage=lev),), NOW
+    )
 
 
 @pytest.mark.parametrize("lev, allowed", [(1, True), (3, True), (5, True), (6, False), (50, False)])

@@ -19,30 +19,54 @@ caps = st.floats(min_value=1_000, max_value=1_000_000)
 prices = st.floats(min_value=100, max_value=200_000)
 held = st.floats(min_value=-5, max_value=5)
 sides = st.sampled_from([Side.BUY, Side.SELL])
-BLACKOUT_FINALS = [int(e.final_trading_utc.timestamp()) * NS_PER_SEC
-                   for e in expiries(date(2023, 1, 1), date(2027, 1, 1), ("cme", "binance"))]
+BLACKOUT_FINALS = [
+    int(e.final_trading_utc.timestamp()) * NS_PER_SEC
+    for e in expiries(date(2023, 1, 1), date(2027, 1, 1), ("cme", "binance"))
+]
 
 
 def _market(price: float, ts: int) -> dict:
-    return {BTC_SPOT: snap(BTC_SPOT, price, ts_ns=ts, half_spread=price * 1e-4),
-            BTC_PERP: snap(BTC_PERP, price, ts_ns=ts, half_spread=price * 1e-4)}
+    return {
+        BTC_SPOT: snap(BTC_SPOT, price, ts_ns=ts, half_spread=price * 1e-4),
+        BTC_PERP: snap(BTC_PERP, price, ts_ns=ts, half_spread=price * 1e-4),
+    }
 
 
 @EXAMPLES
-@given(q=qtys, q2=qtys, s1=sides, s2=sides, price=prices, spot_held=held, perp_held=held,
-       equity=st.floats(min_value=10_000, max_value=2_000_000), order_cap=caps, venue_cap=caps, net_cap=caps)
-def test_approved_size_never_exceeds_a_cap_and_a_resize_never_grows(q, q2, s1, s2, price, spot_held, perp_held,
-                                                                     equity, order_cap, venue_cap, net_cap) -> None:
-    cfg = rules(g7={"max_order_notional_usd": order_cap, "max_gross_venue_usd": venue_cap,
-                    "max_gross_total_usd": max(venue_cap, 600_000), "max_net_venue_usd": net_cap,
-                    "max_net_total_usd": max(net_cap, 50_000), "max_daily_loss_pct": 0.02},
-                g6={"entries_post_only": False})
+@given(
+    q=qtys,
+    q2=qtys,
+    s1=sides,
+    s2=sides,
+    price=prices,
+    spot_held=held,
+    perp_held=held,
+    equity=st.floats(min_value=10_000, max_value=2_000_000),
+    order_cap=caps,
+    venue_cap=caps,
+    net_cap=caps,
+)
+def test_approved_size_never_exceeds_a_cap_and_a_resize_never_grows(
+    q, q2, s1, s2, price, spot_held, perp_held, equity, order_cap, venue_cap, net_cap
+) -> None:
+    cfg = rules(
+        g7={
+            "max_order_notional_usd": order_cap,
+            "max_gross_venue_usd": venue_cap,
+            "max_gross_total_usd": max(venue_cap, 600_000),
+            "max_net_venue_usd": net_cap,
+            "max_net_total_usd": max(net_cap, 50_000),
+            "max_daily_loss_pct": 0.02,
+        },
+        g6={"entries_post_only": False},
+    )
     g = Governor(cfg, INSTRUMENTS)
     positions = {k: v for k, v in ((BTC_SPOT, round(spot_held, 3)), (BTC_PERP, round(perp_held, 3))) if v}
     px = {BTC_SPOT: price, BTC_PERP: price}
     acct = account(equity, positions, px)
-    intent = OrderIntent("p", Origin.STRATEGY, "t", Purpose.ENTRY,
-                         (IntentLeg(BTC_SPOT, s1, q), IntentLeg(BTC_PERP, s2, q2)), CALM)
+    intent = OrderIntent(
+        "p", Origin.STRATEGY, "t", Purpose.ENTRY, (IntentLeg(BTC_SPOT, s1, q), IntentLeg(BTC_PERP, s2, q2)), CALM
+    )
     d = g.decide(intent, acct, _market(price, CALM), CALM)
     if not d.orders:
         assert d.outcome is Outcome.REJECT
@@ -66,13 +90,27 @@ def test_approved_size_never_exceeds_a_cap_and_a_resize_never_grows(q, q2, s1, s
 
 
 @EXAMPLES
-@given(frac=st.floats(min_value=0.01, max_value=1.0), state=st.sampled_from([TradingState.ACTIVE,
-                                                                              TradingState.REDUCING]),
-       age=st.integers(min_value=0, max_value=10 * 86_400 * NS_PER_SEC), cap=caps,
-       when=st.sampled_from(BLACKOUT_FINALS), before=st.integers(min_value=0, max_value=48 * 3600))
+@given(
+    frac=st.floats(min_value=0.01, max_value=1.0),
+    state=st.sampled_from([TradingState.ACTIVE, TradingState.REDUCING]),
+    age=st.integers(min_value=0, max_value=10 * 86_400 * NS_PER_SEC),
+    cap=caps,
+    when=st.sampled_from(BLACKOUT_FINALS),
+    before=st.integers(min_value=0, max_value=48 * 3600),
+)
 def test_risk_reducing_intents_pass_in_active_and_reducing(frac, state, age, cap, when, before) -> None:
-    g = Governor(rules(g7={"max_order_notional_usd": cap, "max_gross_venue_usd": cap, "max_gross_total_usd": cap,
-                           "max_net_venue_usd": min(cap, 25_000), "max_net_total_usd": cap}), INSTRUMENTS)
+    g = Governor(
+        rules(
+            g7={
+                "max_order_notional_usd": cap,
+                "max_gross_venue_usd": cap,
+                "max_gross_total_usd": cap,
+                "max_net_venue_usd": min(cap, 25_000),
+                "max_net_total_usd": cap,
+            }
+        ),
+        INSTRUMENTS,
+    )
     g.set_state(state, T0, "operator", "test")
     now = when - before * NS_PER_SEC  # inside an expiry blackout, with data up to 10 days stale
     held = {BTC_SPOT: 2.0, BTC_PERP: -2.0}
@@ -84,16 +122,29 @@ def test_risk_reducing_intents_pass_in_active_and_reducing(frac, state, age, cap
 
 
 @EXAMPLES
-@given(when=st.sampled_from(BLACKOUT_FINALS), before=st.integers(min_value=1, max_value=48 * 3600 - 1), q=qtys,
-       s1=sides, s2=sides, lev=st.integers(min_value=1, max_value=5), perp_held=held)
+@given(
+    when=st.sampled_from(BLACKOUT_FINALS),
+    before=st.integers(min_value=1, max_value=48 * 3600 - 1),
+    q=qtys,
+    s1=sides,
+    s2=sides,
+    lev=st.integers(min_value=1, max_value=5),
+    perp_held=held,
+)
 def test_no_new_leveraged_position_opens_inside_a_blackout(when, before, q, s1, s2, lev, perp_held) -> None:
     g = Governor(rules(g7={"max_net_venue_usd": 25_000}), INSTRUMENTS)
     now = when - before * NS_PER_SEC
     positions = {BTC_PERP: round(perp_held, 3)} if round(perp_held, 3) else {}
     acct = account(positions=positions)
     g.on_tick(acct, _market(60_000.0, now), now)
-    intent = OrderIntent("b", Origin.STRATEGY, "t", Purpose.ENTRY,
-                         (IntentLeg(BTC_SPOT, s1, q), IntentLeg(BTC_PERP, s2, q, leverage=lev)), now)
+    intent = OrderIntent(
+        "b",
+        Origin.STRATEGY,
+        "t",
+        Purpose.ENTRY,
+        (IntentLeg(BTC_SPOT, s1, q), IntentLeg(BTC_PERP, s2, q, leverage=lev)),
+        now,
+    )
     d = g.decide(intent, acct, _market(60_000.0, now), now)
     for o in d.orders:
         if o.instrument_id == BTC_PERP:
@@ -102,8 +153,13 @@ def test_no_new_leveraged_position_opens_inside_a_blackout(when, before, q, s1, 
 
 
 @EXAMPLES
-@given(q=qtys, price=prices, spot_held=held, equity=st.floats(min_value=10_000, max_value=2_000_000),
-       offset_h=st.integers(min_value=0, max_value=24 * 120))
+@given(
+    q=qtys,
+    price=prices,
+    spot_held=held,
+    equity=st.floats(min_value=10_000, max_value=2_000_000),
+    offset_h=st.integers(min_value=0, max_value=24 * 120),
+)
 def test_same_inputs_give_the_same_decision(q, price, spot_held, equity, offset_h) -> None:
     now = CALM + offset_h * 3600 * NS_PER_SEC
     positions = {BTC_SPOT: round(spot_held, 3)} if round(spot_held, 3) else {}

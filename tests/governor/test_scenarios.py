@@ -26,13 +26,23 @@ def test_a_volatility_spike_halves_leverage() -> None:
 def test_liquidation_cascade_walks_the_ladder_to_derisk_before_liquidation() -> None:
     # a hedged cross-venue book: 3x long Binance perp, 3x short Bybit perp. Price slides 4% a bar with funding
     # flipping negative (a long-liquidation cascade): the long leg heads for its liquidation price.
-    prices = [60_000.0] * 3 + [60_000.0 * 0.96 ** k for k in range(1, 14)]
+    prices = [60_000.0] * 3 + [60_000.0 * 0.96**k for k in range(1, 14)]
     rates = [0.0001] * 3 + [-0.0002 * k for k in range(1, 14)]
 
     def pair(view, now):
-        return [OrderIntent(f"e-{now}", Origin.STRATEGY, "test", Purpose.ENTRY, (
-            IntentLeg(BTC_PERP, Side.BUY, Decimal("0.3"), leverage=3),
-            IntentLeg(BYBIT_PERP, Side.SELL, Decimal("0.3"), leverage=3)), now)]
+        return [
+            OrderIntent(
+                f"e-{now}",
+                Origin.STRATEGY,
+                "test",
+                Purpose.ENTRY,
+                (
+                    IntentLeg(BTC_PERP, Side.BUY, Decimal("0.3"), leverage=3),
+                    IntentLeg(BYBIT_PERP, Side.SELL, Decimal("0.3"), leverage=3),
+                ),
+                now,
+            )
+        ]
 
     ex = run(path(prices, rates), {1: pair}, TAKER)
     entry = next(f for f in ex.stats.fills_log if f.instrument_id == BTC_PERP)
@@ -44,8 +54,7 @@ def test_liquidation_cascade_walks_the_ladder_to_derisk_before_liquidation() -> 
     price_then = next(p for (ts, _, _), p in zip(ex.on_tick_log, prices, strict=True) if ts == closed_at)
     assert price_then > liq * 1.05  # flat with room to spare (stage 3 fires at 10% distance; bars move 4%)
     assert min(prices) < liq  # ... and the path did go through the liquidation price afterwards
-    kinds = [d.intent.intent_id.split("-")[1] for d in ex.audit.decisions
-             if d.intent.origin is Origin.GOVERNOR]
+    kinds = [d.intent.intent_id.split("-")[1] for d in ex.audit.decisions if d.intent.origin is Origin.GOVERNOR]
     # trims first (crowding turning, then liquidation distance), then the close; stage 2's hedge had no residual
     # delta to neutralise in a hedged book
     assert kinds[0] == "trim" and kinds[-1] == "derisk" and "hedge" not in kinds
@@ -56,6 +65,7 @@ def test_liquidation_cascade_walks_the_ladder_to_derisk_before_liquidation() -> 
 
 def test_stale_feed_blocks_entries_but_lets_exits_through() -> None:
     prices = [60_000.0] * 8
+
     def legs(q: str, sell_spot: bool = False) -> tuple[IntentLeg, ...]:
         side = Side.SELL if sell_spot else Side.BUY
         return IntentLeg(BTC_SPOT, side, Decimal(q)), IntentLeg(BTC_PERP, side.opposite, Decimal(q))
@@ -64,7 +74,8 @@ def test_stale_feed_blocks_entries_but_lets_exits_through() -> None:
         1: lambda view, now: [OrderIntent(f"in-{now}", Origin.STRATEGY, "test", Purpose.ENTRY, legs("0.2"), now)],
         5: lambda view, now: [
             OrderIntent(f"new-{now}", Origin.STRATEGY, "test", Purpose.ENTRY, legs("0.1"), now),
-            OrderIntent(f"out-{now}", Origin.STRATEGY, "test", Purpose.EXIT, legs("0.2", sell_spot=True), now)],
+            OrderIntent(f"out-{now}", Origin.STRATEGY, "test", Purpose.EXIT, legs("0.2", sell_spot=True), now),
+        ],
     }
     ex = run(path(prices, drop_perp_after=2), plan, TAKER)  # the perp feed goes silent after bar 2
     decisions = {d.intent.intent_id.split("-")[0]: d for d in ex.audit.decisions}

@@ -17,8 +17,7 @@ from bot.settings import Settings
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_scenario_holds_every_check(name: str) -> None:
     sc = SCENARIOS[name]
-    run = run_batches(name, sc.batches(), with_overrides(Settings(_env_file=None), sc.settings or {}),
-                      load_rules(None))
+    run = run_batches(name, sc.batches(), with_overrides(Settings(_env_file=None), sc.settings or {}), load_rules(None))
     checks = sc.checks(run, sc.stress_ns())
     failed = [f"{c.name}: {c.detail}" for c in checks if not c.passed]
     assert not failed, failed
@@ -29,8 +28,11 @@ def test_scenario_holds_every_check(name: str) -> None:
 def test_cascade_detail_the_ladder_climbs_and_closes_through_the_door() -> None:
     sc = SCENARIOS["cascade"]
     run = run_batches("cascade", sc.batches(), Settings(_env_file=None), load_rules(None))
-    gov = [(e.action, e.rule) for e in run.timeline if e.kind == "decision" and e.rule == "G3"
-           and e.action.split()[0] in ("trim", "derisk")]
+    gov = [
+        (e.action, e.rule)
+        for e in run.timeline
+        if e.kind == "decision" and e.rule == "G3" and e.action.split()[0] in ("trim", "derisk")
+    ]
     assert gov[0] == ("trim approve", "G3") and ("derisk approve", "G3") in gov
     # after the close, the held crowding stage refuses re-entry until the measure recovers (SPEC G3 hysteresis)
     held = [e for e in run.timeline if e.kind == "decision" and "ladder_derisk" in e.detail]
@@ -39,8 +41,9 @@ def test_cascade_detail_the_ladder_climbs_and_closes_through_the_door() -> None:
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=env, cwd=cwd,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )
 
 
 def test_a_scenario_fails_loudly_when_the_rules_do_not_protect(tmp_path: Path) -> None:

@@ -13,8 +13,23 @@ D = Decimal
 
 
 def _order(cid: str) -> Order:
-    return Order(cid, "i", "d-i", "binance:BTC/USDT", Side.BUY, D("0.5"), OrderType.LIMIT, Purpose.ENTRY, 1,
-                 D("59995.5"), True, False, None, 60_000.0, 59_995.5)
+    return Order(
+        cid,
+        "i",
+        "d-i",
+        "binance:BTC/USDT",
+        Side.BUY,
+        D("0.5"),
+        OrderType.LIMIT,
+        Purpose.ENTRY,
+        1,
+        D("59995.5"),
+        True,
+        False,
+        None,
+        60_000.0,
+        59_995.5,
+    )
 
 
 async def _store(url: str) -> tuple[Store, int]:
@@ -41,6 +56,7 @@ def test_migrations_upgrade_downgrade_one_step_and_upgrade_again(db_url: str) ->
         await store.upgrade()
         assert await store.runs() == [] and await store.command_nonces("bot", 0) == {}
         await store.close()
+
     asyncio.run(go())
 
 
@@ -51,15 +67,29 @@ def test_orders_are_written_ahead_once_and_fills_and_funding_are_idempotent(db_u
         await store.write_orders([order_row(run_id, "binance", _order("r1-a-0"))])  # a retry keeps one row
         (row,) = await store.orders(run_id)
         assert (row.status, row.qty, row.limit_price) == ("pending", D("0.5"), D("59995.5"))
-        fill = Fill("binance", "t1", "r1-a-0", "binance:BTC/USDT", Side.BUY, D("0.5"), D("59995.5"), D("29.99775"),
-                    Liquidity.MAKER, 5)
+        fill = Fill(
+            "binance",
+            "t1",
+            "r1-a-0",
+            "binance:BTC/USDT",
+            Side.BUY,
+            D("0.5"),
+            D("59995.5"),
+            D("29.99775"),
+            Liquidity.MAKER,
+            5,
+        )
         pay = FundingPayment("binance", "binance:BTC/USDT:USDT", 8, D("0.0001"), D("-0.5"), D("60000"), D("3"))
         other = FundingPayment("binance", "binance:ETH/USDT:USDT", 8, D("0.0001"), D("-5"), D("3000"), D("1.5"))
         for _ in range(2):  # reconciliation may offer the same venue facts again
-            rec = TickRecords(cursor_ns=8, fills=[fill_row(run_id, fill)],
-                              funding=[funding_row(run_id, pay), funding_row(run_id, other)])
-            rec.order_updates.append({"client_order_id": "r1-a-0", "status": "filled", "filled_qty": D("0.5"),
-                                      "reason": None, "ts_ns": 5})
+            rec = TickRecords(
+                cursor_ns=8,
+                fills=[fill_row(run_id, fill)],
+                funding=[funding_row(run_id, pay), funding_row(run_id, other)],
+            )
+            rec.order_updates.append(
+                {"client_order_id": "r1-a-0", "status": "filled", "filled_qty": D("0.5"), "reason": None, "ts_ns": 5}
+            )
             await store.commit_tick(run_id, rec, 9)
         assert [f.trade_id for f in await store.fills(run_id)] == ["t1"]
         funding = await store.funding(run_id)
@@ -67,6 +97,7 @@ def test_orders_are_written_ahead_once_and_fills_and_funding_are_idempotent(db_u
         assert (await store.orders(run_id))[0].status == "filled"
         assert (await store.runs())[0].cursor_ns == 8
         await store.close()
+
     asyncio.run(go())
 
 
@@ -80,6 +111,7 @@ def test_a_duplicate_funding_payment_is_impossible_by_constraint(db_url: str) ->
             async with store._session.begin() as s:
                 s.add(FundingRow(**row))
         await store.close()
+
     asyncio.run(go())
 
 
@@ -95,11 +127,13 @@ def test_runs_resume_and_governor_state_round_trips(db_url: str) -> None:
         with pytest.raises(ValueError, match="already finished"):
             await store.open_run("bot:1", "paper", {}, "dv", "0.1.0", 40)
         await store.close()
+
     asyncio.run(go())
 
 
 def test_recorder_buffers_through_an_outage_and_loses_nothing(tmp_path) -> None:
     """The store disappears (its file is replaced by a directory), then comes back."""
+
     async def go() -> None:
         path = tmp_path / "s.db"
         store, run_id = await _store(f"sqlite+aiosqlite:///{path}")
@@ -108,8 +142,9 @@ def test_recorder_buffers_through_an_outage_and_loses_nothing(tmp_path) -> None:
         path.rename(tmp_path / "moved.db")
         path.mkdir()  # the database is gone: every write fails
         assert not await rec.write_ahead({"binance:BTC/USDT": "binance"}, [_order("r1-b-0")])
-        rec.handle(Fill("binance", "t9", "r1-b-0", "binance:BTC/USDT", Side.BUY, D("0.5"), D("1"), D("0"),
-                      Liquidity.TAKER, 5))
+        rec.handle(
+            Fill("binance", "t9", "r1-b-0", "binance:BTC/USDT", Side.BUY, D("0.5"), D("1"), D("0"), Liquidity.TAKER, 5)
+        )
         await rec.commit(8, 9, None, {}, {"trading_state": "active"}, [])
         assert not rec.healthy and rec.backlog == 2 and rec.failures >= 2
         path.rmdir()
@@ -119,6 +154,7 @@ def test_recorder_buffers_through_an_outage_and_loses_nothing(tmp_path) -> None:
         assert [o.client_order_id for o in await store.orders(run_id)] == ["r1-b-0"]
         assert [f.trade_id for f in await store.fills(run_id)] == ["t9"]
         await store.close()
+
     asyncio.run(go())
 
 
@@ -132,8 +168,7 @@ def test_a_migration_killed_half_way_leaves_no_half_made_schema(tmp_path) -> Non
     import time
 
     rng = random.Random(3)
-    code = ("import asyncio, sys; from bot.store import Store\n"
-            "asyncio.run(Store(sys.argv[1]).upgrade())")
+    code = "import asyncio, sys; from bot.store import Store\nasyncio.run(Store(sys.argv[1]).upgrade())"
     for k in range(12):
         url = f"sqlite+aiosqlite:///{tmp_path / f'm{k}.db'}"
         proc = subprocess.Popen([sys.executable, "-c", code, url], env=os.environ.copy())
@@ -147,4 +182,5 @@ def test_a_migration_killed_half_way_leaves_no_half_made_schema(tmp_path) -> Non
             await store.upgrade()
             await store.open_run("bot:1", "paper", {}, "dv", "0.1.0", 1)
             await store.close()
+
         asyncio.run(again())

@@ -11,8 +11,12 @@ from tests.helpers import BTC_PERP, BTC_SPOT, INSTRUMENTS, T0, batch, snap
 H8 = 8 * 3600 * NS_PER_SEC
 
 
-def _run(strategy: SpotPerpFunding, rates: list[float], positions: dict[str, Decimal] | None = None,
-         busy: frozenset[str] = frozenset()):
+def _run(
+    strategy: SpotPerpFunding,
+    rates: list[float],
+    positions: dict[str, Decimal] | None = None,
+    busy: frozenset[str] = frozenset(),
+):
     out = []
     for k, r in enumerate(rates):
         ts = T0 + k * H8
@@ -53,8 +57,15 @@ def test_fees_make_a_thin_edge_negative() -> None:
 
 
 def test_annualizes_with_the_instruments_own_interval() -> None:
-    hourly = Instrument("binance", "BTC/USDT:USDT", InstrumentKind.PERP, "BTC", "USDT",
-                        FeeSchedule(Decimal("0.0002"), Decimal("0.0005")), funding_interval_secs=3600)
+    hourly = Instrument(
+        "binance",
+        "BTC/USDT:USDT",
+        InstrumentKind.PERP,
+        "BTC",
+        "USDT",
+        FeeSchedule(Decimal("0.0002"), Decimal("0.0005")),
+        funding_interval_secs=3600,
+    )
     strategy = SpotPerpFunding(S1Settings(), {BTC_SPOT: INSTRUMENTS[BTC_SPOT], BTC_PERP: hourly})
     gross, _ = strategy.net_edge_apr(strategy._pairs[BTC_PERP], 0.0001, 0.0, 0.0)
     assert gross == pytest.approx(0.0001 * 24 * 365)  # 8,760 settlements a year, not 1,095
@@ -66,13 +77,16 @@ def test_exits_when_funding_flips_sign() -> None:
     (intent,) = _run(s1(), [0.0003, -0.0004, -0.0004], held)
     assert intent.purpose is Purpose.EXIT and intent.reason == "carry_gone"
     assert [(leg.side, leg.qty, leg.reduce_only) for leg in intent.legs] == [
-        (Side.SELL, Decimal("0.333"), True), (Side.BUY, Decimal("0.333"), True)]
+        (Side.SELL, Decimal("0.333"), True),
+        (Side.BUY, Decimal("0.333"), True),
+    ]
 
 
 def test_closes_a_leg_left_unhedged() -> None:
     (intent,) = _run(s1(), [0.0003] * 3, {BTC_SPOT: Decimal("0.333")})  # perp leg gone (liquidated)
     assert intent.reason == "unhedged" and [(leg.instrument_id, leg.side) for leg in intent.legs] == [
-        (BTC_SPOT, Side.SELL)]
+        (BTC_SPOT, Side.SELL)
+    ]
 
 
 def test_negative_funding_needs_a_borrow_source() -> None:
@@ -106,10 +120,12 @@ def test_a_venue_prediction_wins_over_the_settled_mean() -> None:
     out = []
     for k, r in enumerate([0.0003, 0.0003, 0.0003]):
         ts = T0 + k * H8
-        perp = replace(snap(BTC_PERP, 60_010.0, ts_ns=ts, half_spread=1.5, rate=r, settle=True),
-                       predicted_funding_rate=-0.0001)
-        out = strategy.on_batch(batch(replace(spot, ts_ns=ts), perp),
-                                StrategyView({BTC_SPOT: spot, BTC_PERP: perp}, {}, frozenset()), ts)
+        perp = replace(
+            snap(BTC_PERP, 60_010.0, ts_ns=ts, half_spread=1.5, rate=r, settle=True), predicted_funding_rate=-0.0001
+        )
+        out = strategy.on_batch(
+            batch(replace(spot, ts_ns=ts), perp), StrategyView({BTC_SPOT: spot, BTC_PERP: perp}, {}, frozenset()), ts
+        )
     assert out == [] and strategy.stats["skip_reverse_no_borrow"] >= 1  # predicted negative: no positive entry
 
 

@@ -18,8 +18,9 @@ def _run(strategy, rates: dict[str, list[float]], positions=None):
     for k in range(len(next(iter(rates.values())))):
         ts = T0 + k * H8
         snaps = [snap(iid, 60_000.0, ts_ns=ts, half_spread=1.5, rate=r[k], settle=True) for iid, r in rates.items()]
-        out = strategy.on_batch(batch(*snaps), StrategyView({s.instrument_id: s for s in snaps}, positions or {},
-                                                            frozenset()), ts)
+        out = strategy.on_batch(
+            batch(*snaps), StrategyView({s.instrument_id: s for s in snaps}, positions or {}, frozenset()), ts
+        )
     return out
 
 
@@ -47,9 +48,17 @@ def test_exit_when_the_differential_on_the_held_venues_flips() -> None:
 
 
 def test_venues_with_different_intervals_are_compared_annualized() -> None:
-    hourly = Instrument("bybit", "BTC/USDT:USDT", InstrumentKind.PERP, "BTC", "USDT",
-                        FeeSchedule(Decimal("0.0002"), Decimal("0.00055")), qty_step=Decimal("0.001"),
-                        min_qty=Decimal("0.001"), funding_interval_secs=3600)
+    hourly = Instrument(
+        "bybit",
+        "BTC/USDT:USDT",
+        InstrumentKind.PERP,
+        "BTC",
+        "USDT",
+        FeeSchedule(Decimal("0.0002"), Decimal("0.00055")),
+        qty_step=Decimal("0.001"),
+        min_qty=Decimal("0.001"),
+        funding_interval_secs=3600,
+    )
     strategy = CrossVenueFunding(S2Settings(funding_lookback_periods=3), {BIN: PERPS[BIN], BYB: hourly})
     # 0.00002 per hour is 17.5%/yr; 0.0001 per 8h is 10.95%/yr: the hourly venue is the *higher* one
     assert strategy.apr(hourly, 0.00002) == pytest.approx(0.00002 * 8760)

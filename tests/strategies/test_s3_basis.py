@@ -13,8 +13,17 @@ FEES = FeeSchedule(Decimal("0.0002"), Decimal("0.0005"))
 
 
 def fut(days: int, tag: str) -> Instrument:
-    return Instrument("binance", f"BTC/USDT:USDT-{tag}", InstrumentKind.FUTURE, "BTC", "USDT", FEES,
-                      qty_step=Decimal("0.001"), min_qty=Decimal("0.001"), ts_expiry_ns=T0 + days * DAY)
+    return Instrument(
+        "binance",
+        f"BTC/USDT:USDT-{tag}",
+        InstrumentKind.FUTURE,
+        "BTC",
+        "USDT",
+        FEES,
+        qty_step=Decimal("0.001"),
+        min_qty=Decimal("0.001"),
+        ts_expiry_ns=T0 + days * DAY,
+    )
 
 
 F1, F2 = fut(60, "A"), fut(150, "B")
@@ -59,7 +68,9 @@ def test_rolls_to_the_next_quarter_before_the_expiry_windows() -> None:
     (intent,) = _step(s3(), near, 60_000, {F1: 60_100, F2: 62_500}, held)
     assert intent.reason.startswith("roll")
     assert [(leg.instrument_id, leg.side, leg.reduce_only) for leg in intent.legs] == [
-        (F1.id, Side.BUY, True), (F2.id, Side.SELL, False)]
+        (F1.id, Side.BUY, True),
+        (F2.id, Side.SELL, False),
+    ]
     (close,) = _step(s3(), near, 60_000, {F1: 60_100, F2: 60_300}, held)  # the next one does not pay: close
     assert close.reason == "expiry_near" and close.purpose is Purpose.EXIT
 

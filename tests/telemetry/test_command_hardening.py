@@ -31,15 +31,27 @@ def _resigned(body: dict) -> bytes:
     return json.dumps(body).encode()
 
 
-@pytest.mark.parametrize("raw, code", [
-    (json.dumps(json.loads(sign("halt", SECRET, NOW)) | {"sig": "é" * 64}).encode(), Reject.BAD_FIELD),  # TypeError
-    (b'{"cmd": "halt", "args": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", Reject.TOO_LARGE),
-    (b'{"cmd": "halt", "args": ' + b"[" * 5_000 + b"]" * 5_000 + b"}", Reject.MALFORMED_JSON),  # RecursionError
-    (_resigned({"cmd": "reduce", "args": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {}}}}}}}}}, "ts": NOW,
-                "nonce": "n-deep-000001"}), Reject.MALFORMED_JSON),
-    (sign("halt", SECRET, NOW, {"blob": "x" * (20 * 1024 * 1024)}), Reject.TOO_LARGE),  # a 20 MiB signed command
-    (json.dumps(json.loads(sign("halt", SECRET, NOW)) | {"nonce": "ä" * 12}).encode(), Reject.BAD_FIELD),
-])
+@pytest.mark.parametrize(
+    "raw, code",
+    [
+        (json.dumps(json.loads(sign("halt", SECRET, NOW)) | {"sig": "é" * 64}).encode(), Reject.BAD_FIELD),  # TypeError
+        (b'{"cmd": "halt", "args": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", Reject.TOO_LARGE),
+        (b'{"cmd": "halt", "args": ' + b"[" * 5_000 + b"]" * 5_000 + b"}", Reject.MALFORMED_JSON),  # RecursionError
+        (
+            _resigned(
+                {
+                    "cmd": "reduce",
+                    "args": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {}}}}}}}}},
+                    "ts": NOW,
+                    "nonce": "n-deep-000001",
+                }
+            ),
+            Reject.MALFORMED_JSON,
+        ),
+        (sign("halt", SECRET, NOW, {"blob": "x" * (20 * 1024 * 1024)}), Reject.TOO_LARGE),  # a 20 MiB signed command
+        (json.dumps(json.loads(sign("halt", SECRET, NOW)) | {"nonce": "ä" * 12}).encode(), Reject.BAD_FIELD),
+    ],
+)
 def test_poison_payloads_get_a_code_and_nothing_else(raw: bytes, code: Reject) -> None:
     with pytest.raises(CommandError) as exc:
         Verifier(SECRET).verify(raw, NOW)

@@ -23,19 +23,22 @@ def test_a_signed_fresh_command_is_accepted_once() -> None:
     assert exc.value.code is Reject.REPLAYED_NONCE
 
 
-@pytest.mark.parametrize("raw, code", [
-    (b"{not json", Reject.MALFORMED_JSON),
-    (b"[1, 2]", Reject.MALFORMED_JSON),
-    (b"\xff\xfe", Reject.MALFORMED_JSON),
-    (json.dumps({"cmd": "halt"}).encode(), Reject.UNKNOWN_FIELDS),
-    (json.dumps(json.loads(sign("halt", SECRET, NOW)) | {"extra": 1}).encode(), Reject.UNKNOWN_FIELDS),
-    (json.dumps(json.loads(sign("halt", SECRET, NOW)) | {"ts": "now"}).encode(), Reject.BAD_FIELD),
-    (json.dumps(json.loads(sign("halt", SECRET, NOW)) | {"cmd": "resume"}).encode(), Reject.BAD_SIGNATURE),
-    (sign("halt", b"someone-elses-secret-0123456789", NOW), Reject.BAD_SIGNATURE),
-    (sign("selfdestruct", SECRET, NOW), Reject.UNKNOWN_COMMAND),
-    (sign("halt", SECRET, NOW - 31_000), Reject.STALE_TIMESTAMP),
-    (sign("halt", SECRET, NOW + 31_000), Reject.STALE_TIMESTAMP),
-])
+@pytest.mark.parametrize(
+    "raw, code",
+    [
+        (b"{not json", Reject.MALFORMED_JSON),
+        (b"[1, 2]", Reject.MALFORMED_JSON),
+        (b"\xff\xfe", Reject.MALFORMED_JSON),
+        (json.dumps({"cmd": "halt"}).encode(), Reject.UNKNOWN_FIELDS),
+        (json.dumps(json.loads(sign("halt", SECRET, NOW)) | {"extra": 1}).encode(), Reject.UNKNOWN_FIELDS),
+        (json.dumps(json.loads(sign("halt", SECRET, NOW)) | {"ts": "now"}).encode(), Reject.BAD_FIELD),
+        (json.dumps(json.loads(sign("halt", SECRET, NOW)) | {"cmd": "resume"}).encode(), Reject.BAD_SIGNATURE),
+        (sign("halt", b"someone-elses-secret-0123456789", NOW), Reject.BAD_SIGNATURE),
+        (sign("selfdestruct", SECRET, NOW), Reject.UNKNOWN_COMMAND),
+        (sign("halt", SECRET, NOW - 31_000), Reject.STALE_TIMESTAMP),
+        (sign("halt", SECRET, NOW + 31_000), Reject.STALE_TIMESTAMP),
+    ],
+)
 def test_bad_commands_are_rejected_with_a_code(raw: bytes, code: Reject) -> None:
     with pytest.raises(CommandError) as exc:
         Verifier(SECRET).verify(raw, NOW)
@@ -50,14 +53,19 @@ def test_a_rejected_command_does_not_burn_its_nonce() -> None:
     assert v.verify(sign("halt", SECRET, NOW, nonce="n-0002-abcdef"), NOW).cmd == "halt"
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
-                           max_leaves=8)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+    max_leaves=8,
+)
 
 
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None)
-@given(body=st.dictionaries(st.sampled_from(["cmd", "args", "ts", "nonce", "sig", "x"]), json_values, max_size=6),
-       junk=st.binary(max_size=64), use_junk=st.booleans())
+@given(
+    body=st.dictionaries(st.sampled_from(["cmd", "args", "ts", "nonce", "sig", "x"]), json_values, max_size=6),
+    junk=st.binary(max_size=64),
+    use_junk=st.booleans(),
+)
 def test_fuzz_no_crash_and_no_action_without_a_valid_signature(body, junk, use_junk) -> None:
     raw = junk if use_junk else json.dumps(body).encode()
     try:
@@ -69,7 +77,10 @@ def test_fuzz_no_crash_and_no_action_without_a_valid_signature(body, junk, use_j
 
 
 @settings(max_examples=300, deadline=None)
-@given(cmd=st.sampled_from(COMMANDS), args=st.dictionaries(st.text(max_size=8), st.integers(), max_size=3),
-       skew=st.integers(min_value=-30_000, max_value=30_000))
+@given(
+    cmd=st.sampled_from(COMMANDS),
+    args=st.dictionaries(st.text(max_size=8), st.integers(), max_size=3),
+    skew=st.integers(min_value=-30_000, max_value=30_000),
+)
 def test_every_valid_command_round_trips(cmd, args, skew) -> None:
     assert Verifier(SECRET).verify(sign(cmd, SECRET, NOW + skew, args), NOW).cmd == cmd

@@ -22,8 +22,15 @@ def test_metrics_follow_conventions_and_carry_no_secret() -> None:
     text = generate_latest(metrics.registry).decode()
     assert SECRET not in text
     families = {f.name: f for f in text_string_to_metric_families(text)}
-    assert {"carrybot_equity_usd", "carrybot_governor_decisions", "carrybot_trading_state", "carrybot_pnl_usd",
-            "carrybot_decision_latency_seconds", "carrybot_store_up", "carrybot_build_info"} <= set(families)
+    assert {
+        "carrybot_equity_usd",
+        "carrybot_governor_decisions",
+        "carrybot_trading_state",
+        "carrybot_pnl_usd",
+        "carrybot_decision_latency_seconds",
+        "carrybot_store_up",
+        "carrybot_build_info",
+    } <= set(families)
     for name, fam in families.items():
         assert name.startswith("carrybot_")
         if fam.type == "counter":
@@ -50,6 +57,8 @@ def test_stream_reconnects_and_messages_are_exported_as_counters() -> None:
     feed.messages["bybit"] += 5  # the feed's own count, read at scrape time: never counted twice
     generate_latest(metrics.registry)
     fams = {f.name: f for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())}
-    total = {f: next(s.value for s in fams[f].samples if s.name.endswith("_total"))
-             for f in ("carrybot_stream_messages", "carrybot_stream_reconnects")}
+    total = {
+        f: next(s.value for s in fams[f].samples if s.name.endswith("_total"))
+        for f in ("carrybot_stream_messages", "carrybot_stream_reconnects")
+    }
     assert total == {"carrybot_stream_messages": 45, "carrybot_stream_reconnects": 2}

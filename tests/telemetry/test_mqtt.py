@@ -43,18 +43,23 @@ class Broker:
         subprocess.run(["mosquitto_passwd", "-b", str(pw), "operator", OP_PW], check=True)
         subprocess.run(["mosquitto_passwd", "-b", str(pw), "viewer", VIEW_PW], check=True)
         acl = tmp / "acl"
-        acl.write_text("user bot\ntopic read carrybot/b1/cmd\ntopic write carrybot/b1/#\n\n"
-                       "user operator\ntopic write carrybot/b1/cmd\ntopic read carrybot/b1/#\n\n"
-                       "user viewer\ntopic read carrybot/b1/#\n")
+        acl.write_text(
+            "user bot\ntopic read carrybot/b1/cmd\ntopic write carrybot/b1/#\n\n"
+            "user operator\ntopic write carrybot/b1/cmd\ntopic read carrybot/b1/#\n\n"
+            "user viewer\ntopic read carrybot/b1/#\n"
+        )
         self.conf = tmp / "mosquitto.conf"
         # "user root": when started as root, mosquitto would drop to a user that cannot read pytest's tmp dir
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous false\npassword_file {pw}\nuser root\n"
-                             f"acl_file {acl}\npersistence false\n")
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous false\npassword_file {pw}\nuser root\n"
+            f"acl_file {acl}\npersistence false\n"
+        )
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([self.exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [self.exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         for _ in range(50):
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", self.port)) == 0:
@@ -72,13 +77,24 @@ def test_mqtt_events_commands_acl_and_reconnect(tmp_path: Path) -> None:
     broker = Broker(tmp_path)
     broker.start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")} | {
-        "CARRYBOT_BOT_ID": "b1", "CARRYBOT_DATA_DIR": str(tmp_path / "var"), "CARRYBOT_TELEMETRY__ENABLED": "false",
-        "CARRYBOT_MQTT__ENABLED": "true", "CARRYBOT_MQTT__PORT": str(broker.port),
-        "CARRYBOT_MQTT__USERNAME": "bot", "CARRYBOT_MQTT__PASSWORD": BOT_PW,
-        "CARRYBOT_MQTT__COMMAND_SECRET": SECRET, "CARRYBOT_MQTT__HEARTBEAT_SECS": "0.5",
-        "CARRYBOT_LOG__FORMAT": "json"}
-    bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--pace", "40"], env=env, cwd=tmp_path,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        "CARRYBOT_BOT_ID": "b1",
+        "CARRYBOT_DATA_DIR": str(tmp_path / "var"),
+        "CARRYBOT_TELEMETRY__ENABLED": "false",
+        "CARRYBOT_MQTT__ENABLED": "true",
+        "CARRYBOT_MQTT__PORT": str(broker.port),
+        "CARRYBOT_MQTT__USERNAME": "bot",
+        "CARRYBOT_MQTT__PASSWORD": BOT_PW,
+        "CARRYBOT_MQTT__COMMAND_SECRET": SECRET,
+        "CARRYBOT_MQTT__HEARTBEAT_SECS": "0.5",
+        "CARRYBOT_LOG__FORMAT": "json",
+    }
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", "--pace", "40"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
     async def scenario() -> dict:
         seen: dict[str, list] = {}
@@ -94,8 +110,9 @@ def test_mqtt_events_commands_acl_and_reconnect(tmp_path: Path) -> None:
             assert len(replies) > n, "no reply"
             return replies[n]
 
-        async with aiomqtt.Client("127.0.0.1", broker.port, username="operator", password=OP_PW,
-                                  identifier="op-1") as op:
+        async with aiomqtt.Client(
+            "127.0.0.1", broker.port, username="operator", password=OP_PW, identifier="op-1"
+        ) as op:
             await op.subscribe("carrybot/b1/#", qos=1)
 
             async def listen() -> None:
@@ -130,8 +147,9 @@ def test_mqtt_events_commands_acl_and_reconnect(tmp_path: Path) -> None:
 
             # a known user without write access to cmd: the broker drops the command, even one validly signed
             n = len(replies)
-            async with aiomqtt.Client("127.0.0.1", broker.port, username="viewer", password=VIEW_PW,
-                                      identifier="viewer-1") as viewer:
+            async with aiomqtt.Client(
+                "127.0.0.1", broker.port, username="viewer", password=VIEW_PW, identifier="viewer-1"
+            ) as viewer:
                 await viewer.publish("carrybot/b1/cmd", sign("resume", key, int(time.time() * 1000)), qos=1)
             await asyncio.sleep(2.0)
             assert len(replies) == n  # never reached the bot
@@ -141,8 +159,9 @@ def test_mqtt_events_commands_acl_and_reconnect(tmp_path: Path) -> None:
             # strangers cannot get in
             for user, pw in ((None, None), ("operator", "wrong")):
                 with pytest.raises(aiomqtt.MqttError):
-                    async with aiomqtt.Client("127.0.0.1", broker.port, username=user, password=pw,
-                                              identifier=f"x-{user}") as stranger:
+                    async with aiomqtt.Client(
+                        "127.0.0.1", broker.port, username=user, password=pw, identifier=f"x-{user}"
+                    ) as stranger:
                         await stranger.publish("carrybot/b1/cmd", b"{}")
             task.cancel()
         payloads = json.dumps(seen)
@@ -152,9 +171,14 @@ def test_mqtt_events_commands_acl_and_reconnect(tmp_path: Path) -> None:
 
     try:
         asyncio.run(scenario())
-        cli = subprocess.run([sys.executable, "-m", "bot.cli", "cmd", "status", "--user", "operator", "--password",
-                              OP_PW], env={k: v for k, v in env.items() if k != "CARRYBOT_MQTT__USERNAME"},
-                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        cli = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "cmd", "status", "--user", "operator", "--password", OP_PW],
+            env={k: v for k, v in env.items() if k != "CARRYBOT_MQTT__USERNAME"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
         assert cli.returncode == 0, cli.stderr
         assert json.loads(cli.stdout)["state"] == "reducing"  # the operator tool signs, sends and shows the reply
 
@@ -166,8 +190,9 @@ def test_mqtt_events_commands_acl_and_reconnect(tmp_path: Path) -> None:
 
         async def after_restart() -> list[str]:
             got: list[str] = []
-            async with aiomqtt.Client("127.0.0.1", broker.port, username="operator", password=OP_PW,
-                                      identifier="op-2") as op:
+            async with aiomqtt.Client(
+                "127.0.0.1", broker.port, username="operator", password=OP_PW, identifier="op-2"
+            ) as op:
                 await op.subscribe("carrybot/b1/#", qos=1)
                 deadline = time.monotonic() + 30
                 async with asyncio.timeout(35):
@@ -184,8 +209,9 @@ def test_mqtt_events_commands_acl_and_reconnect(tmp_path: Path) -> None:
         assert bot.returncode == 0
 
         async def final_status() -> str:
-            async with aiomqtt.Client("127.0.0.1", broker.port, username="operator", password=OP_PW,
-                                      identifier="op-3") as op:
+            async with aiomqtt.Client(
+                "127.0.0.1", broker.port, username="operator", password=OP_PW, identifier="op-3"
+            ) as op:
                 await op.subscribe("carrybot/b1/status", qos=1)
                 async with asyncio.timeout(10):
                     async for msg in op.messages:

@@ -27,15 +27,24 @@ KEY = SECRET.encode()
 def _fuzz_payloads(n: int) -> list[bytes]:
     """Raw bytes and JSON shapes from hypothesis (collected first, then published in one session)."""
     out: list[bytes] = []
-    json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-                               lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=6), c, max_size=4),
-                               max_leaves=12)
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+        lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=6), c, max_size=4),
+        max_leaves=12,
+    )
     shapes = st.one_of(
         st.binary(max_size=200),
         json_values.map(lambda v: json.dumps(v).encode()),
-        st.fixed_dictionaries({"cmd": st.sampled_from(["halt", "resume", "reduce", "x"]), "args": json_values,
-                               "ts": json_values, "nonce": json_values, "sig": st.text(max_size=70)}).map(
-            lambda d: json.dumps(d).encode()))
+        st.fixed_dictionaries(
+            {
+                "cmd": st.sampled_from(["halt", "resume", "reduce", "x"]),
+                "args": json_values,
+                "ts": json_values,
+                "nonce": json_values,
+                "sig": st.text(max_size=70),
+            }
+        ).map(lambda d: json.dumps(d).encode()),
+    )
 
     @settings(max_examples=n, deadline=None, database=None)
     @given(shapes)
@@ -48,12 +57,24 @@ def _fuzz_payloads(n: int) -> list[bytes]:
 
 def _start(tmp_path: Path, port: int) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")} | {
-        "CARRYBOT_BOT_ID": "b1", "CARRYBOT_DATA_DIR": str(tmp_path / "var"), "CARRYBOT_TELEMETRY__ENABLED": "false",
-        "CARRYBOT_MQTT__ENABLED": "true", "CARRYBOT_MQTT__PORT": str(port), "CARRYBOT_MQTT__USERNAME": "bot",
-        "CARRYBOT_MQTT__PASSWORD": BOT_PW, "CARRYBOT_MQTT__COMMAND_SECRET": SECRET, "CARRYBOT_LOG__FORMAT": "json",
-        "CARRYBOT_MQTT__HEARTBEAT_SECS": "0.5"}
-    return subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--pace", "3000"], env=env, cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        "CARRYBOT_BOT_ID": "b1",
+        "CARRYBOT_DATA_DIR": str(tmp_path / "var"),
+        "CARRYBOT_TELEMETRY__ENABLED": "false",
+        "CARRYBOT_MQTT__ENABLED": "true",
+        "CARRYBOT_MQTT__PORT": str(port),
+        "CARRYBOT_MQTT__USERNAME": "bot",
+        "CARRYBOT_MQTT__PASSWORD": BOT_PW,
+        "CARRYBOT_MQTT__COMMAND_SECRET": SECRET,
+        "CARRYBOT_LOG__FORMAT": "json",
+        "CARRYBOT_MQTT__HEARTBEAT_SECS": "0.5",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", "--pace", "3000"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 class Operator:
@@ -63,8 +84,9 @@ class Operator:
         self.status: list[str] = []
 
     async def __aenter__(self) -> Operator:
-        self.client = aiomqtt.Client("127.0.0.1", self.port, username="operator", password=OP_PW,
-                                     identifier=f"op-{time.monotonic_ns()}")
+        self.client = aiomqtt.Client(
+            "127.0.0.1", self.port, username="operator", password=OP_PW, identifier=f"op-{time.monotonic_ns()}"
+        )
         await self.client.__aenter__()
         await self.client.subscribe("carrybot/b1/cmd/reply", qos=1)
         await self.client.subscribe("carrybot/b1/status", qos=1)
@@ -107,6 +129,7 @@ def test_poison_and_fuzz_leave_the_channel_answering_and_replays_fail_after_a_re
     bot = _start(tmp_path, broker.port)
     fuzz = _fuzz_payloads(300)
     try:
+
         async def first_life() -> bytes:
             async with Operator(broker.port) as op:
                 await op.online()
@@ -124,8 +147,9 @@ def test_poison_and_fuzz_leave_the_channel_answering_and_replays_fail_after_a_re
                     assert r["code"] == "bad_args"
                 for raw in fuzz:
                     await op.client.publish("carrybot/b1/cmd", raw, qos=1)
-                st = await op.send(sign("status", KEY, int(time.time() * 1000), nonce="n-status-0001"),
-                                   "n-status-0001", timeout=60)
+                st = await op.send(
+                    sign("status", KEY, int(time.time() * 1000), nonce="n-status-0001"), "n-status-0001", timeout=60
+                )
                 assert st["ok"] and st["state"] == "active"  # nothing above changed anything
                 captured = sign("pause", KEY, int(time.time() * 1000), nonce="n-captured-01")
                 r = await op.send(captured, "n-captured-01")
@@ -142,8 +166,7 @@ def test_poison_and_fuzz_leave_the_channel_answering_and_replays_fail_after_a_re
                 await op.online()
                 r = await op.send(captured, "n-captured-01")
                 assert r["code"] == "replayed_nonce"
-                st = await op.send(sign("status", KEY, int(time.time() * 1000), nonce="n-status-0002"),
-                                   "n-status-0002")
+                st = await op.send(sign("status", KEY, int(time.time() * 1000), nonce="n-status-0002"), "n-status-0002")
                 assert st["ok"]
 
         asyncio.run(second_life())
@@ -178,14 +201,51 @@ def test_the_deploy_broker_config_caps_packets_and_serves_tls(tmp_path: Path) ->
     def ssl_cmd(*args: str) -> None:
         subprocess.run(["openssl", *args], check=True, capture_output=True)
 
-    ssl_cmd("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=carrybot-test-ca",
-            "-keyout", str(certs / "ca.key"), "-out", str(certs / "ca.crt"))
-    ssl_cmd("req", "-newkey", "rsa:2048", "-nodes", "-subj", subj, "-keyout", str(certs / "server.key"),
-            "-out", str(certs / "server.csr"))
+    ssl_cmd(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=carrybot-test-ca",
+        "-keyout",
+        str(certs / "ca.key"),
+        "-out",
+        str(certs / "ca.crt"),
+    )
+    ssl_cmd(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        subj,
+        "-keyout",
+        str(certs / "server.key"),
+        "-out",
+        str(certs / "server.csr"),
+    )
     (certs / "ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    ssl_cmd("x509", "-req", "-in", str(certs / "server.csr"), "-CA", str(certs / "ca.crt"), "-CAkey",
-            str(certs / "ca.key"), "-CAcreateserial", "-days", "1", "-extfile", str(certs / "ext"),
-            "-out", str(certs / "server.crt"))
+    ssl_cmd(
+        "x509",
+        "-req",
+        "-in",
+        str(certs / "server.csr"),
+        "-CA",
+        str(certs / "ca.crt"),
+        "-CAkey",
+        str(certs / "ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        str(certs / "ext"),
+        "-out",
+        str(certs / "server.crt"),
+    )
     subprocess.run(["mosquitto_passwd", "-b", "-c", str(tmp_path / "passwd"), "operator", OP_PW], check=True)
     (tmp_path / "acl").write_text("user operator\ntopic readwrite carrybot/#\n")
     ports = []
@@ -196,11 +256,16 @@ def test_the_deploy_broker_config_caps_packets_and_serves_tls(tmp_path: Path) ->
     conf = (Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
     assert "max_packet_size 65536" in conf and "listener 8883" in conf
     conf = conf.replace("/mosquitto/config/", f"{tmp_path}/").replace("/mosquitto/data/", f"{tmp_path}/")
-    conf = conf.replace("listener 1883", f"listener {ports[0]} 127.0.0.1").replace(
-        "listener 8883", f"listener {ports[1]} 127.0.0.1") + "user root\n"
+    conf = (
+        conf.replace("listener 1883", f"listener {ports[0]} 127.0.0.1").replace(
+            "listener 8883", f"listener {ports[1]} 127.0.0.1"
+        )
+        + "user root\n"
+    )
     (tmp_path / "mosquitto.conf").write_text(conf)
-    proc = subprocess.Popen([exe, "-c", str(tmp_path / "mosquitto.conf")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [exe, "-c", str(tmp_path / "mosquitto.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -212,8 +277,9 @@ def test_the_deploy_broker_config_caps_packets_and_serves_tls(tmp_path: Path) ->
         ctx = ssl.create_default_context(cafile=str(certs / "ca.crt"))
 
         async def scenario() -> None:
-            async with aiomqtt.Client("127.0.0.1", ports[1], username="operator", password=OP_PW,
-                                      tls_context=ctx, identifier="tls-op") as c:
+            async with aiomqtt.Client(
+                "127.0.0.1", ports[1], username="operator", password=OP_PW, tls_context=ctx, identifier="tls-op"
+            ) as c:
                 await c.subscribe("carrybot/t/#", qos=1)
                 await c.publish("carrybot/t/small", b"ok", qos=1)
                 async with asyncio.timeout(10):
@@ -221,8 +287,9 @@ def test_the_deploy_broker_config_caps_packets_and_serves_tls(tmp_path: Path) ->
                         assert msg.payload == b"ok"
                         break
             with pytest.raises(aiomqtt.MqttError):
-                async with aiomqtt.Client("127.0.0.1", ports[0], username="operator", password=OP_PW,
-                                          identifier="big-op") as c:
+                async with aiomqtt.Client(
+                    "127.0.0.1", ports[0], username="operator", password=OP_PW, identifier="big-op"
+                ) as c:
                     await c.publish("carrybot/t/big", b"x" * (20 * 1024 * 1024), qos=1, timeout=10)
                     await c.publish("carrybot/t/after", b"x", qos=1, timeout=10)
 

@@ -40,16 +40,30 @@ def test_prometheus_scrapes_the_bot_and_queries_its_metrics(tmp_path: Path) -> N
         pytest.skip("prometheus is not installed here (.ci/run installs it)")
     bot_port, prom_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")} | {
-        "CARRYBOT_TELEMETRY__PORT": str(bot_port), "CARRYBOT_DATA_DIR": str(tmp_path / "var")}
-    bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--pace", "60"], env=env, cwd=tmp_path,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        "CARRYBOT_TELEMETRY__PORT": str(bot_port),
+        "CARRYBOT_DATA_DIR": str(tmp_path / "var"),
+    }
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", "--pace", "60"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     (tmp_path / "prometheus.yml").write_text(
         "global: {scrape_interval: 1s}\n"
-        f"scrape_configs:\n  - job_name: carrybot\n    static_configs: [{{targets: ['127.0.0.1:{bot_port}']}}]\n")
-    server = subprocess.Popen([prom, f"--config.file={tmp_path / 'prometheus.yml'}",
-                               f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                               f"--web.listen-address=127.0.0.1:{prom_port}"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        f"scrape_configs:\n  - job_name: carrybot\n    static_configs: [{{targets: ['127.0.0.1:{bot_port}']}}]\n"
+    )
+    server = subprocess.Popen(
+        [
+            prom,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         result: list = []

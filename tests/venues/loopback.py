@@ -27,17 +27,20 @@ def redirect(exchange: Any, base: str) -> None:
 
     Some venues' error tables depend on the URL's host (Binance: spot vs USDⓈ-M vs COIN-M codes), so ccxt's
     ``handle_errors`` is handed the original URL back: its own tables decide, exactly as against the real host."""
+
     def swap(v: Any) -> Any:
         if isinstance(v, dict):
             return {k: swap(x) for k, x in v.items()}
         if isinstance(v, str) and v.startswith("https://"):
             return f"{base}/{v.removeprefix('https://')}"
         return v
+
     exchange.urls["api"] = swap(exchange.urls["api"])
     handle = exchange.handle_errors
 
     def handle_errors(code: Any, reason: Any, url: str, *rest: Any) -> Any:
         return handle(code, reason, "https://" + url.removeprefix(base + "/") if url else url, *rest)
+
     exchange.handle_errors = handle_errors
 
 

@@ -11,8 +11,12 @@ from pathlib import Path
 from aiohttp import web
 
 FIX = Path(__file__).parents[1] / "fixtures" / "okx"
-INSTRUMENTS = {"SPOT": "http_get_instruments_spot.json", "SWAP": "http_get_instruments_swap.json",
-               "FUTURES": "http_get_instruments_futures.json", "OPTION": "http_get_instruments_option.json"}
+INSTRUMENTS = {
+    "SPOT": "http_get_instruments_spot.json",
+    "SWAP": "http_get_instruments_swap.json",
+    "FUTURES": "http_get_instruments_futures.json",
+    "OPTION": "http_get_instruments_option.json",
+}
 
 
 def _fixture(name: str) -> dict:
@@ -33,8 +37,9 @@ class OkxServer:
         self.seen_headers.append(dict(req.headers))
         path = req.path
         if path == "/api/v5/public/instruments":
-            return web.Response(text=(FIX / INSTRUMENTS[req.query["instType"]]).read_text(),
-                                content_type="application/json")
+            return web.Response(
+                text=(FIX / INSTRUMENTS[req.query["instType"]]).read_text(), content_type="application/json"
+            )
         if path in ("/api/v5/trade/order", "/api/v5/trade/batch-orders") and req.method == "POST":
             body = await req.json()  # ccxt places single orders through batch-orders
             return await self._place(body[0] if isinstance(body, list) else body)
@@ -42,8 +47,10 @@ class OkxServer:
             cid = req.query.get("clOrdId", "")
             if cid not in self.orders:
                 return web.json_response({"code": "51603", "msg": "Order does not exist", "data": []})
-            item = _fixture("http_get_orders_pending.json")["data"][0] | {"clOrdId": cid,
-                                                                           "instId": self.orders[cid]["instId"]}
+            item = _fixture("http_get_orders_pending.json")["data"][0] | {
+                "clOrdId": cid,
+                "instId": self.orders[cid]["instId"],
+            }
             return web.json_response({"code": "0", "msg": "", "data": [item]})
         if path == "/api/v5/account/positions":
             return web.json_response(_fixture("http_get_positions.json"))
@@ -56,8 +63,9 @@ class OkxServer:
                 return web.Response(status=503, text="Service Unavailable")
             item = _fixture("ws_tickers.json")["data"][0]
             ids = [req.query["instId"]] if "instId" in req.query else ["BTC-USDT-SWAP", "ETH-USDT-SWAP"]
-            return web.json_response({"code": "0", "msg": "", "data": [
-                item | {"instId": i, "instType": "SWAP"} for i in ids]})
+            return web.json_response(
+                {"code": "0", "msg": "", "data": [item | {"instId": i, "instType": "SWAP"} for i in ids]}
+            )
         if path == "/api/v5/public/funding-rate":
             item = _fixture("ws_funding_rate.json")["data"][0] | {"instId": req.query["instId"], "instType": "SWAP"}
             item |= self.funding_patch
@@ -80,11 +88,24 @@ class OkxServer:
             self.orders[cid] = body  # the order went in; the answer came back broken
             return web.Response(text='{"code": "0", "data": [{"ordId": ', content_type="application/json")
         if mode == "insufficient":
-            return web.json_response({"code": "1", "msg": "Operation failed.", "data": [
-                item | {"ordId": "", "sCode": "51008", "sMsg": "Order failed. Insufficient USDT balance in account."}]})
+            return web.json_response(
+                {
+                    "code": "1",
+                    "msg": "Operation failed.",
+                    "data": [
+                        item
+                        | {"ordId": "", "sCode": "51008", "sMsg": "Order failed. Insufficient USDT balance in account."}
+                    ],
+                }
+            )
         if mode == "invalid":
-            return web.json_response({"code": "1", "msg": "Operation failed.", "data": [
-                item | {"ordId": "", "sCode": "51000", "sMsg": "Parameter sz error"}]})
+            return web.json_response(
+                {
+                    "code": "1",
+                    "msg": "Operation failed.",
+                    "data": [item | {"ordId": "", "sCode": "51000", "sMsg": "Parameter sz error"}],
+                }
+            )
         self.orders[cid] = body
         if mode == "slow":  # the order is placed, but the answer arrives after the client gave up
             await asyncio.sleep(1.0)

@@ -37,10 +37,18 @@ class Exchange:
         q = dict(req.query) | dict(await req.post())
         cid = q["newClientOrderId"]
         self.orders[cid] = q
-        return web.json_response(fixture("binance", "order_response.json") | {
-            "orderId": 831238666 if q["symbol"] == "ETHUSDT" else 12345678,
-            "clientOrderId": cid, "symbol": q["symbol"], "side": q["side"], "type": q["type"],
-            "origQty": q["quantity"], "timeInForce": q.get("timeInForce", "GTC")})
+        return web.json_response(
+            fixture("binance", "order_response.json")
+            | {
+                "orderId": 831238666 if q["symbol"] == "ETHUSDT" else 12345678,
+                "clientOrderId": cid,
+                "symbol": q["symbol"],
+                "side": q["side"],
+                "type": q["type"],
+                "origQty": q["quantity"],
+                "timeInForce": q.get("timeInForce", "GTC"),
+            }
+        )
 
     def get(self, req: web.Request) -> web.Response:
         cid = req.query.get("origClientOrderId", "")
@@ -74,9 +82,15 @@ def _run(check, faults: dict[str, list[str]] | None = None, keys: bool = True) -
         exchange = Exchange()
         lb = Loopback("binance", routes(exchange), faults=faults or {})
         runner = await start(lb)
-        ex = ccxt_async.binance({"apiKey": KEY if keys else "", "secret": SECRET if keys else "",
-                                 "enableRateLimit": False, "timeout": 400,
-                                 "options": VENUE_OPTIONS["binance"]})
+        ex = ccxt_async.binance(
+            {
+                "apiKey": KEY if keys else "",
+                "secret": SECRET if keys else "",
+                "enableRateLimit": False,
+                "timeout": 400,
+                "options": VENUE_OPTIONS["binance"],
+            }
+        )
         redirect(ex, lb.url)
         gw = CcxtGateway("binance", ex, PERP_FEES["binance"], max_retries=3, backoff_secs=0.0)
         try:
@@ -85,13 +99,28 @@ def _run(check, faults: dict[str, list[str]] | None = None, keys: bool = True) -
         finally:
             await gw.close()
             await runner.cleanup()
+
     asyncio.run(go())
 
 
 def _order(cid: str = "r7-s1-binance-BTC-1706745600000-1", **kw: Any) -> Order:
-    return Order(cid, "i", "d-i", PERP, Side.SELL, Decimal("0.010"), kw.pop("order_type", OrderType.LIMIT),
-                 Purpose.ENTRY, 0, kw.pop("limit_price", Decimal("50000")), kw.pop("post_only", True), False, None,
-                 50_000.0, 50_000.0)
+    return Order(
+        cid,
+        "i",
+        "d-i",
+        PERP,
+        Side.SELL,
+        Decimal("0.010"),
+        kw.pop("order_type", OrderType.LIMIT),
+        Purpose.ENTRY,
+        0,
+        kw.pop("limit_price", Decimal("50000")),
+        kw.pop("post_only", True),
+        False,
+        None,
+        50_000.0,
+        50_000.0,
+    )
 
 
 def test_markets_become_instruments_spot_perp_quarterly_and_inverse() -> None:
@@ -104,6 +133,7 @@ def test_markets_become_instruments_spot_perp_quarterly_and_inverse() -> None:
         assert q.kind is InstrumentKind.FUTURE and q.ts_expiry_ns == 1648195200000 * 1_000_000
         assert gw.instruments["binance:BTC/USD:BTC"].inverse  # COIN-M perpetual
         assert not lb.unknown
+
     _run(check, keys=False)
 
 
@@ -120,6 +150,7 @@ def test_funding_now_open_interest_quotes_and_the_interval_from_history() -> Non
         # the settled history's spacing says 8 h (1570608000000 → 1570636800000)
         assert await gw.resolve_funding_interval(PERP) == (8 * 3600, "history")
         assert gw.instruments[PERP].funding_interval_secs == 8 * 3600 and gw.interval_source[PERP] == "history"
+
     _run(check, keys=False)
 
 
@@ -127,6 +158,7 @@ def test_positions_parse_through_ccxt() -> None:
     async def check(gw: CcxtGateway, lb: Loopback, _: Exchange) -> None:
         pos = await gw.fetch_positions()
         assert pos[PERP].qty == Decimal("20") and pos[PERP].avg_price == Decimal("6563.665")
+
     _run(check)
 
 
@@ -140,6 +172,7 @@ def test_post_only_order_carries_the_client_id_and_gtx() -> None:
         assert body["timeInForce"] == "GTX" and body["side"] == "SELL" and body["quantity"] == "0.01"
         assert ex.posts == 1
         assert any(h.get("X-MBX-APIKEY") == KEY for h in lb.headers)  # signed for real
+
     _run(check)
 
 
@@ -149,6 +182,7 @@ def test_a_timeout_on_create_order_is_looked_up_and_never_resent() -> None:
         (upd,) = gw.drain_events()
         assert upd.status is OrderStatus.ACCEPTED and ex.posts == 1 and len(ex.orders) == 1
         assert gw.lookups == 1 and gw.errors["timeout"] == 1
+
     _run(check, faults={f"{F}/order": ["slow"]})
 
 
@@ -159,6 +193,7 @@ def test_malformed_answer_is_looked_up() -> None:
         # the malformed answer came back before the order reached the book: the lookup finds nothing, nothing is
         # resent blindly, the executor is told it was rejected with the reason
         assert upd.status is OrderStatus.REJECTED and ex.posts == 0 and gw.lookups == 1
+
     _run(check, faults={f"{F}/order": ["malformed"]})
 
 
@@ -168,23 +203,31 @@ def test_429_and_5xx_are_retried_then_succeed() -> None:
         (upd,) = gw.drain_events()
         assert upd.status is OrderStatus.ACCEPTED and ex.posts == 1
         assert sum(gw.retries.values()) == 2
+
     _run(check, faults={f"{F}/order": ["429", "503"]})
 
 
 # Binance's own codes, mapped by ccxt's USDⓈ-M table: -2019 margin insufficient → InsufficientFunds, -4164 notional
 # too small → InvalidOrder, -5022 post-only would take → InvalidOrder
-@pytest.mark.parametrize("body, code", [
-    ('{"code": -2019, "msg": "Margin is insufficient."}', "insufficient_funds"),
-    ('{"code": -4164, "msg": "Order\'s notional must be no smaller than 5.0"}', "invalid_order"),
-    ('{"code": -5022, "msg": "Due to the order could not be executed as maker, the Post Only order will be '
-     'rejected."}', "invalid_order"),
-])
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        ('{"code": -2019, "msg": "Margin is insufficient."}', "insufficient_funds"),
+        ('{"code": -4164, "msg": "Order\'s notional must be no smaller than 5.0"}', "invalid_order"),
+        (
+            '{"code": -5022, "msg": "Due to the order could not be executed as maker, the Post Only order will be '
+            'rejected."}',
+            "invalid_order",
+        ),
+    ],
+)
 def test_rejections_are_never_retried_or_looked_up(body: str, code: str) -> None:
     async def check(gw: CcxtGateway, lb: Loopback, ex: Exchange) -> None:
         await gw.submit(_order())
         (upd,) = gw.drain_events()
         assert upd.status is OrderStatus.REJECTED and upd.reason == code
         assert ex.posts == 0 and gw.lookups == 0 and lb.hits(f"{F}/order") == 1
+
     _run(check, faults={f"{F}/order": [f"json:400:{body}"]})
 
 
@@ -195,8 +238,13 @@ def test_keys_never_reach_logs() -> None:
     async def check(gw: CcxtGateway, lb: Loopback, ex: Exchange) -> None:
         await gw.submit(_order())
         await gw.submit(_order("r7-other-2"))
-    _run(check, faults={f"{F}/order": ['json:400:{"code": -2019, "msg": "Margin is insufficient."}',
-                                       "503", "503", "503", "503"]})
+
+    _run(
+        check,
+        faults={
+            f"{F}/order": ['json:400:{"code": -2019, "msg": "Margin is insufficient."}', "503", "503", "503", "503"]
+        },
+    )
     text = out.getvalue()
     assert "venue.rejected" in text and KEY not in text and SECRET not in text
     assert json.dumps(SECRET)[1:-1] not in text
@@ -219,6 +267,7 @@ def test_sandbox_switches_to_the_testnet_and_is_refused_where_there_is_none() ->
             assert hasattr(pro.ex, "watch_tickers") and pro.ex.has["fetchCurrencies"] is False
         finally:
             await pro.close()
+
     asyncio.run(go())
 
 
@@ -229,8 +278,23 @@ def test_live_fills_are_picked_up_once_matched_by_venue_order_id() -> None:
     eth = "binance:ETH/USDT:USDT"
 
     async def check(gw: CcxtGateway, lb: Loopback, ex: Exchange) -> None:
-        order = Order("r7-s1-binance-ETH-1645930300000-1", "i", "d-i", eth, Side.SELL, Decimal("0.005"),
-                      OrderType.MARKET, Purpose.ENTRY, 0, None, False, False, None, 2778.0, 2778.0)
+        order = Order(
+            "r7-s1-binance-ETH-1645930300000-1",
+            "i",
+            "d-i",
+            eth,
+            Side.SELL,
+            Decimal("0.005"),
+            OrderType.MARKET,
+            Purpose.ENTRY,
+            0,
+            None,
+            False,
+            False,
+            None,
+            2778.0,
+            2778.0,
+        )
         await gw.submit(order)
         gw.drain_events()
         assert await poll_fills(gw) == 2  # one fill and its order update; the other trade is not ours
@@ -250,6 +314,7 @@ def test_live_fills_are_picked_up_once_matched_by_venue_order_id() -> None:
         # recovery reads the same trades through fetch_fills, in base units, matched the same way
         (again,) = await gw.fetch_fills(0)
         assert again == fill
+
     _run(check)
 
 
@@ -265,8 +330,9 @@ def test_the_live_watchdog_catches_a_position_the_ledger_does_not_know() -> None
 
     async def check(gw: CcxtGateway, lb: Loopback, ex: Exchange) -> None:
         s = Settings(_env_file=None)
-        settings = s.model_copy(update={"replay": s.replay.model_copy(update={"venues": ("binance",),
-                                                                             "bases": ("BTC",)})})
+        settings = s.model_copy(
+            update={"replay": s.replay.model_copy(update={"venues": ("binance",), "bases": ("BTC",)})}
+        )
         bot = await assemble_live(settings, load_rules(None), {"binance": gw}, live_orders=True, stream=False)
         wd = PositionWatchdog(bot.executor, {"binance": gw})
         assert await wd.check() == {} and PERP in wd.suspect  # once: maybe a fill in flight
@@ -279,4 +345,5 @@ def test_the_live_watchdog_catches_a_position_the_ledger_does_not_know() -> None
         from prometheus_client import generate_latest
 
         assert f'carrybot_position_mismatch{{instrument="{PERP}"}} 1.0' in generate_latest(metrics.registry).decode()
+
     _run(check)

@@ -80,8 +80,17 @@ def _run(check, faults: dict[str, list[str]] | None = None) -> None:
         exchange = Exchange()
         lb = Loopback("bybit", routes(exchange), faults=faults or {})
         runner = await start(lb)
-        ex = configure(ccxt_async.bybit({"apiKey": KEY, "secret": SECRET, "enableRateLimit": False, "timeout": 400,
-                                         "options": VENUE_OPTIONS["bybit"]}))
+        ex = configure(
+            ccxt_async.bybit(
+                {
+                    "apiKey": KEY,
+                    "secret": SECRET,
+                    "enableRateLimit": False,
+                    "timeout": 400,
+                    "options": VENUE_OPTIONS["bybit"],
+                }
+            )
+        )
         redirect(ex, lb.url)
         gw = CcxtGateway("bybit", ex, PERP_FEES["bybit"], max_retries=3, backoff_secs=0.0)
         try:
@@ -90,12 +99,28 @@ def _run(check, faults: dict[str, list[str]] | None = None) -> None:
         finally:
             await gw.close()
             await runner.cleanup()
+
     asyncio.run(go())
 
 
 def _order(cid: str = "r7-s1-bybit-BTC-1706745600000-1") -> Order:
-    return Order(cid, "i", "d-i", PERP, Side.BUY, Decimal("0.010"), OrderType.LIMIT, Purpose.ENTRY, 0,
-                 Decimal("17000"), True, False, None, 17_000.0, 17_000.0)
+    return Order(
+        cid,
+        "i",
+        "d-i",
+        PERP,
+        Side.BUY,
+        Decimal("0.010"),
+        OrderType.LIMIT,
+        Purpose.ENTRY,
+        0,
+        Decimal("17000"),
+        True,
+        False,
+        None,
+        17_000.0,
+        17_000.0,
+    )
 
 
 def test_markets_and_the_funding_interval_from_the_venue() -> None:
@@ -109,6 +134,7 @@ def test_markets_and_the_funding_interval_from_the_venue() -> None:
         assert PERP not in gw.interval_source
         assert await gw.resolve_funding_interval(PERP) == (8 * 3600, "ticker fundingIntervalHour")
         assert not lb.unknown
+
     _run(check)
 
 
@@ -126,17 +152,21 @@ def test_funding_now_carries_open_interest_and_the_live_feed_uses_it() -> None:
         assert (snap.bid, snap.ask) == (17215.5, 17216.0) and snap.open_interest == 68744.761
         assert snap.funding_rate == -0.000212 and snap.funding_interval_secs == 8 * 3600
         assert lb.hits(f"{B}/market/open-interest") == 0  # no extra call when the ticker has it
+
     _run(check)
 
 
 def test_funding_history_positions_and_balance_parse() -> None:
     async def check(gw: CcxtGateway, lb: Loopback, _: Exchange) -> None:
-        assert await gw.fetch_funding_rate_history(PERP) == [(1709856000000 * 10**6, 0.00015),
-                                                              (1709884800000 * 10**6, 0.0001)]
+        assert await gw.fetch_funding_rate_history(PERP) == [
+            (1709856000000 * 10**6, 0.00015),
+            (1709884800000 * 10**6, 0.0001),
+        ]
         pos = await gw.fetch_positions()
         assert pos[PERP].qty == Decimal("0.5") and pos[PERP].avg_price == Decimal("50000")
         bal = await gw.fetch_balance()
         assert bal.equity > 0
+
     _run(check)
 
 
@@ -149,19 +179,24 @@ def test_post_only_order_with_the_client_id_and_its_lookup_after_a_timeout() -> 
         assert body["orderLinkId"] == venue_client_id(_order().client_order_id, "bybit")
         assert body["timeInForce"] == "PostOnly" and body["side"] == "Buy" and body["category"] == "linear"
         assert any(h.get("X-BAPI-API-KEY") == KEY for h in lb.headers)
+
     _run(check, faults={f"{B}/order/create": ["slow"]})
 
 
-@pytest.mark.parametrize("ret, code", [
-    ({"retCode": 110007, "retMsg": "ab not enough for new order"}, "insufficient_funds"),
-    ({"retCode": 10001, "retMsg": "params error: qty invalid"}, "bad_request"),
-])
+@pytest.mark.parametrize(
+    "ret, code",
+    [
+        ({"retCode": 110007, "retMsg": "ab not enough for new order"}, "insufficient_funds"),
+        ({"retCode": 10001, "retMsg": "params error: qty invalid"}, "bad_request"),
+    ],
+)
 def test_rejections_are_never_retried(ret: dict[str, Any], code: str) -> None:
     async def check(gw: CcxtGateway, lb: Loopback, ex: Exchange) -> None:
         await gw.submit(_order())
         (upd,) = gw.drain_events()
         assert upd.status is OrderStatus.REJECTED and upd.reason == code
         assert lb.hits(f"{B}/order/create") == 1 and gw.lookups == 0
+
     body = json.dumps(ret | {"result": {}, "retExtInfo": {}, "time": 1668838414793})
     _run(check, faults={f"{B}/order/create": [f"json:200:{body}"]})
 
@@ -171,5 +206,6 @@ def test_rate_limit_code_is_retried() -> None:
         await gw.submit(_order())
         (upd,) = gw.drain_events()
         assert upd.status is OrderStatus.ACCEPTED and ex.posts == 1 and gw.retries["rate_limited"] == 1
+
     body = json.dumps({"retCode": 10006, "retMsg": "Too many visits!", "result": {}, "retExtInfo": {}, "time": 1})
     _run(check, faults={f"{B}/order/create": [f"json:200:{body}"]})

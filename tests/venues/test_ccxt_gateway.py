@@ -23,8 +23,9 @@ SWAP = "okx:BTC/USDT:USDT"
 
 async def _gateway(server: OkxServer) -> tuple[CcxtGateway, object]:
     runner = await start(server)
-    ex = ccxt_async.okx({"apiKey": KEY, "secret": SECRET, "password": PASSWORD, "enableRateLimit": False,
-                         "timeout": 300})
+    ex = ccxt_async.okx(
+        {"apiKey": KEY, "secret": SECRET, "password": PASSWORD, "enableRateLimit": False, "timeout": 300}
+    )
     ex.urls["api"] = {"rest": server.url}
     gw = CcxtGateway("okx", ex, PERP_FEES["okx"], max_retries=3, backoff_secs=0.0)
     await gw.load()
@@ -32,8 +33,23 @@ async def _gateway(server: OkxServer) -> tuple[CcxtGateway, object]:
 
 
 def _order(cid: str = "r12-s1-okx-BTC-1706745600000-1", **kw) -> Order:
-    return Order(cid, "i", "d-i", SWAP, Side.SELL, Decimal("0.05"), kw.pop("order_type", OrderType.LIMIT),
-                 Purpose.ENTRY, 0, kw.pop("limit_price", Decimal("103500")), True, False, 3, 103_500.0, 103_500.0)
+    return Order(
+        cid,
+        "i",
+        "d-i",
+        SWAP,
+        Side.SELL,
+        Decimal("0.05"),
+        kw.pop("order_type", OrderType.LIMIT),
+        Purpose.ENTRY,
+        0,
+        kw.pop("limit_price", Decimal("103500")),
+        True,
+        False,
+        3,
+        103_500.0,
+        103_500.0,
+    )
 
 
 def _run(coro_fn):
@@ -45,6 +61,7 @@ def _run(coro_fn):
         finally:
             await gw.close()
             await runner.cleanup()
+
     return asyncio.run(go())
 
 
@@ -57,6 +74,7 @@ def test_markets_become_instruments() -> None:
         fut = gw.instruments["okx:BTC/USD:BTC-241227"]
         assert fut.kind is InstrumentKind.FUTURE and fut.ts_expiry_ns == 1735286400000 * 1_000_000
         assert gw.instruments["okx:BTC/USD"].kind is InstrumentKind.SPOT
+
     _run(check)
 
 
@@ -77,6 +95,7 @@ def test_post_only_order_is_placed_with_the_client_id_and_contract_amount() -> N
         assert body["clOrdId"] == venue_client_id(_order().client_order_id, "okx")
         assert body["ordType"] == "post_only" and body["sz"] == "5" and body["side"] == "sell"  # 0.05 BTC = 5 ct
         assert server.posts == 1
+
     _run(check)
 
 
@@ -88,6 +107,7 @@ def test_a_timeout_on_create_order_is_looked_up_not_resent() -> None:
         assert upd.status is OrderStatus.ACCEPTED  # found by client id
         assert server.posts == 1 and len(server.orders) == 1 and gw.lookups == 1
         assert gw.errors["timeout"] == 1
+
     _run(check)
 
 
@@ -98,6 +118,7 @@ def test_rate_limits_and_outages_are_retried_then_succeed() -> None:
         (upd,) = gw.drain_events()
         assert upd.status is OrderStatus.ACCEPTED and server.posts == 3 and len(server.orders) == 1
         assert gw.retries["rate_limited"] == 1 and gw.retries["exchange_unavailable"] == 1
+
     _run(check)
 
 
@@ -110,6 +131,7 @@ def test_rejections_are_never_retried(mode: str, code: str) -> None:
         (upd,) = gw.drain_events()
         assert upd.status is OrderStatus.REJECTED and upd.reason == code
         assert server.posts == 1 and gw.lookups == 0
+
     _run(check)
 
 
@@ -119,6 +141,7 @@ def test_malformed_answer_is_looked_up_and_never_duplicated() -> None:
         await gw.submit(_order())
         (upd,) = gw.drain_events()
         assert upd.status is OrderStatus.ACCEPTED and server.posts == 1 and gw.lookups == 1
+
     _run(check)
 
 
@@ -130,6 +153,7 @@ def test_positions_balance_and_funding_parse_through_ccxt() -> None:
         assert bal.cash == Decimal("94.42612990333333")
         rates = await gw.fetch_funding_rate_history(SWAP)  # ccxt reports OKX's realizedRate: what settled
         assert rates == [(1704038400000 * 1_000_000, -0.00002), (1704067200000 * 1_000_000, 0.00015)]
+
     _run(check)
 
 
@@ -142,6 +166,7 @@ def test_keys_never_reach_logs_or_error_codes() -> None:
         await gw.submit(_order())
         await gw.submit(_order("r12-other-1"))
         assert any(KEY in json.dumps(h) for h in server.seen_headers)  # the key was really sent (signed request)
+
     _run(check)
     text = out.getvalue()
     assert "venue.rejected" in text or "venue.error" in text

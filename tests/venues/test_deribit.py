@@ -17,8 +17,9 @@ from tests.venues.loopback import Loopback, redirect, start
 
 def test_deribit_futures_and_perpetual_become_instruments() -> None:
     async def go() -> None:
-        lb = Loopback("deribit", {("GET", "/www.deribit.com/api/v2/public/get_instruments"):
-                                  "http_get_instruments.json"})
+        lb = Loopback(
+            "deribit", {("GET", "/www.deribit.com/api/v2/public/get_instruments"): "http_get_instruments.json"}
+        )
         runner = await start(lb)
         ex = configure(ccxt_async.deribit({"enableRateLimit": False, "timeout": 2000}))
         redirect(ex, lb.url)
@@ -39,4 +40,5 @@ def test_deribit_futures_and_perpetual_become_instruments() -> None:
         finally:
             await gw.close()
             await runner.cleanup()
+
     asyncio.run(go())

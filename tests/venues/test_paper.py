@@ -96,15 +96,20 @@ def test_partial_fills_complete_over_following_ticks() -> None:
     assert v.holdings[BTC_SPOT] == D(1)
 
 
-@pytest.mark.parametrize("order, reason", [
-    (_order("c9", BTC_SPOT, Side.SELL, "1"), "insufficient_funds"),  # no holdings, no borrow
-    (_order("c9", BTC_SPOT, Side.BUY, "10"), "insufficient_funds"),  # 600k > 100k cash
-    (_order("c9", BTC_SPOT, Side.BUY, "0.00001"), "invalid_qty"),
-    (_order("c9", BTC_PERP, Side.BUY, "1", reduce_only=True), "reduce_only_would_increase"),
-    (_order("c9", BTC_SPOT, Side.BUY, "0.1", order_type=OrderType.LIMIT, limit_price=D(60_010), post_only=True),
-     "post_only_would_take"),
-    (_order("c9", "binance:DOGE/USDT", Side.BUY, "1"), "no_market"),
-])
+@pytest.mark.parametrize(
+    "order, reason",
+    [
+        (_order("c9", BTC_SPOT, Side.SELL, "1"), "insufficient_funds"),  # no holdings, no borrow
+        (_order("c9", BTC_SPOT, Side.BUY, "10"), "insufficient_funds"),  # 600k > 100k cash
+        (_order("c9", BTC_SPOT, Side.BUY, "0.00001"), "invalid_qty"),
+        (_order("c9", BTC_PERP, Side.BUY, "1", reduce_only=True), "reduce_only_would_increase"),
+        (
+            _order("c9", BTC_SPOT, Side.BUY, "0.1", order_type=OrderType.LIMIT, limit_price=D(60_010), post_only=True),
+            "post_only_would_take",
+        ),
+        (_order("c9", "binance:DOGE/USDT", Side.BUY, "1"), "no_market"),
+    ],
+)
 def test_venue_rejections_carry_a_reason_and_change_nothing(order: Order, reason: str) -> None:
     v, _ = _venue()
     asyncio.run(v.submit(order))
@@ -134,8 +139,11 @@ def test_duplicate_client_order_id_is_rejected() -> None:
 
 def test_resting_post_only_buy_fills_as_maker_when_range_trades_through() -> None:
     v, _ = _venue()
-    asyncio.run(v.submit(_order("c1", BTC_SPOT, Side.BUY, "0.1", order_type=OrderType.LIMIT,
-                                limit_price=D(59_900), post_only=True)))
+    asyncio.run(
+        v.submit(
+            _order("c1", BTC_SPOT, Side.BUY, "0.1", order_type=OrderType.LIMIT, limit_price=D(59_900), post_only=True)
+        )
+    )
     assert [e.status for e in v.drain_events()] == [OrderStatus.ACCEPTED]
     v.observe(batch(snap(BTC_SPOT, 60_100.0, ts_ns=T0 + 1, high=60_200, low=59_800)))
     (fill,) = _fills(v.drain_events())

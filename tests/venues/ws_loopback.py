@@ -25,6 +25,7 @@ def redirect_ws(exchange: Any, base_ws: str) -> None:
         if isinstance(v, str) and v.startswith("wss://"):
             return f"{base_ws}/{v.removeprefix('wss://')}"
         return v
+
     exchange.urls["api"]["ws"] = swap(exchange.urls["api"]["ws"])
 
 
@@ -97,9 +98,15 @@ async def start_ws(server: WsLoopback) -> web.AppRunner:
 
 
 @asynccontextmanager
-async def live_venue(venue: str, routes: dict[tuple[str, str], Any], reply: Reply, keys: tuple[str, str] | None = None,
-                     repeat_secs: float | None = 0.02, drop_after: dict[int, int] | None = None,
-                     no_stream: bool = False) -> AsyncIterator[tuple[Any, Any, WsLoopback]]:
+async def live_venue(
+    venue: str,
+    routes: dict[tuple[str, str], Any],
+    reply: Reply,
+    keys: tuple[str, str] | None = None,
+    repeat_secs: float | None = 0.02,
+    drop_after: dict[int, int] | None = None,
+    no_stream: bool = False,
+) -> AsyncIterator[tuple[Any, Any, WsLoopback]]:
     """A ccxt.pro gateway whose REST and websocket hosts are loopback servers playing recorded payloads:
     yields (gateway, REST loopback, websocket loopback), markets loaded."""
     import ccxt.pro as ccxt_pro
@@ -113,8 +120,9 @@ async def live_venue(venue: str, routes: dict[tuple[str, str], Any], reply: Repl
     wsl = WsLoopback(reply, drop_after=drop_after or {}, repeat_secs=repeat_secs)
     wsr = await start_ws(wsl)
     creds = {"apiKey": keys[0], "secret": keys[1]} if keys else {}
-    ex = configure(getattr(ccxt_pro, venue)(creds | {"enableRateLimit": False, "timeout": 2000,
-                                                     "options": VENUE_OPTIONS[venue]}))
+    ex = configure(
+        getattr(ccxt_pro, venue)(creds | {"enableRateLimit": False, "timeout": 2000, "options": VENUE_OPTIONS[venue]})
+    )
     redirect(ex, lb.url)
     redirect_ws(ex, wsl.url)
     if no_stream:

@@ -18,8 +18,13 @@ target_metadata = Base.metadata
 
 def _run(connection: Connection) -> None:
     # transactional_ddl: a migration killed half-way must leave no half-made schema (SQLite can do it, see below)
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                      compare_type=True, transactional_ddl=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        compare_type=True,
+        transactional_ddl=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -45,8 +50,7 @@ async def _online() -> None:
 
 
 if context.is_offline_mode():  # pragma: no cover - SQL script generation
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
-                      literal_binds=True)
+    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 else:
