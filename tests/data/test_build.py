@@ -33,14 +33,14 @@ def test_build_keeps_usdt_series_converts_time_and_copies_values(tmp_path) -> No
     src = tmp_path / "all.csv"
     src.write_text(
         "time,exchange,crypto,pair,contract,open,high,low,close,volume,funding rate\n"
-        "2023-07-01 09:00:00,okx,bitcoin,BTCUSDT,perpetual,30000.1,30100,29900,30050,12.5,0.00012345678\n"
-        "2023-07-01 09:00:00,okx,bitcoin,BTCUSDCM,perpetual,30000,30100,29900,30050,12.5,0.0001\n"
-        "2023-07-01 09:00:00,okx,bitcoin,BTC/USDT,spot,30001.2,30101,29901,30051,3.25,\n"
+        "2023-07-01 09:00:00,binance,bitcoin,BTCUSDT,perpetual,30000.1,30100,29900,30050,12.5,0.00012345678\n"
+        "2023-07-01 09:00:00,binance,bitcoin,BTCUSDCM,perpetual,30000,30100,29900,30050,12.5,0.0001\n"
+        "2023-07-01 09:00:00,binance,bitcoin,BTC/USDT,spot,30001.2,30101,29901,30051,3.25,\n"
     )
     out = tmp_path / "out.csv.gz"
     assert build(src, out) == 2
     rows = list(csv.reader(gzip.open(out, "rt")))
     assert tuple(rows[0]) == HEADER
     ts = str(int(datetime(2023, 7, 1, 8, tzinfo=UTC).timestamp()))
-    assert rows[1] == [ts, "okx", "BTC", "perp", "30000.1", "30100", "29900", "30050", "12.5", "0.00012345678"]
-    assert rows[2] == [ts, "okx", "BTC", "spot", "30001.2", "30101", "29901", "30051", "3.25", ""]
+    assert rows[1] == [ts, "binance", "BTC", "perp", "30000.1", "30100", "29900", "30050", "12.5", "0.00012345678"]
+    assert rows[2] == [ts, "binance", "BTC", "spot", "30001.2", "30101", "29901", "30051", "3.25", ""]
