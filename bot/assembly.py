@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+from bot.accounts import AccountMode, MarginMode
 from bot.clock import Clock, PacedClock, SimClock
 from bot.domain import NS_PER_SEC, Instrument, InstrumentKind
 from bot.events import EventBus
@@ -30,7 +31,7 @@ from bot.strategies.borrow import BorrowCurve
 from bot.strategies.s1_spot_perp import SpotPerpFunding
 from bot.strategies.s2_cross_venue import CrossVenueFunding
 from bot.strategies.s3_basis import SpotFuturesBasis
-from bot.venues.fees import default_instruments
+from bot.venues.fees import default_instruments, margin_tiers
 from bot.venues.gateway import Gateway
 from bot.venues.paper import PaperParams, PaperVenue
 from bot.venues.paper_journal import PaperJournal
@@ -63,9 +64,25 @@ def borrow_curve(settings: Settings) -> BorrowCurve | None:
     return settings.borrow.curve if settings.borrow.enabled else None
 
 
-def paper_params(settings: Settings) -> PaperParams:
+def paper_params(
+    settings: Settings, venue: str = "", instruments: Mapping[str, Instrument] | None = None
+) -> PaperParams:
+    """The paper execution and account model of ``venue`` (its account mode, margin modes and leverage tiers)."""
     pp = settings.paper
+    ids = [iid for iid, i in (instruments or {}).items() if i.venue == venue and i.is_derivative]
+    modes = {
+        iid: MarginMode(pp.margin_modes[key])
+        for iid in ids
+        for key in (venue, iid)  # the instrument's own entry wins over its venue's
+        if key in pp.margin_modes
+    }
     return PaperParams(
+        account_mode=AccountMode(pp.accounts.get(venue, "unified")),
+        margin_mode=MarginMode(pp.margin_mode),
+        margin_modes=modes,
+        collateral_haircut=Decimal(repr(pp.collateral_haircut)),
+        derivatives_share=Decimal(repr(pp.derivatives_share)),
+        tiers=margin_tiers(dict(instruments or {})),
         initial_cash=pp.initial_balance_usd,
         latency_secs=pp.latency_ms / 1000,
         slippage_bps=pp.slippage_bps,
@@ -110,11 +127,14 @@ def assemble(
     if gateways is not None:
         venues = dict(gateways)
     else:
-        params = paper_params(settings)
         names = sorted({i.venue for i in instruments.values()})
         paper = {
             v: PaperVenue(
-                v, instruments, clock, params, PaperJournal(journal_path(settings, p.run_key), v) if p else None
+                v,
+                instruments,
+                clock,
+                paper_params(settings, v, instruments),
+                PaperJournal(journal_path(settings, p.run_key), v) if p else None,
             )
             for v in names
         }

@@ -40,7 +40,7 @@ def run_one(name: str, rules_file: str | None = None) -> tuple[bool, dict[str, A
     settings = with_overrides(
         load_settings(), dict(sc.settings or {}) | ({"rules_file": rules_file} if rules_file else {})
     )
-    run = run_batches(name, sc.batches(), settings, load_rules(settings.rules_file))
+    run = run_batches(name, sc.batches(), settings, sc.rules_for(load_rules(settings.rules_file)))
     checks = sc.checks(run, sc.stress_ns())
     text = [
         f"== scenario {name}: {sc.title}",
@@ -106,7 +106,7 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 
 def add_scenario_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sc = sub.add_parser("scenario", help="stress scenarios through the real executor and governor")
-    sc.add_argument("name", nargs="?", help="cascade, funding-flip, expiry-week, outage, gap-move, or all")
+    sc.add_argument("name", nargs="?", help="a scenario's name (`--list` shows them), or all")
     sc.add_argument("--list", action="store_true", help="list the scenarios")
     sc.add_argument("--rules", metavar="FILE", help="governor rules file (default: settings)")
     sc.add_argument("--json", metavar="PATH", help="write timelines, checks and reports as JSON")

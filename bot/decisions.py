@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.domain import Inputs, Order, OrderIntent, Side
+from bot.domain import Inputs, Order, OrderIntent, Side, Transfer, TransferIntent
 
 
 class TradingState(StrEnum):
@@ -79,6 +79,11 @@ class DenyCode(StrEnum):
     ORDER_RATE = "order_rate"  # G7
     MAX_OPEN_ORDERS = "max_open_orders"  # G7
     LEG_TIMEOUT = "leg_timeout"  # G9: unhedged beyond leg_timeout, unwound
+    MARGIN_TOPUP = "margin_topup"  # G2: collateral moved to a position's margin (approve)
+    TRANSFER_SOURCE_SHORT = "transfer_source_short"  # G2: the source wallet does not have the amount free
+    TRANSFER_WEAKENS_MARGIN = "transfer_weakens_margin"  # G2: moving it out would bring a position near liquidation
+    TRANSFER_UNKNOWN_ACCOUNT = "transfer_unknown_account"  # G2: no account state for that venue
+    MAX_TRANSFER = "max_transfer"  # G7: more than one transfer may move
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,23 @@ class Decision:
     risk_reducing: bool
     ts_ns: int
     unavailable: tuple[str, ...] = ()  # signals the feed could not provide for this decision
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        return tuple(h.rule for h in self.hits)
+
+
+@dataclass(frozen=True, slots=True)
+class TransferDecision:
+    """The governor's answer to one transfer intent. ``transfer`` is None unless approved."""
+
+    decision_id: str
+    intent: TransferIntent
+    outcome: Outcome
+    hits: tuple[RuleHit, ...]
+    transfer: Transfer | None
+    state: TradingState
+    ts_ns: int
 
     @property
     def rules(self) -> tuple[str, ...]:

@@ -308,7 +308,69 @@ class Position:
     avg_price: Decimal
 
 
-VenueEvent = Fill | OrderUpdate | FundingPayment | BorrowCharge
+@dataclass(frozen=True, slots=True)
+class TransferIntent:
+    """Move ``amount`` of ``asset`` between two wallets of one venue account, or into an isolated position's margin
+    (``to_wallet`` ``isolated`` with ``instrument_id``). Moves no equity; only the governor turns it into a
+    ``Transfer``."""
+
+    intent_id: str
+    origin: Origin
+    source: str
+    venue: str
+    asset: str
+    amount: Decimal
+    from_wallet: str
+    to_wallet: str
+    ts_ns: int
+    instrument_id: str | None = None
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.amount <= 0:
+            raise ValueError(f"{self.intent_id}: transfer amount must be positive, got {self.amount}")
+        if self.from_wallet == self.to_wallet:
+            raise ValueError(f"{self.intent_id}: a transfer needs two different wallets")
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A transfer the governor approved. Only ``governor.engine`` builds these."""
+
+    transfer_id: str
+    intent_id: str
+    decision_id: str
+    venue: str
+    asset: str
+    amount: Decimal
+    from_wallet: str
+    to_wallet: str
+    ts_ns: int
+    instrument_id: str | None = None
+
+
+class TransferStatus(StrEnum):
+    DONE = "done"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class TransferUpdate:
+    """The venue's word on a transfer."""
+
+    venue: str
+    transfer_id: str
+    status: TransferStatus
+    asset: str
+    amount: Decimal
+    from_wallet: str
+    to_wallet: str
+    ts_ns: int
+    instrument_id: str | None = None
+    reason: str = ""
+
+
+VenueEvent = Fill | OrderUpdate | FundingPayment | BorrowCharge | TransferUpdate
 
 
 def to_decimal(x: float) -> Decimal:

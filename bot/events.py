@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from bot.decisions import Decision, LadderEvent, StateTransition
-from bot.domain import BorrowCharge, Fill, FundingPayment, Order, OrderUpdate
+from bot.decisions import Decision, LadderEvent, StateTransition, TransferDecision
+from bot.domain import BorrowCharge, Fill, FundingPayment, Order, OrderUpdate, TransferUpdate
 from bot.feeds.guard import SuspectPrint
 from bot.logs import get_logger
 
@@ -27,6 +27,11 @@ log = get_logger(__name__)
 class DecisionMade:
     decision: Decision
     seconds: float  # wall time Governor.decide took
+
+
+@dataclass(frozen=True, slots=True)
+class TransferDecided:
+    decision: TransferDecision
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,8 @@ Event = (
     | Fill
     | FundingPayment
     | BorrowCharge
+    | TransferDecided
+    | TransferUpdate
     | SuspectPrint
     | PositionMismatch
     | TickClosed

@@ -66,6 +66,14 @@ class ReplaySettings(_Section):
         return self
 
 
+AccountKind = Literal["split", "unified"]
+
+
+def _venue_accounts() -> dict[str, AccountKind]:
+    """As the venues keep a regular account: Binance spot + USDⓈ-M wallets; Bybit UTA and OKX unified."""
+    return {"binance": "split", "bybit": "unified", "okx": "unified"}
+
+
 class PaperSettings(_Section):
     """The simulated venue (SPEC §4)."""
 
@@ -76,6 +84,28 @@ class PaperSettings(_Section):
     slippage_bps: float = Field(0.5, ge=0.0, le=100.0)
     impact_bps_per_million_usd: float = Field(2.0, ge=0.0, le=1_000.0)
     partial_fill_fraction: float = Field(1.0, gt=0.0, le=1.0, description="share of a market order filled per tick")
+    accounts: dict[str, AccountKind] = Field(
+        default_factory=_venue_accounts,
+        description="per venue: split (spot + derivatives wallet) or unified (spot coins are collateral)",
+    )
+    margin_mode: Literal["cross", "isolated"] = Field("cross", description="of every perp position ...")
+    margin_modes: dict[str, Literal["cross", "isolated"]] = Field(
+        default_factory=dict, description="... unless named here (instrument id, e.g. binance:BTC/USDT:USDT, or venue)"
+    )
+    collateral_haircut: float = Field(
+        0.95, ge=0.0, le=1.0, description="share of a spot coin's value a unified account counts as collateral"
+    )
+    derivatives_share: float = Field(
+        0.5, ge=0.0, le=1.0, description="split accounts: share of the initial balance in the derivatives wallet"
+    )
+
+    @field_validator("accounts")
+    @classmethod
+    def _account_venues(cls, v: dict[str, AccountKind]) -> dict[str, AccountKind]:
+        unknown = [k for k in v if k not in VENUES]
+        if unknown:
+            raise ValueError(f"unknown venue(s) {unknown}: use {', '.join(VENUES)}")
+        return v
 
 
 class S1Settings(_Section):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from bot.accounts import AccountState
 from bot.decisions import HedgeGap
 from bot.domain import Instrument, MarketSnapshot
 from bot.governor.context import AccountView
-from bot.governor.margin import liquidation_price
+from bot.governor.margin import nearer_liquidation_price
 from bot.ledger import Ledger
 
 
@@ -19,7 +20,13 @@ def account_view(
     open_orders: int,
     hedge_gaps: Mapping[str, HedgeGap],
     store_ok: bool,
+    states: Mapping[str, AccountState] | None = None,
 ) -> AccountView:
+    """``states``: the venues' own accounts where a gateway reports them; a derivative's liquidation price is then
+    the venue's (collateral, cross margin, posted isolated margin); elsewhere the nearer formula at its leverage."""
+    venue_liq: dict[str, float] = {}
+    for st in (states or {}).values():
+        venue_liq.update(st.margin.liquidation_prices())
     positions: dict[str, float] = {}
     gross: dict[str, float] = {}
     net: dict[str, float] = {}
@@ -40,7 +47,12 @@ def account_view(
         net_base[base] = net_base.get(base, 0.0) + value
         gross_base[base] = gross_base.get(base, 0.0) + abs(value)
         if inst.is_derivative:
-            liq[iid] = liquidation_price(book.favg, q > 0, leverage.get(iid, 1), float(inst.maintenance_margin_rate))
+            if states and venue in states:
+                if iid in venue_liq:  # a cross account no move of this base alone can liquidate has no price
+                    liq[iid] = venue_liq[iid]
+            else:
+                lev = leverage.get(iid, 1)
+                liq[iid] = nearer_liquidation_price(book.favg, q > 0, lev, float(inst.maintenance_margin_rate))
     equity = ledger.equity_estimate(lambda i: market[i].mark)
     return AccountView(
         equity,
@@ -55,4 +67,5 @@ def account_view(
         gross_base,
         hedge_gaps,
         store_ok,
+        dict(states or {}),
     )

@@ -15,8 +15,9 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from bot.accounts import AccountState
 from bot.clock import Clock
-from bot.decisions import Decision, StateTransition, TradingState
+from bot.decisions import Decision, StateTransition, TradingState, TransferDecision
 from bot.domain import (
     NS_PER_SEC,
     ZERO,
@@ -32,10 +33,14 @@ from bot.domain import (
     OrderStatus,
     OrderUpdate,
     Purpose,
+    TransferIntent,
+    TransferStatus,
+    TransferUpdate,
     to_decimal,
 )
-from bot.events import DecisionMade, EventBus, OrderSent, TickClosed
+from bot.events import DecisionMade, EventBus, OrderSent, TickClosed, TransferDecided
 from bot.execution.account import account_view
+from bot.execution.margin_manager import topup_intents
 from bot.execution.pairs import PairBook
 from bot.execution.stats import ExecutorStats
 from bot.feeds.guard import GuardBounds, PriceGuard
@@ -184,6 +189,29 @@ class Executor:
             self.pairs.refresh(self._held())
         if self.working:
             await self._expire_entries(now)
+        await self._manage_margin(now)
+
+    async def _manage_margin(self, now: int) -> None:
+        """Idle collateral to the perp legs that need it, before the governor reads the ladders (transfers pass
+        the governor like orders; at most two steps per venue per tick: spot → derivatives, then → isolated)."""
+        for step in range(2):
+            intents = topup_intents(self._account_states(), self.governor.cfg.g2, now, step)
+            if not intents:
+                return
+            for intent in intents:
+                await self.submit_transfer(intent)
+
+    async def submit_transfer(self, intent: TransferIntent) -> TransferDecision:
+        """The only way a transfer reaches a venue: the governor decides, and only its approved transfer is sent."""
+        decision = self.governor.decide_transfer(intent, self.account_view(), self.clock.now_ns())
+        self.bus.publish(TransferDecided(decision))
+        if decision.transfer is not None:
+            await self.gateways[intent.venue].transfer(decision.transfer)
+            self._drain()
+        return decision
+
+    def _account_states(self) -> dict[str, AccountState]:
+        return {v: st for v, gw in self.gateways.items() if (st := gw.account_state()) is not None}
 
     async def _govern(self, now: int) -> TickResult:
         """The governor moves the trading state and the ladders and says what must be cancelled first."""
@@ -389,6 +417,7 @@ class Executor:
             len(self.working),
             self.pairs.gaps() if self.pairs.pairs else {},
             self.recorder is None or self.recorder.healthy,
+            self._account_states(),
         )
 
     def _drain(self) -> None:
@@ -406,6 +435,13 @@ class Executor:
                 elif isinstance(ev, BorrowCharge):
                     self.ledger.apply_borrow(ev)
                     st.borrow_charges += 1
+                    publish(ev)
+                elif isinstance(ev, TransferUpdate):
+                    st.transfers[ev.status.value] += 1
+                    if ev.status is TransferStatus.DONE:
+                        st.transferred_usd += float(ev.amount)
+                    else:
+                        log.warning("venue.transfer_refused", venue=ev.venue, transfer=ev.transfer_id, reason=ev.reason)
                     publish(ev)
                 elif isinstance(ev, OrderUpdate):
                     publish(ev)

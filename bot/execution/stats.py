@@ -28,6 +28,8 @@ class ExecutorStats:
     tick_end_unhedged_max: float = 0.0  # largest left at the end of a tick
     ticks_unhedged: int = 0  # ticks that ended with more than g9.max_unhedged_usd of delta
     rejections: Counter[str] = field(default_factory=Counter)
+    transfers: Counter[str] = field(default_factory=Counter)  # by outcome at the venue (done / rejected)
+    transferred_usd: float = 0.0  # USDT moved by transfers the venues carried out (moves no equity)
     equity: EquityTrack = field(default_factory=EquityTrack, repr=False)
     fills_log: list[Fill] = field(default_factory=list, repr=False)
     funding_log: list[FundingPayment] = field(default_factory=list, repr=False)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from bot.decisions import Decision, LadderEvent, Outcome, StateTransition
-from bot.domain import Origin
-from bot.events import DecisionMade
+from bot.decisions import Decision, LadderEvent, Outcome, StateTransition, TransferDecision
+from bot.domain import Origin, TransferStatus, TransferUpdate
+from bot.events import DecisionMade, TransferDecided
 
 _RULE = re.compile(r"\bG\d\b")
 
@@ -35,6 +35,8 @@ class MemoryAudit:
         self.decisions: list[Decision] = []
         self.transitions: list[StateTransition] = []
         self.ladder_events: list[LadderEvent] = []
+        self.transfer_decisions: list[TransferDecision] = []
+        self.transfers: list[TransferUpdate] = []  # every transfer a venue carried out (or refused)
         self.by_rule_outcome: Counter[tuple[str, str]] = Counter()
         self.by_code: Counter[str] = Counter()
         self.by_outcome: Counter[str] = Counter()
@@ -48,6 +50,20 @@ class MemoryAudit:
             self.transitions.append(event)
         elif isinstance(event, LadderEvent):
             self.ladder_events.append(event)
+        elif isinstance(event, TransferDecided):
+            d = event.decision
+            self.transfer_decisions.append(d)
+            self.by_outcome[d.outcome.value] += 1
+            for h in d.hits:
+                self.by_rule_outcome[(h.rule, d.outcome.value)] += 1
+                self.by_code[h.code.value] += 1
+        elif isinstance(event, TransferUpdate):
+            self.transfers.append(event)
+
+    @property
+    def transferred_usd(self) -> float:
+        """USDT moved by transfers the venues carried out."""
+        return float(sum(t.amount for t in self.transfers if t.status is TransferStatus.DONE))
 
     def decision(self, d: Decision) -> None:
         self.decisions.append(d)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
+from bot.accounts import AccountState
 from bot.decisions import HedgeGap, RuleHit, RuleId
 from bot.domain import Instrument, MarketSnapshot, OrderIntent
 from bot.governor.calendar import ExpiryPhase
@@ -28,6 +29,7 @@ class AccountView:
     gross_by_base: Mapping[str, float] = field(default_factory=dict)
     hedge_gaps: Mapping[str, HedgeGap] = field(default_factory=dict)  # per base: a lead leg awaiting its hedge
     store_ok: bool = True  # the store can write orders ahead (entries fail closed when it cannot)
+    accounts: Mapping[str, AccountState] = field(default_factory=dict)  # the venues' own accounts, where known
 
 
 class LeverageCap(NamedTuple):

@@ -15,7 +15,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from bot.decisions import Decision, DenyCode, LadderEvent, Outcome, RuleHit, RuleId, StateTransition, TradingState
+from bot.decisions import (
+    Decision,
+    DenyCode,
+    LadderEvent,
+    Outcome,
+    RuleHit,
+    RuleId,
+    StateTransition,
+    TradingState,
+    TransferDecision,
+)
 from bot.domain import (
     NS_PER_SEC,
     Instrument,
@@ -28,6 +38,7 @@ from bot.domain import (
     Origin,
     Purpose,
     Side,
+    TransferIntent,
 )
 from bot.governor.actions import ActionFactory
 from bot.governor.calendar import ExpiryCalendar
@@ -43,6 +54,7 @@ from bot.governor.rules_config import RulesConfig
 from bot.governor.ruleset import default_rules
 from bot.governor.signals import EIGHT_HOURS, SignalTracker
 from bot.governor.state import GovernorState, set_state, update_state
+from bot.governor.transfers import decide_transfer
 from bot.governor.venue_health import VenueHealthBook
 from bot.governor.watch import (
     complete_or_unwind,
@@ -326,6 +338,11 @@ class Governor:
         return out
 
     # --- per intent ----------------------------------------------------------------------------------------------
+    def decide_transfer(self, intent: TransferIntent, account: AccountView, now_ns: int) -> TransferDecision:
+        """Answer one transfer intent (``bot.governor.transfers``)."""
+        tid = f"{self.client_id_prefix}{intent.intent_id}"
+        return decide_transfer(intent, account.accounts, self.cfg, self.state.trading_state, now_ns, tid)
+
     def decide(
         self,
         intent: OrderIntent,

@@ -68,9 +68,14 @@ class G2Config(_Section):
     liq_buffer_pct: Frac = 0.05
     liq_buffer_stress_pct: Frac = 0.10
     stress_vol: Pos = 1.0
+    topup_below_pct: Frac = Field(0.40, description="a perp whose liquidation is nearer than this gets collateral")
+    topup_to_pct: Frac = Field(0.60, description="... enough to put its liquidation this far away")
+    min_topup_usd: float = Field(50.0, ge=0, description="a top-up smaller than this is not worth a transfer")
 
     @model_validator(mode="after")
     def _buffers(self) -> G2Config:
+        if self.topup_to_pct <= self.topup_below_pct:
+            raise ValueError("topup_to_pct must be above topup_below_pct")
         if self.liq_buffer_stress_pct < self.liq_buffer_pct:
             raise ValueError("liq_buffer_stress_pct must be >= liq_buffer_pct")
         return self
@@ -208,6 +213,7 @@ class G7Config(_Section):
     max_orders_per_minute: int = Field(60, ge=1, le=100_000)
     max_open_orders: int = Field(50, ge=1, le=10_000)
     min_resize_scale: float = Field(0.05, ge=0, le=1, description="a resize below this share of the intent rejects")
+    max_transfer_usd: float = Field(250_000, gt=0, description="the most one wallet transfer may move")
 
     @model_validator(mode="after")
     def _coherent(self) -> G7Config:

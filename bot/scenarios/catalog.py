@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from bot.decisions import DenyCode, Outcome
 from bot.domain import NS_PER_SEC, MarketBatch, Origin, Purpose
+from bot.governor.rules_config import RulesConfig
 from bot.scenarios.paths import HOUR, PERP, Bar, ramp, to_batches, warmup, with_
 from bot.scenarios.runner import ScenarioRun
 
@@ -29,6 +30,16 @@ class Scenario:
     checks: Callable[[ScenarioRun, int], list[Check]]  # (run, index of the first stress bar)
     stress_at: int
     settings: dict[str, object] | None = None
+    rules: dict[str, dict[str, object]] | None = None  # rule sections' fields overridden: {"g2": {...}}
+
+    def rules_for(self, base: RulesConfig) -> RulesConfig:
+        """``base`` with this scenario's rule overrides (validated like a rules file)."""
+        if not self.rules:
+            return base
+        raw = base.model_dump()
+        for section, fields in self.rules.items():
+            raw[section] = raw[section] | fields
+        return RulesConfig.model_validate(raw)
 
     def batches(self) -> list[MarketBatch]:
         return to_batches(self.bars(), int(self.start.timestamp()))
@@ -305,6 +316,45 @@ def gap_checks(run: ScenarioRun, t0: int) -> list[Check]:
     ]
 
 
+# --- a threefold rally of a hedged book -------------------------------------------------------------------------------
+RALLY_HOURS = 30 * 24
+
+
+def rally_bars() -> list[Bar]:
+    calm = warmup(WARM)
+    p0 = calm[-1].price
+    return calm + ramp(RALLY_HOURS, lambda t: Bar(p0 * 3.0**t, 0.0003))  # spot and perps together, funding rich
+
+
+def rally_checks(run: ScenarioRun, t0: int) -> list[Check]:
+    audit = run.bot.audit
+    acted = [d for d in audit.decisions if d.intent.origin is Origin.GOVERNOR and d.ts_ns >= t0]
+    liq = [e for e in audit.ladder_events if e.measure == "liq_distance" and e.to_stage > 0]
+    done = [t for t in audit.transfers if t.status.value == "done"]
+    refused = [t for t in audit.transfers if t.status.value != "done"]
+    gross_end = run.observer.timeline.gross_usd[-1]
+    entered = _positions_before(run, t0)
+    return _common(run, t0) + [
+        Check("no trim, hedge or close of the hedged book", not acted, f"{len(acted)} governor intents"),
+        Check("the liquidation-distance ladder never leaves stage 0", not liq, f"{len(liq)} ladder moves"),
+        Check(
+            "idle collateral moved to the perp legs (split account)",
+            bool(done) and not refused,
+            f"{len(done)} transfers, {sum(float(t.amount) for t in done):,.0f} USDT; {len(refused)} refused",
+        ),
+        Check(
+            "the book rode the rally whole",
+            gross_end > 2.8 * entered,
+            f"gross {entered:,.0f} -> {gross_end:,.0f} USD",
+        ),
+        Check(
+            "the transfers are in the timeline",
+            sum(1 for e in run.timeline if e.kind == "transfer") == len(audit.transfer_decisions) > 0,
+            f"{len(audit.transfer_decisions)} transfer decisions",
+        ),
+    ]
+
+
 # --- a broken print ----------------------------------------------------------------------------------------------
 def bad_print_bars() -> list[Bar]:
     calm = warmup(WARM)
@@ -392,12 +442,23 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "gap-move",
-            "gap move against one leg: the short perps gap 22% over spot in one bar (S1 at 3x)",
+            "gap move against one leg: the short perps gap 22% over spot in one bar (S1 at 3x, isolated margin, "
+            "no idle collateral to move to it)",
             START,
             gap_bars,
             gap_checks,
             WARM,
-            {"strategy.s1.perp_leverage": 3},
+            {"strategy.s1.perp_leverage": 3, "paper.margin_mode": "isolated"},
+            {"g2": {"topup_below_pct": 0.0}},  # margin management off: the collateral has run out
+        ),
+        Scenario(
+            "rally",
+            "a hedged book through a threefold rally in 30 days with funding positive (default accounts: Binance "
+            "split, Bybit unified; cross margin)",
+            START,
+            rally_bars,
+            rally_checks,
+            WARM,
         ),
         Scenario(
             "bad-print",

@@ -50,7 +50,7 @@ class ScriptedFeed:
 @dataclass(frozen=True, slots=True)
 class Event:
     ts_ns: int
-    kind: str  # decision | ladder | state | liquidation
+    kind: str  # decision | ladder | state | liquidation | transfer
     rule: str
     stage: int | None
     action: str
@@ -172,6 +172,21 @@ def timeline(bot: Bot, marks_at: dict[int, dict[str, float]]) -> list[Event]:
                 t.code.value if t.code else "",
             )
         )
+    for td in audit.transfer_decisions:
+        ti = td.intent
+        where = ti.instrument_id or ti.venue
+        out.append(
+            Event(
+                td.ts_ns,
+                "transfer",
+                ",".join(sorted({h.rule for h in td.hits})) or "-",
+                None,
+                f"transfer {td.outcome.value}",
+                float(ti.amount),
+                td.state.value,
+                f"{ti.from_wallet}->{ti.to_wallet} {where} {ti.reason}".strip(),
+            )
+        )
     for f in bot.executor.stats.fills_log:
         if f.is_liquidation:
             out.append(
@@ -186,6 +201,6 @@ def timeline(bot: Bot, marks_at: dict[int, dict[str, float]]) -> list[Event]:
                     f.instrument_id,
                 )
             )
-    order = {"state": 0, "ladder": 1, "decision": 2, "liquidation": 3}
+    order = {"state": 0, "transfer": 1, "ladder": 2, "decision": 3, "liquidation": 4}
     out.sort(key=lambda e: (e.ts_ns, order[e.kind]))
     return out

@@ -164,6 +164,25 @@ class BorrowRow(Base):
     amount: Mapped[Decimal] = mapped_column(Money)
 
 
+class TransferRow(Base):
+    """A wallet transfer or margin top-up as the venue carried it out (or refused it): moves no equity."""
+
+    __tablename__ = "transfers"
+    __table_args__ = (UniqueConstraint("run_id", "venue", "transfer_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    venue: Mapped[str] = mapped_column(String(32))
+    transfer_id: Mapped[str] = mapped_column(String(64))
+    ts_ns: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    asset: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    from_wallet: Mapped[str] = mapped_column(String(16))
+    to_wallet: Mapped[str] = mapped_column(String(16))
+    instrument_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason: Mapped[str] = mapped_column(String(64))
+
+
 class DecisionRow(Base):
     """Every governor decision, with the rules that fired and their inputs."""
 

@@ -23,9 +23,9 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.decisions import Decision, LadderEvent, StateTransition
-from bot.domain import BorrowCharge, Fill, FundingPayment, Order, OrderUpdate, to_decimal
-from bot.events import DecisionMade, Event
+from bot.decisions import Decision, LadderEvent, StateTransition, TransferDecision
+from bot.domain import BorrowCharge, Fill, FundingPayment, Order, OrderUpdate, TransferUpdate, to_decimal
+from bot.events import DecisionMade, Event, TransferDecided
 from bot.logs import get_logger
 from bot.store.repository import Store, TickRecords
 
@@ -134,6 +134,49 @@ def decision_row(run_id: int, d: Decision) -> dict[str, Any]:
     }
 
 
+def transfer_decision_row(run_id: int, d: TransferDecision) -> dict[str, Any]:
+    """A transfer decision in the decisions table (purpose ``transfer``; the intent's numbers in ``hits``)."""
+    return {
+        "run_id": run_id,
+        "decision_id": d.decision_id,
+        "intent_id": d.intent.intent_id,
+        "ts_ns": d.ts_ns,
+        "origin": d.intent.origin.value,
+        "purpose": "transfer",
+        "outcome": d.outcome.value,
+        "scale": 1.0 if d.transfer is not None else 0.0,
+        "state": d.state.value,
+        "risk_reducing": d.intent.to_wallet != "spot",
+        "rules": ",".join(d.rules)[:128],
+        "unavailable": "",
+        "hits": [
+            {
+                "rule": h.rule,
+                "code": h.code.value,
+                "max_scale": h.max_scale,
+                "inputs": {k: _json(v) for k, v in h.inputs.items()},
+            }
+            for h in d.hits
+        ],
+    }
+
+
+def transfer_row(run_id: int, t: TransferUpdate) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "venue": t.venue,
+        "transfer_id": t.transfer_id,
+        "ts_ns": t.ts_ns,
+        "status": t.status.value,
+        "asset": t.asset,
+        "amount": t.amount,
+        "from_wallet": t.from_wallet,
+        "to_wallet": t.to_wallet,
+        "instrument_id": t.instrument_id,
+        "reason": t.reason[:64],
+    }
+
+
 class Recorder:
     """Buffers one tick's records, writes orders ahead, and survives store outages without losing a record."""
 
@@ -189,6 +232,10 @@ class Recorder:
             self.tick.funding.append(funding_row(self.run_id, event))
         elif isinstance(event, BorrowCharge):
             self.tick.borrow.append(borrow_row(self.run_id, event))
+        elif isinstance(event, TransferDecided):
+            self.tick.decisions.append(transfer_decision_row(self.run_id, event.decision))
+        elif isinstance(event, TransferUpdate):
+            self.tick.transfers.append(transfer_row(self.run_id, event))
         elif isinstance(event, OrderUpdate):
             self.order_update(event)
         elif isinstance(event, StateTransition):

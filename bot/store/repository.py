@@ -33,6 +33,7 @@ from bot.store.models import (
     PairRow,
     PositionRow,
     Run,
+    TransferRow,
     TransitionRow,
 )
 
@@ -80,6 +81,7 @@ class TickRecords:
     fills: list[dict[str, Any]] = field(default_factory=list)
     funding: list[dict[str, Any]] = field(default_factory=list)
     borrow: list[dict[str, Any]] = field(default_factory=list)
+    transfers: list[dict[str, Any]] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)
     transitions: list[dict[str, Any]] = field(default_factory=list)
     ladder: list[dict[str, Any]] = field(default_factory=list)
@@ -95,6 +97,7 @@ class TickRecords:
                 self.fills,
                 self.funding,
                 self.borrow,
+                self.transfers,
                 self.decisions,
                 self.transitions,
                 self.ladder,
@@ -217,6 +220,7 @@ class Store:
             (FillRow, rec.fills),
             (FundingRow, rec.funding),
             (BorrowRow, rec.borrow),
+            (TransferRow, rec.transfers),
             (DecisionRow, rec.decisions),
             (EquityRow, rec.equity),
         ):
@@ -332,6 +336,9 @@ class Store:
 
     async def borrow(self, run_id: int) -> list[BorrowRow]:
         return await self._all(BorrowRow, run_id, BorrowRow.id)
+
+    async def transfers(self, run_id: int) -> list[TransferRow]:
+        return await self._all(TransferRow, run_id, TransferRow.id)
 
     async def decisions(self, run_id: int) -> list[DecisionRow]:
         return await self._all(DecisionRow, run_id, DecisionRow.id)

@@ -22,8 +22,8 @@ from prometheus_client.registry import Collector
 
 from bot import __version__
 from bot.decisions import TradingState
-from bot.domain import Fill, Instrument, MarketSnapshot, OrderStatus, OrderUpdate
-from bot.events import DecisionMade, Event, OrderSent, TickClosed
+from bot.domain import Fill, Instrument, MarketSnapshot, OrderStatus, OrderUpdate, TransferUpdate
+from bot.events import DecisionMade, Event, OrderSent, TickClosed, TransferDecided
 from bot.feeds.guard import SuspectPrint
 from bot.governor.watch import unhedged_by_base
 
@@ -65,6 +65,15 @@ class Metrics:
             "carrybot_venue_rejections_total", "orders the venue rejected", ["reason"], registry=r
         )
         self.fills = Counter("carrybot_fills_total", "fills", ["venue"], registry=r)
+        self.transfers = Counter(
+            "carrybot_transfers_total",
+            "wallet transfers and margin top-ups, by venue and outcome",
+            ["venue", "status"],
+            registry=r,
+        )
+        self.transferred = Counter(
+            "carrybot_transferred_usd_total", "USDT moved by transfers the venues carried out", ["venue"], registry=r
+        )
         self.suspect_prints = Counter(
             "carrybot_price_suspect_total",
             "prints the price guard held back (never used as marks)",
@@ -122,6 +131,16 @@ class Metrics:
         elif isinstance(event, OrderUpdate):
             if event.status is OrderStatus.REJECTED:
                 self.rejections.labels(event.reason or "unknown").inc()
+        elif isinstance(event, TransferDecided):
+            td = event.decision
+            for h in td.hits:
+                self.decisions.labels(h.rule, td.outcome.value).inc()
+            if not td.hits:
+                self.decisions.labels("none", td.outcome.value).inc()
+        elif isinstance(event, TransferUpdate):
+            self.transfers.labels(event.venue, event.status.value).inc()
+            if event.status.value == "done":
+                self.transferred.labels(event.venue).inc(float(event.amount))
         elif isinstance(event, SuspectPrint):
             self.suspect_prints.labels(event.instrument_id, event.reason).inc()
         elif isinstance(event, TickClosed):

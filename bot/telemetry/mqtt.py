@@ -25,8 +25,8 @@ from typing import Any, Protocol
 import aiomqtt
 
 from bot.decisions import LadderEvent, StateTransition
-from bot.domain import Fill, FundingPayment
-from bot.events import DecisionMade, Event, PositionMismatch
+from bot.domain import Fill, FundingPayment, TransferUpdate
+from bot.events import DecisionMade, Event, PositionMismatch, TransferDecided
 from bot.feeds.guard import SuspectPrint
 from bot.logs import get_logger
 from bot.retry import Backoff
@@ -55,6 +55,30 @@ def event_payload(event: Event) -> tuple[str, dict[str, Any]] | None:
             "scale": d.scale,
             "origin": d.intent.origin.value,
             "ts_ns": d.ts_ns,
+        }
+    if isinstance(event, TransferDecided):
+        td = event.decision
+        return "decisions", {
+            "decision_id": td.decision_id,
+            "outcome": td.outcome.value,
+            "rules": list(td.rules),
+            "codes": [h.code.value for h in td.hits],
+            "kind": "transfer",
+            "origin": td.intent.origin.value,
+            "ts_ns": td.ts_ns,
+        }
+    if isinstance(event, TransferUpdate):
+        return "transfers", {
+            "venue": event.venue,
+            "transfer_id": event.transfer_id,
+            "status": event.status.value,
+            "asset": event.asset,
+            "amount": str(event.amount),
+            "from": event.from_wallet,
+            "to": event.to_wallet,
+            "instrument": event.instrument_id,
+            "reason": event.reason,
+            "ts_ns": event.ts_ns,
         }
     if isinstance(event, Fill):
         return "fills", {

@@ -20,6 +20,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from bot.accounts import AccountState
 from bot.clock import wall_ns
 from bot.domain import (
     ZERO,
@@ -34,6 +35,9 @@ from bot.domain import (
     OrderStatus,
     OrderUpdate,
     Position,
+    Transfer,
+    TransferStatus,
+    TransferUpdate,
     VenueEvent,
 )
 from bot.errors import SandboxUnavailable, VenueError
@@ -61,6 +65,10 @@ _STATUS = {
     "rejected": OrderStatus.REJECTED,
     "expired": OrderStatus.CANCELED,
 }
+
+
+# ccxt's name of the account USDⓈ-margined perps margin from, per venue (``transfer``'s fromAccount/toAccount)
+_DERIVATIVES_ACCOUNT = {"binance": "future", "okx": "trading", "bybit": "unified"}
 
 
 class CcxtGateway:
@@ -218,6 +226,43 @@ class CcxtGateway:
     def drain_events(self) -> list[VenueEvent]:
         events, self._events = self._events, []
         return events
+
+    def account_state(self) -> AccountState | None:
+        return None  # the live account's wallets and margin are not read yet: the governor uses the isolated formula
+
+    async def transfer(self, t: Transfer) -> None:
+        """ccxt's unified ``transfer`` between wallets (``spot`` and the venue's derivatives account), or
+        ``add_margin`` into an isolated position. Sent once, never retried: a transfer is not idempotent, and an
+        unknown outcome is reported as refused (the next tick reads the margin again and proposes what is still
+        missing)."""
+        wallet = {"spot": "spot", "derivatives": _DERIVATIVES_ACCOUNT.get(self.venue, "swap"), "unified": "unified"}
+        try:
+            if t.to_wallet == "isolated":
+                symbol = self.symbols[t.instrument_id or ""]
+                await self.ex.add_margin(symbol, float(t.amount))
+            else:
+                await self.ex.transfer(t.asset, float(t.amount), wallet[t.from_wallet], wallet[t.to_wallet])
+        except Exception as exc:  # noqa: BLE001 - classified in one place
+            _kind, code = classify(exc)
+            self.errors[code] += 1
+            log.warning("venue.transfer_refused", venue=self.venue, transfer_id=t.transfer_id, code=code)
+            self._events.append(self._transfer_update(t, TransferStatus.REJECTED, code))
+            return
+        self._events.append(self._transfer_update(t, TransferStatus.DONE, ""))
+
+    def _transfer_update(self, t: Transfer, status: TransferStatus, reason: str) -> TransferUpdate:
+        return TransferUpdate(
+            self.venue,
+            t.transfer_id,
+            status,
+            t.asset,
+            t.amount,
+            t.from_wallet,
+            t.to_wallet,
+            wall_ns(),
+            t.instrument_id,
+            reason,
+        )
 
     async def fetch_positions(self) -> dict[str, Position]:
         rows = await self.call("fetch_positions", self.ex.fetch_positions)

@@ -9,7 +9,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from bot.domain import BorrowCharge, Fill, FundingPayment, MarketBatch, Order, OrderUpdate, Position, VenueEvent
+from bot.accounts import AccountState
+from bot.domain import (
+    BorrowCharge,
+    Fill,
+    FundingPayment,
+    MarketBatch,
+    Order,
+    OrderUpdate,
+    Position,
+    Transfer,
+    VenueEvent,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +41,13 @@ class Gateway(Protocol):
         """Send an approved order. Outcomes arrive as events (fills, updates); never raises for a rejection."""
 
     async def cancel(self, client_order_id: str) -> None: ...
+
+    async def transfer(self, t: Transfer) -> None:
+        """Carry out an approved transfer; the outcome arrives as a ``TransferUpdate`` event."""
+
+    def account_state(self) -> AccountState | None:
+        """The venue account as the venue keeps it (wallets, collateral, margin), as of the last tick; ``None`` when
+        the gateway cannot say (the governor then falls back to the isolated formula at the leg's leverage)."""
 
     def drain_events(self) -> list[VenueEvent]:
         """Events since the last call, in the order they happened."""

@@ -5,15 +5,27 @@ Matching: market orders take the snapshot's touch (bid/ask from the feed's sprea
 tick. Limit orders that cross fill as taker (post-only ones are rejected instead); resting ones fill as maker at
 their price once a later bar's range trades through it. Fees by the instrument's maker/taker schedule; latency
 through the clock. Funding is settled on open perp positions at the feed's settlement times
-(``payment = −qty × mark × rate``: shorts receive when the rate is positive). Positions are isolated-margin at
-their leverage and liquidated at the G2 price: long ``P(1 − 1/L − m)``, short ``P(1 + 1/L + m)``.
-The account (cash, holdings, positions, open orders) belongs to the venue, not to the bot.
+(``payment = −qty × mark × rate``: shorts receive when the rate is positive). The account is kept as the venue
+keeps it (``bot.accounts``): split (spot wallet + derivatives wallet) or unified (spot coins are collateral at a
+haircut); each perp position cross or isolated; liquidated where the venue would liquidate it — an isolated one at
+``P(1 − 1/L)/(1 − m)`` (long) or ``P(1 + 1/L)/(1 + m)`` (short) from its posted margin, a cross one when its margin
+account's balance falls to its maintenance margin. Transfers between wallets, and into an isolated position's margin,
+move no equity. The account (wallets, holdings, positions, open orders) belongs to the venue, not to the bot.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from bot.accounts import (
+    AccountState,
+    MarginMode,
+    Wallet,
+    isolated_liquidation_price,
+    margin_wallet,
+    spot_wallet,
+    tier_for,
+)
 from bot.domain import (
     NS_PER_SEC,
     SECS_PER_YEAR,
@@ -32,14 +44,17 @@ from bot.domain import (
     OrderUpdate,
     Position,
     Side,
+    Transfer,
+    TransferStatus,
+    TransferUpdate,
     VenueEvent,
     to_decimal,
 )
 from bot.venues.gateway import Balance
 from bot.venues.paper_journal import encode
-from bot.venues.paper_state import PaperParams, PaperState, PerpPos, Working, liquidation_price
+from bot.venues.paper_state import PaperParams, PaperState, PerpPos, Working
 
-__all__ = ["PaperParams", "PaperVenue", "liquidation_price"]
+__all__ = ["PaperParams", "PaperVenue"]
 
 
 class PaperVenue(PaperState):
@@ -59,23 +74,27 @@ class PaperVenue(PaperState):
 
     def _observe(self, batch: MarketBatch) -> None:
         books = self._books
-        for snap in batch.snapshots:
+        derivs = []
+        for snap in batch.snapshots:  # every book first: a cross account is valued at this tick's marks
             inst = self._inst.get(snap.instrument_id)
             if inst is None:
                 continue
             books[snap.instrument_id] = snap
             if self._borrow_since and snap.instrument_id in self._borrow_since:
                 self._charge_borrow(inst, snap)
-            if inst.is_derivative:
-                pos = self.perps.get(snap.instrument_id)
-                if pos is not None:
-                    if inst.ts_expiry_ns is not None and snap.ts_ns >= inst.ts_expiry_ns:
-                        self._settle_expiry(inst, pos, snap)
-                        continue
-                    if snap.range_high is not None and self._maybe_liquidate(inst, pos, snap):
-                        continue
-                    if snap.settlement is not None:
-                        self._settle_funding(inst, pos, snap)
+            if inst.is_derivative and snap.instrument_id in self.perps:
+                derivs.append((inst, snap))
+        for inst, snap in derivs:
+            pos = self.perps.get(snap.instrument_id)
+            if pos is None:
+                continue
+            if inst.ts_expiry_ns is not None and snap.ts_ns >= inst.ts_expiry_ns:
+                self._settle_expiry(inst, pos, snap)
+                continue
+            if snap.range_high is not None and self._maybe_liquidate(inst, pos, snap):
+                continue
+            if snap.settlement is not None:
+                self._settle_funding(inst, pos, snap)
         if self._working:
             self._match_working()
 
@@ -137,28 +156,103 @@ class PaperVenue(PaperState):
         return out
 
     async def fetch_balance(self) -> Balance:
-        return Balance(self.cash, self.equity())
+        return Balance(self.cash + self.deriv_cash, self.equity())
+
+    def account_state(self) -> AccountState:
+        return AccountState(self.margin_account(), float(self.cash - self._borrow_held()) if self.split else 0.0)
+
+    async def transfer(self, t: Transfer) -> None:
+        """Move USDT between this account's wallets, or into an isolated position's margin (no equity moves)."""
+        if self._p.latency_secs:
+            await self._clock.sleep(self._p.latency_secs)
+        reason = self._check_transfer(t)
+        if not reason:
+            amount = t.amount
+            if t.from_wallet == Wallet.SPOT:
+                self.cash -= amount
+            else:
+                self._credit_margin(-amount)
+            if t.to_wallet == "isolated":
+                self.perps[t.instrument_id or ""].margin += amount
+            elif t.to_wallet == Wallet.SPOT:
+                self.cash += amount
+            else:
+                self._credit_margin(amount)
+        self._seen_transfers.add(t.transfer_id)
+        if self._journal is not None:
+            self._unjournaled.append(("seen_transfer", {"transfer_id": t.transfer_id}))
+        self._emit(
+            TransferUpdate(
+                self.venue,
+                t.transfer_id,
+                TransferStatus.REJECTED if reason else TransferStatus.DONE,
+                t.asset,
+                t.amount,
+                t.from_wallet,
+                t.to_wallet,
+                self._clock.now_ns(),
+                t.instrument_id,
+                reason,
+            )
+        )
+        self._persist(durable=True)
+
+    def _check_transfer(self, t: Transfer) -> str:
+        if t.transfer_id in self._seen_transfers:
+            return "duplicate_transfer_id"
+        quote = next((i.quote for i in self._inst.values()), "USDT")
+        if t.asset != quote:
+            return "unsupported_asset"
+        mode = self._p.account_mode
+        wallets = {spot_wallet(mode).value, margin_wallet(mode).value}
+        if t.from_wallet not in wallets or (t.to_wallet not in wallets and t.to_wallet != "isolated"):
+            return "unknown_wallet"
+        if t.to_wallet == "isolated":
+            pos = self.perps.get(t.instrument_id or "")
+            if pos is None or pos.mode is not MarginMode.ISOLATED or t.from_wallet != margin_wallet(mode):
+                return "no_isolated_position"
+        if t.amount <= 0:
+            return "invalid_amount"
+        if t.from_wallet == Wallet.SPOT and t.amount > self._spot_free():
+            return "insufficient_funds"
+        if t.from_wallet != Wallet.SPOT and float(t.amount) > self._margin_free():
+            return "insufficient_funds"
+        return ""
 
     # --- account ------------------------------------------------------------------------------------------------
     def equity(self) -> Decimal:
-        """Cash + spot holdings at mark + perp unrealized PnL at mark."""
-        eq = self.cash
+        """Every wallet's USDT + posted isolated margin + spot holdings at mark + perp unrealized PnL at mark."""
+        eq = self.cash + self.deriv_cash
         for iid, qty in self.holdings.items():
             if qty:
                 eq += qty * to_decimal(self._books[iid].mark)
         for iid, pos in self.perps.items():
-            eq += pos.qty * (to_decimal(self._books[iid].mark) - pos.entry)
+            eq += pos.margin + pos.qty * (to_decimal(self._books[iid].mark) - pos.entry)
         return eq
 
     def open_order_ids(self) -> list[str]:
         return list(self._working)
 
-    def _used_margin(self) -> Decimal:
-        perps = sum((abs(p.qty) * p.entry / p.leverage for p in self.perps.values()), ZERO)
+    def _borrow_held(self) -> Decimal:
+        """Cash the venue holds against borrowed spot."""
         if not self._borrow_since:
-            return perps
+            return ZERO
         held_against = sum((-q * to_decimal(self._books[i].mark) for i, q in self.holdings.items() if q < 0), ZERO)
-        return perps + held_against * self._p.borrow_margin_pct
+        return held_against * self._p.borrow_margin_pct
+
+    def _spot_free(self) -> Decimal:
+        """USDT the spot side may spend (a unified account also keeps its margin whole: see ``_affordable``)."""
+        free = self.cash - self._borrow_held()
+        if not self.split:
+            free = min(free, to_decimal(max(0.0, self._margin_free())))
+        return free
+
+    def _margin_free(self) -> float:
+        """Margin balance less initial margin (and, unified, less what borrowed spot holds)."""
+        free = self.margin_account().free_margin()
+        if not self.split:
+            free -= float(self._borrow_held())
+        return free
 
     # --- internals ----------------------------------------------------------------------------------------------
     def _update(self, cid: str, status: OrderStatus, filled: Decimal, reason: str = "") -> None:
@@ -236,12 +330,18 @@ class PaperVenue(PaperState):
 
     def _affordable(self, inst: Instrument, order: Order, qty: Decimal, price: Decimal, liq: Liquidity) -> bool:
         fee = qty * price * inst.fees.rate(liq)
-        free = self.cash - self._used_margin()
         if inst.kind is InstrumentKind.SPOT:
             held = self.holdings.get(inst.id, ZERO)
+            free = self.cash - self._borrow_held()
             if order.side is Side.BUY:
                 cover = min(qty, max(ZERO, -held))  # buying back borrowed coins releases their margin
-                return free + cover * price * self._p.borrow_margin_pct >= qty * price + fee
+                if free + cover * price * self._p.borrow_margin_pct < qty * price + fee:
+                    return False
+                if self.split:
+                    return True
+                # unified: the coins bought replace their cost as collateral, less the haircut
+                lost = float(qty * price * (1 - self._p.collateral_haircut) + fee)
+                return self._margin_free() >= lost or cover == qty
             short = max(ZERO, qty - max(held, ZERO))
             if short == 0:
                 return True
@@ -251,8 +351,10 @@ class PaperVenue(PaperState):
         pos = self.perps.get(inst.id)
         held = pos.qty if pos else ZERO
         increase = max(ZERO, abs(held + order.side.sign * qty) - abs(held))
+        if increase == 0:
+            return True
         lev = order.leverage or (pos.leverage if pos else self._p.default_leverage)
-        return free >= increase * price / lev + fee
+        return self._margin_free() >= float(increase * price / lev + fee)
 
     def _execute(self, inst: Instrument, w: Working, qty: Decimal, price: Decimal, liq: Liquidity) -> None:
         order = w.order
@@ -272,8 +374,8 @@ class PaperVenue(PaperState):
         self, inst: Instrument, side: Side, qty: Decimal, price: Decimal, fee: Decimal, leverage: int | None
     ) -> None:
         signed = qty if side is Side.BUY else -qty
-        self.cash -= fee
         if inst.kind is InstrumentKind.SPOT:
+            self.cash -= fee
             if inst.id in self._borrow_since:
                 self._charge_borrow(inst, self._books[inst.id])  # settle interest on the size held until now
             self.cash -= signed * price
@@ -284,32 +386,73 @@ class PaperVenue(PaperState):
             else:
                 self._borrow_since.pop(inst.id, None)
             return
+        self._credit_margin(-fee)
         pos = self.perps.get(inst.id)
         if pos is None:
-            self.perps[inst.id] = PerpPos(signed, price, leverage or self._p.default_leverage)
-            return
-        if leverage:
+            pos = self.perps[inst.id] = PerpPos(
+                ZERO, price, leverage or self._p.default_leverage, self._mode_for(inst.id)
+            )
+        elif leverage:
             pos.leverage = leverage
-        if pos.qty * signed > 0:  # increase: weighted entry
+        if pos.qty == 0 or pos.qty * signed > 0:  # open or increase: weighted entry, isolated margin posted
             total = pos.qty + signed
             pos.entry = (pos.entry * pos.qty + price * signed) / total
             pos.qty = total
+            self._post_isolated(pos, qty * price)
             return
         closed = min(abs(signed), abs(pos.qty))
-        self.cash += closed * (price - pos.entry) * (1 if pos.qty > 0 else -1)
+        self._credit_margin(closed * (price - pos.entry) * (1 if pos.qty > 0 else -1))
+        if pos.margin:
+            released = pos.margin * closed / abs(pos.qty)
+            pos.margin -= released
+            self._credit_margin(released)
         rest = pos.qty + signed
         if rest == 0:
+            if pos.margin:
+                self._credit_margin(pos.margin)
             del self.perps[inst.id]
         elif (rest > 0) == (pos.qty > 0):
             pos.qty = rest
         else:  # flipped through zero: the remainder opens at this price
             pos.qty, pos.entry = rest, price
+            self._post_isolated(pos, abs(rest) * price)
+
+    def _post_isolated(self, pos: PerpPos, notional: Decimal) -> None:
+        """An isolated position takes its initial margin out of the margin wallet."""
+        if pos.mode is MarginMode.ISOLATED:
+            margin = notional / pos.leverage
+            pos.margin += margin
+            self._credit_margin(-margin)
+
+    def liquidation_price(self, instrument_id: str) -> Decimal | None:
+        """Where the venue liquidates this position now (``None``: no move of its base alone reaches it)."""
+        pos = self.perps.get(instrument_id)
+        if pos is None:
+            return None
+        inst = self._inst[instrument_id]
+        if pos.mode is MarginMode.ISOLATED:
+            tier = tier_for(
+                self._p.tiers.get(instrument_id, ()),
+                float(abs(pos.qty) * pos.entry),
+                float(inst.maintenance_margin_rate),
+            )
+            price = isolated_liquidation_price(float(pos.entry), float(pos.qty), float(pos.margin), tier.mmr, tier.cum)
+        else:
+            account = self.margin_account()
+            x = account.liquidation_factor(inst.base)
+            if x is None:
+                return None
+            price = x * self._books[instrument_id].mark
+        return to_decimal(price).quantize(inst.price_tick) if price > 0 else None
 
     def _maybe_liquidate(self, inst: Instrument, pos: PerpPos, snap: MarketSnapshot) -> bool:
-        liq = liquidation_price(pos.entry, pos.qty, pos.leverage, inst.maintenance_margin_rate).quantize(
-            inst.price_tick
-        )
-        hit = to_decimal(snap.range_low) <= liq if pos.qty > 0 else to_decimal(snap.range_high) >= liq  # type: ignore[arg-type]  # checked by caller
+        liq = self.liquidation_price(inst.id)
+        if liq is None:
+            return False
+        factor = liq / to_decimal(snap.mark)
+        below = factor < 1  # a long (or a cross account long this base) is liquidated on the way down
+        extreme = snap.range_low if below else snap.range_high
+        hit = to_decimal(extreme) <= liq if below else to_decimal(extreme) >= liq  # type: ignore[arg-type]  # checked by caller
         if not hit:
             return False
         side = Side.SELL if pos.qty > 0 else Side.BUY
@@ -388,5 +531,5 @@ class PaperVenue(PaperState):
         rate = to_decimal(st.rate)
         mark = to_decimal(snap.mark)
         amount = -pos.qty * mark * rate
-        self.cash += amount
+        self._credit_margin(amount)
         self._emit(FundingPayment(self.venue, inst.id, st.ts_ns, rate, pos.qty, mark, amount))

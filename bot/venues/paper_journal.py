@@ -34,6 +34,8 @@ from bot.domain import (
     OrderUpdate,
     Purpose,
     Side,
+    TransferStatus,
+    TransferUpdate,
 )
 
 
@@ -164,3 +166,7 @@ def decode_update(d: dict[str, Any]) -> OrderUpdate:
 def decode_snapshot(d: dict[str, Any]) -> MarketSnapshot:
     st = d.get("settlement")
     return MarketSnapshot(**(d | {"settlement": None if st is None else FundingSettlement(**st)}))
+
+
+def decode_transfer(d: dict[str, Any]) -> TransferUpdate:
+    return TransferUpdate(**(d | {"status": TransferStatus(d["status"]), "amount": Decimal(d["amount"])}))

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
+from bot.accounts import AccountMode, MarginAccount, MarginMode, MarginTier, PerpMargin
 from bot.clock import Clock
 from bot.domain import (
     ZERO,
@@ -22,6 +23,7 @@ from bot.domain import (
     MarketSnapshot,
     Order,
     OrderUpdate,
+    TransferUpdate,
     VenueEvent,
 )
 from bot.strategies.borrow import BorrowCurve
@@ -32,15 +34,10 @@ from bot.venues.paper_journal import (
     decode_funding,
     decode_order,
     decode_snapshot,
+    decode_transfer,
     decode_update,
     encode,
 )
-
-
-def liquidation_price(entry: Decimal, qty: Decimal, leverage: int, mmr: Decimal) -> Decimal:
-    """G2 liquidation price of a linear position (``qty`` signed)."""
-    inv = Decimal(1) / Decimal(leverage)
-    return entry * (1 - inv - mmr) if qty > 0 else entry * (1 + inv + mmr)
 
 
 @dataclass(slots=True)
@@ -48,6 +45,8 @@ class PerpPos:
     qty: Decimal
     entry: Decimal
     leverage: int
+    mode: MarginMode = MarginMode.CROSS
+    margin: Decimal = ZERO  # posted margin of an isolated position (out of the margin wallet's cash)
 
 
 @dataclass(slots=True)
@@ -67,6 +66,12 @@ class PaperParams:
     default_leverage: int = 1
     borrow: BorrowCurve | None = None  # a spot borrow source; None = short spot is refused
     borrow_margin_pct: Decimal = Decimal("0.5")  # cash held against borrowed spot, as a share of its value
+    account_mode: AccountMode = AccountMode.UNIFIED
+    margin_mode: MarginMode = MarginMode.CROSS  # of every perp position, unless ``margin_modes`` names it
+    margin_modes: Mapping[str, MarginMode] = field(default_factory=dict)  # instrument id -> mode
+    collateral_haircut: Decimal = Decimal("0.95")  # share of a coin's value that is collateral (unified accounts)
+    derivatives_share: Decimal = Decimal("0.5")  # split accounts: share of the initial cash in the derivatives wallet
+    tiers: Mapping[str, tuple[MarginTier, ...]] = field(default_factory=dict)  # instrument id -> leverage brackets
 
 
 class PaperState:
@@ -84,12 +89,15 @@ class PaperState:
         self._inst = {k: v for k, v in instruments.items() if v.venue == venue}
         self._clock = clock
         self._p = params
-        self.cash: Decimal = params.initial_cash
+        split = params.account_mode is AccountMode.SPLIT
+        self.deriv_cash: Decimal = params.initial_cash * params.derivatives_share if split else ZERO
+        self.cash: Decimal = params.initial_cash - self.deriv_cash  # the spot wallet, or the unified one
         self.holdings: dict[str, Decimal] = {}
         self.perps: dict[str, PerpPos] = {}
         self._books: dict[str, MarketSnapshot] = {}
         self._working: dict[str, Working] = {}
         self._seen_ids: set[str] = set()
+        self._seen_transfers: set[str] = set()  # the venue refuses a transfer id it has seen, as it does an order's
         self._events: list[VenueEvent] = []
         self._trade_seq = 0
         self._borrow_since: dict[str, int] = {}
@@ -102,6 +110,7 @@ class PaperState:
         self.fills_log: list[Fill] = []
         self.funding_log: list[FundingPayment] = []
         self.borrow_log: list[BorrowCharge] = []
+        self.transfer_log: list[TransferUpdate] = []
         self.order_status: dict[str, OrderUpdate] = {}
         self._journal = journal
         self._unjournaled: list[tuple[str, dict[str, object]]] = []
@@ -135,12 +144,15 @@ class PaperState:
         state = {
             "account_id": self.account_id,
             "cash": str(self.cash),
+            "deriv_cash": str(self.deriv_cash),
             "trade_seq": self._trade_seq,
             "last_observed_ns": self.last_observed_ns,
             "submissions": self.submissions,
             "duplicate_submissions": self.duplicate_submissions,
             "holdings": {k: str(v) for k, v in self.holdings.items()},
-            "perps": {k: [str(p.qty), str(p.entry), p.leverage] for k, p in self.perps.items()},
+            "perps": {
+                k: [str(p.qty), str(p.entry), p.leverage, p.mode.value, str(p.margin)] for k, p in self.perps.items()
+            },
             "working": [[encode(w.order), str(w.remaining), str(w.filled)] for w in self._working.values()],
             "borrow_since": self._borrow_since,  # the ids seen are journaled as "seen" events
             "books": [encode(b) for b in self._books.values()],
@@ -154,20 +166,26 @@ class PaperState:
         if state is None:
             return
         self.account_id, self.cash = state["account_id"], Decimal(state["cash"])
+        self.deriv_cash = Decimal(state.get("deriv_cash", "0"))
         self._trade_seq, self.last_observed_ns = state["trade_seq"], state["last_observed_ns"]
         self.submissions, self.duplicate_submissions = state["submissions"], state["duplicate_submissions"]
         self.holdings = {k: Decimal(v) for k, v in state["holdings"].items()}
-        self.perps = {k: PerpPos(Decimal(q), Decimal(e), lev) for k, (q, e, lev) in state["perps"].items()}
+        self.perps = {}
+        for k, (q, e, lev, *margin) in state["perps"].items():
+            mode, posted = (MarginMode(margin[0]), Decimal(margin[1])) if margin else (MarginMode.CROSS, ZERO)
+            self.perps[k] = PerpPos(Decimal(q), Decimal(e), lev, mode, posted)
         self._working = {}
         for o, remaining, filled in state["working"]:
             order = decode_order(o)
             self._working[order.client_order_id] = Working(order, Decimal(remaining), Decimal(filled))
         self._seen_ids = set(state.get("seen_ids", ())) | {e["client_order_id"] for e in journal.events("seen")}
+        self._seen_transfers = {e["transfer_id"] for e in journal.events("seen_transfer")}
         self._borrow_since = {k: int(v) for k, v in state["borrow_since"].items()}
         self._books = {b["instrument_id"]: decode_snapshot(b) for b in state["books"]}
         self.fills_log = [decode_fill(d) for d in journal.events("fill")]
         self.funding_log = [decode_funding(d) for d in journal.events("funding")]
         self.borrow_log = [decode_borrow(d) for d in journal.events("borrow")]
+        self.transfer_log = [decode_transfer(d) for d in journal.events("transfer")]
         self.order_status = {u.client_order_id: u for u in map(decode_update, journal.events("order"))}
 
     # --- the exchange's history (what reconciliation asks a venue) ---------------------------------------------------
@@ -186,6 +204,70 @@ class PaperState:
     async def fetch_borrow(self, since_ns: int = 0) -> list[BorrowCharge]:
         return [c for c in self.borrow_log if c.ts_ns >= since_ns]
 
+    async def fetch_transfers(self, since_ns: int = 0) -> list[TransferUpdate]:
+        return [t for t in self.transfer_log if t.ts_ns >= since_ns]
+
+    # --- the account as the venue keeps it ---------------------------------------------------------------------------
+    @property
+    def split(self) -> bool:
+        return self._p.account_mode is AccountMode.SPLIT
+
+    def margin_cash(self) -> Decimal:
+        """USDT in the wallet perps margin from."""
+        return self.deriv_cash if self.split else self.cash
+
+    def _credit_margin(self, amount: Decimal) -> None:
+        if self.split:
+            self.deriv_cash += amount
+        else:
+            self.cash += amount
+
+    def _mode_for(self, instrument_id: str) -> MarginMode:
+        return self._p.margin_modes.get(instrument_id, self._p.margin_mode)
+
+    def _spot_mark(self, base: str) -> float:
+        for iid, inst in self._inst.items():
+            if inst.base == base and not inst.is_derivative and iid in self._books:
+                return self._books[iid].mark
+        return 0.0
+
+    def margin_account(self) -> MarginAccount:
+        """The margin wallet as the venue sees it now (floats: for limits and liquidation, not accounting)."""
+        coins: dict[str, float] = {}
+        marks: dict[str, float] = {}
+        if not self.split:
+            for iid, q in self.holdings.items():
+                if q:
+                    base = self._inst[iid].base
+                    coins[base] = coins.get(base, 0.0) + float(q)
+                    marks[base] = self._books[iid].mark
+        perps = []
+        for iid, pos in self.perps.items():
+            inst = self._inst[iid]
+            perps.append(
+                PerpMargin(
+                    iid,
+                    inst.base,
+                    float(pos.qty),
+                    float(pos.entry),
+                    self._books[iid].mark,
+                    pos.mode,
+                    float(pos.leverage),
+                    float(pos.margin),
+                    self._p.tiers.get(iid, ()),
+                    float(inst.maintenance_margin_rate),
+                )
+            )
+        return MarginAccount(
+            self.venue,
+            self._p.account_mode,
+            float(self.margin_cash()),
+            coins,
+            marks,
+            float(self._p.collateral_haircut),
+            tuple(perps),
+        )
+
     def _trade_id(self) -> str:
         return f"{self.venue}-{self.account_id}-t{self._trade_seq}"
 
@@ -201,6 +283,9 @@ class PaperState:
         elif isinstance(ev, BorrowCharge):
             self.borrow_log.append(ev)
             kind = "borrow"
+        elif isinstance(ev, TransferUpdate):
+            self.transfer_log.append(ev)
+            kind = "transfer"
         else:
             self.order_status[ev.client_order_id] = ev
             kind = "order"

@@ -55,7 +55,9 @@ def test_interventions_count_every_governor_action_and_every_denial(result) -> N
     assert issued == sum(1 for d in audit.decisions if d.intent.origin.value == "governor")
     denied = sum(n for c in iv.values() for k, n in c.items() if not k.startswith("issued_"))
     assert denied == sum(len(d.hits) for d in audit.decisions if d.outcome.value != "approve")
-    assert issued > 0  # the bundled run does trigger the ladder
+    # the bundled run's governor refuses entries (G1 under a volatility spike) but, with margin management, issues
+    # no order of its own: test_scenarios' liquidation cascade checks the issued counts
+    assert denied > 0 and issued == 0
 
 
 def test_timeline_has_one_sample_per_tick(result) -> None:
@@ -101,7 +103,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_every_backtest_is_recorded_and_two_can_be_compared(tmp_path: Path) -> None:
     a = _cli("backtest", "--no-progress", cwd=tmp_path)
     assert a.returncode == 0, a.stderr
-    b = _cli("backtest", "--no-progress", "--no-charts", "--set", "strategy.s1.entry_threshold_apr=0.2", cwd=tmp_path)
+    b = _cli("backtest", "--no-progress", "--no-charts", "--set", "strategy.s1.entry_threshold_apr=0.5", cwd=tmp_path)
     assert b.returncode == 0, b.stderr
     key_a = re.search(r"recorded\s+(\S+)", a.stdout).group(1)
     key_b = re.search(r"recorded\s+(\S+)", b.stdout).group(1)
@@ -112,12 +114,12 @@ def test_every_backtest_is_recorded_and_two_can_be_compared(tmp_path: Path) -> N
     cmp_ = _cli("backtest", "compare", key_a, "latest", "--json", cwd=tmp_path)
     assert cmp_.returncode == 0, cmp_.stderr
     c = json.loads(cmp_.stdout)
-    assert c["same_data"] and c["params_changed"] == {"settings.strategy.s1.entry_threshold_apr": [0.08, 0.2]}
+    assert c["same_data"] and c["params_changed"] == {"settings.strategy.s1.entry_threshold_apr": [0.08, 0.5]}
     rows = {r["metric"]: r for r in c["results"]}
     assert rows["orders"]["a"] > rows["orders"]["b"]  # a higher bar to enter trades less
     assert rows["total return"]["diff"] == pytest.approx(rows["total return"]["b"] - rows["total return"]["a"])
     text = _cli("backtest", "compare", key_a, key_b, cwd=tmp_path).stdout
-    assert "entry_threshold_apr: 0.08 → 0.2" in text and "B − A" in text
+    assert "entry_threshold_apr: 0.08 → 0.5" in text and "B − A" in text
     missing = _cli("backtest", "compare", key_a, "bt-nope", cwd=tmp_path)
     assert missing.returncode == 2 and "no recorded backtest 'bt-nope'" in missing.stderr
 
@@ -130,12 +132,15 @@ def test_an_invalid_override_exits_2_naming_the_field(tmp_path: Path) -> None:
 
 
 def test_the_audit_keeps_recent_decisions_but_counts_all(result) -> None:
+    from bot.events import TransferDecided
     from bot.governor.audit import MemoryAudit
 
     every = result.bot.audit.decisions
     small = MemoryAudit(keep=5)
     for d in every:
         small.decision(d)
+    for t in result.bot.audit.transfer_decisions:  # transfers are decisions too (the governor's G2 top-ups)
+        small.handle(TransferDecided(t))
     assert len(every) > 10 and 5 <= len(small.decisions) < 10
     assert small.decisions[-1] is every[-1] and small.dropped == len(every) - len(small.decisions)
     assert small.interventions == result.bot.audit.interventions

@@ -281,12 +281,13 @@ def check(target: Target) -> tuple[list[str], int, int, int]:
     for v in venues.values():
         books = {b["instrument_id"]: Decimal(repr(b["mark"])) for b in v["books"]}
         marks.update(books)
-        eq = Decimal(v["cash"])
+        eq = Decimal(v["cash"]) + Decimal(v.get("deriv_cash", "0"))
         for iid, q in v["holdings"].items():
             eq += Decimal(q) * books[iid]
             venue_pos[iid] += Decimal(q)
-        for iid, (q, entry, _lev) in v["perps"].items():
-            eq += Decimal(q) * (books[iid] - Decimal(entry))
+        for iid, (q, entry, _lev, *isolated) in v["perps"].items():
+            posted = Decimal(isolated[1]) if isolated else Decimal(0)  # margin posted to an isolated position
+            eq += posted + Decimal(q) * (books[iid] - Decimal(entry))
             venue_pos[iid] += Decimal(q)
         venue_equity += eq
     ours = {k: b.qty for k, b in ledger.legs.items() if b.qty}

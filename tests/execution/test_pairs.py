@@ -3,6 +3,7 @@ through the governor, and the ledger still balances."""
 
 from decimal import Decimal
 
+from bot.accounts import AccountMode
 from bot.domain import NS_PER_SEC, IntentLeg, OrderIntent, Origin, Purpose, Side
 from bot.execution.pairs import PairState
 from bot.venues.paper import PaperParams
@@ -49,9 +50,11 @@ def _balanced(ex) -> None:
 
 
 def test_rejected_hedge_is_completed_or_unwound_within_leg_timeout() -> None:
-    # 1.5 BTC spot uses 90k of 100k: the 1x perp short (90k margin) is refused by the venue
+    # a split account, 90k in the spot wallet and 10k in the derivatives wallet: 1.5 BTC spot fits, the 1x perp
+    # short (90k margin) is refused by the venue
     prices = [60_000.0, 59_900.0] + [59_900.0] * 10
-    ex = run(path(prices, step=STEP), {0: _pair("1.5")}, rules())
+    split = PaperParams(latency_secs=0.0, account_mode=AccountMode.SPLIT, derivatives_share=Decimal("0.1"))
+    ex = run(path(prices, step=STEP), {0: _pair("1.5")}, rules(), params=split)
     assert ex.stats.rejections["insufficient_funds"] >= 1
     assert all(u <= LIMIT for u in _unhedged_after_timeout(ex))
     kinds = [d.intent.intent_id.split("-")[1] for d in ex.audit.decisions if d.intent.origin is Origin.GOVERNOR]

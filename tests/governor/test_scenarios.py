@@ -2,13 +2,17 @@
 
 from decimal import Decimal
 
+from bot.accounts import MarginMode
 from bot.decisions import DenyCode, Outcome
 from bot.domain import IntentLeg, OrderIntent, Origin, Purpose, Side
-from bot.governor.margin import liquidation_price
+from bot.governor.margin import venue_liquidation_price
+from bot.venues.paper import PaperParams
 from tests.helpers import BTC_PERP, BTC_SPOT, rules
 from tests.scenario_kit import BYBIT_PERP, path, run
 
 TAKER = rules(g6={"entries_post_only": False}, g7={"max_net_venue_usd": 30_000})
+# margin management off (a liquidation distance can never be "nearer than 0%"): collateral has run out
+NO_TOPUP = rules(g6={"entries_post_only": False}, g7={"max_net_venue_usd": 30_000}, g2={"topup_below_pct": 0.0})
 
 
 def test_a_volatility_spike_halves_leverage() -> None:
@@ -24,8 +28,10 @@ def test_a_volatility_spike_halves_leverage() -> None:
 
 
 def test_liquidation_cascade_walks_the_ladder_to_derisk_before_liquidation() -> None:
-    # a hedged cross-venue book: 3x long Binance perp, 3x short Bybit perp. Price slides 4% a bar with funding
-    # flipping negative (a long-liquidation cascade): the long leg heads for its liquidation price.
+    # a hedged cross-venue book: 3x long Binance perp, 3x short Bybit perp, each in isolated margin (in cross
+    # margin the account's free cash keeps the long far from liquidation) and no idle collateral to move to them.
+    # Price slides 4% a bar with funding flipping negative (a long-liquidation cascade): the long leg heads for its
+    # liquidation price.
     prices = [60_000.0] * 3 + [60_000.0 * 0.96**k for k in range(1, 14)]
     rates = [0.0001] * 3 + [-0.0002 * k for k in range(1, 14)]
 
@@ -44,9 +50,11 @@ def test_liquidation_cascade_walks_the_ladder_to_derisk_before_liquidation() -> 
             )
         ]
 
-    ex = run(path(prices, rates), {1: pair}, TAKER)
+    isolated = PaperParams(latency_secs=0.0, margin_mode=MarginMode.ISOLATED)
+    ex = run(path(prices, rates), {1: pair}, NO_TOPUP, params=isolated)
+    assert not ex.audit.transfers
     entry = next(f for f in ex.stats.fills_log if f.instrument_id == BTC_PERP)
-    liq = liquidation_price(float(entry.price), True, 3, 0.004)
+    liq = venue_liquidation_price(float(entry.price), True, 3, 0.004)
     assert ex.stats.liquidations == 0
     stages = [ladders.get("BTC", 0) for _, ladders, _ in ex.on_tick_log]
     assert max(stages) >= 2
@@ -58,9 +66,19 @@ def test_liquidation_cascade_walks_the_ladder_to_derisk_before_liquidation() -> 
     # trims first (crowding turning, then liquidation distance), then the close; stage 2's hedge had no residual
     # delta to neutralise in a hedged book
     assert kinds[0] == "trim" and kinds[-1] == "derisk" and "hedge" not in kinds
+    issued = {k: n for c in ex.audit.interventions.values() for k, n in c.items() if k.startswith("issued_")}
+    assert sum(issued.values()) == len(kinds) and issued.get("issued_derisk", 0) >= 1
     measures = {(e.measure, e.to_stage) for e in ex.audit.ladder_events if e.key == "BTC"}
     assert ("liq_distance", 3) in measures and ("crowding", 1) in measures
     assert BYBIT_PERP not in ex.on_tick_log[-1][2]  # both legs closed together: nothing left unhedged
+
+    # the same path with margin management on: idle collateral goes to the isolated long, its liquidation moves
+    # away as the price falls, and the liquidation-distance ladder never fires
+    managed = run(path(prices, rates), {1: pair}, TAKER, params=isolated)
+    assert managed.stats.liquidations == 0
+    moved = [t for t in managed.audit.transfers if t.instrument_id == BTC_PERP]
+    assert len(moved) >= 2 and all(t.to_wallet == "isolated" for t in moved)
+    assert not any(e.measure == "liq_distance" for e in managed.audit.ladder_events)
 
 
 def test_stale_feed_blocks_entries_but_lets_exits_through() -> None:

@@ -17,7 +17,8 @@ from bot.settings import Settings
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_scenario_holds_every_check(name: str) -> None:
     sc = SCENARIOS[name]
-    run = run_batches(name, sc.batches(), with_overrides(Settings(_env_file=None), sc.settings or {}), load_rules(None))
+    settings = with_overrides(Settings(_env_file=None), sc.settings or {})
+    run = run_batches(name, sc.batches(), settings, sc.rules_for(load_rules(None)))
     checks = sc.checks(run, sc.stress_ns())
     failed = [f"{c.name}: {c.detail}" for c in checks if not c.passed]
     assert not failed, failed

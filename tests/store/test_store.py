@@ -46,7 +46,13 @@ def test_migrations_upgrade_downgrade_one_step_and_upgrade_again(db_url: str) ->
         assert await store.ping()
         await store.open_run("bot:1", "paper", {}, "dv", "0.1.0", 1)
         await store.add_command_nonce("bot", "n-00000001", 1, 2)
-        await store.downgrade("-1")  # one step: the nonce table goes, the runs stay
+        (run,) = await store.runs()
+        assert await store.transfers(run.id) == []
+        await store.downgrade("-1")  # one step: the transfers table goes, the nonces and runs stay
+        with pytest.raises(Exception):  # noqa: B017 - any driver error: the table does not exist
+            await store.transfers(run.id)
+        assert await store.command_nonces("bot", 0) != {}
+        await store.downgrade("-1")  # one more: the nonce table goes, the runs stay
         with pytest.raises(Exception):  # noqa: B017 - any driver error: the table does not exist
             await store.command_nonces("bot", 0)
         assert len(await store.runs()) == 1

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 
+from bot.accounts import AccountMode, MarginMode
 from bot.clock import SimClock
 from bot.domain import (
     NS_PER_SEC,
@@ -15,23 +16,22 @@ from bot.domain import (
     OrderUpdate,
     Purpose,
     Side,
+    Transfer,
+    TransferStatus,
+    TransferUpdate,
 )
-from bot.venues.paper import PaperParams, PaperVenue, liquidation_price
+from bot.venues.fees import margin_tiers
+from bot.venues.paper import PaperParams, PaperVenue
+from bot.venues.paper_journal import PaperJournal
 from tests.helpers import BTC_PERP, BTC_SPOT, INSTRUMENTS, T0, batch, snap
 
 D = Decimal
 
 
-def test_liquidation_price_matches_spec_worked_example() -> None:
-    # SPEC G2: 50x long at 60,000 with m = 0.5% liquidates at 58,500; the short at 61,500.
-    assert liquidation_price(D(60_000), D(1), 50, D("0.005")) == D(58_500)
-    assert liquidation_price(D(60_000), D(-1), 50, D("0.005")) == D(61_500)
-
-
-def _venue(**kw) -> tuple[PaperVenue, SimClock]:
+def _venue(journal: PaperJournal | None = None, **kw) -> tuple[PaperVenue, SimClock]:
     clock = SimClock(T0)
     params = PaperParams(**({"latency_secs": 0.0, "slippage_bps": 0.0, "impact_bps_per_million_usd": 0.0} | kw))
-    v = PaperVenue("binance", INSTRUMENTS, clock, params)
+    v = PaperVenue("binance", INSTRUMENTS, clock, params, journal)
     v.observe(batch(snap(BTC_SPOT, 60_000.0), snap(BTC_PERP, 60_000.0, rate=0.0001)))
     return v, clock
 
@@ -70,11 +70,13 @@ def test_funding_is_paid_at_settlement_and_shorts_receive_positive_rates() -> No
     assert not v.drain_events()
 
 
-def test_short_is_liquidated_when_the_range_reaches_the_g2_price() -> None:
-    v, _ = _venue()
+def test_isolated_short_is_liquidated_where_the_venue_would() -> None:
+    """SPEC G2: venues liquidate an isolated short at P(1 + 1/L)/(1 + m), nearer than the seed's P(1 + 1/L + m)."""
+    v, _ = _venue(margin_mode=MarginMode.ISOLATED)
     asyncio.run(v.submit(_order("c1", BTC_PERP, Side.SELL, "1", leverage=10)))
     (entry,) = _fills(v.drain_events())
-    liq = liquidation_price(entry.price, D(-1), 10, D("0.004"))
+    liq = (entry.price * D("1.1") / D("1.004")).quantize(D("0.01"))
+    assert v.liquidation_price(BTC_PERP) == liq
     ts = T0 + 8 * 3600 * NS_PER_SEC
     v.observe(batch(snap(BTC_PERP, 60_500.0, ts_ns=ts, high=float(liq) - 1, low=59_000)))
     assert not _fills(v.drain_events())
@@ -118,13 +120,27 @@ def test_venue_rejections_carry_a_reason_and_change_nothing(order: Order, reason
     assert v.cash == D(100_000) and not v.holdings and not v.perps
 
 
-def test_perp_margin_is_checked_against_cash_left_after_spot() -> None:
-    v, _ = _venue()
-    asyncio.run(v.submit(_order("c1", BTC_SPOT, Side.BUY, "1")))  # 60k of 100k
+def test_split_account_checks_perp_margin_against_the_derivatives_wallet_only() -> None:
+    """A split account (Binance): the 50k derivatives wallet cannot carry a 60k 1x short, whatever spot holds."""
+    v, _ = _venue(account_mode=AccountMode.SPLIT)
+    asyncio.run(v.submit(_order("c1", BTC_SPOT, Side.BUY, "0.5")))  # 30k of the 50k spot wallet
     asyncio.run(v.submit(_order("c2", BTC_PERP, Side.SELL, "1", leverage=1)))  # needs 60k margin
     upd = v.drain_events()[-1]
     assert upd.status is OrderStatus.REJECTED and upd.reason == "insufficient_funds"
     assert BTC_PERP not in v.perps
+
+
+def test_unified_account_counts_the_spot_leg_as_collateral_for_its_hedge() -> None:
+    """Unified (Bybit UTA, OKX): 40k cash + 0.95 x 60k of BTC = 97k collateral carries a 60k 1x short ..."""
+    v, _ = _venue()
+    asyncio.run(v.submit(_order("c1", BTC_SPOT, Side.BUY, "1")))  # 60k of 100k
+    asyncio.run(v.submit(_order("c2", BTC_PERP, Side.SELL, "1", leverage=1)))
+    assert v.drain_events()[-1].status is OrderStatus.FILLED
+    # ... but not a second one: 97k of collateral less 60k in use leaves less than 60k.
+    asyncio.run(v.submit(_order("c3", BTC_PERP, Side.SELL, "1", leverage=1)))
+    upd = v.drain_events()[-1]
+    assert upd.status is OrderStatus.REJECTED and upd.reason == "insufficient_funds"
+    assert v.perps[BTC_PERP].qty == D(-1)
 
 
 def test_duplicate_client_order_id_is_rejected() -> None:
@@ -193,3 +209,50 @@ def test_short_spot_needs_a_borrow_source_and_pays_interest_on_the_curve() -> No
     assert v.holdings[BTC_SPOT] == 0 and cash > v.cash
     v.observe(batch(snap(BTC_SPOT, 60_000.0, ts_ns=T0 + 3 * day)))
     assert not [e for e in v.drain_events() if isinstance(e, BorrowCharge)]
+
+
+def _transfer(tid: str, amount: str, src: str, dst: str, iid: str | None = None) -> Transfer:
+    return Transfer(tid, "i", "d-i", "binance", "USDT", D(amount), src, dst, T0, iid)
+
+
+def test_a_split_transfer_moves_cash_between_wallets_and_no_equity(tmp_path) -> None:
+    v, clock = _venue(account_mode=AccountMode.SPLIT)
+    before = v.equity()
+    assert (v.cash, v.deriv_cash) == (D(50_000), D(50_000))
+    asyncio.run(v.transfer(_transfer("t1", "12345.67", "spot", "derivatives")))
+    (upd,) = v.drain_events()
+    assert isinstance(upd, TransferUpdate) and upd.status is TransferStatus.DONE
+    assert (v.cash, v.deriv_cash) == (D("37654.33"), D("62345.67"))
+    assert v.equity() == before
+    # the same id again: refused, nothing moves; more than the wallet holds: refused, nothing moves
+    asyncio.run(v.transfer(_transfer("t1", "1", "spot", "derivatives")))
+    asyncio.run(v.transfer(_transfer("t2", "40000", "spot", "derivatives")))
+    asyncio.run(v.transfer(_transfer("t3", "1", "spot", "unified")))
+    reasons = [e.reason for e in v.drain_events()]
+    assert reasons == ["duplicate_transfer_id", "insufficient_funds", "unknown_wallet"]
+    assert (v.cash, v.deriv_cash) == (D("37654.33"), D("62345.67"))
+
+
+def test_an_isolated_top_up_moves_the_liquidation_price_and_survives_a_restart(tmp_path) -> None:
+    journal = PaperJournal(tmp_path / "paper.db", "binance")
+    v, clock = _venue(journal, margin_mode=MarginMode.ISOLATED, tiers=margin_tiers(INSTRUMENTS))
+    asyncio.run(v.submit(_order("c1", BTC_PERP, Side.SELL, "1", leverage=1)))  # 60k posted to the position
+    v.drain_events()
+    entry = v.perps[BTC_PERP].entry  # 59,995: the bid
+    assert v.perps[BTC_PERP].margin == entry
+    # SPEC G2 (short, 1x: P(1 + 1/L)/(1 + m)), m from Binance's tier at 60k of notional (0.5%, maintenance amount 50)
+    assert v.liquidation_price(BTC_PERP) == ((2 * entry + 50) / D("1.005")).quantize(D("0.01"))
+    equity = v.equity()
+    asyncio.run(v.transfer(_transfer("t1", "20000", "unified", "isolated", BTC_PERP)))
+    assert v.drain_events()[-1].status is TransferStatus.DONE
+    assert v.perps[BTC_PERP].margin == entry + 20_000 and v.equity() == equity
+    assert v.liquidation_price(BTC_PERP) == ((2 * entry + 20_050) / D("1.005")).quantize(D("0.01"))
+    # a fresh venue on the same journal (a restart): the posted margin, the wallet and the seen id are kept
+    fresh = PaperVenue("binance", INSTRUMENTS, clock, v._p, PaperJournal(tmp_path / "paper.db", "binance"))
+    assert fresh.perps[BTC_PERP].margin == entry + 20_000 and fresh.cash == v.cash
+    assert fresh.equity() == equity
+    asyncio.run(fresh.transfer(_transfer("t1", "1", "unified", "isolated", BTC_PERP)))
+    assert fresh.drain_events()[-1].reason == "duplicate_transfer_id"
+    # a top-up of a position that is not isolated, or does not exist, is refused
+    asyncio.run(fresh.transfer(_transfer("t9", "1", "unified", "isolated", "binance:ETH/USDT:USDT")))
+    assert fresh.drain_events()[-1].reason == "no_isolated_position"
