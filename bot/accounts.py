@@ -231,3 +231,13 @@ class AccountState:
 
     margin: MarginAccount
     spot_free: float  # USDT the spot wallet can give up (split accounts; 0 for unified)
+    equity: float = math.nan  # the venue account's equity (every wallet, coins at mark, positions' PnL)
+
+    @property
+    def idle(self) -> float:
+        """USDT no position needs and a new one could use: a split account's spot wallet cash plus its derivatives
+        wallet's free margin; a unified account's cash as far as its free margin goes (its coins back the perps)."""
+        free = max(0.0, self.margin.free_margin())
+        if self.margin.mode is AccountMode.SPLIT:
+            return max(0.0, self.spot_free) + free
+        return max(0.0, min(self.margin.cash, free))

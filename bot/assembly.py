@@ -26,6 +26,7 @@ from bot.governor import Governor, RulesConfig
 from bot.governor.audit import MemoryAudit
 from bot.ledger import Ledger
 from bot.settings import Settings
+from bot.strategies.allocator import AllocationPolicy
 from bot.strategies.base import Strategy
 from bot.strategies.borrow import BorrowCurve
 from bot.strategies.s1_spot_perp import SpotPerpFunding
@@ -35,6 +36,7 @@ from bot.venues.fees import default_instruments, margin_tiers
 from bot.venues.gateway import Gateway
 from bot.venues.paper import PaperParams, PaperVenue
 from bot.venues.paper_journal import PaperJournal
+from bot.venues.paper_moments import IntrabarMoments
 
 if TYPE_CHECKING:  # SQLAlchemy is imported only by runs that persist (backtests stay light)
     from bot.execution.recovery import RecoveryReport
@@ -93,6 +95,21 @@ def paper_params(
     )
 
 
+def allocation_policy(settings: Settings, rules: RulesConfig) -> AllocationPolicy | None:
+    a, g7 = settings.strategy.allocation, rules.g7
+    if not a.enabled:
+        return None
+    return AllocationPolicy(
+        a.target_deploy_pct,
+        a.split_reserve_pct,
+        a.min_entry_usd,
+        frozenset(a.strategies),
+        g7.max_order_notional_usd,
+        g7.max_gross_venue_usd,
+        g7.max_gross_total_usd,
+    )
+
+
 def make_strategies(settings: Settings, instruments: Mapping[str, Instrument]) -> list[Strategy]:
     cfg, slip, borrow = settings.strategy, settings.paper.slippage_bps, borrow_curve(settings)
     makers: dict[str, Callable[[], Strategy]] = {
@@ -128,6 +145,7 @@ def assemble(
         venues = dict(gateways)
     else:
         names = sorted({i.venue for i in instruments.values()})
+        moments = IntrabarMoments()  # a hedge of a fill inside a bar trades at that moment, on any paper venue
         paper = {
             v: PaperVenue(
                 v,
@@ -135,6 +153,7 @@ def assemble(
                 clock,
                 paper_params(settings, v, instruments),
                 PaperJournal(journal_path(settings, p.run_key), v) if p else None,
+                moments,
             )
             for v in names
         }
@@ -161,6 +180,7 @@ def assemble(
         settings.execution.entry_ttl_secs,
         recorder=p.recorder if p else None,
         bus=bus,
+        allocation=allocation_policy(settings, rules),
     )
     return Bot(
         settings,

@@ -240,6 +240,7 @@ class Order:
     leverage: int | None = None
     ref_mid: float = 0.0
     ref_touch: float = 0.0
+    hedge_of: str | None = None  # a hedge child: the lead fill it hedges ("venue:trade_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +259,12 @@ class Fill:
     ts_ns: int
     is_liquidation: bool = False
     is_settlement: bool = False  # a dated future's cash settlement at expiry
+    intrabar: bool = False  # simulated: a resting order matched against a bar's range (filled inside the bar)
+
+    @property
+    def key(self) -> str:
+        """Unique across venues: ``venue:trade_id``."""
+        return f"{self.venue}:{self.trade_id}"
 
     @property
     def signed_qty(self) -> Decimal:

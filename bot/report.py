@@ -51,36 +51,35 @@ def interventions(decisions: Iterable[Decision]) -> dict[str, dict[str, int]]:
     return {rule: dict(sorted(c.items())) for rule, c in sorted(out.items())}
 
 
-def carry_capture(bot: Bot) -> dict[str, Any] | None:
-    """The yardstick (SPEC §6): what a perfect-foresight, always-hedged position of the same notional would have
-    collected in funding over the same window with no fees, and the run's net carry (funding − fees − spread −
-    slippage − borrow) as a share of it. Notional: S1's per-pair notional on every perpetual the run could trade."""
-    from bot.feeds.futures_gen import SyntheticFuturesFeed
-    from bot.feeds.replay import ReplayFeed
+def yardstick_of(bot: Bot, observer: RunObserver | None, equity_change: float, years: float) -> dict[str, Any] | None:
+    """The honest yardstick (``bot.backtest.yardstick``) with the run's capital utilization and unhedged interval;
+    ``None`` without bars to measure against (a scripted scenario) or without an observer."""
+    from bot.backtest.yardstick import yardstick
 
-    feed = bot.feed
-    if not isinstance(feed, ReplayFeed | SyntheticFuturesFeed) or "s1" not in bot.settings.strategy.active:
+    bars = getattr(bot.feed, "bars", None)
+    if observer is None or bars is None:
         return None
-    notional = float(bot.settings.strategy.s1.notional_usd)
-    ceiling = 0.0
-    perps = 0
-    for bar in feed.bars:
-        if bar.kind == "perp" and bar.funding_rate is not None:
-            ceiling += abs(bar.funding_rate) * notional
-    perps = len({(b.venue, b.base) for b in feed.bars if b.kind == "perp"})
-    start_ns, end_ns = feed.ts_range_ns
-    years = max((end_ns - start_ns) / NS_PER_SEC / SECS_PER_YEAR, 1e-9)
-    led = bot.ledger
-    net = float(led.funding - led.fees - led.spread - led.slippage - led.borrow)
-    return {
-        "notional_per_perp_usd": notional,
-        "perpetuals": perps,
-        "ceiling_usd": ceiling,
-        "ceiling_apr": ceiling / (notional * max(perps, 1)) / years,
-        "funding_usd": float(led.funding),
-        "net_carry_usd": net,
-        "capture_gross": float(led.funding) / ceiling if ceiling else None,
-        "capture_net": net / ceiling if ceiling else None,
+    dep = observer.deployment
+    active = bot.settings.strategy.active
+    reverse = "s2" in active or bot.settings.borrow.enabled  # the reverse trade needs a borrow source
+    out = yardstick(
+        bars, bot.instruments, dep.mean("perp_notional"), dep.peak_pair_notional, equity_change, years, reverse
+    )
+    if out is None:
+        return None
+    equity = dep.mean("equity")
+    st = bot.executor.stats
+    return out | {
+        "avg_equity_usd": equity,
+        "avg_idle_usd": dep.mean("idle") if dep.known else None,
+        "idle_usd_end": dep.last_idle_usd if dep.known else None,
+        "utilization": 1 - dep.mean("idle") / equity if dep.known and equity > 0 else None,
+        "return_on_notional_apr": equity_change / out["avg_perp_notional_usd"] / years
+        if out["avg_perp_notional_usd"]
+        else None,
+        "unhedged_secs_max": st.unhedged_secs_max,
+        "unhedged_secs_total": st.unhedged_secs_total,
+        "unhedged_intervals": st.unhedged_intervals,
     }
 
 
@@ -173,5 +172,5 @@ def build_report(bot: Bot, observer: RunObserver | None = None, rf_annual: float
             ],
         },
         "strategies": {s.name: dict(sorted(getattr(s, "stats", {}).items())) for s in bot.strategies},
-        "carry_capture": carry_capture(bot),
+        "yardstick": yardstick_of(bot, observer, float(venue_equity - initial), years),
     }

@@ -26,6 +26,30 @@ def _ratios(perf: dict[str, Any]) -> str:
     return f"  ratios      Sharpe {num('sharpe')}   Sortino {num('sortino')}   Calmar {num('calmar')}   {trips}"
 
 
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.1%}"
+
+
+def yardstick_lines(y: dict[str, Any] | None) -> list[str]:
+    """The yardstick first: the run on equity against doing nothing and against perfect foresight, the capital at
+    work, and how long a leg stood unhedged."""
+    if not y:
+        return []
+    idle = "n/a" if y["avg_idle_usd"] is None else f"{y['avg_idle_usd']:,.2f}"
+    verdict = "beats" if y["beats_passive"] else "TRAILS"
+    return [
+        f"  yardstick   equity {y['equity_change_usd']:+,.2f} USDT {verdict} the passive hedge "
+        f"{y['passive_usd']:+,.2f} ({_pct(y['capture_vs_passive'])} of it; "
+        f"{_pct(y['passive_apr_on_notional'])}/yr on notional) and is {_pct(y['capture_vs_ceiling'])} of the "
+        f"ceiling {y['ceiling_usd']:,.2f} ({_pct(y['ceiling_apr_on_notional'])}/yr)",
+        f"  capital     average perp notional {y['avg_perp_notional_usd']:,.2f} on equity {y['avg_equity_usd']:,.2f}; "
+        f"utilization {_pct(y['utilization'])}, idle {idle} on average; "
+        f"return on notional {_pct(y['return_on_notional_apr'])}/yr",
+        f"  unhedged    {y['unhedged_intervals']} intervals a lead leg stood ahead of its hedge, longest "
+        f"{y['unhedged_secs_max']:,.1f} s, {y['unhedged_secs_total']:,.1f} s in all (simulated time)",
+    ]
+
+
 def summary(report: dict[str, Any]) -> str:
     eq, led, c, g = report["equity"], report["ledger"], report["counts"], report["governor"]
     rules = ", ".join(f"{k}={v}" for k, v in g["decisions_by_rule"].items()) or "none"
@@ -43,6 +67,7 @@ def summary(report: dict[str, Any]) -> str:
             *stop,
             f"carrybot {report['run']['mode']} {'+'.join(report['run']['strategies'])} {report['run']['from']} → "
             f"{report['run']['to']} (data {report['run']['data_version']}){synthetic}",
+            *yardstick_lines(report.get("yardstick")),
             f"  equity      {float(eq['start']):,.2f} → {float(eq['end']):,.2f} USDT  "
             f"({eq['total_return']:+.2%}, {eq['annualized_return']:+.2%}/yr, max drawdown {eq['max_drawdown']:.2%})",
             f"  funding     {float(led['funding']):+,.2f}   fees {float(led['fees']):,.2f}   spread "
@@ -54,13 +79,5 @@ def summary(report: dict[str, Any]) -> str:
             f"  trades      {c['orders_sent']} orders, {c['fills']} fills, {c['funding_payments']} funding payments, "
             f"{c['liquidations']} liquidations, venue rejections {c['venue_rejections'] or 0}",
             f"  governor    {g['decisions_by_outcome']}  by rule: {rules}  state {g['final_state']}",
-            *(
-                [
-                    f"  carry       ceiling {cc['ceiling_usd']:,.2f} ({cc['ceiling_apr']:.2%}/yr on perp notional); "
-                    f"captured {cc['capture_gross']:.1%} gross, {cc['capture_net']:.1%} net of costs"
-                ]
-                if (cc := report.get("carry_capture")) and cc.get("capture_gross") is not None
-                else []
-            ),
         ]
     )

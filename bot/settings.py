@@ -113,7 +113,7 @@ class S1Settings(_Section):
 
     notional_usd: Decimal = Field(Decimal(20_000), gt=0, le=Decimal(10**12))
     perp_leverage: int = Field(1, ge=1, le=20)
-    entry_threshold_apr: float = Field(0.08, ge=0.0, le=5.0, description="net annualized edge needed to enter")
+    entry_threshold_apr: float = Field(0.05, ge=0.0, le=5.0, description="net annualized edge needed to enter")
     exit_threshold_apr: float = Field(0.0, ge=-1.0, le=5.0)
     holding_days: float = Field(30.0, gt=0.0, le=3650.0, description="holding period that amortizes round-trip costs")
     funding_lookback_periods: int = Field(21, ge=1, le=1000, description="settlements averaged into the estimate")
@@ -241,8 +241,23 @@ class S3Settings(_Section):
 STRATEGIES = ("s1", "s2", "s3")
 
 
+class AllocationSettings(_Section):
+    """One allocator sizes every strategy's entries across the venue accounts (``bot.strategies.allocator``)."""
+
+    enabled: bool = Field(True, description="off: each strategy's notional_usd is its entry size")
+    strategies: tuple[Literal["s1", "s2", "s3"], ...] = Field(
+        ("s1", "s2"), description="whose entries it sizes (S3 keeps its notional_usd: see README, capital)"
+    )
+    target_deploy_pct: float = Field(0.90, gt=0.0, le=1.0, description="share of each venue's equity to deploy")
+    split_reserve_pct: float = Field(
+        0.50, ge=0.0, le=5.0, description="split accounts: USDT kept in the spot wallet per perp notional, for top-ups"
+    )
+    min_entry_usd: float = Field(1_000.0, ge=0.0, description="an entry smaller than this is not sent")
+
+
 class StrategySettings(_Section):
     active: tuple[Literal["s1", "s2", "s3"], ...] = ("s1",)
+    allocation: AllocationSettings = AllocationSettings()
     s1: S1Settings = S1Settings()
     s2: S2Settings = S2Settings()
     s3: S3Settings = S3Settings()

@@ -126,8 +126,30 @@ def render_html(report: dict[str, Any], png: bytes) -> str:
             "identity_residual",
         )
     }
-    cc = report.get("carry_capture") or {}
-    carry = {k: cc.get(k) for k in ("ceiling_usd", "ceiling_apr", "capture_gross", "capture_net")} if cc else {}
+    y = report.get("yardstick") or {}
+
+    def pct(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.2%}"
+
+    def usd(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:,.2f}"
+
+    yard = (
+        {
+            "equity change (USDT)": usd(y["equity_change_usd"]),
+            "passive 1x hedge, same average notional": usd(y["passive_usd"]),
+            "equity vs passive": pct(y["capture_vs_passive"]),
+            "ceiling (perfect foresight, no fees)": usd(y["ceiling_usd"]),
+            "equity vs ceiling": pct(y["capture_vs_ceiling"]),
+            "average perp notional": usd(y["avg_perp_notional_usd"]),
+            "capital utilization": pct(y["utilization"]),
+            "idle capital, average": usd(y["avg_idle_usd"]),
+            "return on notional (per year)": pct(y["return_on_notional_apr"]),
+            "longest unhedged interval (s)": f"{y['unhedged_secs_max']:,.1f}",
+        }
+        if y
+        else {}
+    )
     interventions = {
         rule: ", ".join(f"{k} {v}" for k, v in c.items()) for rule, c in gov["interventions_by_rule"].items()
     } or {"none": ""}
@@ -147,8 +169,8 @@ img{{max-width:100%}}.cols{{display:flex;gap:32px;flex-wrap:wrap}}pre{{backgroun
 <p>data {html.escape(str(run["data_version"]))} · code {html.escape(str(run["code_version"]))}
 {(" · run " + html.escape(str(run.get("record")))) if run.get("record") else ""}
 {" · <b>dated futures SYNTHETIC (generated)</b>" if run["synthetic_instruments"] else ""}</p>
-<div class="cols">{_table("Performance", headline)}{_table("Ledger (USDT)", money)}
-{_table("Carry capture", carry) if carry else ""}{_table("Governor interventions by rule", interventions)}</div>
+<div class="cols">{_table("Yardstick", yard) if yard else ""}{_table("Performance", headline)}
+{_table("Ledger (USDT)", money)}{_table("Governor interventions by rule", interventions)}</div>
 <img alt="equity, exposure, leverage vs cap, cumulative funding" src="data:image/png;base64,{img}">
 <p>{html.escape(perf["conventions"])}</p>
 <details><summary>report (JSON)</summary><pre>{raw}</pre></details>

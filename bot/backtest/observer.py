@@ -91,11 +91,48 @@ class RoundTrip:
     pnl: float  # price PnL at mid + funding − fees − spread − slippage of every leg of the base, USD
 
 
+@dataclass(slots=True)
+class Deployment:
+    """Time integrals over the run, exact at every tick (not sampled): perp notional held, capital left idle in the
+    venue accounts, equity. Each tick's values stand until the next tick."""
+
+    secs: float = 0.0
+    perp_notional: float = 0.0  # ∫ Σ|perp qty × mark| dt
+    idle: float = 0.0  # ∫ Σ venue idle capital dt
+    equity: float = 0.0  # ∫ equity dt
+    known: bool = True  # every venue reported its account (idle capital is known)
+    last_ts: int | None = None
+    last: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    last_idle_usd: float = 0.0
+    peak_pair_notional: float = 0.0  # the largest |qty × mark| held on one perp at any tick
+
+    def add(
+        self, ts_ns: int, perp_notional: float, idle: float | None, equity: float, largest_perp: float = 0.0
+    ) -> None:
+        self.peak_pair_notional = max(self.peak_pair_notional, largest_perp)
+        if self.last_ts is not None:
+            dt = (ts_ns - self.last_ts) / 1e9
+            n, i, e = self.last
+            self.secs += dt
+            self.perp_notional += n * dt
+            self.idle += i * dt
+            self.equity += e * dt
+        if idle is None:
+            self.known = False
+        self.last_ts = ts_ns
+        self.last = (perp_notional, idle or 0.0, equity)
+        self.last_idle_usd = idle or 0.0
+
+    def mean(self, name: str) -> float:
+        return getattr(self, name) / self.secs if self.secs > 0 else 0.0
+
+
 class RunObserver:
     """Call once per tick, after the executor's step (``Executor.run(on_tick=observer)``)."""
 
     def __init__(self) -> None:
         self.timeline = Timeline()
+        self.deployment = Deployment()
         self.round_trips: list[RoundTrip] = []
         self._open: dict[str, tuple[int, Decimal]] = {}  # base -> (opened at, its legs' booked total then)
         self._closed_at: dict[str, Decimal] = {}  # base -> its legs' booked total at its last close
@@ -104,14 +141,21 @@ class RunObserver:
         tl = self.timeline
         gov = ex.governor
         market = ex.market
-        gross = 0.0
+        gross = perp_notional = largest = 0.0
         held: dict[str, float] = {}
         for iid, book in ex.ledger.legs.items():
             if book.fqty:
-                gross += abs(book.fqty) * market[iid].mark
+                value = abs(book.fqty) * market[iid].mark
+                gross += value
+                if ex.instruments[iid].is_derivative:
+                    perp_notional += value
+                    largest = max(largest, value)
                 base = ex.instruments[iid].base
                 held[base] = held.get(base, 0.0) + abs(book.fqty)
         equity = ex.stats.equity.last
+        states = ex.account_states()
+        idle = sum(st.idle for st in states.values()) if len(states) == len(ex.gateways) else None
+        self.deployment.add(batch.ts_ns, perp_notional, idle, equity, largest)
         reads = ex.reads if ex.reads is not None else gov.reads_at(ex.market, batch.ts_ns)
         derivs = [iid for iid, b in ex.ledger.legs.items() if b.fqty and ex.instruments[iid].is_derivative] or [
             s.instrument_id for s in batch.snapshots if ex.instruments[s.instrument_id].is_derivative

@@ -23,12 +23,14 @@ HEADLINE = (
     ("ledger.borrow", "borrow", "num"),
     ("counts.orders_sent", "orders", "int"),
     ("counts.liquidations", "liquidations", "int"),
-    ("carry_capture.capture_net", "carry capture (net)", "pct"),
+    ("yardstick.capture_vs_passive", "equity vs passive hedge", "pct"),
+    ("yardstick.capture_vs_ceiling", "equity vs ceiling", "pct"),
+    ("yardstick.utilization", "capital utilization", "pct"),
 )
 
 
 def results_of(report: dict[str, Any]) -> dict[str, Any]:
-    keep = ("equity", "performance", "ledger", "counts", "carry_capture")
+    keep = ("equity", "performance", "ledger", "counts", "yardstick")
     out = {k: report.get(k) for k in keep}
     out["governor"] = {
         k: report["governor"][k] for k in ("decisions_by_outcome", "interventions_by_rule", "final_state")

@@ -50,6 +50,7 @@ from bot.governor.engine import TickResult
 from bot.governor.watch import unhedged_by_base
 from bot.ledger import Ledger
 from bot.logs import get_logger
+from bot.strategies.allocator import AllocationPolicy, allocate, venue_slots
 from bot.strategies.base import Strategy, StrategyView
 from bot.venues.gateway import Gateway
 
@@ -75,6 +76,7 @@ class Executor:
         recorder: Recorder | None = None,
         guard: PriceGuard | None = None,
         bus: EventBus | None = None,
+        allocation: AllocationPolicy | None = None,
     ) -> None:
         self._batches = feed_batches
         g6 = governor.cfg.g6
@@ -103,6 +105,8 @@ class Executor:
         self.recorder = recorder  # the store: orders are written ahead through it and every tick is committed
         self.resume_after_ns: int | None = None  # set by recovery: ticks up to here only warm the signals up
         self._venue_of = {iid: inst.venue for iid, inst in instruments.items()}
+        self.allocation = allocation  # None: each strategy sizes its own entries
+        self._slots = venue_slots([v for s in self.strategies for v in s.opportunity_venues()]) if allocation else {}
         self.last_tick_wall = time.monotonic()
         self.operator_intents: list[OrderIntent] = []  # an operator's flatten/reduce, sent at the next tick
 
@@ -195,7 +199,7 @@ class Executor:
         """Idle collateral to the perp legs that need it, before the governor reads the ladders (transfers pass
         the governor like orders; at most two steps per venue per tick: spot → derivatives, then → isolated)."""
         for step in range(2):
-            intents = topup_intents(self._account_states(), self.governor.cfg.g2, now, step)
+            intents = topup_intents(self.account_states(), self.governor.cfg.g2, now, step)
             if not intents:
                 return
             for intent in intents:
@@ -210,7 +214,8 @@ class Executor:
             self._drain()
         return decision
 
-    def _account_states(self) -> dict[str, AccountState]:
+    def account_states(self) -> dict[str, AccountState]:
+        """Each venue's account as its gateway reports it (venues that cannot say are left out)."""
         return {v: st for v, gw in self.gateways.items() if (st := gw.account_state()) is not None}
 
     async def _govern(self, now: int) -> TickResult:
@@ -260,6 +265,17 @@ class Executor:
             return
         view = StrategyView(self.market, self._held(), {o.instrument_id for o in self.working.values()})
         intents = [i for strategy in self.strategies for i in strategy.on_batch(batch, view, now)]
+        if self.allocation is not None and intents:
+            intents = allocate(
+                intents,
+                self.instruments,
+                self.market,
+                self.account_states(),
+                self._slots,
+                self.allocation,
+                self.stats.allocation,
+                view.positions,
+            )
         for intent in intents:
             await self.submit_intent(intent)
 
@@ -417,7 +433,7 @@ class Executor:
             len(self.working),
             self.pairs.gaps() if self.pairs.pairs else {},
             self.recorder is None or self.recorder.healthy,
-            self._account_states(),
+            self.account_states(),
         )
 
     def _drain(self) -> None:
@@ -480,7 +496,12 @@ class Executor:
         if record:
             self.bus.publish(fill)
         self._filled_qty[fill.client_order_id] = self._filled_qty.get(fill.client_order_id, ZERO) + fill.qty
+        closed = len(self.pairs.unhedged_secs)
         self._outbox.extend(self.pairs.on_fill(fill, self.market, self.clock.now_ns()))
+        for secs in self.pairs.unhedged_secs[closed:]:
+            st.unhedged_intervals += 1
+            st.unhedged_secs_total += secs
+            st.unhedged_secs_max = max(st.unhedged_secs_max, secs)
         if fill.is_liquidation:
             st.liquidations += 1
             log.error(

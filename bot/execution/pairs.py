@@ -41,6 +41,7 @@ class PairTrack:
     hedge_filled: Decimal = ZERO
     children: int = 0
     child_ids: set[str] = field(default_factory=set)
+    gap_since_ns: int | None = None  # when the lead last got ahead of the hedge (simulated or venue time)
 
     @property
     def gap(self) -> Decimal:
@@ -53,6 +54,7 @@ class PairBook:
         self.pairs: dict[str, PairTrack] = {}  # by decision id
         self._by_order: dict[str, PairTrack] = {}
         self.transitions: Counter[str] = Counter()
+        self.unhedged_secs: list[float] = []  # each closed interval a lead stood ahead of its hedge, by fill times
 
     def open(self, decision: Decision) -> Order:
         """Register a two-leg entry; return the order to send now (the lead leg)."""
@@ -75,6 +77,11 @@ class PairBook:
             track.lead_cost += fill.qty * fill.price
         else:
             track.hedge_filled += fill.qty
+        if track.gap > 0 and track.gap_since_ns is None:
+            track.gap_since_ns = fill.ts_ns
+        elif track.gap <= 0 and track.gap_since_ns is not None:
+            self.unhedged_secs.append((fill.ts_ns - track.gap_since_ns) / 1e9)
+            track.gap_since_ns = None
         self._restate(track)
         want = track.lead_filled - track.hedge_sent
         inst = self._inst[track.hedge.instrument_id]
@@ -83,6 +90,14 @@ class PairBook:
             return []
         snap = market[track.hedge.instrument_id]
         tmpl = track.hedge
+        lead = fill.client_order_id == track.lead.client_order_id
+        hedge_of = fill.key if lead else None
+        # a lead that filled inside a coarse bar is hedged at that moment: the hedge instrument's price scaled by
+        # the lead's fill over its current mid (the pair's own relative price; the paper venue fills it there)
+        scale = 1.0
+        lead_snap = market.get(track.lead.instrument_id)
+        if lead and fill.intrabar and lead_snap is not None and lead_snap.mid > 0:
+            scale = float(fill.price) / lead_snap.mid
         track.children += 1
         cid = f"{tmpl.client_order_id}h{track.children}"
         if tmpl.order_type is OrderType.LIMIT and tmpl.post_only:
@@ -95,6 +110,7 @@ class PairBook:
                 ts_created_ns=now_ns,
                 ref_mid=snap.mid,
                 ref_touch=float(limit),
+                hedge_of=hedge_of,
             )
         else:
             child = replace(
@@ -105,8 +121,9 @@ class PairBook:
                 limit_price=None,
                 post_only=False,
                 ts_created_ns=now_ns,
-                ref_mid=snap.mid,
-                ref_touch=snap.touch(tmpl.side),
+                ref_mid=snap.mid * scale,
+                ref_touch=snap.touch(tmpl.side) * scale,
+                hedge_of=hedge_of,
             )
         track.hedge_sent += qty
         track.child_ids.add(cid)

@@ -27,7 +27,11 @@ class ExecutorStats:
     max_unhedged_usd: float = 0.0  # largest seen by the governor at the start of a tick
     tick_end_unhedged_max: float = 0.0  # largest left at the end of a tick
     ticks_unhedged: int = 0  # ticks that ended with more than g9.max_unhedged_usd of delta
+    unhedged_intervals: int = 0  # closed intervals a lead leg stood filled ahead of its hedge
+    unhedged_secs_max: float = 0.0  # the longest, from the lead's fill to the fill that closed the gap
+    unhedged_secs_total: float = 0.0
     rejections: Counter[str] = field(default_factory=Counter)
+    allocation: Counter[str] = field(default_factory=Counter)  # entries the allocator dropped, by reason
     transfers: Counter[str] = field(default_factory=Counter)  # by outcome at the venue (done / rejected)
     transferred_usd: float = 0.0  # USDT moved by transfers the venues carried out (moves no equity)
     equity: EquityTrack = field(default_factory=EquityTrack, repr=False)

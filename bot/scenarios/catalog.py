@@ -442,23 +442,24 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "gap-move",
-            "gap move against one leg: the short perps gap 22% over spot in one bar (S1 at 3x, isolated margin, "
-            "no idle collateral to move to it)",
+            "gap move against one leg: the short perps gap 22% over spot in one bar (S1 at 3x, 20,000 a pair, "
+            "isolated margin, no idle collateral to move to it)",
             START,
             gap_bars,
             gap_checks,
             WARM,
-            {"strategy.s1.perp_leverage": 3, "paper.margin_mode": "isolated"},
+            {"strategy.s1.perp_leverage": 3, "paper.margin_mode": "isolated", "strategy.allocation.enabled": False},
             {"g2": {"topup_below_pct": 0.0}},  # margin management off: the collateral has run out
         ),
         Scenario(
             "rally",
-            "a hedged book through a threefold rally in 30 days with funding positive (default accounts: Binance "
-            "split, Bybit unified; cross margin)",
+            "a hedged book through a threefold rally in 30 days with funding positive (Binance split, its spot wallet "
+            "keeping 1x the perp notional for top-ups; Bybit unified, its coins the collateral; cross margin)",
             START,
             rally_bars,
             rally_checks,
             WARM,
+            {"strategy.allocation.split_reserve_pct": 1.0},
         ),
         Scenario(
             "bad-print",

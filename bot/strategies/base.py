@@ -23,3 +23,7 @@ class Strategy(Protocol):
     name: str
 
     def on_batch(self, batch: MarketBatch, view: StrategyView, now_ns: int) -> list[OrderIntent]: ...
+
+    def opportunity_venues(self) -> list[tuple[str, ...]]:
+        """The venues of each position this strategy may hold at once (the allocator's fair shares)."""
+        ...

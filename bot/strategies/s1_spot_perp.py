@@ -79,6 +79,9 @@ class SpotPerpFunding:
         self._rates: dict[str, deque[float]] = {k: deque(maxlen=depth) for k in self._pairs}
         self.stats: Counter[str] = Counter()
 
+    def opportunity_venues(self) -> list[tuple[str, ...]]:
+        return [(p.perp.venue,) for p in self._pairs.values()]
+
     def funding_estimate(self, perp_id: str, predicted: float | None) -> float | None:
         """The venue's prediction when it gives one, else the mean of the last settled rates."""
         if predicted is not None:

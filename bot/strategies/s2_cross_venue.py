@@ -46,6 +46,9 @@ class CrossVenueFunding:
         self._base_of = {i.id: i.base for v in self._perps.values() for i in v}
         self.stats: Counter[str] = Counter()
 
+    def opportunity_venues(self) -> list[tuple[str, ...]]:
+        return [tuple(sorted({p.venue for p in perps})) for perps in self._perps.values()]
+
     def apr(self, inst: Instrument, predicted: float | None) -> float | None:
         """Annualized funding estimate for one perp (prediction first, else the settled mean)."""
         if predicted is not None:

@@ -60,6 +60,9 @@ class SpotFuturesBasis:
         self._spots = {s.id: s for s in spots.values() if s.id in self._futures}
         self.stats: Counter[str] = Counter()
 
+    def opportunity_venues(self) -> list[tuple[str, ...]]:
+        return [(s.venue,) for s in self._spots.values()]
+
     def net_apr(
         self, spot: Instrument, fut: Instrument, s: MarketSnapshot, f: MarketSnapshot, now_ns: int
     ) -> tuple[float, float, float]:

@@ -159,7 +159,8 @@ class PaperVenue(PaperState):
         return Balance(self.cash + self.deriv_cash, self.equity())
 
     def account_state(self) -> AccountState:
-        return AccountState(self.margin_account(), float(self.cash - self._borrow_held()) if self.split else 0.0)
+        spot_free = float(self.cash - self._borrow_held()) if self.split else 0.0
+        return AccountState(self.margin_account(), spot_free, float(self.equity()))
 
     async def transfer(self, t: Transfer) -> None:
         """Move USDT between this account's wallets, or into an isolated position's margin (no equity moves)."""
@@ -293,7 +294,12 @@ class PaperVenue(PaperState):
         if self._p.partial_fill_fraction < 1.0:
             part = inst.round_qty(order.qty * Decimal(repr(self._p.partial_fill_fraction)))
             qty = min(qty, max(part, inst.min_qty))
-        price = self._slipped(order.side, book.touch(order.side), float(qty) * book.mid)
+        touch = book.touch(order.side)
+        if order.hedge_of is not None and order.order_type is OrderType.MARKET:
+            scale = self._moments.scale_for(order.hedge_of, book.ts_ns)
+            if scale is not None:
+                touch *= scale  # the hedge of a fill inside the bar trades at the same moment (paper_moments)
+        price = self._slipped(order.side, touch, float(qty) * book.mid)
         if order.order_type is OrderType.LIMIT and order.limit_price is not None:
             price = min(price, order.limit_price) if order.side is Side.BUY else max(price, order.limit_price)
         if not self._affordable(inst, order, qty, price, Liquidity.TAKER):
@@ -326,7 +332,8 @@ class PaperVenue(PaperState):
                 self._update(cid, OrderStatus.CANCELED, w.filled, "insufficient_funds")
                 continue
             self._working.pop(cid)
-            self._execute(inst, w, w.remaining, limit, Liquidity.MAKER)
+            fill = self._execute(inst, w, w.remaining, limit, Liquidity.MAKER, intrabar=True)
+            self._moments.record(fill.key, book.ts_ns, float(limit) / book.mid)
 
     def _affordable(self, inst: Instrument, order: Order, qty: Decimal, price: Decimal, liq: Liquidity) -> bool:
         fee = qty * price * inst.fees.rate(liq)
@@ -356,7 +363,9 @@ class PaperVenue(PaperState):
         lev = order.leverage or (pos.leverage if pos else self._p.default_leverage)
         return self._margin_free() >= float(increase * price / lev + fee)
 
-    def _execute(self, inst: Instrument, w: Working, qty: Decimal, price: Decimal, liq: Liquidity) -> None:
+    def _execute(
+        self, inst: Instrument, w: Working, qty: Decimal, price: Decimal, liq: Liquidity, intrabar: bool = False
+    ) -> Fill:
         order = w.order
         fee = qty * price * inst.fees.rate(liq)
         self._apply_trade(inst, order.side, qty, price, fee, order.leverage)
@@ -364,11 +373,23 @@ class PaperVenue(PaperState):
         w.filled += qty
         self._trade_seq += 1
         now = self._clock.now_ns()
-        self._emit(
-            Fill(self.venue, self._trade_id(), order.client_order_id, inst.id, order.side, qty, price, fee, liq, now)
+        fill = Fill(
+            self.venue,
+            self._trade_id(),
+            order.client_order_id,
+            inst.id,
+            order.side,
+            qty,
+            price,
+            fee,
+            liq,
+            now,
+            intrabar=intrabar,
         )
+        self._emit(fill)
         status = OrderStatus.FILLED if w.remaining == 0 else OrderStatus.PARTIALLY_FILLED
         self._update(order.client_order_id, status, w.filled)
+        return fill
 
     def _apply_trade(
         self, inst: Instrument, side: Side, qty: Decimal, price: Decimal, fee: Decimal, leverage: int | None

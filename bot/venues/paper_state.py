@@ -38,6 +38,7 @@ from bot.venues.paper_journal import (
     decode_update,
     encode,
 )
+from bot.venues.paper_moments import IntrabarMoments
 
 
 @dataclass(slots=True)
@@ -84,6 +85,7 @@ class PaperState:
         clock: Clock,
         params: PaperParams,
         journal: PaperJournal | None = None,
+        moments: IntrabarMoments | None = None,
     ) -> None:
         self.venue = venue
         self._inst = {k: v for k, v in instruments.items() if v.venue == venue}
@@ -98,6 +100,7 @@ class PaperState:
         self._working: dict[str, Working] = {}
         self._seen_ids: set[str] = set()
         self._seen_transfers: set[str] = set()  # the venue refuses a transfer id it has seen, as it does an order's
+        self._moments = moments if moments is not None else IntrabarMoments()  # shared by a run's paper venues
         self._events: list[VenueEvent] = []
         self._trade_seq = 0
         self._borrow_since: dict[str, int] = {}
