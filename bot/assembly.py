@@ -112,8 +112,12 @@ def allocation_policy(settings: Settings, rules: RulesConfig) -> AllocationPolic
 
 def make_strategies(settings: Settings, instruments: Mapping[str, Instrument]) -> list[Strategy]:
     cfg, slip, borrow = settings.strategy, settings.paper.slippage_bps, borrow_curve(settings)
+
+    def sized(name: str) -> bool:
+        return cfg.allocation.enabled and name in cfg.allocation.strategies
+
     makers: dict[str, Callable[[], Strategy]] = {
-        "s1": lambda: SpotPerpFunding(cfg.s1, instruments, slip, borrow),
+        "s1": lambda: SpotPerpFunding(cfg.s1, instruments, slip, borrow, sized_by_allocator=sized("s1")),
         "s2": lambda: CrossVenueFunding(cfg.s2, instruments, slip),
         "s3": lambda: SpotFuturesBasis(cfg.s3, instruments, slip),
     }

@@ -113,7 +113,7 @@ class S1Settings(_Section):
 
     notional_usd: Decimal = Field(Decimal(20_000), gt=0, le=Decimal(10**12))
     perp_leverage: int = Field(1, ge=1, le=20)
-    entry_threshold_apr: float = Field(0.05, ge=0.0, le=5.0, description="net annualized edge needed to enter")
+    entry_threshold_apr: float = Field(0.03, ge=0.0, le=5.0, description="net annualized edge needed to enter")
     exit_threshold_apr: float = Field(0.0, ge=-1.0, le=5.0)
     holding_days: float = Field(30.0, gt=0.0, le=3650.0, description="holding period that amortizes round-trip costs")
     funding_lookback_periods: int = Field(21, ge=1, le=1000, description="settlements averaged into the estimate")

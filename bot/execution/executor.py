@@ -263,7 +263,8 @@ class Executor:
     async def _strategy_orders(self, batch: MarketBatch, now: int) -> None:
         if self.governor.trading_state is TradingState.HALTED:
             return
-        view = StrategyView(self.market, self._held(), {o.instrument_id for o in self.working.values()})
+        gates = self.governor.entry_gates(self.account_view(), self.reads, self.market, now)
+        view = StrategyView(self.market, self._held(), {o.instrument_id for o in self.working.values()}, gates)
         intents = [i for strategy in self.strategies for i in strategy.on_batch(batch, view, now)]
         if self.allocation is not None and intents:
             intents = allocate(

@@ -44,6 +44,7 @@ from bot.governor.actions import ActionFactory
 from bot.governor.calendar import ExpiryCalendar
 from bot.governor.context import AccountView, CheckContext, PricedLeg, Rule, TickReads
 from bot.governor.crowding import checklist
+from bot.governor.gates import EntryGates
 from bot.governor.hygiene import PriceCollar
 from bot.governor.intent_kind import hedges as _hedges
 from bot.governor.intent_kind import shrinks as _shrinks
@@ -338,6 +339,31 @@ class Governor:
         return out
 
     # --- per intent ----------------------------------------------------------------------------------------------
+    def entry_gates(
+        self, account: AccountView, reads: TickReads | None, market: Mapping[str, MarketSnapshot], now_ns: int
+    ) -> EntryGates:
+        """What the standing state refuses to any new entry now (``bot.governor.gates``): the trading state, the
+        store, the ladders, venue cool-offs, and G1 where the account has no leverage room left at all."""
+        state = self.state.trading_state
+        closed = ""
+        if state is not TradingState.ACTIVE:
+            closed = f"state_{state.value}"
+        elif not account.store_ok:
+            closed = DenyCode.STORE_DOWN.value
+        elif self.ladders.stage(ACCOUNT):
+            closed = f"account_ladder_stage_{self.ladders.stage(ACCOUNT)}"
+        ladders = self.ladders
+        bases = {k: f"ladder_stage_{ladders.stage(k)}" for k in ladders.keys() if k != ACCOUNT and ladders.stage(k)}
+        paused = self.venue_health.paused_until
+        venues = {v: DenyCode.VENUE_UNHEALTHY.value for v, until in paused.items() if now_ns < until}
+        full: dict[str, str] = {}
+        if reads is not None and not closed:
+            for iid, inst in self.instruments.items():
+                if inst.is_derivative and iid in market:
+                    if reads.leverage(iid).max_leverage * account.equity - account.gross_total <= 0:
+                        full[iid] = DenyCode.LEVERAGE_CAP.value
+        return EntryGates(closed, bases, venues, full)
+
     def decide_transfer(self, intent: TransferIntent, account: AccountView, now_ns: int) -> TransferDecision:
         """Answer one transfer intent (``bot.governor.transfers``)."""
         tid = f"{self.client_id_prefix}{intent.intent_id}"

@@ -453,13 +453,14 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "rally",
-            "a hedged book through a threefold rally in 30 days with funding positive (Binance split, its spot wallet "
-            "keeping 1x the perp notional for top-ups; Bybit unified, its coins the collateral; cross margin)",
+            "a hedged book through a threefold rally in 30 days with funding positive (Binance split, its wallets "
+            "keeping 2x the perp notional idle for top-ups -- what a 1x short needs to stay 30% from liquidation at "
+            "3x; Bybit unified, its coins the collateral; cross margin)",
             START,
             rally_bars,
             rally_checks,
             WARM,
-            {"strategy.allocation.split_reserve_pct": 1.0},
+            {"strategy.allocation.split_reserve_pct": 2.0},
         ),
         Scenario(
             "bad-print",

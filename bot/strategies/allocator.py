@@ -4,10 +4,11 @@ venues' accounts, best net carry first, to a target share of equity.
 Strategies say *what* to enter (the legs, their ratio and the expected net carry); this decides *how much*, from the
 venue accounts as the venues keep them (``bot.accounts``). Per venue the entry needs:
 
-- **split account** (spot and derivatives wallets): the spot legs' notional from the spot wallet, plus a reserve of
-  ``split_reserve_pct`` of the derivative legs' notional kept there for margin top-ups (the margin manager moves it
-  when a rally brings a short perp towards its liquidation); the derivative legs' initial margin (notional / L) from
-  the derivatives wallet's free margin;
+- **split account** (spot and derivatives wallets): the spot legs' notional from the spot wallet, the derivative
+  legs' initial margin (notional / L) from the derivatives wallet's free margin, and a reserve of
+  ``split_reserve_pct`` of the derivative legs' notional left idle in either wallet for margin top-ups (in the
+  derivatives wallet it is margin already; in the spot wallet the margin manager moves it when a rally brings a
+  short perp towards its liquidation);
 - **unified account**: the spot legs' notional in cash, and free margin for the derivative legs' initial margin
   less what the spot coins bought bring as collateral (``haircut`` × their value).
 
@@ -92,9 +93,9 @@ def _needs(
         if st is None or not math.isfinite(st.equity):
             return None
         spot = spot_long.get(v, 0.0) + spot_short.get(v, 0.0)
-        if st.margin.mode is AccountMode.SPLIT:
-            cash = spot + policy.split_reserve_pct * deriv.get(v, 0.0)
-            need = _Need(cash, margin.get(v, 0.0), cash + margin.get(v, 0.0))
+        if st.margin.mode is AccountMode.SPLIT:  # the reserve may sit in either wallet: it is idle until needed
+            reserve = policy.split_reserve_pct * deriv.get(v, 0.0)
+            need = _Need(spot, margin.get(v, 0.0), spot + margin.get(v, 0.0) + reserve)
         else:
             im = max(0.0, margin.get(v, 0.0) + spot - st.margin.haircut * spot_long.get(v, 0.0))
             need = _Need(spot, im, max(spot, im))
@@ -149,8 +150,12 @@ def allocate(
     for iid, q in (positions or {}).items():
         snap = market.get(iid)
         if snap is not None and iid in instruments:
-            v = instruments[iid].venue
-            gross_venue[v] = gross_venue.get(v, 0.0) + abs(float(q)) * snap.mark
+            inst = instruments[iid]
+            value = abs(float(q)) * snap.mark
+            gross_venue[inst.venue] = gross_venue.get(inst.venue, 0.0) + value
+            if inst.is_derivative and inst.venue in cash_left and accounts[inst.venue].margin.mode is AccountMode.SPLIT:
+                # the top-up reserve of a pair already held stays idle: not for new entries
+                budget[inst.venue] -= policy.split_reserve_pct * value
     gross_left = policy.max_gross_total_usd - sum(gross_venue.values())
     ranked = sorted(entries, key=lambda i: (-(i.edge_apr if i.edge_apr is not None else -math.inf), i.intent_id))
     for intent in ranked:
@@ -158,9 +163,12 @@ def allocate(
         if needs is None:
             out.append(intent)  # an account the gateway cannot report: the strategy's own size
             continue
+        # an addition to a pair already held counts what it holds against the pair's fair share
+        first = intent.legs[0]
+        held = abs(float((positions or {}).get(first.instrument_id, 0))) / float(first.qty)
         k = math.inf
         for v, n in needs.items():
-            share = t * accounts[v].equity / max(1, slots.get(v, 1))
+            share = t * accounts[v].equity / max(1, slots.get(v, 1)) - held * n.capital
             for have, want in (
                 (cash_left[v], n.cash),
                 (margin_left[v], n.margin),
@@ -185,7 +193,7 @@ def allocate(
         sized = _scaled(intent, k, instruments) if math.isfinite(k) and k * size >= policy.min_entry_usd else None
         if sized is None:
             if skipped is not None:
-                skipped["no_capital"] += 1
+                skipped["add_no_room" if held else "no_capital"] += 1
             continue
         kk = float(sized.legs[0].qty / intent.legs[0].qty)
         for v, n in needs.items():

@@ -8,15 +8,18 @@ from decimal import Decimal
 from typing import Protocol
 
 from bot.domain import MarketBatch, MarketSnapshot, OrderIntent
+from bot.governor.gates import EntryGates
 
 
 @dataclass(frozen=True, slots=True)
 class StrategyView:
-    """What a strategy may know: latest snapshots, the bot's positions, and which instruments have working orders."""
+    """What a strategy may know: latest snapshots, the bot's positions, which instruments have working orders, and
+    which entries the governor's standing state is certain to refuse (a strategy does not propose those)."""
 
     market: Mapping[str, MarketSnapshot]
     positions: Mapping[str, Decimal]
     busy: Set[str]
+    gates: EntryGates = EntryGates()  # what the governor's standing state refuses to any entry now
 
 
 class Strategy(Protocol):

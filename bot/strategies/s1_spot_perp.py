@@ -59,8 +59,12 @@ class SpotPerpFunding:
         instruments: Mapping[str, Instrument],
         expected_slippage_bps: float = 0.5,
         borrow: BorrowCurve | None = None,
+        sized_by_allocator: bool = False,
     ) -> None:
         self.cfg = cfg
+        # the allocator sizes entries: a held, hedged pair whose carry still clears the entry bar is offered more
+        # (the allocator grants what its fair share has left: funding earned, equity grown)
+        self._add = sized_by_allocator
         self.borrow = borrow
         self._slip = expected_slippage_bps * 1e-4
         self._pairs: dict[str, _Pair] = {}
@@ -124,7 +128,11 @@ class SpotPerpFunding:
             est = self.funding_estimate(pair.perp.id, snap.predicted_funding_rate)
             spot_qty = view.positions.get(pair.spot.id, ZERO)
             perp_qty = view.positions.get(pair.perp.id, ZERO)
+            gated = view.gates.refuses((pair.spot, pair.perp))
             if spot_qty == 0 and perp_qty == 0:
+                if gated:
+                    self.stats[f"gated_{gated}"] += 1  # the governor's standing state would refuse it
+                    continue
                 intent = self._entry(pair, est, spot_snap, snap, now_ns)
                 if intent is not None:
                     out.append(intent)
@@ -135,6 +143,10 @@ class SpotPerpFunding:
                 sign * est <= 0 or abs(est) * pair.perp.funding_periods_per_year < self.cfg.exit_threshold_apr
             )
             if hedged and not carry_gone:
+                if self._add and not gated and pair.spot.id not in view.busy:
+                    add = self._entry(pair, est, spot_snap, snap, now_ns, held=spot_qty)
+                    if add is not None:
+                        out.append(add)
                 continue
             legs = []
             if spot_qty:
@@ -151,11 +163,20 @@ class SpotPerpFunding:
         return out
 
     def _entry(
-        self, pair: _Pair, est: float | None, spot: MarketSnapshot, perp: MarketSnapshot, now_ns: int
+        self,
+        pair: _Pair,
+        est: float | None,
+        spot: MarketSnapshot,
+        perp: MarketSnapshot,
+        now_ns: int,
+        held: Decimal = ZERO,
     ) -> OrderIntent | None:
+        """An entry, or (``held`` ≠ 0) an addition to the pair held, on the same side only."""
         if est is None or est == 0:
             return None
         sign = 1 if est > 0 else -1
+        if held and (held > 0) != (sign > 0):
+            return None
         notional = float(self.cfg.notional_usd)
         borrow_apr = 0.0
         if sign < 0:
@@ -175,7 +196,7 @@ class SpotPerpFunding:
         if qty <= 0:
             return None
         spot_side = Side.BUY if sign > 0 else Side.SELL
-        self.stats["entries" if sign > 0 else "entries_reverse"] += 1
+        self.stats[("adds_offered" if held else "entries") + ("" if sign > 0 else "_reverse")] += 1
         return self._intent(
             pair,
             Purpose.ENTRY,

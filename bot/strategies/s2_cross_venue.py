@@ -77,6 +77,10 @@ class CrossVenueFunding:
             held = {p.id: view.positions.get(p.id, ZERO) for p in perps}
             open_legs = {k: q for k, q in held.items() if q}
             if not open_legs:
+                gated = view.gates.closed or view.gates.bases.get(base, "")  # it picks its venues itself
+                if gated:
+                    self.stats[f"gated_{gated}"] += 1  # the governor's standing state would refuse it
+                    continue
                 intent = self._entry(base, perps, aprs, snaps, now_ns)  # type: ignore[arg-type]
                 if intent is not None:
                     out.append(intent)

@@ -96,6 +96,10 @@ class SpotFuturesBasis:
             spot_qty = view.positions.get(spot.id, ZERO)
             held = [(f, view.positions.get(f.id, ZERO)) for f in self._futures[spot.id] if view.positions.get(f.id)]
             if not held and spot_qty == 0:
+                gated = view.gates.refuses((spot, *self._futures[spot.id]))
+                if gated:
+                    self.stats[f"gated_{gated}"] += 1  # the governor's standing state would refuse it
+                    continue
                 intent = self._entry(spot, snap, futures, view, now_ns)
                 if intent is not None:
                     out.append(intent)

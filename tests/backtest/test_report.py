@@ -114,12 +114,12 @@ def test_every_backtest_is_recorded_and_two_can_be_compared(tmp_path: Path) -> N
     cmp_ = _cli("backtest", "compare", key_a, "latest", "--json", cwd=tmp_path)
     assert cmp_.returncode == 0, cmp_.stderr
     c = json.loads(cmp_.stdout)
-    assert c["same_data"] and c["params_changed"] == {"settings.strategy.s1.entry_threshold_apr": [0.05, 0.5]}
+    assert c["same_data"] and c["params_changed"] == {"settings.strategy.s1.entry_threshold_apr": [0.03, 0.5]}
     rows = {r["metric"]: r for r in c["results"]}
     assert rows["orders"]["a"] > rows["orders"]["b"]  # a higher bar to enter trades less
     assert rows["total return"]["diff"] == pytest.approx(rows["total return"]["b"] - rows["total return"]["a"])
     text = _cli("backtest", "compare", key_a, key_b, cwd=tmp_path).stdout
-    assert "entry_threshold_apr: 0.05 → 0.5" in text and "B − A" in text
+    assert "entry_threshold_apr: 0.03 → 0.5" in text and "B − A" in text
     missing = _cli("backtest", "compare", key_a, "bt-nope", cwd=tmp_path)
     assert missing.returncode == 2 and "no recorded backtest 'bt-nope'" in missing.stderr
 

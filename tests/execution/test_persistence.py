@@ -62,7 +62,11 @@ def test_store_outage_stops_entries_keeps_risk_reduction_and_loses_nothing(tmp_p
         assert p.recorder.healthy and p.recorder.backlog == 0
         t0, t1 = batches[outage.start].ts_ns, batches[outage.stop].ts_ns
         during = [d for d in bot.audit.decisions if t0 <= d.ts_ns < t1]
-        assert any(d.outcome is Outcome.REJECT and d.hits[0].code is DenyCode.STORE_DOWN for d in during)
+        # the governor refuses entries while the store is down (G6) -- and once the outage is known, the standing
+        # gate tells the strategy not to propose them at all
+        refused = any(d.outcome is Outcome.REJECT and d.hits[0].code is DenyCode.STORE_DOWN for d in during)
+        assert refused or bot.strategies[0].stats["gated_store_down"] > 0
+        assert not [d for d in during if d.intent.purpose.value == "entry" and d.outcome is not Outcome.REJECT]
         by_id = {d.decision_id: d for d in bot.audit.decisions}
         sent = [o for v in bot.venues.values() for o in v.received if t0 <= o.ts_created_ns < t1]
         assert all(by_id[o.decision_id].risk_reducing for o in sent)  # only risk reduction went out

@@ -48,12 +48,28 @@ def test_a_unified_account_deploys_its_fair_share_of_ninety_percent() -> None:
     assert out.legs[0].qty == out.legs[1].qty  # still a hedge
 
 
-def test_a_split_account_keeps_the_reserve_in_its_spot_wallet() -> None:
-    # split: spot notional + 50% reserve from the 50k spot wallet, 1x margin from the 50k derivatives wallet: with
-    # one opportunity the spot wallet binds at 50k / 1.5 = 33,333
+def test_a_split_account_leaves_a_top_up_reserve_idle() -> None:
+    # split, 50k in each wallet: spot notional from the spot wallet, 1x margin from the derivatives wallet, and 50% of
+    # the perp notional left idle in either for top-ups: 0.9 x 100k / (1 + 1 + 0.5) = 36,000 with one opportunity
     accounts = {"binance": _fresh("binance", AccountMode.SPLIT)}
     (out,) = allocate([_pair("binance", "BTC", "0.1", 0.2)], INSTRUMENTS, MARKET, accounts, {"binance": 1}, POLICY)
-    assert 33_200 <= _notional(out) <= 33_333.4
+    assert 35_900 <= _notional(out) <= 36_000
+    # a pair already held keeps its reserve: an addition does not eat it
+    held = {"binance:BTC/USDT": Decimal("0.6"), "binance:BTC/USDT:USDT": Decimal("-0.6")}
+    spent = AccountState(MarginAccount("binance", AccountMode.SPLIT, 50_000 - 36_000), 50_000 - 36_000, 100_000.0)
+    assert (
+        allocate(
+            [_pair("binance", "BTC", "0.1", 0.2)],
+            INSTRUMENTS,
+            MARKET,
+            {"binance": spent},
+            {"binance": 1},
+            POLICY,
+            None,
+            held,
+        )
+        == []
+    )
 
 
 def test_the_richest_carry_is_funded_first_when_capital_binds() -> None:
@@ -93,9 +109,23 @@ def test_allocations_never_exceed_the_target_share_or_the_wallets(
     total = sum(_notional(i) for i in out)
     if mode is AccountMode.SPLIT:
         used = total * (1 + POLICY.split_reserve_pct) + total / lev
-        assert total * (1 + POLICY.split_reserve_pct) <= equity / 2 + 1e-6 and total / lev <= equity / 2 + 1e-6
+        assert total <= equity / 2 + 1e-6 and total / lev <= equity / 2 + 1e-6
     else:
         used = max(total, total * 0.05 + total / lev)
     assert used <= 0.9 * equity + 1e-6
     for i in out:
         assert i.legs[0].qty == i.legs[1].qty and _notional(i) >= POLICY.min_entry_usd
+
+
+def test_an_addition_to_a_held_pair_gets_only_what_its_fair_share_has_left() -> None:
+    accounts = {"bybit": _fresh("bybit", AccountMode.UNIFIED)}
+    add = _pair("bybit", "BTC", "0.1", 0.2)
+    # 0.5 BTC (30,000) held of a 42,857 share: about 12,857 more
+    held = {"bybit:BTC/USDT": Decimal("0.5"), "bybit:BTC/USDT:USDT": Decimal("-0.5")}
+    (out,) = allocate([add], INSTRUMENTS, MARKET, accounts, {"bybit": 2}, POLICY, None, held)
+    assert 12_700 <= _notional(out) <= 12_858
+    # a pair at its full share gets nothing
+    full = {"bybit:BTC/USDT": Decimal("0.72"), "bybit:BTC/USDT:USDT": Decimal("-0.72")}
+    skipped: Counter[str] = Counter()
+    assert allocate([add], INSTRUMENTS, MARKET, accounts, {"bybit": 2}, POLICY, skipped, full) == []
+    assert skipped["add_no_room"] == 1
