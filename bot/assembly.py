@@ -209,8 +209,12 @@ def assemble(
 
 def replay_feed(settings: Settings) -> ReplayFeed | SyntheticFuturesFeed:
     rp = settings.replay
-    instruments = default_instruments(rp.venues, rp.bases)
     bars = load_bars(rp.file, rp.venues, rp.bases, rp.start, rp.end)
+    # instruments, and so paper accounts, only where the data has prices: a one-venue history funds one account
+    present = {(b.venue, b.base) for b in bars.bars}
+    instruments = {
+        iid: i for iid, i in default_instruments(rp.venues, rp.bases).items() if (i.venue, i.base) in present
+    }
     feed = ReplayFeed(
         bars, instruments, SpreadModel(rp.half_spread_bps_spot, rp.half_spread_bps_perp, rp.spread_range_coef)
     )

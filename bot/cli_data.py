@@ -11,7 +11,7 @@ from bot.errors import ConfigError
 
 def cmd_data_import(args: argparse.Namespace) -> int:
     from bot.feeds.bars import load_bars
-    from bot.feeds.importer import ImportErrorWithField, build_series, source_note, write_replay
+    from bot.feeds.importer import Columns, ImportErrorWithField, build_series, source_note, write_replay
 
     out = Path(args.out)
     try:
@@ -26,6 +26,15 @@ def cmd_data_import(args: argparse.Namespace) -> int:
             args.funding_tz,
             args.synthetic_funding,
             synthetic_mean=args.synthetic_funding_mean,
+            columns=Columns(
+                args.close_column,
+                args.open_column,
+                args.high_column,
+                args.low_column,
+                args.volume_column,
+                args.funding_column,
+            ),
+            funding_column=args.funding_file_column,
         )
     except ImportErrorWithField as exc:
         raise ConfigError(str(exc)) from exc
@@ -57,7 +66,21 @@ def add_data_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     imp.add_argument("--kind", required=True, choices=("spot", "perp"))
     imp.add_argument("--tz", default="UTC", help="time zone of naive time stamps, e.g. Europe/London (default UTC)")
     imp.add_argument("--time-column", help="name of the time column when it is not a usual one")
+    for name, what in (
+        (
+            "close",
+            "the price column (alone: bars are built from consecutive closes, e.g. a file of spot and perp "
+            "closes side by side)",
+        ),
+        ("open", "the open column"),
+        ("high", "the high column"),
+        ("low", "the low column"),
+        ("volume", "the volume column"),
+        ("funding", "the funding-rate column of the price file"),
+    ):
+        imp.add_argument(f"--{name}-column", metavar="NAME", help=f"{what} (default: found by its usual name)")
     imp.add_argument("--funding", metavar="FILE", help="funding history: CSV or ccxt fetch_funding_rate_history JSON")
+    imp.add_argument("--funding-file-column", metavar="NAME", help="the rate column of --funding (default: usual name)")
     imp.add_argument("--funding-tz", help="time zone of the funding file (default: --tz)")
     imp.add_argument(
         "--synthetic-funding",

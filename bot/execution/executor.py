@@ -276,6 +276,7 @@ class Executor:
                 self.allocation,
                 self.stats.allocation,
                 view.positions,
+                gates.leverage_room_usd,
             )
         for intent in intents:
             await self.submit_intent(intent)

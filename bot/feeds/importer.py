@@ -149,7 +149,43 @@ def _column(fields: list[str], names: Iterable[str]) -> str | None:
     return None
 
 
-def read_csv(path: Path, tz: str, time_column: str | None = None) -> ImportResult:
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """Columns named by the user (``--close-column`` ...) instead of found by their usual names. With only a close
+    column (a file of closes side by side, say spot and perp), each bar opens at its stamp's close and closes at the
+    next stamp's; its high and low are those two (the range inside is unknown)."""
+
+    close: str | None = None
+    open: str | None = None
+    high: str | None = None
+    low: str | None = None
+    volume: str | None = None
+    funding: str | None = None
+
+    @property
+    def any(self) -> bool:
+        return any((self.close, self.open, self.high, self.low, self.volume, self.funding))
+
+
+def _named(path: Path, fields: list[str], flag: str, name: str | None) -> str | None:
+    if name is None:
+        return None
+    found = name if name in fields else _column(fields, (name.strip().lower(),))
+    if found is None:
+        raise ImportErrorWithField(f"{path}: no column {name!r} for {flag} (columns: {', '.join(fields)})")
+    return found
+
+
+def _close_only(rows: list[Row]) -> list[Row]:
+    """Bars from consecutive closes: open at this stamp's close, close at the next one's (rows already sorted)."""
+    out = []
+    for k, r in enumerate(rows):
+        nxt = rows[k + 1].close if k + 1 < len(rows) else r.close
+        out.append(Row(r.ts, r.close, max(r.close, nxt), min(r.close, nxt), nxt, r.volume, r.funding))
+    return out
+
+
+def read_csv(path: Path, tz: str, time_column: str | None = None, columns: Columns | None = None) -> ImportResult:
     text = _read_text(path)
     lines = text.splitlines()
     # CryptoDataDownload files start with a URL line before the header
@@ -171,6 +207,23 @@ def read_csv(path: Path, tz: str, time_column: str | None = None) -> ImportResul
     cols = {k: _column(fields, (k,)) for k in ("open", "high", "low", "close")}
     vol = next((f for f in fields if f.strip().lower().startswith("volume")), None)
     fcol = _column(fields, FUNDING_COLUMNS)
+    close_only = False
+    if columns is not None and columns.any:
+        named = {
+            k: _named(path, fields, f"--{k}-column", getattr(columns, k)) for k in ("open", "high", "low", "close")
+        }
+        if named["close"] is not None and not any(named[k] for k in ("open", "high", "low")):
+            close_only = True
+            cols = {k: named["close"] for k in cols}
+        elif any(named.values()):
+            missing = [k for k, v in named.items() if v is None]
+            if missing:
+                raise ImportErrorWithField(
+                    f"{path}: name all of open/high/low/close, or --close-column alone (missing: {', '.join(missing)})"
+                )
+            cols = named
+        vol = _named(path, fields, "--volume-column", columns.volume) if columns.volume else vol
+        fcol = _named(path, fields, "--funding-column", columns.funding) if columns.funding else fcol
     has_prices = all(cols.values())
     if not has_prices and fcol is None:
         raise ImportErrorWithField(
@@ -200,6 +253,10 @@ def read_csv(path: Path, tz: str, time_column: str | None = None) -> ImportResul
         else:
             o = h = lo = c = v = math.nan
         out.rows.append(Row(int(round(ts)), o, h, lo, c, v, funding))
+    if close_only:
+        out.rows.sort(key=lambda r: r.ts)
+        out.rows = _close_only(out.rows)
+        out.notes.append(f"close-only column {cols['close']!r}: bars built from consecutive closes")
     return out
 
 
@@ -246,14 +303,14 @@ def read_json_list(path: Path) -> ImportResult:
     return out
 
 
-def read_any(path: Path, tz: str, time_column: str | None = None) -> ImportResult:
+def read_any(path: Path, tz: str, time_column: str | None = None, columns: Columns | None = None) -> ImportResult:
     if not path.exists():
         raise ImportErrorWithField(f"{path}: no such file")
     name = path.name.lower().removesuffix(".gz")
     if name.endswith(".json"):
         return read_json_list(path)
     if name.endswith((".csv", ".txt")):
-        return read_csv(path, tz, time_column)
+        return read_csv(path, tz, time_column, columns)
     raise ImportErrorWithField(f"{path}: unknown format (expected .csv, .json, optionally .gz)")
 
 
@@ -291,6 +348,8 @@ def build_series(
     synthetic_seed: int | None = None,
     funding_interval_secs: int = EIGHT_HOURS,
     synthetic_mean: float = 1e-4,
+    columns: Columns | None = None,
+    funding_column: str | None = None,
 ) -> Series:
     venue, base, kind = venue.lower(), base.upper(), kind.lower()
     if venue not in VENUES:
@@ -299,7 +358,7 @@ def build_series(
         )
     if kind not in ("spot", "perp"):
         raise ImportErrorWithField(f"invalid --kind {kind!r}: spot or perp")
-    res = read_any(prices, tz, time_column)
+    res = read_any(prices, tz, time_column, columns)
     rejected, notes = res.rejected, res.notes
     rows = [r for r in res.rows if not math.isnan(r.open)]
     if not rows:
@@ -318,7 +377,7 @@ def build_series(
         return Series(venue, base, kind, rows, rejected, notes)
     rates: dict[int, float] = {r.ts: r.funding for r in res.rows if r.funding is not None}
     if funding is not None:
-        fres = read_any(funding, funding_tz or tz)
+        fres = read_any(funding, funding_tz or tz, None, Columns(funding=funding_column) if funding_column else None)
         rejected.update({f"funding_{k}": v for k, v in fres.rejected.items()})
         # venues stamp settlements a few ms late (e.g. 00:00:00.017): snap to the second
         rates = {r.ts: r.funding for r in fres.rows if r.funding is not None}

@@ -356,13 +356,21 @@ class Governor:
         bases = {k: f"ladder_stage_{ladders.stage(k)}" for k in ladders.keys() if k != ACCOUNT and ladders.stage(k)}
         paused = self.venue_health.paused_until
         venues = {v: DenyCode.VENUE_UNHEALTHY.value for v, until in paused.items() if now_ns < until}
-        full: dict[str, str] = {}
-        if reads is not None and not closed:
-            for iid, inst in self.instruments.items():
-                if inst.is_derivative and iid in market:
-                    if reads.leverage(iid).max_leverage * account.equity - account.gross_total <= 0:
-                        full[iid] = DenyCode.LEVERAGE_CAP.value
-        return EntryGates(closed, bases, venues, full)
+        room = self.leverage_room(account, reads, market) if not closed else {}
+        full = {iid: DenyCode.LEVERAGE_CAP.value for iid, usd in room.items() if usd <= 0}
+        return EntryGates(closed, bases, venues, full, room)
+
+    def leverage_room(
+        self, account: AccountView, reads: TickReads | None, market: Mapping[str, MarketSnapshot]
+    ) -> dict[str, float]:
+        """G1: the gross USD an entry on each derivative may still add (its cap × equity − the account's gross)."""
+        if reads is None:
+            return {}
+        return {
+            iid: reads.leverage(iid).max_leverage * account.equity - account.gross_total
+            for iid, inst in self.instruments.items()
+            if inst.is_derivative and iid in market
+        }
 
     def decide_transfer(self, intent: TransferIntent, account: AccountView, now_ns: int) -> TransferDecision:
         """Answer one transfer intent (``bot.governor.transfers``)."""

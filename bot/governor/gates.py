@@ -21,6 +21,7 @@ class EntryGates:
     bases: Mapping[str, str] = field(default_factory=dict)  # base -> why entries growing it are refused
     venues: Mapping[str, str] = field(default_factory=dict)  # venue -> why entries there are refused
     instruments: Mapping[str, str] = field(default_factory=dict)  # instrument id -> why (G1: no leverage room)
+    leverage_room_usd: Mapping[str, float] = field(default_factory=dict)  # G1: gross an entry on it may add
 
     def refuses(self, instruments: Iterable[Instrument]) -> str:
         """Why an entry on these instruments is certain to be refused ("" when it may pass)."""

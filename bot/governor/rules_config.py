@@ -7,15 +7,51 @@ points, ``_usd`` quote currency, ``_secs``/``_hours``/``_days`` time, ``vol`` an
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, model_validator
 
 Frac = Annotated[float, Field(ge=0.0, le=1.0)]
 Pos = Annotated[float, Field(gt=0.0)]
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+
+
+def parse_duration(value: Any) -> float:
+    """``"7d"``, ``"8h"``, ``"90m"``, ``"30s"``, ``"2w"`` -> seconds. A bare number is refused: a window counted in
+    snapshots changes meaning with the bar size (21 snapshots are 7 days of 8h bars, 21 hours of hourly ones)."""
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return float(m.group(1)) * _UNITS[m.group(2)]
+    raise ValueError("give a duration with its unit, e.g. 7d, 8h or 90m (windows are time, not a count of bars)")
+
+
+def format_duration(secs: float) -> str:
+    for unit in ("d", "h", "m"):
+        if secs >= _UNITS[unit] and secs % _UNITS[unit] == 0:
+            return f"{int(secs // _UNITS[unit])}{unit}"
+    return f"{secs:g}s"
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), PlainSerializer(format_duration), Field(gt=0)]
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotWindows:
+    """The signal windows in snapshots of one feed's step (each at least what its statistic needs)."""
+
+    vol: int
+    short_vol: int
+    oi: int
+    liq: int
+    structure_bucket: int  # snapshots whose lows make one structure low
 
 
 class _Section(BaseModel):
@@ -25,12 +61,28 @@ class _Section(BaseModel):
 class SignalsConfig(_Section):
     """How signals are computed from the feed, and whether an *unavailable* signal counts as a caution."""
 
-    vol_window: int = Field(21, ge=2, le=10_000, description="snapshots in the realized-volatility window")
-    short_vol_window: int = Field(3, ge=2, le=1_000, description="snapshots in the short-horizon volatility window")
-    oi_window: int = Field(3, ge=1, le=1_000, description="snapshots over which OI and price change are compared")
-    liq_window: int = Field(9, ge=2, le=1_000, description="snapshots for the liquidation-intensity baseline")
-    structure_window: int = Field(3, ge=2, le=100, description="consecutive lower lows that make a breakdown")
+    vol_window: Duration = Field(7 * 86_400.0, description="the realized-volatility window")
+    short_vol_window: Duration = Field(86_400.0, description="the short-horizon volatility window")
+    oi_window: Duration = Field(86_400.0, description="over which OI and price change are compared")
+    liq_window: Duration = Field(3 * 86_400.0, description="the liquidation-intensity baseline")
+    structure_bar: Duration = Field(8 * 3600.0, description="the span whose low is one low of the structure test")
+    structure_window: int = Field(3, ge=2, le=100, description="consecutive lower lows (of structure_bar) that break")
     fast_break_sigma: float = Field(1.5, gt=0, le=20, description="a break faster than this many σ is 'fast'")
+
+    def windows(self, step_secs: float) -> SnapshotWindows:
+        """These windows counted in snapshots of ``step_secs`` (rounded, never below what the statistic needs)."""
+
+        def n(secs: float, least: int) -> int:
+            return max(least, round(secs / step_secs))
+
+        return SnapshotWindows(
+            n(self.vol_window, 2),
+            n(self.short_vol_window, 2),
+            n(self.oi_window, 1),
+            n(self.liq_window, 2),
+            n(self.structure_bar, 1),
+        )
+
     unavailable_is_caution: dict[Literal["oi_vs_price", "liquidations", "skew", "structure", "funding"], bool] = {
         "oi_vs_price": False,
         "liquidations": False,

@@ -12,7 +12,7 @@ from collections import deque
 from typing import NamedTuple
 
 from bot.domain import SECS_PER_YEAR, MarketSnapshot
-from bot.governor.rules_config import SignalsConfig
+from bot.governor.rules_config import SignalsConfig, SnapshotWindows
 from bot.rolling import RollingVol
 
 EIGHT_HOURS = 8 * 3600
@@ -54,17 +54,31 @@ class Signals(NamedTuple):
 
 
 class _State:
-    __slots__ = ("vol", "vol_value", "marks", "ois", "liqs", "liq_intensity", "skews", "lows", "snap")
+    __slots__ = (
+        "vol",
+        "vol_value",
+        "marks",
+        "ois",
+        "liqs",
+        "liq_intensity",
+        "skews",
+        "lows",
+        "bucket_low",
+        "bucket_n",
+        "snap",
+    )
 
-    def __init__(self, cfg: SignalsConfig, step_secs: float) -> None:
-        self.vol = RollingVol(cfg.vol_window, step_secs)
+    def __init__(self, cfg: SignalsConfig, w: SnapshotWindows, step_secs: float) -> None:
+        self.vol = RollingVol(w.vol, step_secs)
         self.vol_value: float | None = None
-        self.marks: deque[float] = deque(maxlen=max(cfg.oi_window, cfg.short_vol_window) + 1)
-        self.ois: deque[float] = deque(maxlen=cfg.oi_window + 1)
-        self.liqs: deque[float] = deque(maxlen=cfg.liq_window)
+        self.marks: deque[float] = deque(maxlen=max(w.oi, w.short_vol) + 1)
+        self.ois: deque[float] = deque(maxlen=w.oi + 1)
+        self.liqs: deque[float] = deque(maxlen=w.liq)
         self.liq_intensity: float | None = None
-        self.skews: deque[float] = deque(maxlen=cfg.oi_window + 1)
-        self.lows: deque[float] = deque(maxlen=cfg.structure_window + 1)
+        self.skews: deque[float] = deque(maxlen=w.oi + 1)
+        self.lows: deque[float] = deque(maxlen=cfg.structure_window + 1)  # one low per structure_bar
+        self.bucket_low = math.inf
+        self.bucket_n = 0
         self.snap: MarketSnapshot | None = None
 
 
@@ -83,6 +97,7 @@ class SignalTracker:
 
     def __init__(self, cfg: SignalsConfig, step_secs: float = EIGHT_HOURS, liq_cluster_ratio: float = 3.0) -> None:
         self.cfg = cfg
+        self.windows = cfg.windows(step_secs)  # the rules' durations in this feed's snapshots
         self._step = step_secs
         self._ann = math.sqrt(SECS_PER_YEAR / step_secs)
         self._cluster = liq_cluster_ratio
@@ -93,12 +108,16 @@ class SignalTracker:
     def update(self, s: MarketSnapshot) -> None:
         st = self._states.get(s.instrument_id)
         if st is None:
-            st = self._states[s.instrument_id] = _State(self.cfg, self._step)
+            st = self._states[s.instrument_id] = _State(self.cfg, self.windows, self._step)
         st.vol_value = st.vol.push(s.mark)
         st.marks.append(s.mark)
         st.snap = s
         if s.range_low is not None:
-            st.lows.append(s.range_low)
+            st.bucket_low = min(st.bucket_low, s.range_low)
+            st.bucket_n += 1
+            if st.bucket_n >= self.windows.structure_bucket:  # a structure_bar's low is complete
+                st.lows.append(st.bucket_low)
+                st.bucket_low, st.bucket_n = math.inf, 0
         if s.open_interest is not None:
             st.ois.append(s.open_interest)
         if s.liq_long_usd is not None:
@@ -122,20 +141,22 @@ class SignalTracker:
         return sig
 
     def short_vol(self, instrument_id: str) -> float | None:
-        """Annualized volatility over the last ``short_vol_window`` snapshots (computed only when asked)."""
+        """Annualized volatility over the last ``short_vol_window`` (computed only when asked)."""
         if instrument_id in self._short:
             return self._short[instrument_id]
         st = self._states.get(instrument_id)
-        if st is None or len(st.marks) <= self.cfg.short_vol_window:
+        n = self.windows.short_vol
+        if st is None or len(st.marks) <= n:
             return None
         marks = list(st.marks)
-        vol = self._short[instrument_id] = _window_vol(marks[-(self.cfg.short_vol_window + 1) :], self._ann)
+        vol = self._short[instrument_id] = _window_vol(marks[-(n + 1) :], self._ann)
         return vol
 
     def _build(self, st: _State, s: MarketSnapshot) -> Signals:
         cfg = self.cfg
         marks = st.marks
-        price_change = pct_change(marks[-(cfg.oi_window + 1)], s.mark) if len(marks) > cfg.oi_window else None
+        oi_n = self.windows.oi
+        price_change = pct_change(marks[-(oi_n + 1)], s.mark) if len(marks) > oi_n else None
         oi_change = oi_elevated = None
         if s.open_interest is not None and len(st.ois) == st.ois.maxlen and st.ois[0] > 0:
             oi_change = pct_change(st.ois[0], s.open_interest)

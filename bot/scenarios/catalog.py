@@ -408,11 +408,14 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "cascade",
             "liquidation cascade: price −22% in 30 h, OI falling, funding flipping, skew steepening, "
-            "long-liquidation clusters",
+            "long-liquidation clusters (crowding read on hour-scale windows: OI and skew over 3 h, liquidations "
+            "over 9 h)",
             START,
             cascade_bars,
             cascade_checks,
             WARM,
+            None,
+            {"signals": {"oi_window": "3h", "short_vol_window": "3h", "liq_window": "9h", "structure_bar": "1h"}},
         ),
         Scenario(
             "funding-flip",

@@ -126,9 +126,11 @@ def allocate(
     policy: AllocationPolicy,
     skipped: Counter[str] | None = None,
     positions: Mapping[str, Decimal] | None = None,
+    leverage_room: Mapping[str, float] | None = None,
 ) -> list[OrderIntent]:
     """The tick's intents with every entry sized (exits, hedges and the rest go through as they are, first).
-    ``positions``: what is held now (the G7 gross caps count it)."""
+    ``positions``: what is held now (the G7 gross caps count it); ``leverage_room``: per derivative, the gross G1
+    still lets an entry add (an entry is sized inside it rather than resized below the venue minimum)."""
     entries = [i for i in intents if i.purpose is Purpose.ENTRY and i.source in policy.strategies]
     out = [i for i in intents if i.purpose is not Purpose.ENTRY or i.source not in policy.strategies]
     t = policy.target_deploy_pct
@@ -157,6 +159,7 @@ def allocate(
                 # the top-up reserve of a pair already held stays idle: not for new entries
                 budget[inst.venue] -= policy.split_reserve_pct * value
     gross_left = policy.max_gross_total_usd - sum(gross_venue.values())
+    spent_room = 0.0  # G1 room taken by the entries sized before this one (the account's gross grows)
     ranked = sorted(entries, key=lambda i: (-(i.edge_apr if i.edge_apr is not None else -math.inf), i.intent_id))
     for intent in ranked:
         needs = _needs(intent, instruments, market, accounts, policy)
@@ -188,6 +191,10 @@ def allocate(
         for v, usd in by_venue.items():
             k = min(k, max(0.0, policy.max_gross_venue_usd - gross_venue.get(v, 0.0)) / usd)
         k = min(k, max(0.0, gross_left) / sum(leg_usd))
+        rooms = [(leverage_room or {}).get(leg.instrument_id) for leg in intent.legs]
+        known = [r for r in rooms if r is not None]
+        if known:
+            k = min(k, max(0.0, min(known) - spent_room) / sum(leg_usd))
         k *= 0.999  # a hair inside the caps: marks move between this sizing and the governor's check
         size = sum(leg_usd) / len(leg_usd)
         sized = _scaled(intent, k, instruments) if math.isfinite(k) and k * size >= policy.min_entry_usd else None
@@ -203,5 +210,6 @@ def allocate(
         for v, usd in by_venue.items():
             gross_venue[v] = gross_venue.get(v, 0.0) + kk * usd
         gross_left -= kk * sum(leg_usd)
+        spent_room += kk * sum(leg_usd)
         out.append(sized)
     return out

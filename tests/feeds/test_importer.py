@@ -220,7 +220,10 @@ def test_minute_bars_annualize_volatility_by_the_minute(tmp_path: Path) -> None:
         s = with_overrides(
             Settings(_env_file=None), {"replay.file": str(f), "replay.venues": ["okx"], "replay.bases": ["BTC"]}
         )
-        bot = build_bot(s, load_rules(None), "sim")
+        # the same window in bars on both (30 of them): windows are durations, so it is 30 minutes or 10 days
+        base = load_rules(None)
+        signals = base.signals.model_copy(update={"vol_window": 30.0 * step})
+        bot = build_bot(s, base.model_copy(update={"signals": signals}), "sim")
         asyncio.run(bot.executor.run())
         return bot.governor.signals.get("okx:BTC/USDT:USDT").realized_vol
 

@@ -107,7 +107,7 @@ def test_lower_lows_with_fast_breaks() -> None:
 
 
 def test_tracker_realized_vol_is_annualized_from_the_step() -> None:
-    tr = SignalTracker(rules(signals={"vol_window": 2}).signals, step_secs=8 * 3600)
+    tr = SignalTracker(rules(signals={"vol_window": "16h"}).signals, step_secs=8 * 3600)
     for k, p in enumerate([100.0, 110.0, 99.0]):
         tr.update(snap(BTC_PERP, p, ts_ns=k))
     r1, r2 = math.log(1.1), math.log(0.9)

@@ -28,7 +28,7 @@ def test_scenario_holds_every_check(name: str) -> None:
 
 def test_cascade_detail_the_ladder_climbs_and_closes_through_the_door() -> None:
     sc = SCENARIOS["cascade"]
-    run = run_batches("cascade", sc.batches(), Settings(_env_file=None), load_rules(None))
+    run = run_batches("cascade", sc.batches(), Settings(_env_file=None), sc.rules_for(load_rules(None)))
     gov = [
         (e.action, e.rule)
         for e in run.timeline
