@@ -33,6 +33,12 @@ def configured(args: argparse.Namespace) -> Settings:
     return with_overrides(settings, overrides)
 
 
+def trader_tables(report: dict[str, Any]) -> str:
+    from bot.report_text import trader_tables as tables
+
+    return tables(report)
+
+
 def _summary(report: dict[str, Any]) -> str:
     from bot.report_text import summary
 
@@ -59,13 +65,22 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     out_dir = Path(args.out) if args.out else settings.data_dir / "backtests" / report["run"].get("record", "last")
     if not args.no_charts:
         from bot.backtest.charts import write_charts
+        from bot.backtest.yardstick import passive_curve
 
-        png, html = write_charts(report, result.observer.timeline, out_dir)
+        y = report.get("yardstick") or {}
+        bars = getattr(result.bot.feed, "bars", None)
+        passive = passive_curve(bars, result.bot.instruments, y["avg_perp_notional_usd"]) if y and bars else None
+        track = result.bot.executor.stats.equity
+        daily = [(d * 86_400, track.daily[d]) for d in sorted(track.daily)]
+        png, html = write_charts(report, result.observer.timeline, out_dir, passive=passive, daily=daily)
         report["charts"] = {"png": str(png), "html": str(html)}
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
     print(_summary(report))
+    tables = trader_tables(report)
+    if tables:
+        print(tables)
     if "record" in report["run"]:
         print(f"  recorded    {report['run']['record']}  (carrybot backtest compare {report['run']['record']} ...)")
     if "charts" in report:

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.backtest.metrics import performance
+from bot.backtest.tables import monthly_returns, round_trip_rows
 from bot.decisions import Decision
 from bot.domain import NS_PER_SEC, SECS_PER_YEAR
 from bot.governor.audit import note_intervention
@@ -173,4 +174,6 @@ def build_report(bot: Bot, observer: RunObserver | None = None, rf_annual: float
         },
         "strategies": {s.name: dict(sorted(getattr(s, "stats", {}).items())) for s in bot.strategies},
         "yardstick": yardstick_of(bot, observer, float(venue_equity - initial), years),
+        "monthly_returns": monthly_returns(st.equity),
+        "round_trips": round_trip_rows(trips, still_open),
     }

@@ -50,6 +50,45 @@ def yardstick_lines(y: dict[str, Any] | None) -> list[str]:
     ]
 
 
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def trader_tables(report: dict[str, Any], max_trips: int = 12) -> str:
+    """Monthly returns (a row per year) and the round trips with entry, exit, funding and costs."""
+    lines: list[str] = []
+    monthly = report.get("monthly_returns") or {}
+    if monthly:
+        lines.append("  monthly     " + "".join(f"{m:>7}" for m in MONTHS) + "     year")
+        years = sorted({k[:4] for k in monthly})
+        for y in years:
+            cells, total = [], 1.0
+            for m in range(1, 13):
+                r = monthly.get(f"{y}-{m:02d}")
+                cells.append(f"{r:+7.2%}" if r is not None else f"{'':>7}")
+                total *= 1 + (r or 0.0)
+            lines.append(f"  {y:10}  " + "".join(cells) + f"  {total - 1:+7.2%}")
+    trips = report.get("round_trips") or []
+    if trips:
+        lines.append(
+            f"  round trips {'base':5} {'entry':16}  {'exit':16}  {'days':>6}  {'funding':>11}  {'costs':>9}  "
+            f"{'price':>10}  {'PnL':>11}"
+        )
+        for t in trips[:max_trips]:
+            lines.append(
+                f"              {t['base']:5} {t['entry']:16}  {t['exit']:16}  {t['days']:6.1f}  "
+                f"{t['funding_usd']:+11,.2f}  {t['costs_usd']:9,.2f}  {t['price_pnl_usd']:+10,.2f}  "
+                f"{t['pnl_usd']:+11,.2f}"
+            )
+        if len(trips) > max_trips:
+            lines.append(f"              ... {len(trips) - max_trips} more in the HTML report and --json")
+    return "\n".join(lines)
+
+
+def _decisions(counts: dict[str, int]) -> str:
+    words = {"approve": "approved", "reject": "rejected", "resize": "resized"}
+    return ", ".join(f"{n} {words.get(k, k)}" for k, n in counts.items()) or "none"
+
+
 def summary(report: dict[str, Any]) -> str:
     eq, led, c, g = report["equity"], report["ledger"], report["counts"], report["governor"]
     rules = ", ".join(f"{k}={v}" for k, v in g["decisions_by_rule"].items()) or "none"
@@ -78,6 +117,6 @@ def summary(report: dict[str, Any]) -> str:
             *([_ratios(report["performance"])] if "performance" in report else []),
             f"  trades      {c['orders_sent']} orders, {c['fills']} fills, {c['funding_payments']} funding payments, "
             f"{c['liquidations']} liquidations, venue rejections {c['venue_rejections'] or 0}",
-            f"  governor    {g['decisions_by_outcome']}  by rule: {rules}  state {g['final_state']}",
+            f"  governor    {_decisions(g['decisions_by_outcome'])}; by rule: {rules}; state {g['final_state']}",
         ]
     )

@@ -89,6 +89,8 @@ class RoundTrip:
     opened_ns: int
     closed_ns: int
     pnl: float  # price PnL at mid + funding − fees − spread − slippage of every leg of the base, USD
+    funding: float = 0.0  # of which funding
+    costs: float = 0.0  # of which fees, spread and slippage (positive = paid)
 
 
 @dataclass(slots=True)
@@ -134,8 +136,9 @@ class RunObserver:
         self.timeline = Timeline()
         self.deployment = Deployment()
         self.round_trips: list[RoundTrip] = []
-        self._open: dict[str, tuple[int, Decimal]] = {}  # base -> (opened at, its legs' booked total then)
-        self._closed_at: dict[str, Decimal] = {}  # base -> its legs' booked total at its last close
+        # base -> (opened at, its legs' booked (total, funding, costs) then); and the same at its last close
+        self._open: dict[str, tuple[int, tuple[Decimal, Decimal, Decimal]]] = {}
+        self._closed_at: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
 
     def __call__(self, batch: MarketBatch, ex: Executor) -> None:
         tl = self.timeline
@@ -174,35 +177,42 @@ class RunObserver:
         )
         self._round_trips(batch.ts_ns, ex, held)
 
-    def _booked(self, ex: Executor, base: str) -> Decimal:
+    def _booked(self, ex: Executor, base: str) -> tuple[Decimal, Decimal, Decimal]:
+        """The base's legs' booked total, and of it funding and costs (fees, spread, slippage), to date."""
         led = ex.ledger
-        total = ZERO
+        total = funding = costs = ZERO
         for iid, book in led.legs.items():
             if ex.instruments[iid].base == base:
-                total += (
-                    book.realized
-                    + led.funding_by_leg.get(iid, ZERO)
-                    - led.fees_by_leg.get(iid, ZERO)
-                    - led.costs_by_leg.get(iid, ZERO)
-                )
-        return total
+                f = led.funding_by_leg.get(iid, ZERO)
+                c = led.fees_by_leg.get(iid, ZERO) + led.costs_by_leg.get(iid, ZERO)
+                total += book.realized + f - c
+                funding += f
+                costs += c
+        return total, funding, costs
 
     def _round_trips(self, ts_ns: int, ex: Executor, held: dict[str, float]) -> None:
         # A flat base's booked total moves only by fills (funding is paid on held positions), so the baseline of a
         # new round trip is the total at the previous close: the round trips then add up to the booked total.
         for base in held.keys() - self._open.keys():
-            self._open[base] = (ts_ns, self._closed_at.get(base, ZERO))
+            self._open[base] = (ts_ns, self._closed_at.get(base, (ZERO, ZERO, ZERO)))
         for base in self._open.keys() - held.keys():
-            opened, booked = self._open.pop(base)
+            opened, (t0, f0, c0) = self._open.pop(base)
             now = self._closed_at[base] = self._booked(ex, base)
-            self.round_trips.append(RoundTrip(base, opened, ts_ns, float(now - booked)))
+            self.round_trips.append(
+                RoundTrip(base, opened, ts_ns, float(now[0] - t0), float(now[1] - f0), float(now[2] - c0))
+            )
 
     def open_round_trips(self, ex: Executor) -> list[RoundTrip]:
         """Round trips still open at the end, marked to market (reported apart; not in the win rate)."""
         marks = ex.marks
         unreal = ex.ledger.unrealized_by_leg(marks)
         out = []
-        for base, (opened, booked) in sorted(self._open.items()):
+        for base, (opened, (t0, f0, c0)) in sorted(self._open.items()):
             u = sum((v for iid, v in unreal.items() if ex.instruments[iid].base == base), ZERO)
-            out.append(RoundTrip(base, opened, ex.clock.now_ns(), float(self._booked(ex, base) - booked + u)))
+            now = self._booked(ex, base)
+            out.append(
+                RoundTrip(
+                    base, opened, ex.clock.now_ns(), float(now[0] - t0 + u), float(now[1] - f0), float(now[2] - c0)
+                )
+            )
         return out

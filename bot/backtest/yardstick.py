@@ -110,3 +110,48 @@ def yardstick(
         "capture_vs_ceiling": equity_change / ceiling if ceiling > 0 else None,
         "beats_passive": equity_change >= passive,
     }
+
+
+def passive_curve(
+    bars: Iterable[Any], instruments: Mapping[str, Instrument], avg_perp_notional: float
+) -> list[tuple[int, float]]:
+    """The passive benchmark's cumulative PnL over time (Unix seconds, USD): its funding and basis PnL as they come,
+    the round trip's fees taken at the start (the same figures as ``yardstick``, for the chart beside the equity)."""
+    pairs = _pair_ids(instruments)
+    spot: dict[tuple[str, str], dict[int, float]] = {}
+    perp: dict[tuple[str, str], list[tuple[int, float, float | None]]] = {}
+    for b in bars:
+        key = (b.venue, b.base)
+        if key in pairs and b.kind == "spot":
+            spot.setdefault(key, {})[b.ts] = b.open
+        elif key in pairs and b.kind == "perp":
+            perp.setdefault(key, []).append((b.ts, b.open, b.funding_rate))
+    keys = [k for k in perp if k in spot]
+    if not keys:
+        return []
+    each = avg_perp_notional / len(keys)
+    steps: dict[int, float] = {}
+    start = float("inf")
+    for key in keys:
+        spot_i, perp_i = pairs[key]
+        rows = sorted(perp[key])
+        start = min(start, rows[0][0])
+        steps[rows[0][0]] = steps.get(rows[0][0], 0.0) - each * 2 * (
+            float(spot_i.fees.taker) + float(perp_i.fees.taker)
+        )
+        prev: tuple[float, float] | None = None
+        for ts, px, rate in rows:
+            gain = 0.0
+            if prev is not None and rate is not None:
+                gain += each * rate
+            sp = spot[key].get(ts)
+            if sp is not None and sp > 0 and px > 0:
+                if prev is not None:
+                    gain += each * ((sp / prev[0] - 1) - (px / prev[1] - 1))
+                prev = (sp, px)
+            steps[ts] = steps.get(ts, 0.0) + gain
+    out, total = [], 0.0
+    for ts in sorted(steps):
+        total += steps[ts]
+        out.append((ts, total))
+    return out

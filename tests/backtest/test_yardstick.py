@@ -58,3 +58,41 @@ def test_capture_is_on_equity_and_the_summary_leads_with_it(result) -> None:
     assert y["unhedged_intervals"] > 0 and y["unhedged_secs_max"] < 1.0  # the hedge follows the lead's fill
     lines = summary(report).splitlines()
     assert lines[1].startswith("  yardstick") and lines[2].startswith("  capital") and "utilization" in lines[2]
+
+
+def test_monthly_returns_compound_to_the_total_and_round_trips_split_their_pnl(result) -> None:
+    report = result.report
+    monthly = report["monthly_returns"]
+    assert list(monthly)[0] == "2023-01" and list(monthly)[-1] in ("2024-06", "2024-07")
+    total = 1.0
+    for r in monthly.values():
+        total *= 1 + r
+    assert total - 1 == pytest.approx(report["equity"]["total_return"], abs=1e-9)
+    trips = report["round_trips"]
+    assert trips and all(t["entry"] < t["exit"] or t["exit"] == "(open)" for t in trips)
+    for t in trips:  # funding - costs + price PnL is the trip's PnL, to the cent
+        assert t["funding_usd"] - t["costs_usd"] + t["price_pnl_usd"] == pytest.approx(t["pnl_usd"], abs=0.011)
+
+
+def test_the_trader_report_reads_as_tables_and_an_interactive_page(result, tmp_path) -> None:
+    from bot.backtest.charts import write_charts
+    from bot.backtest.tables import rolling_sharpe, underwater
+    from bot.backtest.yardstick import passive_curve
+    from bot.report_text import trader_tables
+
+    text = trader_tables(result.report)
+    assert "monthly" in text and "2023" in text and "round trips" in text and "funding" in text
+    assert underwater([100.0, 110.0, 99.0, 121.0]) == pytest.approx([0.0, 0.0, -0.1, 0.0])
+    flat = rolling_sharpe([100.0] * 40)
+    assert all(v is None for v in flat)  # no variation, no Sharpe (never a division by zero)
+    y = result.report["yardstick"]
+    curve = passive_curve(result.bot.feed.bars, result.bot.instruments, y["avg_perp_notional_usd"])
+    assert curve[-1][1] == pytest.approx(y["passive_usd"], rel=1e-9)  # the chart's line ends at the benchmark
+    track = result.bot.executor.stats.equity
+    daily = [(d * 86_400, track.daily[d]) for d in sorted(track.daily)]
+    png, page = write_charts(result.report, result.observer.timeline, tmp_path, passive=curve, daily=daily)
+    body = page.read_text()
+    assert "Plotly.newPlot" in body and "passive 1x hedge" in body and "rolling Sharpe" in body
+    assert "Monthly returns" in body and "Round trips" in body and "Yardstick" in body
+    assert "https://cdn" not in body.split("<script")[1][:200]  # the script is inlined: opens offline
+    assert png.stat().st_size > 10_000
