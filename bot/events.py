@@ -10,8 +10,8 @@ and counted and never reaches the trading loop.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
@@ -56,6 +56,7 @@ class TickClosed:
     equity: float
     unhedged_usd: float  # the largest delta left on any base at the end of the tick
     seconds: float  # wall time of the tick
+    idle_usd: Mapping[str, float] = field(default_factory=dict)  # per venue: capital no position needs (known ones)
 
 
 Event = (

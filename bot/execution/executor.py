@@ -293,7 +293,8 @@ class Executor:
             st.tick_end_unhedged_max = max(st.tick_end_unhedged_max, worst)
             if worst > self.governor.cfg.g9.max_unhedged_usd:
                 st.ticks_unhedged += 1
-        self.bus.publish(TickClosed(batch.ts_ns, equity, worst, time.perf_counter() - t0))
+        idle = {v: st.idle for v, st in self.account_states().items()}
+        self.bus.publish(TickClosed(batch.ts_ns, equity, worst, time.perf_counter() - t0, idle))
 
     def _held(self) -> dict[str, Decimal]:
         return {k: b.qty for k, b in self.ledger.legs.items() if b.qty}

@@ -90,6 +90,12 @@ class Metrics:
         self.unhedged = Gauge(
             "carrybot_unhedged_notional_usd", "delta left unhedged at the end of the tick", registry=r
         )
+        self.idle = Gauge(
+            "carrybot_idle_capital_usd",
+            "capital in the venue account that no position needs (spot wallet cash and free margin)",
+            ["venue"],
+            registry=r,
+        )
         self.state_collector = StateCollector()
         r.register(self.state_collector)
 
@@ -147,6 +153,8 @@ class Metrics:
             self.tick_latency.observe(event.seconds)
             self.last_tick.set(event.ts_ns / 1e9)
             self.unhedged.set(event.unhedged_usd)
+            for venue, usd in event.idle_usd.items():
+                self.idle.labels(venue).set(usd)
 
 
 def _gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> GaugeMetricFamily:

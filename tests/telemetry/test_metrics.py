@@ -39,6 +39,10 @@ def test_metrics_follow_conventions_and_carry_no_secret() -> None:
             assert set(s.labels) <= BOUNDED | {"le"}, (name, s.labels)
     decisions = sum(s.value for s in families["carrybot_governor_decisions"].samples if s.name.endswith("_total"))
     assert decisions == len(bot.audit.decisions) > 0
+    # idle capital per venue, as the venue accounts stand at the last tick
+    idle = {s.labels["venue"]: s.value for s in families["carrybot_idle_capital_usd"].samples}
+    assert set(idle) == {"binance", "bybit", "okx"}
+    assert idle == {v: st.idle for v, st in bot.executor.account_states().items()}
 
 
 def test_stream_reconnects_and_messages_are_exported_as_counters() -> None:
