@@ -198,6 +198,8 @@ class Executor:
     async def _manage_margin(self, now: int) -> None:
         """Idle collateral to the perp legs that need it, before the governor reads the ladders (transfers pass
         the governor like orders; at most two steps per venue per tick: spot → derivatives, then → isolated)."""
+        for gw in self.gateways.values():
+            await gw.refresh_account(now)  # a live venue's wallets and margin, when due
         for step in range(2):
             intents = topup_intents(self.account_states(), self.governor.cfg.g2, now, step)
             if not intents:

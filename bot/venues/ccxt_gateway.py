@@ -43,6 +43,7 @@ from bot.domain import (
 from bot.errors import SandboxUnavailable, VenueError
 from bot.logs import get_logger
 from bot.retry import Backoff, retry
+from bot.venues.ccxt_accounts import READABLE, binance_account_state
 from bot.venues.ccxt_fills import FillTracker
 from bot.venues.ccxt_markets import (
     VENUE_OPTIONS,
@@ -68,7 +69,9 @@ _STATUS = {
 
 
 # ccxt's name of the account USDⓈ-margined perps margin from, per venue (``transfer``'s fromAccount/toAccount)
-_DERIVATIVES_ACCOUNT = {"binance": "future", "okx": "trading", "bybit": "unified"}
+# ccxt account names (its accountsByType): Binance USDⓈ-M is "linear" (UMFUTURE; "future" is not a Binance name
+# in ccxt and would be taken for an isolated-margin symbol), OKX and Bybit unified accounts are one trading account
+_DERIVATIVES_ACCOUNT = {"binance": "linear", "okx": "trading", "bybit": "unified"}
 
 
 class CcxtGateway:
@@ -99,6 +102,9 @@ class CcxtGateway:
         self.errors: Counter[str] = Counter()  # by code
         self.retries: Counter[str] = Counter()
         self.lookups = 0
+        self.account_refresh_secs = 30.0
+        self._account: AccountState | None = None
+        self._account_ns = 0
 
     @classmethod
     def create(
@@ -228,7 +234,25 @@ class CcxtGateway:
         return events
 
     def account_state(self) -> AccountState | None:
-        return None  # the live account's wallets and margin are not read yet: the governor uses the isolated formula
+        """The account as last read (``refresh_account``); ``None`` where this venue's account is not read yet."""
+        return self._account
+
+    async def refresh_account(self, now_ns: int) -> None:
+        """Read the venue's wallets and positions, at most every ``account_refresh_secs`` (three REST calls). A failed
+        read keeps the last state and counts the error: the governor never acts on a half-read account."""
+        if self.venue not in READABLE or not self.ex.apiKey:
+            return
+        if self._account_ns and now_ns - self._account_ns < self.account_refresh_secs * 1e9:
+            return
+        try:
+            spot = await self.call("fetch_balance", lambda: self.ex.fetch_balance({"type": "spot"}))
+            futures = await self.call("fetch_balance", lambda: self.ex.fetch_balance({"type": "future"}))
+            positions = await self.call("fetch_positions", self.ex.fetch_positions)
+        except VenueError as exc:
+            log.warning("venue.account_unread", venue=self.venue, code=exc.code)
+            return
+        self._account = binance_account_state(spot, futures, positions, self.instruments, self.symbols)
+        self._account_ns = now_ns
 
     async def transfer(self, t: Transfer) -> None:
         """ccxt's unified ``transfer`` between wallets (``spot`` and the venue's derivatives account), or
@@ -248,6 +272,7 @@ class CcxtGateway:
             log.warning("venue.transfer_refused", venue=self.venue, transfer_id=t.transfer_id, code=code)
             self._events.append(self._transfer_update(t, TransferStatus.REJECTED, code))
             return
+        self._account_ns = 0  # read the wallets again on the next tick: the margin manager must see the move
         self._events.append(self._transfer_update(t, TransferStatus.DONE, ""))
 
     def _transfer_update(self, t: Transfer, status: TransferStatus, reason: str) -> TransferUpdate:

@@ -45,6 +45,10 @@ class Gateway(Protocol):
     async def transfer(self, t: Transfer) -> None:
         """Carry out an approved transfer; the outcome arrives as a ``TransferUpdate`` event."""
 
+    async def refresh_account(self, now_ns: int) -> None:
+        """Read the venue account again if it is due (a live gateway rate-limits itself; the paper venue's account is
+        always current)."""
+
     def account_state(self) -> AccountState | None:
         """The venue account as the venue keeps it (wallets, collateral, margin), as of the last tick; ``None`` when
         the gateway cannot say (the governor then falls back to the isolated formula at the leg's leverage)."""

@@ -158,6 +158,9 @@ class PaperVenue(PaperState):
     async def fetch_balance(self) -> Balance:
         return Balance(self.cash + self.deriv_cash, self.equity())
 
+    async def refresh_account(self, now_ns: int) -> None:
+        """The paper account is always current."""
+
     def account_state(self) -> AccountState:
         spot_free = float(self.cash - self._borrow_held()) if self.split else 0.0
         return AccountState(self.margin_account(), spot_free, float(self.equity()))

@@ -1,0 +1,81 @@
+"""A live venue account as ``bot.accounts`` models it, read through ccxt (SPEC §4: live equity, limits and
+liquidation come from the venues' own balances). Binance's classic account is read: the spot wallet
+(``fetch_balance`` type spot), the USDⓈ-M wallet (type future: its cross wallet balance) and the positions
+(``fetch_positions``: margin type, posted isolated margin, leverage, entry and mark), with Binance's leverage tiers for
+the maintenance margin — the model then gives the venue's own liquidation price (checked against the
+``liquidationPrice`` Binance reports). Other venues' unified accounts are not read yet: their gateways report
+``None`` and the governor keeps the isolated formula at each leg's leverage.
+
+Pure parsing of ccxt's answers (their ``info`` carries the venue's fields): no I/O here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bot.accounts import AccountMode, AccountState, MarginAccount, MarginMode, PerpMargin
+from bot.domain import Instrument
+from bot.venues.fees import BINANCE_TIERS
+
+READABLE = ("binance",)  # venues whose account state the live gateway reads
+
+
+def _f(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def binance_account_state(
+    spot: Mapping[str, Any],
+    futures: Mapping[str, Any],
+    positions: Sequence[Mapping[str, Any]],
+    instruments: Mapping[str, Instrument],
+    symbols: Mapping[str, str],
+    quote: str = "USDT",
+) -> AccountState:
+    """``spot``/``futures``: ccxt ``fetch_balance`` answers; ``positions``: ``fetch_positions``; ``symbols``: instrument
+    id -> ccxt symbol for the gateway's instruments."""
+    by_symbol = {s: iid for iid, s in symbols.items()}
+    info = futures.get("info") or {}
+    cross_wallet = _f(info.get("totalCrossWalletBalance"))
+    perps: list[PerpMargin] = []
+    marks: dict[str, float] = {}
+    for p in positions:
+        raw = p.get("info") or {}
+        iid = by_symbol.get(str(p.get("symbol")))
+        qty = _f(raw.get("positionAmt"))
+        if iid is None or qty == 0:
+            continue
+        inst = instruments[iid]
+        mark = _f(raw.get("markPrice")) or _f(p.get("markPrice"))
+        marks[inst.base] = mark
+        isolated = str(raw.get("marginType", "")).lower() == "isolated" or raw.get("isolated") is True
+        # isolatedMargin is the posted wallet plus its unrealized PnL; isolatedWallet (newer answers) the wallet
+        wallet = (
+            _f(raw.get("isolatedWallet"))
+            if "isolatedWallet" in raw
+            else (_f(raw.get("isolatedMargin")) - _f(raw.get("unRealizedProfit")))
+        )
+        perps.append(
+            PerpMargin(
+                iid,
+                inst.base,
+                qty,
+                _f(raw.get("entryPrice")),
+                mark,
+                MarginMode.ISOLATED if isolated else MarginMode.CROSS,
+                max(1.0, _f(raw.get("leverage")) or 1.0),
+                wallet if isolated else 0.0,
+                BINANCE_TIERS.get(inst.base, ()),
+                float(inst.maintenance_margin_rate),
+            )
+        )
+    spot_usdt = spot.get(quote) or {}
+    coins = sum(
+        _f((spot.get(base) or {}).get("total")) * mark for base, mark in marks.items()
+    )  # spot coins of the bases held, at the perp's mark
+    equity = _f(spot_usdt.get("total")) + coins + _f(info.get("totalMarginBalance"))
+    account = MarginAccount("binance", AccountMode.SPLIT, cross_wallet, {}, {}, 1.0, tuple(perps))
+    return AccountState(account, _f(spot_usdt.get("free")), equity)
