@@ -134,7 +134,11 @@ def build_report(bot: Bot, observer: RunObserver | None = None, rf_annual: float
             "max_drawdown": perf["max_drawdown"],
         },
         "performance": perf
-        | {"open_round_trips": [{"base": t.base, "opened": _iso(t.opened_ns), "pnl_usd": t.pnl} for t in still_open]},
+        | {
+            "open_round_trips": [
+                {"venue": t.venue, "base": t.base, "opened": _iso(t.opened_ns), "pnl_usd": t.pnl} for t in still_open
+            ]
+        },
         "ledger": parts.as_dict() | {"identity_residual": str(residual)},
         "legs": legs,
         "counts": {

@@ -70,12 +70,13 @@ def trader_tables(report: dict[str, Any], max_trips: int = 12) -> str:
     trips = report.get("round_trips") or []
     if trips:
         lines.append(
-            f"  round trips {'base':5} {'entry':16}  {'exit':16}  {'days':>6}  {'funding':>11}  {'costs':>9}  "
+            f"  round trips {'pair':13} {'entry':16}  {'exit':16}  {'days':>6}  {'funding':>11}  {'costs':>9}  "
             f"{'price':>10}  {'PnL':>11}"
         )
         for t in trips[:max_trips]:
+            pair = f"{t.get('venue', '')} {t['base']}".strip()
             lines.append(
-                f"              {t['base']:5} {t['entry']:16}  {t['exit']:16}  {t['days']:6.1f}  "
+                f"              {pair:13} {t['entry']:16}  {t['exit']:16}  {t['days']:6.1f}  "
                 f"{t['funding_usd']:+11,.2f}  {t['costs_usd']:9,.2f}  {t['price_pnl_usd']:+10,.2f}  "
                 f"{t['pnl_usd']:+11,.2f}"
             )

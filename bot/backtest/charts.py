@@ -135,8 +135,18 @@ def _monthly_table(monthly: dict[str, float]) -> str:
 def _trips_table(trips: list[dict[str, Any]]) -> str:
     if not trips:
         return ""
-    labels = ("base", "entry", "exit", "days", "funding (USDT)", "costs (USDT)", "price PnL (USDT)", "PnL (USDT)")
-    keys = ("base", "entry", "exit", "days", "funding_usd", "costs_usd", "price_pnl_usd", "pnl_usd")
+    labels = (
+        "venue",
+        "base",
+        "entry",
+        "exit",
+        "days",
+        "funding (USDT)",
+        "costs (USDT)",
+        "price PnL (USDT)",
+        "PnL (USDT)",
+    )
+    keys = ("venue", "base", "entry", "exit", "days", "funding_usd", "costs_usd", "price_pnl_usd", "pnl_usd")
     head = "".join(f"<th>{html.escape(h)}</th>" for h in labels)
     body = "".join(
         "<tr>"

@@ -91,6 +91,7 @@ class RoundTrip:
     pnl: float  # price PnL at mid + funding − fees − spread − slippage of every leg of the base, USD
     funding: float = 0.0  # of which funding
     costs: float = 0.0  # of which fees, spread and slippage (positive = paid)
+    venue: str = ""
 
 
 @dataclass(slots=True)
@@ -136,7 +137,7 @@ class RunObserver:
         self.timeline = Timeline()
         self.deployment = Deployment()
         self.round_trips: list[RoundTrip] = []
-        # base -> (opened at, its legs' booked (total, funding, costs) then); and the same at its last close
+        # "venue:base" -> (opened at, its legs' booked (total, funding, costs) then); the same at its last close
         self._open: dict[str, tuple[int, tuple[Decimal, Decimal, Decimal]]] = {}
         self._closed_at: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
 
@@ -153,8 +154,9 @@ class RunObserver:
                 if ex.instruments[iid].is_derivative:
                     perp_notional += value
                     largest = max(largest, value)
-                base = ex.instruments[iid].base
-                held[base] = held.get(base, 0.0) + abs(book.fqty)
+                inst = ex.instruments[iid]
+                key = f"{inst.venue}:{inst.base}"  # a round trip is one venue's position in one base
+                held[key] = held.get(key, 0.0) + abs(book.fqty)
         equity = ex.stats.equity.last
         states = ex.account_states()
         idle = sum(st.idle for st in states.values()) if len(states) == len(ex.gateways) else None
@@ -177,12 +179,13 @@ class RunObserver:
         )
         self._round_trips(batch.ts_ns, ex, held)
 
-    def _booked(self, ex: Executor, base: str) -> tuple[Decimal, Decimal, Decimal]:
-        """The base's legs' booked total, and of it funding and costs (fees, spread, slippage), to date."""
+    def _booked(self, ex: Executor, key: str) -> tuple[Decimal, Decimal, Decimal]:
+        """The booked total of the legs of ``venue:base``, and of it funding and costs (fees, spread, slippage)."""
         led = ex.ledger
         total = funding = costs = ZERO
         for iid, book in led.legs.items():
-            if ex.instruments[iid].base == base:
+            inst = ex.instruments[iid]
+            if f"{inst.venue}:{inst.base}" == key:
                 f = led.funding_by_leg.get(iid, ZERO)
                 c = led.fees_by_leg.get(iid, ZERO) + led.costs_by_leg.get(iid, ZERO)
                 total += book.realized + f - c
@@ -191,15 +194,16 @@ class RunObserver:
         return total, funding, costs
 
     def _round_trips(self, ts_ns: int, ex: Executor, held: dict[str, float]) -> None:
-        # A flat base's booked total moves only by fills (funding is paid on held positions), so the baseline of a
-        # new round trip is the total at the previous close: the round trips then add up to the booked total.
-        for base in held.keys() - self._open.keys():
-            self._open[base] = (ts_ns, self._closed_at.get(base, (ZERO, ZERO, ZERO)))
-        for base in self._open.keys() - held.keys():
-            opened, (t0, f0, c0) = self._open.pop(base)
-            now = self._closed_at[base] = self._booked(ex, base)
+        # A flat position's booked total moves only by fills (funding is paid on held positions), so the baseline of
+        # a new round trip is the total at the previous close: the round trips then add up to the booked total.
+        for key in held.keys() - self._open.keys():
+            self._open[key] = (ts_ns, self._closed_at.get(key, (ZERO, ZERO, ZERO)))
+        for key in self._open.keys() - held.keys():
+            opened, (t0, f0, c0) = self._open.pop(key)
+            now = self._closed_at[key] = self._booked(ex, key)
+            venue, base = key.split(":")
             self.round_trips.append(
-                RoundTrip(base, opened, ts_ns, float(now[0] - t0), float(now[1] - f0), float(now[2] - c0))
+                RoundTrip(base, opened, ts_ns, float(now[0] - t0), float(now[1] - f0), float(now[2] - c0), venue)
             )
 
     def open_round_trips(self, ex: Executor) -> list[RoundTrip]:
@@ -207,12 +211,26 @@ class RunObserver:
         marks = ex.marks
         unreal = ex.ledger.unrealized_by_leg(marks)
         out = []
-        for base, (opened, (t0, f0, c0)) in sorted(self._open.items()):
-            u = sum((v for iid, v in unreal.items() if ex.instruments[iid].base == base), ZERO)
-            now = self._booked(ex, base)
+        for key, (opened, (t0, f0, c0)) in sorted(self._open.items()):
+            venue, base = key.split(":")
+            u = sum(
+                (
+                    v
+                    for iid, v in unreal.items()
+                    if (ex.instruments[iid].venue, ex.instruments[iid].base) == (venue, base)
+                ),
+                ZERO,
+            )
+            now = self._booked(ex, key)
             out.append(
                 RoundTrip(
-                    base, opened, ex.clock.now_ns(), float(now[0] - t0 + u), float(now[1] - f0), float(now[2] - c0)
+                    base,
+                    opened,
+                    ex.clock.now_ns(),
+                    float(now[0] - t0 + u),
+                    float(now[1] - f0),
+                    float(now[2] - c0),
+                    venue,
                 )
             )
         return out

@@ -61,6 +61,7 @@ def round_trip_rows(trips: Sequence[RoundTrip], still_open: Sequence[RoundTrip])
     for t, status in [(t, "closed") for t in trips] + [(t, "open") for t in still_open]:
         rows.append(
             {
+                "venue": t.venue,
                 "base": t.base,
                 "entry": iso(t.opened_ns),
                 "exit": iso(t.closed_ns) if status == "closed" else "(open)",
