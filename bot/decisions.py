@@ -83,6 +83,7 @@ class DenyCode(StrEnum):
     TRANSFER_SOURCE_SHORT = "transfer_source_short"  # G2: the source wallet does not have the amount free
     TRANSFER_WEAKENS_MARGIN = "transfer_weakens_margin"  # G2: moving it out would bring a position near liquidation
     TRANSFER_UNKNOWN_ACCOUNT = "transfer_unknown_account"  # G2: no account state for that venue
+    TRANSFER_UNKNOWN_WALLET = "transfer_unknown_wallet"  # G2: a wallet that venue account does not have
     MAX_TRANSFER = "max_transfer"  # G7: more than one transfer may move
 
 

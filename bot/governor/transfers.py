@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from bot.accounts import AccountState, Wallet, margin_wallet
+from bot.accounts import AccountState, Wallet, margin_wallet, spot_wallet
 from bot.decisions import DenyCode, Outcome, RuleHit, RuleId, TradingState, TransferDecision
 from bot.domain import Transfer, TransferIntent
 from bot.governor.rules_config import RulesConfig
@@ -73,6 +73,15 @@ def decide_transfer(
 
     if state is None:
         return deny(RuleId.G2, DenyCode.TRANSFER_UNKNOWN_ACCOUNT)
+    mode = state.margin.mode
+    wallets = {spot_wallet(mode).value, margin_wallet(mode).value}
+    to_isolated = intent.to_wallet == "isolated"
+    if (
+        intent.from_wallet not in wallets
+        or (intent.to_wallet not in wallets and not to_isolated)
+        or (to_isolated and (intent.from_wallet != margin_wallet(mode).value or not intent.instrument_id))
+    ):
+        return deny(RuleId.G2, DenyCode.TRANSFER_UNKNOWN_WALLET, wallets=",".join(sorted(wallets)))
     into_margin = intent.to_wallet in (margin_wallet(state.margin.mode).value, "isolated")
     out_of_margin = intent.from_wallet == margin_wallet(state.margin.mode).value and intent.to_wallet != "isolated"
     if trading_state is not TradingState.ACTIVE and not into_margin:

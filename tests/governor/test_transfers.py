@@ -3,6 +3,9 @@ functions of the venue accounts."""
 
 from decimal import Decimal
 
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
 from bot.accounts import AccountMode, AccountState, MarginAccount, MarginMode, PerpMargin
 from bot.decisions import DenyCode, Outcome, TradingState
 from bot.domain import Origin, TransferIntent
@@ -67,6 +70,11 @@ def test_the_governor_refuses_a_short_source_an_oversize_move_and_one_that_weake
     assert held.outcome is Outcome.REJECT and held.hits[0].code is DenyCode.STATE_REDUCING
     unknown = decide_transfer(_intent("1", "spot", "derivatives"), {}, rules(), TradingState.ACTIVE, NOW, "t")
     assert unknown.hits[0].code is DenyCode.TRANSFER_UNKNOWN_ACCOUNT
+    # a wallet the account does not have (a split account has no unified wallet), or an isolated top-up from the
+    # spot wallet: refused by the governor, not left to the venue
+    for src, dst, iid in (("unified", "spot", None), ("spot", "isolated", "binance:BTC/USDT:USDT")):
+        bad = _decide(_intent("10", src, dst, iid), calm)
+        assert bad.outcome is Outcome.REJECT and bad.hits[0].code is DenyCode.TRANSFER_UNKNOWN_WALLET
 
 
 def test_the_margin_manager_tops_up_a_split_account_from_its_spot_wallet_to_the_target_distance() -> None:
@@ -92,3 +100,27 @@ def test_the_margin_manager_tops_up_an_isolated_position_from_free_margin_but_mo
     perp = _short(180_000.0, MarginMode.CROSS)
     unified = MarginAccount("bybit", AccountMode.UNIFIED, 0.0, {"BTC": 1.0}, {"BTC": 180_000.0}, 0.95, (perp,))
     assert topup_intents({"bybit": AccountState(unified, 0.0)}, rules().g2, NOW) == []
+
+
+@given(
+    amount=st.decimals("0.01", "1000000", places=2),
+    src=st.sampled_from(["spot", "derivatives", "unified", "isolated", "nonsense"]),
+    dst=st.sampled_from(["spot", "derivatives", "unified", "isolated", "nonsense"]),
+    trading=st.sampled_from(list(TradingState)),
+    cash=st.floats(0, 200_000),
+    spot_free=st.floats(0, 200_000),
+    mark=st.floats(20_000, 200_000),
+)
+def test_an_approved_transfer_never_exceeds_what_its_source_has_free(amount, src, dst, trading, cash, spot_free, mark):
+    assume(src != dst)  # an intent between one wallet and itself cannot be built (domain validation)
+    state = _split(cash, spot_free, mark)
+    d = _decide(_intent(str(amount), src, dst), state, trading)
+    if d.outcome is Outcome.APPROVE:
+        free = spot_free if src == "spot" else state.margin.free_margin()
+        assert float(amount) <= free + 1e-6 and float(amount) <= rules().g7.max_transfer_usd
+        assert d.transfer is not None and d.transfer.amount == amount
+        assert src in ("spot", "derivatives") and dst in ("spot", "derivatives", "isolated")  # this account's wallets
+        if trading is not TradingState.ACTIVE:
+            assert dst in ("derivatives", "isolated")  # only moves into margin while reducing or halted
+    else:
+        assert d.transfer is None and d.hits

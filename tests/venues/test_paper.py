@@ -256,3 +256,34 @@ def test_an_isolated_top_up_moves_the_liquidation_price_and_survives_a_restart(t
     # a top-up of a position that is not isolated, or does not exist, is refused
     asyncio.run(fresh.transfer(_transfer("t9", "1", "unified", "isolated", "binance:ETH/USDT:USDT")))
     assert fresh.drain_events()[-1].reason == "no_isolated_position"
+
+
+@pytest.mark.parametrize("mode", list(AccountMode))
+def test_any_sequence_of_transfers_moves_no_equity_and_never_overdraws_a_wallet(mode: AccountMode) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    wallets = ["spot", "derivatives", "unified", "isolated"]
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        st.lists(
+            st.tuples(st.sampled_from(wallets), st.sampled_from(wallets), st.decimals("-100", "150000", places=2)),
+            max_size=12,
+        )
+    )
+    def run(moves) -> None:
+        v, _ = _venue(account_mode=mode, margin_mode=MarginMode.ISOLATED)
+        asyncio.run(v.submit(_order("c1", BTC_SPOT, Side.BUY, "0.5")))
+        asyncio.run(v.submit(_order("c2", BTC_PERP, Side.SELL, "0.5", leverage=2)))
+        v.drain_events()
+        before = v.equity()
+        for k, (src, dst, amount) in enumerate(moves):
+            iid = BTC_PERP if dst == "isolated" else None
+            asyncio.run(v.transfer(_transfer(f"t{k}", str(amount), src, dst, iid)))
+            assert v.equity() == before
+            assert v.cash >= 0 and v.deriv_cash >= 0 and v.perps[BTC_PERP].margin > 0
+        updates = v.drain_events()
+        assert len(updates) == len(moves) and all(isinstance(u, TransferUpdate) for u in updates)
+
+    run()
