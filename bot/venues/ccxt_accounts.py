@@ -3,8 +3,11 @@ liquidation come from the venues' own balances). Binance's classic account is re
 (``fetch_balance`` type spot), the USDⓈ-M wallet (type future: its cross wallet balance) and the positions
 (``fetch_positions``: margin type, posted isolated margin, leverage, entry and mark), with Binance's leverage tiers for
 the maintenance margin — the model then gives the venue's own liquidation price (checked against the
-``liquidationPrice`` Binance reports). Other venues' unified accounts are not read yet: their gateways report
-``None`` and the governor keeps the isolated formula at each leg's leverage.
+``liquidationPrice`` Binance reports). Bybit's Unified Trading Account is read as one unified wallet: each coin's
+wallet balance (less what is borrowed) valued at its ``usdValue``, collateral at the configured haircut, the
+positions' cross or isolated margin, and each position's maintenance rate as Bybit states it (``positionMM`` over
+``positionValue``). OKX's account is not read yet: its gateway reports ``None`` and the governor keeps the isolated
+formula at each leg's leverage.
 
 Pure parsing of ccxt's answers (their ``info`` carries the venue's fields): no I/O here."""
 
@@ -17,7 +20,7 @@ from bot.accounts import AccountMode, AccountState, MarginAccount, MarginMode, P
 from bot.domain import Instrument
 from bot.venues.fees import BINANCE_TIERS
 
-READABLE = ("binance",)  # venues whose account state the live gateway reads
+READABLE = ("binance", "bybit")  # venues whose account state the live gateway reads
 
 
 def _f(x: Any) -> float:
@@ -79,3 +82,57 @@ def binance_account_state(
     equity = _f(spot_usdt.get("total")) + coins + _f(info.get("totalMarginBalance"))
     account = MarginAccount("binance", AccountMode.SPLIT, cross_wallet, {}, {}, 1.0, tuple(perps))
     return AccountState(account, _f(spot_usdt.get("free")), equity)
+
+
+def bybit_account_state(
+    balance: Mapping[str, Any],
+    positions: Sequence[Mapping[str, Any]],
+    instruments: Mapping[str, Instrument],
+    symbols: Mapping[str, str],
+    haircut: float,
+    quote: str = "USDT",
+) -> AccountState:
+    """``balance``: ccxt ``fetch_balance`` of the Unified Trading Account; ``positions``: ``fetch_positions``."""
+    rows = (((balance.get("info") or {}).get("result") or {}).get("list")) or [{}]
+    acct = rows[0]
+    cash = 0.0
+    coins: dict[str, float] = {}
+    marks: dict[str, float] = {}
+    for c in acct.get("coin") or []:
+        name = str(c.get("coin"))
+        qty = _f(c.get("walletBalance")) - _f(c.get("borrowAmount"))
+        if name == quote:
+            cash = qty
+        elif qty:
+            coins[name] = qty
+            usd = _f(c.get("usdValue"))
+            if usd and qty:
+                marks[name] = abs(usd / qty)
+    by_symbol = {s: iid for iid, s in symbols.items()}
+    perps: list[PerpMargin] = []
+    for p in positions:
+        raw = p.get("info") or {}
+        iid = by_symbol.get(str(p.get("symbol")))
+        size = _f(raw.get("size"))
+        if iid is None or size == 0:
+            continue
+        inst = instruments[iid]
+        qty = size if str(raw.get("side")) == "Buy" else -size
+        value = _f(raw.get("positionValue"))
+        isolated = str(raw.get("tradeMode")) == "1"
+        perps.append(
+            PerpMargin(
+                iid,
+                inst.base,
+                qty,
+                _f(raw.get("avgPrice")),
+                _f(raw.get("markPrice")),
+                MarginMode.ISOLATED if isolated else MarginMode.CROSS,
+                max(1.0, _f(raw.get("leverage")) or 1.0),
+                _f(raw.get("positionBalance")) if isolated else 0.0,
+                (),
+                _f(raw.get("positionMM")) / value if value > 0 else float(inst.maintenance_margin_rate),
+            )
+        )
+    account = MarginAccount("bybit", AccountMode.UNIFIED, cash, coins, marks, haircut, tuple(perps))
+    return AccountState(account, 0.0, _f(acct.get("totalEquity")))

@@ -43,7 +43,7 @@ from bot.domain import (
 from bot.errors import SandboxUnavailable, VenueError
 from bot.logs import get_logger
 from bot.retry import Backoff, retry
-from bot.venues.ccxt_accounts import READABLE, binance_account_state
+from bot.venues.ccxt_accounts import READABLE, binance_account_state, bybit_account_state
 from bot.venues.ccxt_fills import FillTracker
 from bot.venues.ccxt_markets import (
     VENUE_OPTIONS,
@@ -103,6 +103,7 @@ class CcxtGateway:
         self.retries: Counter[str] = Counter()
         self.lookups = 0
         self.account_refresh_secs = 30.0
+        self.collateral_haircut = 0.95  # unified accounts: share of a coin's value counted as collateral
         self._account: AccountState | None = None
         self._account_ns = 0
 
@@ -245,13 +246,19 @@ class CcxtGateway:
         if self._account_ns and now_ns - self._account_ns < self.account_refresh_secs * 1e9:
             return
         try:
-            spot = await self.call("fetch_balance", lambda: self.ex.fetch_balance({"type": "spot"}))
-            futures = await self.call("fetch_balance", lambda: self.ex.fetch_balance({"type": "future"}))
-            positions = await self.call("fetch_positions", self.ex.fetch_positions)
+            if self.venue == "binance":
+                spot = await self.call("fetch_balance", lambda: self.ex.fetch_balance({"type": "spot"}))
+                futures = await self.call("fetch_balance", lambda: self.ex.fetch_balance({"type": "future"}))
+                positions = await self.call("fetch_positions", self.ex.fetch_positions)
+                state = binance_account_state(spot, futures, positions, self.instruments, self.symbols)
+            else:
+                balance = await self.call("fetch_balance", self.ex.fetch_balance)
+                positions = await self.call("fetch_positions", self.ex.fetch_positions)
+                state = bybit_account_state(balance, positions, self.instruments, self.symbols, self.collateral_haircut)
         except VenueError as exc:
             log.warning("venue.account_unread", venue=self.venue, code=exc.code)
             return
-        self._account = binance_account_state(spot, futures, positions, self.instruments, self.symbols)
+        self._account = state
         self._account_ns = now_ns
 
     async def transfer(self, t: Transfer) -> None:
