@@ -26,6 +26,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 
 class AccountMode(StrEnum):
@@ -225,13 +226,18 @@ def cash_for_distance(account: MarginAccount, p: PerpMargin, distance: float) ->
     return max(0.0, -(a + b * want))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AccountState:
-    """What the governor and the margin manager read of one venue account each tick."""
+    """What the governor and the margin manager read of one venue account each tick (its liquidation prices are
+    worked out once per state: a venue hands out the same state until its account or its marks change)."""
 
     margin: MarginAccount
     spot_free: float  # USDT the spot wallet can give up (split accounts; 0 for unified)
     equity: float = math.nan  # the venue account's equity (every wallet, coins at mark, positions' PnL)
+
+    @cached_property
+    def liquidation_prices(self) -> dict[str, float]:
+        return self.margin.liquidation_prices()
 
     @property
     def idle(self) -> float:

@@ -26,7 +26,7 @@ def account_view(
     the venue's (collateral, cross margin, posted isolated margin); elsewhere the nearer formula at its leverage."""
     venue_liq: dict[str, float] = {}
     for st in (states or {}).values():
-        venue_liq.update(st.margin.liquidation_prices())
+        venue_liq.update(st.liquidation_prices)
     positions: dict[str, float] = {}
     gross: dict[str, float] = {}
     net: dict[str, float] = {}

@@ -36,8 +36,9 @@ def topup_intents(
         acct = state.margin
         wallet = margin_wallet(acct.mode).value
         split = acct.mode is AccountMode.SPLIT
+        prices = state.liquidation_prices  # worked out once per account state
         for p in sorted(acct.perps, key=lambda p: p.instrument_id):
-            price = acct.liquidation_price(p)
+            price = prices.get(p.instrument_id)
             if price is None or price <= 0 or p.mark <= 0 or abs(price / p.mark - 1) >= cfg.topup_below_pct:
                 continue
             need = cash_for_distance(acct, p, cfg.topup_to_pct)

@@ -21,10 +21,8 @@ from bot.accounts import (
     AccountState,
     MarginMode,
     Wallet,
-    isolated_liquidation_price,
     margin_wallet,
     spot_wallet,
-    tier_for,
 )
 from bot.domain import (
     NS_PER_SEC,
@@ -65,6 +63,7 @@ class PaperVenue(PaperState):
         if batch.ts_ns <= self.last_observed_ns:
             return  # the venue has lived through this moment already (a restarted bot replays it to warm up)
         self.last_observed_ns = batch.ts_ns
+        self._state_cache = None  # new marks
         self._observe(batch)
         if self._unjournaled:
             # every change to the account emits an event; a tick that changed nothing is not journaled (it only
@@ -84,6 +83,9 @@ class PaperVenue(PaperState):
                 self._charge_borrow(inst, snap)
             if inst.is_derivative and snap.instrument_id in self.perps:
                 derivs.append((inst, snap))
+        # the bar's range came before its settlement: every position's liquidation is judged on it first (on one
+        # account state), then the survivors settle funding
+        settle = []
         for inst, snap in derivs:
             pos = self.perps.get(snap.instrument_id)
             if pos is None:
@@ -94,7 +96,9 @@ class PaperVenue(PaperState):
             if snap.range_high is not None and self._maybe_liquidate(inst, pos, snap):
                 continue
             if snap.settlement is not None:
-                self._settle_funding(inst, pos, snap)
+                settle.append((inst, pos, snap))
+        for inst, pos, snap in settle:
+            self._settle_funding(inst, pos, snap)
         if self._working:
             self._match_working()
 
@@ -162,8 +166,12 @@ class PaperVenue(PaperState):
         """The paper account is always current."""
 
     def account_state(self) -> AccountState:
-        spot_free = float(self.cash - self._borrow_held()) if self.split else 0.0
-        return AccountState(self.margin_account(), spot_free, float(self.equity()))
+        """The account now (computed once per change of the account or of the marks: it is read many times a
+        tick, by the governor, the margin manager, the allocator and the metrics)."""
+        if self._state_cache is None:
+            spot_free = float(self.cash - self._borrow_held()) if self.split else 0.0
+            self._state_cache = AccountState(self.margin_account(), spot_free, float(self.equity()))
+        return self._state_cache
 
     async def transfer(self, t: Transfer) -> None:
         """Move USDT between this account's wallets, or into an isolated position's margin (no equity moves)."""
@@ -449,25 +457,14 @@ class PaperVenue(PaperState):
             self._credit_margin(-margin)
 
     def liquidation_price(self, instrument_id: str) -> Decimal | None:
-        """Where the venue liquidates this position now (``None``: no move of its base alone reaches it)."""
-        pos = self.perps.get(instrument_id)
-        if pos is None:
+        """Where the venue liquidates this position now (``None``: no move of its base alone reaches it): the
+        account model's price (``bot.accounts``), worked out once per change of the account or the marks."""
+        if instrument_id not in self.perps:
             return None
-        inst = self._inst[instrument_id]
-        if pos.mode is MarginMode.ISOLATED:
-            tier = tier_for(
-                self._p.tiers.get(instrument_id, ()),
-                float(abs(pos.qty) * pos.entry),
-                float(inst.maintenance_margin_rate),
-            )
-            price = isolated_liquidation_price(float(pos.entry), float(pos.qty), float(pos.margin), tier.mmr, tier.cum)
-        else:
-            account = self.margin_account()
-            x = account.liquidation_factor(inst.base)
-            if x is None:
-                return None
-            price = x * self._books[instrument_id].mark
-        return to_decimal(price).quantize(inst.price_tick) if price > 0 else None
+        price = self.account_state().liquidation_prices.get(instrument_id)
+        if price is None or price <= 0:
+            return None
+        return to_decimal(price).quantize(self._inst[instrument_id].price_tick)
 
     def _maybe_liquidate(self, inst: Instrument, pos: PerpPos, snap: MarketSnapshot) -> bool:
         liq = self.liquidation_price(inst.id)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from bot.accounts import AccountMode, MarginAccount, MarginMode, MarginTier, PerpMargin
+from bot.accounts import AccountMode, AccountState, MarginAccount, MarginMode, MarginTier, PerpMargin
 from bot.clock import Clock
 from bot.domain import (
     ZERO,
@@ -101,6 +101,7 @@ class PaperState:
         self._seen_ids: set[str] = set()
         self._seen_transfers: set[str] = set()  # the venue refuses a transfer id it has seen, as it does an order's
         self._moments = moments if moments is not None else IntrabarMoments()  # shared by a run's paper venues
+        self._state_cache: AccountState | None = None  # account_state() until the account or the marks change
         self._events: list[VenueEvent] = []
         self._trade_seq = 0
         self._borrow_since: dict[str, int] = {}
@@ -276,6 +277,7 @@ class PaperState:
 
     def _emit(self, ev: VenueEvent) -> None:
         """Every event reaches the bot (drain_events) and the venue's own history (journal)."""
+        self._state_cache = None  # every change to the account emits an event
         self._events.append(ev)
         if isinstance(ev, Fill):
             self.fills_log.append(ev)
