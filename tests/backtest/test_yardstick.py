@@ -96,3 +96,13 @@ def test_the_trader_report_reads_as_tables_and_an_interactive_page(result, tmp_p
     assert "Monthly returns" in body and "Round trips" in body and "Yardstick" in body
     assert "https://cdn" not in body.split("<script")[1][:200]  # the script is inlined: opens offline
     assert png.stat().st_size > 10_000
+
+
+def test_every_figure_is_reproducible_bit_for_bit(result) -> None:
+    again = asyncio.run(run_replay(Settings(_env_file=None), load_rules(None), paced=False, signals=False))
+
+    def figures(report: dict) -> dict:
+        return {k: v for k, v in report.items() if k not in ("timing",)}
+
+    assert figures(again.report) == figures(result.report)
+    assert again.report["yardstick"]["utilization"] == result.report["yardstick"]["utilization"]
