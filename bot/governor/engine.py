@@ -44,7 +44,7 @@ from bot.governor.actions import ActionFactory
 from bot.governor.calendar import ExpiryCalendar
 from bot.governor.context import AccountView, CheckContext, PricedLeg, Rule, TickReads
 from bot.governor.crowding import checklist
-from bot.governor.gates import EntryGates
+from bot.governor.gates import EntryGates, entry_gates
 from bot.governor.hygiene import PriceCollar
 from bot.governor.intent_kind import hedges as _hedges
 from bot.governor.intent_kind import shrinks as _shrinks
@@ -342,35 +342,11 @@ class Governor:
     def entry_gates(
         self, account: AccountView, reads: TickReads | None, market: Mapping[str, MarketSnapshot], now_ns: int
     ) -> EntryGates:
-        """What the standing state refuses to any new entry now (``bot.governor.gates``): the trading state, the
-        store, the ladders, venue cool-offs, and G1 where the account has no leverage room left at all."""
-        state = self.state.trading_state
-        closed = ""
-        if state is not TradingState.ACTIVE:
-            closed = f"state_{state.value}"
-        elif not account.store_ok:
-            closed = DenyCode.STORE_DOWN.value
-        elif self.ladders.stage(ACCOUNT):
-            closed = f"account_ladder_stage_{self.ladders.stage(ACCOUNT)}"
-        ladders = self.ladders
-        bases = {k: f"ladder_stage_{ladders.stage(k)}" for k in ladders.keys() if k != ACCOUNT and ladders.stage(k)}
-        paused = self.venue_health.paused_until
-        venues = {v: DenyCode.VENUE_UNHEALTHY.value for v, until in paused.items() if now_ns < until}
-        room = self.leverage_room(account, reads, market) if not closed else {}
-        full = {iid: DenyCode.LEVERAGE_CAP.value for iid, usd in room.items() if usd <= 0}
-        return EntryGates(closed, bases, venues, full, room)
-
-    def leverage_room(
-        self, account: AccountView, reads: TickReads | None, market: Mapping[str, MarketSnapshot]
-    ) -> dict[str, float]:
-        """G1: the gross USD an entry on each derivative may still add (its cap × equity − the account's gross)."""
-        if reads is None:
-            return {}
-        return {
-            iid: reads.leverage(iid).max_leverage * account.equity - account.gross_total
-            for iid, inst in self.instruments.items()
-            if inst.is_derivative and iid in market
-        }
+        """What the standing state refuses to any new entry now (``bot.governor.gates``)."""
+        derivatives = [iid for iid, inst in self.instruments.items() if inst.is_derivative and iid in market]
+        return entry_gates(
+            self.state.trading_state, account, self.ladders, self.venue_health.paused_until, reads, derivatives, now_ns
+        )
 
     def decide_transfer(self, intent: TransferIntent, account: AccountView, now_ns: int) -> TransferDecision:
         """Answer one transfer intent (``bot.governor.transfers``)."""

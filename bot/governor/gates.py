@@ -9,10 +9,13 @@ checks every intent; a gate only saves the round trip."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from bot.decisions import DenyCode, TradingState
 from bot.domain import Instrument
+from bot.governor.context import AccountView, TickReads
+from bot.governor.ladder import ACCOUNT, Ladders
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,3 +35,34 @@ class EntryGates:
             if why:
                 return why
         return ""
+
+
+def leverage_room(account: AccountView, reads: TickReads | None, derivatives: Sequence[str]) -> dict[str, float]:
+    """G1: the gross USD an entry on each derivative may still add (its cap × equity − the account's gross)."""
+    if reads is None:
+        return {}
+    return {iid: reads.leverage(iid).max_leverage * account.equity - account.gross_total for iid in derivatives}
+
+
+def entry_gates(
+    state: TradingState,
+    account: AccountView,
+    ladders: Ladders,
+    paused_until: Mapping[str, int],
+    reads: TickReads | None,
+    derivatives: Sequence[str],
+    now_ns: int,
+) -> EntryGates:
+    """The gates from the governor's standing state (a pure function of it)."""
+    closed = ""
+    if state is not TradingState.ACTIVE:
+        closed = f"state_{state.value}"
+    elif not account.store_ok:
+        closed = DenyCode.STORE_DOWN.value
+    elif ladders.stage(ACCOUNT):
+        closed = f"account_ladder_stage_{ladders.stage(ACCOUNT)}"
+    bases = {k: f"ladder_stage_{ladders.stage(k)}" for k in ladders.keys() if k != ACCOUNT and ladders.stage(k)}
+    venues = {v: DenyCode.VENUE_UNHEALTHY.value for v, until in paused_until.items() if now_ns < until}
+    room = leverage_room(account, reads, derivatives) if not closed else {}
+    full = {iid: DenyCode.LEVERAGE_CAP.value for iid, usd in room.items() if usd <= 0}
+    return EntryGates(closed, bases, venues, full, room)
