@@ -147,8 +147,13 @@ class MarginAccount:
         return sum(p.notional / p.leverage for p in self.cross())
 
     def free_margin(self) -> float:
-        """What new positions or a transfer out may use."""
+        """What new positions may use."""
         return self.margin_balance() - self.initial_margin()
+
+    def transferable(self) -> float:
+        """USDT a transfer out of this wallet may move: its cash as far as the free margin goes (unrealized profit
+        and coin collateral back positions; they are not USDT to move)."""
+        return max(0.0, min(self.cash, self.free_margin()))
 
     def cross_line(self, base: str, at: float = 1.0) -> tuple[float, float]:
         """The margin account's health along a move of ``base`` by a factor ``x``, as ``(a, b)``: margin balance

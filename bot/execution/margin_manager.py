@@ -45,7 +45,7 @@ def topup_intents(
             if need < cfg.min_topup_usd:
                 continue
             reason = f"liq_distance={abs(price / p.mark - 1):.4f}"
-            free_margin = max(0.0, acct.free_margin())
+            free_margin = acct.transferable()
             if p.mode is MarginMode.ISOLATED and free_margin >= cfg.min_topup_usd:
                 amount, src, dst, iid = min(need, free_margin), wallet, "isolated", p.instrument_id
             elif split and state.spot_free >= cfg.min_topup_usd:

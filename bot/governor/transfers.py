@@ -89,7 +89,7 @@ def decide_transfer(
         return deny(RuleId.G8, code)
     if amount > cfg.g7.max_transfer_usd:
         return deny(RuleId.G7, DenyCode.MAX_TRANSFER, limit=cfg.g7.max_transfer_usd)
-    free = state.spot_free if intent.from_wallet == Wallet.SPOT else state.margin.free_margin()
+    free = state.spot_free if intent.from_wallet == Wallet.SPOT else state.margin.transferable()
     if amount > free:
         return deny(RuleId.G2, DenyCode.TRANSFER_SOURCE_SHORT, free=free)
     before = _nearest(state, 0.0)

@@ -227,7 +227,7 @@ class PaperVenue(PaperState):
             return "invalid_amount"
         if t.from_wallet == Wallet.SPOT and t.amount > self._spot_free():
             return "insufficient_funds"
-        if t.from_wallet != Wallet.SPOT and float(t.amount) > self._margin_free():
+        if t.from_wallet != Wallet.SPOT and float(t.amount) > self.account_state().margin.transferable():
             return "insufficient_funds"
         return ""
 

@@ -116,7 +116,7 @@ def test_an_approved_transfer_never_exceeds_what_its_source_has_free(amount, src
     state = _split(cash, spot_free, mark)
     d = _decide(_intent(str(amount), src, dst), state, trading)
     if d.outcome is Outcome.APPROVE:
-        free = spot_free if src == "spot" else state.margin.free_margin()
+        free = spot_free if src == "spot" else min(state.margin.cash, state.margin.free_margin())
         assert float(amount) <= free + 1e-6 and float(amount) <= rules().g7.max_transfer_usd
         assert d.transfer is not None and d.transfer.amount == amount
         assert src in ("spot", "derivatives") and dst in ("spot", "derivatives", "isolated")  # this account's wallets
