@@ -23,11 +23,30 @@ from bot.venues.fees import BINANCE_TIERS
 READABLE = ("binance", "bybit")  # venues whose account state the live gateway reads
 
 
+class MalformedAccount(ValueError):
+    """A venue answer that does not make a whole account (a field missing, not a number, or out of range): the
+    gateway keeps the last state it read and counts the error; nothing acts on a half-read account."""
+
+
 def _f(x: Any) -> float:
-    try:
-        return float(x)
-    except (TypeError, ValueError):
+    """An optional amount: absent or empty is 0; anything else must be a finite number."""
+    if x is None or x == "":
         return 0.0
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise MalformedAccount(f"not a number: {str(x)[:40]!r}") from None
+    if v != v or v in (float("inf"), float("-inf")):
+        raise MalformedAccount("not a finite number")
+    return v
+
+
+def _price(x: Any, what: str) -> float:
+    """A price a held position must have: present and positive."""
+    v = _f(x)
+    if v <= 0:
+        raise MalformedAccount(f"{what} missing or not positive")
+    return v
 
 
 def binance_account_state(
@@ -52,7 +71,7 @@ def binance_account_state(
         if iid is None or qty == 0:
             continue
         inst = instruments[iid]
-        mark = _f(raw.get("markPrice")) or _f(p.get("markPrice"))
+        mark = _price(raw.get("markPrice") or p.get("markPrice"), "markPrice")
         marks[inst.base] = mark
         isolated = str(raw.get("marginType", "")).lower() == "isolated" or raw.get("isolated") is True
         # isolatedMargin is the posted wallet plus its unrealized PnL; isolatedWallet (newer answers) the wallet
@@ -66,7 +85,7 @@ def binance_account_state(
                 iid,
                 inst.base,
                 qty,
-                _f(raw.get("entryPrice")),
+                _price(raw.get("entryPrice"), "entryPrice"),
                 mark,
                 MarginMode.ISOLATED if isolated else MarginMode.CROSS,
                 max(1.0, _f(raw.get("leverage")) or 1.0),
@@ -125,8 +144,8 @@ def bybit_account_state(
                 iid,
                 inst.base,
                 qty,
-                _f(raw.get("avgPrice")),
-                _f(raw.get("markPrice")),
+                _price(raw.get("avgPrice"), "avgPrice"),
+                _price(raw.get("markPrice"), "markPrice"),
                 MarginMode.ISOLATED if isolated else MarginMode.CROSS,
                 max(1.0, _f(raw.get("leverage")) or 1.0),
                 _f(raw.get("positionBalance")) if isolated else 0.0,

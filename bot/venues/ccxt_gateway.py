@@ -43,7 +43,7 @@ from bot.domain import (
 from bot.errors import SandboxUnavailable, VenueError
 from bot.logs import get_logger
 from bot.retry import Backoff, retry
-from bot.venues.ccxt_accounts import READABLE, binance_account_state, bybit_account_state
+from bot.venues.ccxt_accounts import READABLE, MalformedAccount, binance_account_state, bybit_account_state
 from bot.venues.ccxt_fills import FillTracker
 from bot.venues.ccxt_markets import (
     VENUE_OPTIONS,
@@ -257,6 +257,10 @@ class CcxtGateway:
                 state = bybit_account_state(balance, positions, self.instruments, self.symbols, self.collateral_haircut)
         except VenueError as exc:
             log.warning("venue.account_unread", venue=self.venue, code=exc.code)
+            return
+        except (MalformedAccount, KeyError, TypeError, AttributeError, IndexError) as exc:
+            self.errors["malformed_account"] += 1  # kept: the last whole state (or none) stands
+            log.warning("venue.account_malformed", venue=self.venue, reason=type(exc).__name__)
             return
         self._account = state
         self._account_ns = now_ns

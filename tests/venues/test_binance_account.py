@@ -5,18 +5,22 @@ gateway reads the new wallets. The model's liquidation price is the one Binance 
 from __future__ import annotations
 
 import asyncio
+import math
 from decimal import Decimal
 from typing import Any
 
 import ccxt.async_support as ccxt_async
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.accounts import AccountMode, MarginMode
 from bot.domain import Transfer, TransferStatus
-from bot.venues.ccxt_accounts import binance_account_state
+from bot.venues.ccxt_accounts import MalformedAccount, binance_account_state
 from bot.venues.ccxt_gateway import VENUE_OPTIONS, CcxtGateway
 from bot.venues.fees import PERP_FEES, default_instruments
+from tests.helpers import FUZZ_EXAMPLES
 from tests.venues.loopback import Loopback, fixture, redirect, start
 from tests.venues.test_binance import KEY, PERP, SECRET, routes
 
@@ -169,3 +173,58 @@ def test_the_model_gives_the_liquidation_price_binance_reports() -> None:
     (p,) = st.margin.perps
     assert p.mode is MarginMode.ISOLATED and p.leverage == 10
     assert round(st.margin.liquidation_price(p), 2) == float(row["liquidationPrice"])
+
+
+JUNK = st.one_of(
+    st.none(),
+    st.just(""),
+    st.just("nan"),
+    st.just("inf"),
+    st.just("-1"),
+    st.just("0"),
+    st.text(max_size=6),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.integers(-(10**6), 10**6).map(str),
+)
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None)
+@given(
+    field=st.sampled_from(
+        ["positionAmt", "entryPrice", "markPrice", "leverage", "isolatedMargin", "unRealizedProfit", "isolatedWallet"]
+    ),
+    junk=JUNK,
+)
+def test_a_malformed_position_answer_never_becomes_an_account(field: str, junk: Any) -> None:
+    row = dict(Wallets().position()) | {field: junk}
+    inst = default_instruments(("binance",), ("BTC",))
+    try:
+        st_ = binance_account_state(
+            {}, {"info": {}}, [{"symbol": "BTC/USDT:USDT", "info": row}], inst, {PERP: "BTC/USDT:USDT"}
+        )
+    except MalformedAccount:
+        return  # refused: the gateway keeps its last whole state
+    for p in st_.margin.perps:  # whatever is accepted is a position with real prices
+        assert p.entry > 0 and p.mark > 0 and math.isfinite(p.qty) and p.leverage >= 1
+
+
+def test_the_gateway_keeps_its_last_account_when_the_venue_answers_junk() -> None:
+    async def go() -> None:
+        w = Wallets()
+        r = _routes(w)
+        lb = Loopback("binance", r)
+        runner = await start(lb)
+        try:
+            gw = await _gateway(lb)
+            await gw.refresh_account(NOW)
+            good = gw.account_state()
+            assert good is not None
+            r[("GET", "/fapi.binance.com/fapi/v3/positionRisk")] = lambda req: [w.position() | {"markPrice": "abc"}]
+            r[("GET", "/fapi.binance.com/fapi/v2/positionRisk")] = lambda req: [w.position() | {"markPrice": "abc"}]
+            await gw.refresh_account(NOW + 60 * 10**9)
+            assert gw.account_state() is good and gw.errors["malformed_account"] == 1
+            await gw.close()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(go())
