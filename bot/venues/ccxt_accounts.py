@@ -6,8 +6,9 @@ the maintenance margin — the model then gives the venue's own liquidation pric
 ``liquidationPrice`` Binance reports). Bybit's Unified Trading Account is read as one unified wallet: each coin's
 wallet balance (less what is borrowed) valued at its ``usdValue``, collateral at the configured haircut, the
 positions' cross or isolated margin, and each position's maintenance rate as Bybit states it (``positionMM`` over
-``positionValue``). OKX's account is not read yet: its gateway reports ``None`` and the governor keeps the isolated
-formula at each leg's leverage.
+``positionValue``). OKX's unified account likewise: each currency's cash balance valued at ``eqUsd``, collateral at
+OKX's own discount (``disEq`` over ``eqUsd`` of the coins), positions in contracts × the contract size, their
+maintenance rate as OKX states it (``mmr`` over ``notionalUsd``).
 
 Pure parsing of ccxt's answers (their ``info`` carries the venue's fields): no I/O here."""
 
@@ -20,7 +21,7 @@ from bot.accounts import AccountMode, AccountState, MarginAccount, MarginMode, P
 from bot.domain import Instrument
 from bot.venues.fees import BINANCE_TIERS
 
-READABLE = ("binance", "bybit")  # venues whose account state the live gateway reads
+READABLE = ("binance", "bybit", "okx")  # venues whose account state the live gateway reads
 
 
 class MalformedAccount(ValueError):
@@ -155,3 +156,63 @@ def bybit_account_state(
         )
     account = MarginAccount("bybit", AccountMode.UNIFIED, cash, coins, marks, haircut, tuple(perps))
     return AccountState(account, 0.0, _f(acct.get("totalEquity")))
+
+
+def okx_account_state(
+    balance: Mapping[str, Any],
+    positions: Sequence[Mapping[str, Any]],
+    instruments: Mapping[str, Instrument],
+    symbols: Mapping[str, str],
+    haircut: float,
+    quote: str = "USDT",
+) -> AccountState:
+    """``balance``: ccxt ``fetch_balance`` of the trading (unified) account; ``positions``: ``fetch_positions``."""
+    rows = (balance.get("info") or {}).get("data") or [{}]
+    acct = rows[0]
+    cash = 0.0
+    coins: dict[str, float] = {}
+    marks: dict[str, float] = {}
+    usd = discounted = 0.0
+    for d in acct.get("details") or []:
+        ccy = str(d.get("ccy"))
+        qty = _f(d.get("cashBal")) - _f(d.get("liab"))
+        if ccy == quote:
+            cash = qty
+            continue
+        eq, eq_usd = _f(d.get("eq")), _f(d.get("eqUsd"))
+        if qty and eq:
+            coins[ccy] = qty
+            marks[ccy] = abs(eq_usd / eq)
+            usd += eq_usd
+            discounted += _f(d.get("disEq"))
+    cut = discounted / usd if usd > 0 and discounted > 0 else haircut  # OKX's own discount on the coins held
+    by_symbol = {s: iid for iid, s in symbols.items()}
+    perps: list[PerpMargin] = []
+    for p in positions:
+        raw = p.get("info") or {}
+        iid = by_symbol.get(str(p.get("symbol")))
+        contracts = _f(raw.get("pos"))
+        if iid is None or contracts == 0:
+            continue
+        inst = instruments[iid]
+        qty = contracts * float(inst.contract_size)
+        if str(raw.get("posSide")) == "short":
+            qty = -abs(qty)
+        notional = _f(raw.get("notionalUsd"))
+        isolated = str(raw.get("mgnMode")) == "isolated"
+        perps.append(
+            PerpMargin(
+                iid,
+                inst.base,
+                qty,
+                _price(raw.get("avgPx"), "avgPx"),
+                _price(raw.get("markPx"), "markPx"),
+                MarginMode.ISOLATED if isolated else MarginMode.CROSS,
+                max(1.0, _f(raw.get("lever")) or 1.0),
+                _f(raw.get("margin")) if isolated else 0.0,
+                (),
+                _f(raw.get("mmr")) / notional if notional > 0 else float(inst.maintenance_margin_rate),
+            )
+        )
+    account = MarginAccount("okx", AccountMode.UNIFIED, cash, coins, marks, cut, tuple(perps))
+    return AccountState(account, 0.0, _f(acct.get("totalEq")))

@@ -43,7 +43,13 @@ from bot.domain import (
 from bot.errors import SandboxUnavailable, VenueError
 from bot.logs import get_logger
 from bot.retry import Backoff, retry
-from bot.venues.ccxt_accounts import READABLE, MalformedAccount, binance_account_state, bybit_account_state
+from bot.venues.ccxt_accounts import (
+    READABLE,
+    MalformedAccount,
+    binance_account_state,
+    bybit_account_state,
+    okx_account_state,
+)
 from bot.venues.ccxt_fills import FillTracker
 from bot.venues.ccxt_markets import (
     VENUE_OPTIONS,
@@ -254,7 +260,8 @@ class CcxtGateway:
             else:
                 balance = await self.call("fetch_balance", self.ex.fetch_balance)
                 positions = await self.call("fetch_positions", self.ex.fetch_positions)
-                state = bybit_account_state(balance, positions, self.instruments, self.symbols, self.collateral_haircut)
+                parse = bybit_account_state if self.venue == "bybit" else okx_account_state
+                state = parse(balance, positions, self.instruments, self.symbols, self.collateral_haircut)
         except VenueError as exc:
             log.warning("venue.account_unread", venue=self.venue, code=exc.code)
             return

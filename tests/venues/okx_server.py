@@ -31,6 +31,9 @@ class OkxServer:
     seen_headers: list[dict[str, str]] = field(default_factory=list)
     market_down: bool = False
     funding_patch: dict = field(default_factory=dict)  # fields to change in the funding-rate answer
+    account: dict | None = (
+        None  # the venue's account answers, when a test keeps them: {"balance": ..., "positions": ...}
+    )
     url: str = ""
 
     async def handler(self, req: web.Request) -> web.Response:
@@ -53,9 +56,11 @@ class OkxServer:
             }
             return web.json_response({"code": "0", "msg": "", "data": [item]})
         if path == "/api/v5/account/positions":
-            return web.json_response(_fixture("http_get_positions.json"))
+            return web.json_response(self.account["positions"] if self.account else _fixture("http_get_positions.json"))
         if path == "/api/v5/account/balance":
-            return web.json_response(_fixture("http_get_account_balance.json"))
+            return web.json_response(
+                self.account["balance"] if self.account else _fixture("http_get_account_balance.json")
+            )
         if path == "/api/v5/public/funding-rate-history":
             return web.json_response(_fixture("http_get_funding_rate_history.json"))
         if path in ("/api/v5/market/tickers", "/api/v5/market/ticker"):
