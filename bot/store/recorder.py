@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.decisions import Decision, LadderEvent, StateTransition, TransferDecision
+from bot.decisions import Decision, LadderEvent, RuleHit, StateTransition, TransferDecision
 from bot.domain import BorrowCharge, Fill, FundingPayment, Order, OrderUpdate, TransferUpdate, to_decimal
 from bot.events import DecisionMade, Event, TransferDecided
 from bot.logs import get_logger
@@ -122,16 +122,21 @@ def decision_row(run_id: int, d: Decision) -> dict[str, Any]:
         "risk_reducing": d.risk_reducing,
         "rules": ",".join(d.rules)[:128],
         "unavailable": ",".join(d.unavailable)[:128],
-        "hits": [
-            {
-                "rule": h.rule,
-                "code": h.code.value,
-                "max_scale": h.max_scale,
-                "inputs": {k: _json(v) for k, v in h.inputs.items()},
-            }
-            for h in d.hits
-        ],
+        "hits": _hits(d.hits),
     }
+
+
+def _hits(hits: Iterable[RuleHit]) -> list[dict[str, Any]]:
+    """The rules that fired and the numbers behind them, as stored."""
+    return [
+        {
+            "rule": h.rule,
+            "code": h.code.value,
+            "max_scale": h.max_scale,
+            "inputs": {k: _json(v) for k, v in h.inputs.items()},
+        }
+        for h in hits
+    ]
 
 
 def transfer_decision_row(run_id: int, d: TransferDecision) -> dict[str, Any]:
@@ -149,15 +154,7 @@ def transfer_decision_row(run_id: int, d: TransferDecision) -> dict[str, Any]:
         "risk_reducing": d.intent.to_wallet != "spot",
         "rules": ",".join(d.rules)[:128],
         "unavailable": "",
-        "hits": [
-            {
-                "rule": h.rule,
-                "code": h.code.value,
-                "max_scale": h.max_scale,
-                "inputs": {k: _json(v) for k, v in h.inputs.items()},
-            }
-            for h in d.hits
-        ],
+        "hits": _hits(d.hits),
     }
 
 

@@ -14,8 +14,8 @@ Pure parsing of ccxt's answers (their ``info`` carries the venue's fields): no I
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from bot.accounts import AccountMode, AccountState, MarginAccount, MarginMode, PerpMargin
 from bot.domain import Instrument
@@ -104,6 +104,50 @@ def binance_account_state(
     return AccountState(account, _f(spot_usdt.get("free")), equity)
 
 
+def _ours(
+    positions: Sequence[Mapping[str, Any]], instruments: Mapping[str, Instrument], symbols: Mapping[str, str]
+) -> Iterator[tuple[str, Instrument, Mapping[str, Any]]]:
+    """The positions on the gateway's instruments: (instrument id, instrument, the venue's own fields)."""
+    by_symbol = {s: iid for iid, s in symbols.items()}
+    for p in positions:
+        iid = by_symbol.get(str(p.get("symbol")))
+        if iid is not None:
+            yield iid, instruments[iid], p.get("info") or {}
+
+
+class _Names(NamedTuple):
+    """A venue's field names for a position it states its own maintenance margin for."""
+
+    entry: str
+    mark: str
+    leverage: str
+    margin: str  # posted isolated margin
+    maintenance: str  # maintenance margin, USD
+
+
+_BYBIT = _Names("avgPrice", "markPrice", "leverage", "positionBalance", "positionMM")
+_OKX = _Names("avgPx", "markPx", "lever", "margin", "mmr")
+
+
+def _stated_perp(
+    iid: str, inst: Instrument, qty: float, raw: Mapping[str, Any], isolated: bool, notional: float, names: _Names
+) -> PerpMargin:
+    """A position whose maintenance rate is the venue's own (its maintenance margin over its notional)."""
+    mm = _f(raw.get(names.maintenance))
+    return PerpMargin(
+        iid,
+        inst.base,
+        qty,
+        _price(raw.get(names.entry), names.entry),
+        _price(raw.get(names.mark), names.mark),
+        MarginMode.ISOLATED if isolated else MarginMode.CROSS,
+        max(1.0, _f(raw.get(names.leverage)) or 1.0),
+        _f(raw.get(names.margin)) if isolated else 0.0,
+        (),
+        mm / notional if notional > 0 else float(inst.maintenance_margin_rate),
+    )
+
+
 def bybit_account_state(
     balance: Mapping[str, Any],
     positions: Sequence[Mapping[str, Any]],
@@ -128,32 +172,15 @@ def bybit_account_state(
             usd = _f(c.get("usdValue"))
             if usd and qty:
                 marks[name] = abs(usd / qty)
-    by_symbol = {s: iid for iid, s in symbols.items()}
     perps: list[PerpMargin] = []
-    for p in positions:
-        raw = p.get("info") or {}
-        iid = by_symbol.get(str(p.get("symbol")))
+    for iid, inst, raw in _ours(positions, instruments, symbols):
         size = _f(raw.get("size"))
-        if iid is None or size == 0:
+        if size == 0:
             continue
-        inst = instruments[iid]
         qty = size if str(raw.get("side")) == "Buy" else -size
-        value = _f(raw.get("positionValue"))
         isolated = str(raw.get("tradeMode")) == "1"
-        perps.append(
-            PerpMargin(
-                iid,
-                inst.base,
-                qty,
-                _price(raw.get("avgPrice"), "avgPrice"),
-                _price(raw.get("markPrice"), "markPrice"),
-                MarginMode.ISOLATED if isolated else MarginMode.CROSS,
-                max(1.0, _f(raw.get("leverage")) or 1.0),
-                _f(raw.get("positionBalance")) if isolated else 0.0,
-                (),
-                _f(raw.get("positionMM")) / value if value > 0 else float(inst.maintenance_margin_rate),
-            )
-        )
+        value = _f(raw.get("positionValue"))
+        perps.append(_stated_perp(iid, inst, qty, raw, isolated, value, _BYBIT))
     account = MarginAccount("bybit", AccountMode.UNIFIED, cash, coins, marks, haircut, tuple(perps))
     return AccountState(account, 0.0, _f(acct.get("totalEquity")))
 
@@ -186,33 +213,16 @@ def okx_account_state(
             usd += eq_usd
             discounted += _f(d.get("disEq"))
     cut = discounted / usd if usd > 0 and discounted > 0 else haircut  # OKX's own discount on the coins held
-    by_symbol = {s: iid for iid, s in symbols.items()}
     perps: list[PerpMargin] = []
-    for p in positions:
-        raw = p.get("info") or {}
-        iid = by_symbol.get(str(p.get("symbol")))
+    for iid, inst, raw in _ours(positions, instruments, symbols):
         contracts = _f(raw.get("pos"))
-        if iid is None or contracts == 0:
+        if contracts == 0:
             continue
-        inst = instruments[iid]
         qty = contracts * float(inst.contract_size)
         if str(raw.get("posSide")) == "short":
             qty = -abs(qty)
         notional = _f(raw.get("notionalUsd"))
         isolated = str(raw.get("mgnMode")) == "isolated"
-        perps.append(
-            PerpMargin(
-                iid,
-                inst.base,
-                qty,
-                _price(raw.get("avgPx"), "avgPx"),
-                _price(raw.get("markPx"), "markPx"),
-                MarginMode.ISOLATED if isolated else MarginMode.CROSS,
-                max(1.0, _f(raw.get("lever")) or 1.0),
-                _f(raw.get("margin")) if isolated else 0.0,
-                (),
-                _f(raw.get("mmr")) / notional if notional > 0 else float(inst.maintenance_margin_rate),
-            )
-        )
+        perps.append(_stated_perp(iid, inst, qty, raw, isolated, notional, _OKX))
     account = MarginAccount("okx", AccountMode.UNIFIED, cash, coins, marks, cut, tuple(perps))
     return AccountState(account, 0.0, _f(acct.get("totalEq")))

@@ -77,22 +77,27 @@ def routes(exchange: Exchange) -> dict[tuple[str, str], Any]:
     }
 
 
+def gateway(lb: Loopback, max_retries: int, keys: bool = True) -> CcxtGateway:
+    """A Binance gateway whose ccxt instance talks to the loopback ``lb`` (not loaded yet)."""
+    ex = ccxt_async.binance(
+        {
+            "apiKey": KEY if keys else "",
+            "secret": SECRET if keys else "",
+            "enableRateLimit": False,
+            "timeout": 400,
+            "options": VENUE_OPTIONS["binance"],
+        }
+    )
+    redirect(ex, lb.url)
+    return CcxtGateway("binance", ex, PERP_FEES["binance"], max_retries=max_retries, backoff_secs=0.0)
+
+
 def _run(check, faults: dict[str, list[str]] | None = None, keys: bool = True) -> None:
     async def go() -> None:
         exchange = Exchange()
         lb = Loopback("binance", routes(exchange), faults=faults or {})
         runner = await start(lb)
-        ex = ccxt_async.binance(
-            {
-                "apiKey": KEY if keys else "",
-                "secret": SECRET if keys else "",
-                "enableRateLimit": False,
-                "timeout": 400,
-                "options": VENUE_OPTIONS["binance"],
-            }
-        )
-        redirect(ex, lb.url)
-        gw = CcxtGateway("binance", ex, PERP_FEES["binance"], max_retries=3, backoff_secs=0.0)
+        gw = gateway(lb, max_retries=3, keys=keys)
         try:
             await gw.load()
             await check(gw, lb, exchange)

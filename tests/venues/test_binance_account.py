@@ -9,7 +9,6 @@ import math
 from decimal import Decimal
 from typing import Any
 
-import ccxt.async_support as ccxt_async
 import pytest
 from aiohttp import web
 from hypothesis import given, settings
@@ -18,11 +17,11 @@ from hypothesis import strategies as st
 from bot.accounts import AccountMode, MarginMode
 from bot.domain import Transfer, TransferStatus
 from bot.venues.ccxt_accounts import MalformedAccount, binance_account_state
-from bot.venues.ccxt_gateway import VENUE_OPTIONS, CcxtGateway
-from bot.venues.fees import PERP_FEES, default_instruments
+from bot.venues.ccxt_gateway import CcxtGateway
+from bot.venues.fees import default_instruments
 from tests.helpers import FUZZ_EXAMPLES
-from tests.venues.loopback import Loopback, fixture, redirect, start
-from tests.venues.test_binance import KEY, PERP, SECRET, routes
+from tests.venues.loopback import Loopback, fixture, start
+from tests.venues.test_binance import PERP, gateway, routes
 
 NOW = 1_706_745_600_000_000_000
 
@@ -114,11 +113,7 @@ def _routes(w: Wallets) -> dict[tuple[str, str], Any]:
 
 
 async def _gateway(lb: Loopback) -> CcxtGateway:
-    ex = ccxt_async.binance(
-        {"apiKey": KEY, "secret": SECRET, "enableRateLimit": False, "timeout": 400, "options": VENUE_OPTIONS["binance"]}
-    )
-    redirect(ex, lb.url)
-    gw = CcxtGateway("binance", ex, PERP_FEES["binance"], max_retries=1, backoff_secs=0.0)
+    gw = gateway(lb, max_retries=1)
     await gw.load()
     return gw
 

@@ -75,24 +75,29 @@ def routes(ex: Exchange) -> dict[tuple[str, str], Any]:
     }
 
 
+def gateway(lb: Loopback, max_retries: int) -> CcxtGateway:
+    """A keyed Bybit gateway whose ccxt instance talks to the loopback ``lb`` (not loaded yet)."""
+    ex = configure(
+        ccxt_async.bybit(
+            {
+                "apiKey": KEY,
+                "secret": SECRET,
+                "enableRateLimit": False,
+                "timeout": 400,
+                "options": VENUE_OPTIONS["bybit"],
+            }
+        )
+    )
+    redirect(ex, lb.url)
+    return CcxtGateway("bybit", ex, PERP_FEES["bybit"], max_retries=max_retries, backoff_secs=0.0)
+
+
 def _run(check, faults: dict[str, list[str]] | None = None) -> None:
     async def go() -> None:
         exchange = Exchange()
         lb = Loopback("bybit", routes(exchange), faults=faults or {})
         runner = await start(lb)
-        ex = configure(
-            ccxt_async.bybit(
-                {
-                    "apiKey": KEY,
-                    "secret": SECRET,
-                    "enableRateLimit": False,
-                    "timeout": 400,
-                    "options": VENUE_OPTIONS["bybit"],
-                }
-            )
-        )
-        redirect(ex, lb.url)
-        gw = CcxtGateway("bybit", ex, PERP_FEES["bybit"], max_retries=3, backoff_secs=0.0)
+        gw = gateway(lb, max_retries=3)
         try:
             await gw.load()
             await check(gw, lb, exchange)

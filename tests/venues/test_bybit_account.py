@@ -7,15 +7,13 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
-import ccxt.async_support as ccxt_async
 import pytest
 from aiohttp import web
 
 from bot.accounts import AccountMode, MarginMode
-from bot.venues.ccxt_gateway import VENUE_OPTIONS, CcxtGateway, configure
-from bot.venues.fees import PERP_FEES
-from tests.venues.loopback import Loopback, fixture, redirect, start
-from tests.venues.test_bybit import KEY, PERP, SECRET, B, Exchange, ok, routes
+from bot.venues.ccxt_gateway import CcxtGateway
+from tests.venues.loopback import Loopback, fixture, start
+from tests.venues.test_bybit import PERP, B, Exchange, gateway, ok, routes
 
 NOW = 1_706_745_600_000_000_000
 
@@ -37,19 +35,7 @@ class Account:
 
 
 async def _gateway(lb: Loopback) -> CcxtGateway:
-    ex = configure(
-        ccxt_async.bybit(
-            {
-                "apiKey": KEY,
-                "secret": SECRET,
-                "enableRateLimit": False,
-                "timeout": 400,
-                "options": VENUE_OPTIONS["bybit"],
-            }
-        )
-    )
-    redirect(ex, lb.url)
-    gw = CcxtGateway("bybit", ex, PERP_FEES["bybit"], max_retries=1, backoff_secs=0.0)
+    gw = gateway(lb, max_retries=1)
     await gw.load()
     return gw
 
