@@ -138,6 +138,7 @@ def assemble(
     gateways: Mapping[str, Gateway] | None = None,
     persistence: Persistence | None = None,
     market_gateways: Mapping[str, Any] | None = None,
+    initial_equity: Decimal | None = None,
 ) -> Bot:
     """The bot around ``feed`` and ``clock``. ``gateways``: where orders go (live trading); without them each venue
     of the feed's instruments gets a paper venue with the settings' execution model (journaled with a store).
@@ -172,7 +173,9 @@ def assemble(
         rules, instruments, snapshot_step_secs=feed.step_secs, client_id_prefix=f"r{p.run_id}-" if p else ""
     )
     strategies = make_strategies(settings, instruments)
-    ledger = Ledger(initial_equity=settings.paper.initial_balance_usd * Decimal(len(venues)))
+    if initial_equity is None:  # paper: the simulated accounts' balances; live: the venues' (``assemble_live``)
+        initial_equity = settings.paper.initial_balance_usd * Decimal(len(venues))
+    ledger = Ledger(initial_equity=initial_equity)
     executor = Executor(
         feed.batches,
         venues,
@@ -290,6 +293,9 @@ async def assemble_live(
     feed: Feed = (
         LiveStreamFeed(gateways, instruments, clock) if stream else LivePollingFeed(gateways, instruments, clock)
     )
+    initial_equity = None
+    if live_orders:
+        initial_equity = await prepare_live_accounts(settings, rules, gateways, instruments, persistence)
     return assemble(
         settings,
         rules,
@@ -298,7 +304,42 @@ async def assemble_live(
         gateways=dict(gateways) if live_orders else None,
         persistence=persistence,
         market_gateways=gateways,
+        initial_equity=initial_equity,
     )
+
+
+async def prepare_live_accounts(
+    settings: Settings,
+    rules: RulesConfig,
+    gateways: Mapping[str, Any],
+    instruments: Mapping[str, Instrument],
+    persistence: Persistence | None,
+) -> Decimal:
+    """Each live account checked and set up before the first order (``bot/venues/ccxt_setup.py``): one-way position
+    mode, no withdrawal permission, margin mode and leverage, funds. Returns the run's opening equity: the venues'
+    balances when the run began (recorded with the run, so a resumed run keeps its first figure)."""
+    import math
+
+    from bot.venues.ccxt_markets import venue_client_prefix
+    from bot.venues.ccxt_setup import prepare_account
+
+    prefix = f"r{persistence.run_id}-" if persistence is not None else ""
+    equity = Decimal(0)
+    for venue, gw in gateways.items():
+        ours = sorted(i for i, inst in instruments.items() if inst.venue == venue)
+        gw.traded = set(ours)
+        gw.client_prefix = venue_client_prefix(prefix, venue) if prefix else ""
+        perps = [i for i in ours if instruments[i].kind is InstrumentKind.PERP]
+        margin_modes = dict(settings.paper.margin_modes) | {venue: settings.paper.margin_mode}
+        report = await prepare_account(gw, perps, max(1, math.ceil(rules.g1.cap)), margin_modes)
+        equity += Decimal(str(report.equity or 0))
+    if persistence is None:
+        return equity
+    opening = await persistence.store.opening(persistence.run_id)
+    if "equity" in opening:
+        return Decimal(opening["equity"])
+    await persistence.store.record_opening(persistence.run_id, {"equity": str(equity)})
+    return equity
 
 
 async def build_live_bot(

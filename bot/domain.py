@@ -98,6 +98,7 @@ class Instrument:
     synthetic: bool = False  # generated, not a venue's real contract (reports and metrics say so)
     inverse: bool = False  # coin-margined: contract_size is in quote currency, PnL and margin in base
     settle: str = ""  # settlement currency ("" = the quote)
+    min_notional: Decimal = ZERO  # the venue's smallest order value in the quote (ccxt limits.cost.min); 0 = none
     id: str = field(init=False)
     is_derivative: bool = field(init=False)  # decided once: read on every governor check
 

@@ -54,6 +54,15 @@ class VenueAuthError(VenueError):
     """Credentials, permissions or a suspended account: nothing works until an operator acts."""
 
 
+class VenueSetupError(ConfigError):
+    """A venue account is set up in a way carrybot does not trade (hedge position mode, keys that can withdraw...):
+    start-up refuses it with a line saying what to change at the venue."""
+
+    def __init__(self, venue: str, message: str) -> None:
+        super().__init__(f"{venue}: {message}")
+        self.venue = venue
+
+
 class SandboxUnavailable(ConfigError):
     """A sandbox was asked for on a venue that has none."""
 

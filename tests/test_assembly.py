@@ -8,6 +8,7 @@ import asyncio
 import time
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from bot.settings import Settings
 from bot.store.run import open_persistence
 from bot.strategies.borrow import BorrowCurve
 from bot.venues.fees import default_instruments
+from bot.venues.gateway import Balance
 from bot.venues.paper import PaperVenue
 
 CURVE = {"base_apr": 0.031, "slope1": 0.2, "slope2": 2.5, "kink": 0.7, "pool_borrows_usd": 1e6, "pool_cash_usd": 2e6}
@@ -56,9 +58,9 @@ def check(bot: Bot, settings: Settings, rules: RulesConfig, paper: bool = True) 
     assert s1.cfg == settings.strategy.s1 and s1.cfg.entry_threshold_apr == 0.33 and s1.cfg.holding_days == 17
     assert s3.cfg == settings.strategy.s3 and s3.cfg.entry_threshold_apr == 0.44 and s3.cfg.leverage == 3
     assert s1.borrow == BorrowCurve(**CURVE)  # type: ignore[attr-defined]
-    assert bot.ledger.initial_equity == Decimal(12_345) * len(bot.venues)
-    if not paper:
+    if not paper:  # live: the venues' balances (test_live)
         return
+    assert bot.ledger.initial_equity == Decimal(12_345) * len(bot.venues)
     assert bot.venues and all(isinstance(v, PaperVenue) for v in bot.venues.values())
     for venue in bot.venues.values():
         assert isinstance(venue, PaperVenue)
@@ -90,13 +92,26 @@ def test_paper_run_with_its_store(tmp_path: Path) -> None:
 
 
 class Loaded:
-    """What the live assembly asks of a loaded gateway: its instruments and their funding intervals."""
+    """What the live assembly asks of a loaded gateway: its instruments and their funding intervals, and for live
+    orders the account checks (a venue client that states no position mode, no key permissions, no leverage to set)
+    and the balance the run opens with."""
 
     def __init__(self, venue: str) -> None:
+        self.venue = venue
         self.instruments = {k: v for k, v in default_instruments((venue,), ("BTC",)).items()}
+        self.symbols = {k: v.symbol for k, v in self.instruments.items()}
+        self.ex = SimpleNamespace(has={})
+        self.traded: set[str] = set()
+        self.client_prefix = ""
 
     async def resolve_funding_interval(self, instrument_id: str) -> tuple[int | None, str]:
         return 8 * 3600, "test"
+
+    async def call(self, what: str, fn: Any) -> Any:
+        return await fn()
+
+    async def fetch_balance(self) -> Balance:
+        return Balance(Decimal("61000"), Decimal("61000"))
 
 
 @pytest.mark.parametrize("live_orders", [False, True], ids=["live-paper", "live-orders"])
@@ -107,6 +122,8 @@ def test_live(tmp_path: Path, live_orders: bool) -> None:
     check(bot, settings, rules, paper=not live_orders)
     if live_orders:
         assert bot.venues == gateways  # orders go to the venues themselves
+        assert bot.ledger.initial_equity == Decimal("122000")  # the venues' balances, not a paper setting
+        assert gateways["okx"].traded == {"okx:BTC/USDT", "okx:BTC/USDT:USDT"}
 
 
 def test_scenario(tmp_path: Path) -> None:

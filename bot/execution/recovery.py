@@ -103,34 +103,50 @@ async def recover(store: Store, run_id: int, ex: Executor, cursor_ns: int | None
         if o.leverage:
             ex.leverage[o.instrument_id] = o.leverage
     events: list[tuple[int, int, object]] = []  # (ts, kind order, event) to apply in time order
-    seen_trades = set()
-    for fr in await store.fills(run_id):
-        seen_trades.add((fr.venue, fr.trade_id))
-        events.append((fr.ts_ns, 0, _fill(fr)))
+    stored_fills = [_fill(fr) for fr in await store.fills(run_id)]
+    events.extend((f.ts_ns, 0, f) for f in stored_fills)
     rep.fills_loaded = len(events)
-    seen_funding = set()
-    for p in await store.funding(run_id):
-        seen_funding.add((p.venue, p.instrument_id, p.ts_ns))
-        events.append(
-            (p.ts_ns, 1, FundingPayment(p.venue, p.instrument_id, p.ts_ns, p.rate, p.position_qty, p.mark, p.amount))
-        )
+    stored_funding = [
+        FundingPayment(p.venue, p.instrument_id, p.ts_ns, p.rate, p.position_qty, p.mark, p.amount)
+        for p in await store.funding(run_id)
+    ]
+    events.extend((p.ts_ns, 1, p) for p in stored_funding)
     seen_borrow = set()
     for c in await store.borrow(run_id):
         seen_borrow.add((c.venue, c.instrument_id, c.ts_ns))
         events.append((c.ts_ns, 2, BorrowCharge(c.venue, c.instrument_id, c.ts_ns, c.qty, c.rate_apr, c.amount)))
 
-    for gw in ex.gateways.values():  # the venues' own history: what happened that the store missed
-        for f in await gw.fetch_fills(0):
+    # the venues' own records since the run's first order (nothing before it can be the run's: no position, no fill),
+    # read against the store's — a fresh process knows nothing else. The bot's clock: simulated on replays.
+    started_ns = min((r.ts_created_ns for r in rows), default=0)
+    seen_trades = {(f.venue, f.trade_id) for f in stored_fills}
+    seen_funding = {(p.venue, p.instrument_id, p.ts_ns) for p in stored_funding}
+    for venue, gw in ex.gateways.items():
+        gw.adopt(
+            started_ns,
+            [ex.orders[r.client_order_id] for r in rows if r.venue == venue],
+            [f for f in stored_fills if f.venue == venue],
+            [p for p in stored_funding if p.venue == venue],
+        )
+    known = {r.client_order_id for r in rows}
+    for gw in ex.gateways.values():  # the run's orders the store never saw: cancelled first, their fills booked below
+        for o in await gw.fetch_open_orders():
+            if o.client_order_id not in known:
+                await gw.cancel(o.client_order_id)
+                rep.orphans_cancelled += 1
+                log.error("recovery.orphan_cancelled", client_order_id=o.client_order_id)
+    for gw in ex.gateways.values():  # what happened that the store missed
+        for f in await gw.fetch_fills(started_ns):
             if (f.venue, f.trade_id) not in seen_trades:
                 events.append((f.ts_ns, 0, f))
                 rec.handle(f)
                 rep.fills_backfilled += 1
-        for pay in await gw.fetch_funding(0):
+        for pay in await gw.fetch_funding(started_ns):
             if (pay.venue, pay.instrument_id, pay.ts_ns) not in seen_funding:
                 events.append((pay.ts_ns, 1, pay))
                 rec.handle(pay)
                 rep.funding_backfilled += 1
-        for charge in await gw.fetch_borrow(0):
+        for charge in await gw.fetch_borrow(started_ns):
             if (charge.venue, charge.instrument_id, charge.ts_ns) not in seen_borrow:
                 events.append((charge.ts_ns, 2, charge))
                 rec.handle(charge)
@@ -143,8 +159,7 @@ async def recover(store: Store, run_id: int, ex: Executor, cursor_ns: int | None
         elif isinstance(ev, BorrowCharge):
             ex.ledger.apply_borrow(ev)
 
-    # orders: both ways
-    known = {r.client_order_id for r in rows}
+    # orders the store has: what the venue says became of them
     for r in rows:
         if r.status not in _OPEN:
             continue
@@ -158,12 +173,6 @@ async def recover(store: Store, run_id: int, ex: Executor, cursor_ns: int | None
         if st.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED):
             ex.working[r.client_order_id] = ex.orders[r.client_order_id]
             rep.orders_working += 1
-    for gw in ex.gateways.values():
-        for o in await gw.fetch_open_orders():
-            if o.client_order_id not in known:
-                await gw.cancel(o.client_order_id)
-                rep.orphans_cancelled += 1
-                log.error("recovery.orphan_cancelled", client_order_id=o.client_order_id)
     ex._drain()  # the venues' answers to the cancels
 
     state = await store.governor_state(run_id)

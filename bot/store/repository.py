@@ -196,6 +196,19 @@ class Store:
                 update(Run).where(Run.id == run_id).values(status="finished", results=results, updated_ns=now_ns)
             )
 
+    async def opening(self, run_id: int) -> dict[str, str]:
+        """What the run recorded of its start (a live run: the venues' equity when it began), kept across resumes."""
+        async with self._session() as s:
+            params = await s.scalar(select(Run.params).where(Run.id == run_id))
+        return dict((params or {}).get("opening") or {})
+
+    async def record_opening(self, run_id: int, values: dict[str, str]) -> None:
+        """Record the run's start figures once: a resumed run keeps the first ones."""
+        async with self._session.begin() as s:
+            run = (await s.execute(select(Run).where(Run.id == run_id))).scalar_one()
+            if not (run.params or {}).get("opening"):
+                run.params = dict(run.params or {}) | {"opening": dict(values)}
+
     async def runs(self) -> list[Run]:
         async with self._session() as s:
             return list((await s.execute(select(Run).order_by(Run.id))).scalars())

@@ -15,10 +15,12 @@ Pure parsing of ccxt's answers (their ``info`` carries the venue's fields): no I
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 from bot.accounts import AccountMode, AccountState, MarginAccount, MarginMode, PerpMargin
-from bot.domain import Instrument
+from bot.domain import Instrument, Position
+from bot.errors import VenueSetupError
 from bot.venues.fees import BINANCE_TIERS
 
 READABLE = ("binance", "bybit", "okx")  # venues whose account state the live gateway reads
@@ -226,3 +228,39 @@ def okx_account_state(
         perps.append(_stated_perp(iid, inst, qty, raw, isolated, notional, _OKX))
     account = MarginAccount("okx", AccountMode.UNIFIED, cash, coins, marks, cut, tuple(perps))
     return AccountState(account, 0.0, _f(acct.get("totalEq")))
+
+
+def positions_from(
+    venue: str,
+    rows: Sequence[Mapping[str, Any]],
+    instruments: Mapping[str, Instrument],
+    symbols: Mapping[str, str],
+) -> dict[str, Position]:
+    """ccxt ``fetch_positions`` rows as net positions in base units, signed from the venue's own field where it states
+    one (Binance ``positionAmt``) — ccxt's ``side`` is read from a ``notional`` older answers lack. A position held on a
+    hedge-mode side (LONG/SHORT, Bybit positionIdx 1/2, OKX posSide long/short) is refused: carrybot trades one-way."""
+    by_symbol = {s: iid for iid, s in symbols.items()}
+    out: dict[str, Position] = {}
+    for p in rows:
+        iid = by_symbol.get(str(p.get("symbol")))
+        if iid is None:
+            continue
+        inst, raw = instruments[iid], p.get("info") or {}
+        contracts = _f(p.get("contracts"))
+        if "positionAmt" in raw:
+            contracts = _f(raw["positionAmt"])
+        elif p.get("side") == "short":
+            contracts = -abs(contracts)
+        if contracts == 0:
+            continue
+        side = str(raw.get("positionSide") or raw.get("posSide") or "").upper()
+        if side in ("LONG", "SHORT") or str(raw.get("positionIdx", "0")) in ("1", "2") or p.get("hedged"):
+            raise VenueSetupError(
+                venue,
+                f"the account holds hedge-mode positions on {p.get('symbol')}: carrybot trades one-way position mode "
+                "only (close them and switch the account to one-way mode)",
+            )
+        qty = Decimal(str(contracts)) * (inst.contract_size if not inst.inverse else 1)
+        entry = Decimal(str(p.get("entryPrice") or raw.get("entryPrice") or 0))
+        out[iid] = Position(iid, qty, entry)
+    return out

@@ -25,14 +25,20 @@ CLIENT_ID_FIELDS = ("orderLinkId", "clOrdId", "clientOrderId", "c")
 
 
 class FillTracker:
+    """Each trade once — by (symbol, trade id): venues number trades per symbol — matched to the bot's order by the
+    client id the venue knows or by the venue's order id. Amounts in contracts become base units; a fee charged in the
+    base asset (a Binance spot buy) is valued at the fill price in the quote, as the ledger books fees. The net position
+    the fills build, per instrument over time, is kept for checking funding payments against it."""
+
     def __init__(self, venue: str) -> None:
         self.venue = venue
         self.by_venue_cid: dict[str, Order] = {}  # the client id the venue knows -> the bot's order
         self.by_venue_id: dict[str, Order] = {}  # the venue's order id -> the bot's order
         self.filled: dict[str, Decimal] = {}  # bot client id -> filled so far (base units)
-        self.seen: set[str] = set()
+        self.seen: set[tuple[str, str]] = set()  # (symbol, trade id)
         self.counts: Counter[str] = Counter()
         self.since_ms: int | None = None
+        self.moves: dict[str, list[tuple[int, Decimal]]] = {}  # instrument -> (ms, signed base qty) in time order
 
     def placed(self, venue_cid: str, order: Order) -> None:
         self.by_venue_cid[venue_cid] = order
@@ -44,13 +50,29 @@ class FillTracker:
     def open_orders(self) -> list[Order]:
         return [o for o in self.by_venue_cid.values() if self.filled.get(o.client_order_id, ZERO) < o.qty]
 
+    def know(self, fills: Iterable[Fill], symbols: Mapping[str, str]) -> None:
+        """Fills booked already (the store's, after a restart): not new when the venue reports them again."""
+        for f in fills:
+            self.seen.add((symbols.get(f.instrument_id, ""), f.trade_id))
+            self.filled[f.client_order_id] = self.filled.get(f.client_order_id, ZERO) + f.qty
+            self.moves.setdefault(f.instrument_id, []).append((f.ts_ns // 1_000_000, f.qty * f.side.sign))
+            self.since_ms = max(self.since_ms or 0, f.ts_ns // 1_000_000)
+        for moves in self.moves.values():
+            moves.sort(key=lambda m: m[0])
+
+    def position_at(self, instrument_id: str, ts_ms: int) -> Decimal:
+        """The net base quantity this account's fills of the bot's orders had built on ``instrument_id`` before
+        ``ts_ms``."""
+        return sum((q for t, q in self.moves.get(instrument_id, ()) if t < ts_ms), ZERO)
+
     def ingest(
         self, trades: Iterable[Mapping[str, Any]], instruments: Mapping[str, Instrument], now_ns: int
     ) -> list[VenueEvent]:
         out: list[VenueEvent] = []
         for t in trades:
             tid = str(t.get("id") or "")
-            if not tid or tid in self.seen:
+            key = (str(t.get("symbol") or ""), tid)
+            if not tid or key in self.seen:
                 continue
             info = t.get("info") or {}
             cid = t.get("clientOrderId") or next((info[k] for k in CLIENT_ID_FIELDS if info.get(k)), "")
@@ -58,31 +80,49 @@ class FillTracker:
             if order is None:
                 self.counts["foreign"] += 1  # not the bot's (another app on the account, or before this run)
                 continue
-            self.seen.add(tid)
+            self.seen.add(key)
             inst = instruments[order.instrument_id]
             qty = Decimal(str(t["amount"])) * (inst.contract_size if inst.is_derivative else 1)
-            fee = (t.get("fee") or {}).get("cost")
+            price = Decimal(str(t["price"]))
             ts = int(t.get("timestamp") or now_ns // 1_000_000)
+            side = Side(t["side"])
             out.append(
                 Fill(
                     self.venue,
                     tid,
                     order.client_order_id,
                     order.instrument_id,
-                    Side(t["side"]),
+                    side,
                     qty,
-                    Decimal(str(t["price"])),
-                    Decimal(str(fee or 0)),
+                    price,
+                    self.fee_in_quote(t.get("fee") or {}, inst, price),
                     Liquidity.MAKER if t.get("takerOrMaker") == "maker" else Liquidity.TAKER,
                     ts * 1_000_000,
                 )
             )
+            moves = self.moves.setdefault(order.instrument_id, [])
+            moves.append((ts, qty * side.sign))
+            moves.sort(key=lambda m: m[0])
             done = self.filled[order.client_order_id] = self.filled.get(order.client_order_id, ZERO) + qty
             status = OrderStatus.FILLED if done >= order.qty else OrderStatus.PARTIALLY_FILLED
             out.append(OrderUpdate(self.venue, order.client_order_id, status, done, now_ns))
             self.counts["fills"] += 1
             self.since_ms = max(self.since_ms or 0, ts)
         return out
+
+    def fee_in_quote(self, fee: Mapping[str, Any], inst: Instrument, price: Decimal) -> Decimal:
+        """A trade's fee in the quote currency: as charged when charged in the quote (or settle) currency; at the fill
+        price when charged in the base asset. Any other asset (BNB fee discounts) is counted and booked at 0: turn
+        the discount off for exact books."""
+        cost = Decimal(str(fee.get("cost") or 0))
+        currency = fee.get("currency")
+        if not cost or currency in (None, inst.quote, inst.settle or inst.quote):
+            return cost
+        if currency == inst.base:
+            return cost * price
+        self.counts["fee_other_asset"] += 1
+        log.error("venue.fee_other_asset", venue=self.venue, asset=str(currency), instrument=inst.id)
+        return ZERO
 
 
 class TradeSource(Protocol):
@@ -97,6 +137,10 @@ class TradeSource(Protocol):
     async def call(self, what: str, fn: Callable[[], Awaitable[Any]]) -> Any: ...
 
     def push_events(self, events: list[VenueEvent]) -> None: ...
+
+    def stream_params(self) -> list[dict[str, Any]]: ...
+
+    async def poll_funding(self) -> int: ...
 
 
 async def poll_fills(gw: TradeSource) -> int:
@@ -115,31 +159,53 @@ async def poll_fills(gw: TradeSource) -> int:
     return n
 
 
-async def run_fill_loop(gw: TradeSource, poll_secs: float = 2.0, max_backoff_secs: float = 30.0) -> None:
-    """Stream trades where the venue can (``watch_my_trades``); on any stream failure, poll over REST and retry the
-    stream later. Runs until cancelled."""
+async def run_fill_loop(
+    gw: TradeSource, poll_secs: float = 2.0, reconcile_secs: float = 10.0, funding_secs: float = 60.0
+) -> None:
+    """Fills and funding as they happen, until cancelled.
+
+    - Where the venue streams trades (``watch_my_trades``), one stream per market type the venue separates (Binance:
+      spot and USDⓈ-M are two user streams; with no type ccxt follows the spot one only); a failed stream is retried
+      with backoff.
+    - Fills are polled over REST all the same — every ``poll_secs`` without a stream, every ``reconcile_secs`` beside
+      one — so a stream that is up but silent for a market never hides a fill. Each trade is booked once.
+    - Funding payments are read from the venue's own records every ``funding_secs`` and booked as it paid them."""
+    streaming = bool(gw.ex.has.get("watchMyTrades")) and hasattr(gw.ex, "watch_my_trades")
+    async with asyncio.TaskGroup() as tg:
+        if streaming:
+            for params in gw.stream_params():
+                tg.create_task(_stream(gw, params, poll_secs))
+        tg.create_task(_every(reconcile_secs if streaming else poll_secs, partial(poll_fills, gw), gw.venue, "fills"))
+        tg.create_task(_every(funding_secs, gw.poll_funding, gw.venue, "funding"))
+
+
+async def _stream(gw: TradeSource, params: dict[str, Any], first_backoff: float, cap: float = 60.0) -> None:
     from bot.clock import wall_ns
-    from bot.errors import VenueError
     from bot.venues.errors import classify
 
-    streaming = bool(gw.ex.has.get("watchMyTrades")) and hasattr(gw.ex, "watch_my_trades")
-    backoff = poll_secs
+    backoff = first_backoff
     while True:
-        if streaming:
-            try:
-                trades = await gw.ex.watch_my_trades()
-                gw.push_events(gw.fills.ingest(trades, gw.instruments, wall_ns()))
-                backoff = poll_secs
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - stream down: REST until it is back
-                _, code = classify(exc)
-                gw.fills.counts["stream_failures"] += 1
-                log.warning("venue.fill_stream_failed", venue=gw.venue, code=code)
         try:
-            await poll_fills(gw)
-        except VenueError as exc:
-            log.warning("venue.fill_poll_failed", venue=gw.venue, code=exc.code)
+            trades = await gw.ex.watch_my_trades(None, None, None, params)
+            gw.push_events(gw.fills.ingest(trades, gw.instruments, wall_ns()))
+            backoff = first_backoff
+            continue
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - stream down: the REST poll covers it until it is back
+            _, code = classify(exc)
+            gw.fills.counts["stream_failures"] += 1
+            log.warning("venue.fill_stream_failed", venue=gw.venue, code=code, market=params.get("type", ""))
         await asyncio.sleep(backoff)
-        backoff = min(backoff * 2, max_backoff_secs) if streaming else poll_secs
+        backoff = min(backoff * 2, cap)
+
+
+async def _every(secs: float, job: Callable[[], Awaitable[int]], venue: str, what: str) -> None:
+    from bot.errors import VenueError
+
+    while True:
+        try:
+            await job()
+        except VenueError as exc:
+            log.warning("venue.poll_failed", venue=venue, what=what, code=exc.code)
+        await asyncio.sleep(secs)

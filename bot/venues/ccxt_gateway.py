@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -49,8 +49,10 @@ from bot.venues.ccxt_accounts import (
     binance_account_state,
     bybit_account_state,
     okx_account_state,
+    positions_from,
 )
 from bot.venues.ccxt_fills import FillTracker
+from bot.venues.ccxt_history import paging, read_all
 from bot.venues.ccxt_markets import (
     VENUE_OPTIONS,
     configure,
@@ -59,19 +61,19 @@ from bot.venues.ccxt_markets import (
     venue_client_id,
 )
 from bot.venues.ccxt_markets import interval_secs as _interval_secs
+from bot.venues.ccxt_orders import (
+    NOT_THERE,
+    UNREADABLE,
+    confirm,
+    orphan_order,
+    place,
+    resolve_unconfirmed,
+    update_from,
+)
 from bot.venues.errors import ErrorKind, classify, venue_error
 from bot.venues.gateway import Balance
 
 log = get_logger(__name__)
-
-_STATUS = {
-    "open": OrderStatus.ACCEPTED,
-    "closed": OrderStatus.FILLED,
-    "canceled": OrderStatus.CANCELED,
-    "cancelled": OrderStatus.CANCELED,
-    "rejected": OrderStatus.REJECTED,
-    "expired": OrderStatus.CANCELED,
-}
 
 
 # ccxt's name of the account USDⓈ-margined perps margin from, per venue (``transfer``'s fromAccount/toAccount)
@@ -95,13 +97,20 @@ class CcxtGateway:
         self.venue = venue
         self.ex = exchange
         self._fees = fees
-        self._max_retries = max_retries
+        self.max_retries = max_retries
         self._backoff = backoff_secs
-        self._sleep = sleep
+        self.sleep = sleep
         self._events: list[VenueEvent] = []
         self.symbols: dict[str, str] = {}  # instrument id -> ccxt symbol (read by the feeds and fill loops)
-        self._leverage: dict[str, int] = {}
-        self._orders: dict[str, Order] = {}
+        self.leverage: dict[str, int] = {}  # ccxt symbol -> leverage known to be set at the venue
+        self._orders: dict[str, Order] = {}  # the client id the venue knows -> the bot's order (placed or tracked)
+        self.traded: set[str] = set()  # instrument ids the bot trades here (recovery reads their records)
+        self.client_prefix = ""  # this run's client order id prefix: open orders with it are the run's own
+        self.unconfirmed: dict[str, tuple[Order, float]] = {}  # client id -> (order, monotonic time sent)
+        self.lookup_grace_secs = 5.0  # how long a new order may stay invisible to queries (venues: seconds)
+        self.history_since_ms = wall_ns() // 1_000_000  # the run's records start here (recovery moves it back)
+        self.funding_seen: set[tuple[str, int]] = set()  # (instrument id, settlement ns) booked already
+        self.counts: Counter[str] = Counter()
         self.instruments: dict[str, Instrument] = {}
         self.interval_source: dict[str, str] = {}  # perp id -> where its funding interval came from
         self.fills = FillTracker(venue)  # live fills, each trade once (bot/venues/ccxt_fills.py)
@@ -168,58 +177,27 @@ class CcxtGateway:
         """A live venue moves on its own; nothing to simulate."""
 
     async def submit(self, order: Order) -> None:
-        symbol = self.symbols[order.instrument_id]
-        cid = venue_client_id(order.client_order_id, self.venue)
-        self._orders[cid] = order
-        self.fills.placed(cid, order)
-        if order.leverage and self.ex.has.get("setLeverage") and self._leverage.get(symbol) != order.leverage:
-            try:
-                await self.call("set_leverage", lambda: self.ex.set_leverage(order.leverage, symbol))
-                self._leverage[symbol] = order.leverage
-            except VenueError as exc:
-                self._reject(order, exc.code)
-                return
-        params: dict[str, Any] = {"clientOrderId": cid}
-        if order.post_only:
-            params["postOnly"] = True
-        if order.reduce_only:
-            params["reduceOnly"] = True
-        price = float(order.limit_price) if order.limit_price is not None else None
-        inst = self.instruments[order.instrument_id]
-        amount = float(order.qty / inst.contract_size) if inst.is_derivative else float(order.qty)  # ccxt: contracts
-        backoff = self._new_backoff()
-        for attempt in range(self._max_retries + 1):
-            try:
-                resp = await self.ex.create_order(
-                    symbol, order.order_type.value, order.side.value, amount, price, params
-                )
-            except Exception as exc:  # noqa: BLE001 - classified in one place just below
-                kind, code = classify(exc)
-                self.errors[code] += 1
-                if kind is ErrorKind.REJECT or kind is ErrorKind.STOP:
-                    log.warning("venue.rejected", venue=self.venue, client_order_id=cid, code=code)
-                    self._reject(order, code)
-                    return
-                # timeout or unreadable answer: the order may exist. Look before resending (never place twice).
-                found = await self._lookup(cid, symbol)
-                if found is not None:
-                    self._accept(order, found)
-                    return
-                if kind is ErrorKind.UNKNOWN or attempt == self._max_retries:
-                    self._reject(order, code)
-                    return
-                self.retries[code] += 1
-                await backoff.wait(self._sleep)
+        """Send an order (``bot/venues/ccxt_orders.py``): looked up, never placed twice, never raises."""
+        await place(self, order)
+
+    def track(self, orders: Iterable[Order]) -> None:
+        """Orders of this run the gateway must know by client id (placed here, or by an earlier process)."""
+        for o in orders:
+            if self.instruments.get(o.instrument_id) is None:
                 continue
-            if not resp.get("id"):  # an answer without the venue's order id: the outcome is unknown, so look
-                self.errors["bad_response"] += 1
-                found = await self._lookup(cid, symbol)
-                if found is None:
-                    self._reject(order, "bad_response")
-                    return
-                resp = found
-            self._accept(order, resp)
-            return
+            cid = venue_client_id(o.client_order_id, self.venue)
+            self._orders[cid] = o
+            self.fills.placed(cid, o)
+
+    def adopt(
+        self, since_ns: int, orders: Iterable[Order], fills: Iterable[Fill], funding: Iterable[FundingPayment]
+    ) -> None:
+        """After a restart: the run began at ``since_ns`` and the store holds these orders, fills and payments. The
+        venue's records since then are read against them: what the store lacks is new; nothing is booked twice."""
+        self.history_since_ms = min(self.history_since_ms, since_ns // 1_000_000)
+        self.track(orders)
+        self.fills.know(fills, self.symbols)
+        self.funding_seen.update((p.instrument_id, p.ts_ns) for p in funding)
 
     async def cancel(self, client_order_id: str) -> None:
         order = next((o for c, o in self._orders.items() if o.client_order_id == client_order_id), None)
@@ -229,7 +207,7 @@ class CcxtGateway:
         try:
             await self.call(
                 "cancel_order",
-                lambda: self.ex.cancel_order(None, self.symbols[order.instrument_id], {"clientOrderId": cid}),
+                lambda: self.ex.cancel_order(None, self.symbols[order.instrument_id], self._cid_params(cid)),
             )
         except VenueError as exc:
             if exc.code != "order_not_found":
@@ -247,6 +225,8 @@ class CcxtGateway:
     async def refresh_account(self, now_ns: int) -> None:
         """Read the venue's wallets and positions, at most every ``account_refresh_secs`` (three REST calls). A failed
         read keeps the last state and counts the error: the governor never acts on a half-read account."""
+        if self.unconfirmed:
+            await resolve_unconfirmed(self)
         if self.venue not in READABLE or not self.ex.apiKey:
             return
         if self._account_ns and now_ns - self._account_ns < self.account_refresh_secs * 1e9:
@@ -308,20 +288,19 @@ class CcxtGateway:
         )
 
     async def fetch_positions(self) -> dict[str, Position]:
+        """Net positions in base units. Hedge-mode positions (LONG and SHORT sides) are refused: their net is not the
+        account's exposure, and carrybot trades one-way mode only."""
         rows = await self.call("fetch_positions", self.ex.fetch_positions)
-        by_symbol = {v: k for k, v in self.symbols.items()}
-        out = {}
-        for p in rows:
-            iid = by_symbol.get(p["symbol"])
-            if iid is None or not p.get("contracts"):
-                continue
-            qty = Decimal(str(p["contracts"])) * Decimal(str(p.get("contractSize") or 1))
-            if p.get("side") == "short":
-                qty = -qty
-            out[iid] = Position(iid, qty, Decimal(str(p.get("entryPrice") or 0)))
-        return out
+        return positions_from(self.venue, rows, self.instruments, self.symbols)
 
     async def fetch_balance(self) -> Balance:
+        """Cash and equity in USDT across the account's wallets (Binance: spot and USDⓈ-M), coins at their perp's
+        mark where held; the account model's own figures (``refresh_account``) where the venue is read."""
+        if self.venue in READABLE:
+            self._account_ns = 0
+            await self.refresh_account(wall_ns())
+            if self._account is not None:
+                return Balance(Decimal(str(self._account.idle)), Decimal(str(self._account.equity)))
         bal = await self.call("fetch_balance", self.ex.fetch_balance)
         quote = "USDT"
         cash = Decimal(str((bal.get(quote) or {}).get("free") or 0))
@@ -329,49 +308,130 @@ class CcxtGateway:
         return Balance(cash, equity)
 
     async def fetch_order(self, client_order_id: str) -> OrderUpdate | None:
+        """The venue's word on an order this run placed (tracked from the store after a restart); None when the venue
+        never saw it — a young order is looked up for ``lookup_grace_secs`` first (venues show new orders late)."""
         order = self._find(client_order_id)
         if order is None:
             return None
-        found = await self._lookup(venue_client_id(client_order_id, self.venue), self.symbols[order.instrument_id])
+        cid = venue_client_id(client_order_id, self.venue)
+        young = wall_ns() - order.ts_created_ns < 60 * 1_000_000_000
+        found = await confirm(self, cid, self.symbols[order.instrument_id], None if young else 0.0)
+        if found is UNREADABLE:
+            raise VenueError(self.venue, "fetch_order", "unreadable")
         if found is None:
             return None
-        return self._update_from(order, found)
+        return update_from(self, order, found)
 
     async def fetch_open_orders(self) -> list[Order]:
-        rows = await self.call("fetch_open_orders", self.ex.fetch_open_orders)
-        known = {venue_client_id(o.client_order_id, self.venue): o for o in self._orders.values()}
-        return [known[r["clientOrderId"]] for r in rows if r.get("clientOrderId") in known]
+        """Working orders on the symbols this run trades or placed orders on, asked per symbol (Binance refuses the
+        unfiltered call in ccxt): the run's own (known, or carrying its client id prefix — orphans, tracked so they
+        can be cancelled); anyone else's are counted and left alone."""
+        out: list[Order] = []
+        for iid in sorted(self._history_instruments()):
+            symbol = self.symbols[iid]
+            rows = await self.call("fetch_open_orders", partial(self.ex.fetch_open_orders, symbol))
+            for r in rows:
+                cid = str(r.get("clientOrderId") or "")
+                known = self._orders.get(cid)
+                if known is None and self.client_prefix and cid.startswith(self.client_prefix):
+                    known = orphan_order(cid, iid, r, self.instruments[iid])
+                    self.track([known])
+                if known is None:
+                    self.counts["foreign_open_orders"] += 1
+                    continue
+                out.append(known)
+        return out
 
     async def fetch_fills(self, since_ns: int = 0) -> list[Fill]:
-        """The bot's fills since ``since_ns`` (reconciliation after a restart), amounts in base units."""
+        """This run's fills the gateway has not seen yet (``known_fills``), read from the venue's trade records since
+        ``since_ns`` (or the run's start), per symbol, paginated under the venue's limits; base units, fees in quote."""
+        since_ms = max(since_ns // 1_000_000, 0) or self.history_since_ms
         out: list[Fill] = []
-        tracker = FillTracker(self.venue)  # a fresh view: recovery decides what is new, not the live tracker
-        tracker.by_venue_cid, tracker.by_venue_id = self.fills.by_venue_cid, self.fills.by_venue_id
-        for iid, symbol in self.symbols.items():
-            if not any(o.instrument_id == iid for o in self._orders.values()):
-                continue
-            trades = await self.call(
-                "fetch_my_trades", partial(self.ex.fetch_my_trades, symbol, since_ns // 1_000_000 or None)
-            )
-            out.extend(e for e in tracker.ingest(trades, self.instruments, wall_ns()) if isinstance(e, Fill))
-        return out
+        now_ms = wall_ns() // 1_000_000
+        for iid in sorted(self._history_instruments()):
+            symbol = self.symbols[iid]
+            kind = "trades_spot" if self.instruments[iid].kind is InstrumentKind.SPOT else "trades_swap"
 
-    async def fetch_funding(self, since_ns: int = 0) -> list[FundingPayment]:
-        if not self.ex.has.get("fetchFundingHistory"):
-            return []
-        out = []
-        by_symbol = {v: k for k, v in self.symbols.items()}
-        for r in await self.call(
-            "fetch_funding_history", lambda: self.ex.fetch_funding_history(None, since_ns // 1_000_000 or None)
-        ):
-            iid = by_symbol.get(r.get("symbol"))
-            if iid is not None:
-                out.append(
-                    FundingPayment(
-                        self.venue, iid, int(r["timestamp"]) * 1_000_000, ZERO, ZERO, ZERO, Decimal(str(r["amount"]))
+            async def page(start: int, end: int, limit: int, symbol: str = symbol) -> list[Mapping[str, Any]]:
+                return list(
+                    await self.call(
+                        "fetch_my_trades", partial(self.ex.fetch_my_trades, symbol, start, limit, {"until": end})
                     )
                 )
+
+            await self._learn_venue_ids(iid, since_ms, now_ms)
+            trades = await read_all(page, since_ms, now_ms, paging(self.venue, kind), _trade_key)
+            out.extend(e for e in self.fills.ingest(trades, self.instruments, wall_ns()) if isinstance(e, Fill))
         return out
+
+    async def _learn_venue_ids(self, iid: str, since_ms: int, now_ms: int) -> None:
+        """The venue's order ids of this run's orders on ``iid`` the gateway has not seen accepted (placed by an
+        earlier process): Binance's trade records carry only the venue's order id, so its order records since the run
+        began map them to client ids."""
+        known = {o.client_order_id for o in self.fills.by_venue_id.values()}
+        missing = [o for o in self._orders.values() if o.instrument_id == iid and o.client_order_id not in known]
+        if not missing or not self.ex.has.get("fetchOrders"):
+            return
+        symbol = self.symbols[iid]
+        kind = "orders_spot" if self.instruments[iid].kind is InstrumentKind.SPOT else "orders_swap"
+
+        async def page(start: int, end: int, limit: int) -> list[Mapping[str, Any]]:
+            return list(
+                await self.call("fetch_orders", partial(self.ex.fetch_orders, symbol, start, limit, {"until": end}))
+            )
+
+        for r in await read_all(page, since_ms, now_ms, paging(self.venue, kind), _trade_key):
+            order = self._orders.get(str(r.get("clientOrderId") or ""))
+            if order is not None:
+                self.fills.accepted(order, r.get("id"))
+
+    async def fetch_funding(self, since_ns: int = 0) -> list[FundingPayment]:
+        """Funding the venue paid or charged on this run's perpetuals since ``since_ns`` (or the run's start), not
+        booked yet, paginated: each as the venue booked it, with the settled rate and mark, and the position this
+        run's fills had built then. A payment that differs from position × rate × mark is counted and logged."""
+        if not self.ex.has.get("fetchFundingHistory"):
+            return []
+        since_ms = max(since_ns // 1_000_000, 0) or self.history_since_ms
+        now_ms = wall_ns() // 1_000_000
+        out: list[FundingPayment] = []
+        for iid in sorted(self._history_instruments()):
+            inst = self.instruments[iid]
+            if inst.kind is not InstrumentKind.PERP:
+                continue
+            symbol = self.symbols[iid]
+
+            async def page(start: int, end: int, limit: int, symbol: str = symbol) -> list[Mapping[str, Any]]:
+                return list(
+                    await self.call(
+                        "fetch_funding_history",
+                        partial(self.ex.fetch_funding_history, symbol, start, limit, {"until": end}),
+                    )
+                )
+
+            rows = await read_all(page, since_ms, now_ms, paging(self.venue, "funding"), _row_key)
+            rows = [r for r in rows if (iid, int(r["timestamp"]) * 1_000_000) not in self.funding_seen]
+            if not rows:
+                continue
+            rates = await self._settled_rates(iid, int(rows[0]["timestamp"]) - 8 * 3600_000)
+            for r in rows:
+                pay = self._payment(iid, r, rates)
+                self.funding_seen.add((iid, pay.ts_ns))
+                out.append(pay)
+        return out
+
+    async def poll_funding(self) -> int:
+        """New funding payments, booked as events (the live run's loop calls this every minute)."""
+        pays = await self.fetch_funding(self.history_since_ms * 1_000_000)
+        self.push_events(list(pays))
+        return len(pays)
+
+    def stream_params(self) -> list[dict[str, Any]]:
+        """One trade stream per market type the venue keeps apart: Binance's spot and USDⓈ-M user streams."""
+        if self.venue != "binance":
+            return [{}]
+        kinds = {self.instruments[i].kind for i in self._history_instruments()}
+        out = [{"type": "spot"}] if InstrumentKind.SPOT in kinds else []
+        return out + ([{"type": "future"}] if kinds - {InstrumentKind.SPOT} else [])
 
     async def fetch_borrow(self, since_ns: int = 0) -> list[BorrowCharge]:
         return []  # spot borrowing is not used live until a venue's margin-interest history is wired (S4 live)
@@ -461,9 +521,9 @@ class CcxtGateway:
             return await retry(
                 fn,
                 retryable=retryable,
-                attempts=self._max_retries + 1,
-                backoff=self._new_backoff(),
-                sleep=self._sleep,
+                attempts=self.max_retries + 1,
+                backoff=self.new_backoff(),
+                sleep=self.sleep,
                 on_retry=lambda e: self.retries.update([classify(e)[1]]),
             )
         except Exception as exc:  # noqa: BLE001 - classified in one place
@@ -471,14 +531,14 @@ class CcxtGateway:
             log.warning("venue.error", venue=self.venue, call=what, code=err.code)
             raise err from None
 
-    def _new_backoff(self) -> Backoff:
-        return Backoff(self._backoff, cap=self._backoff * 2**self._max_retries)
+    def new_backoff(self) -> Backoff:
+        return Backoff(self._backoff, cap=self._backoff * 2**self.max_retries)
 
     def push_events(self, events: list[VenueEvent]) -> None:
         """Events found outside the gateway's own calls (the live fill loop), drained with the rest."""
         self._events.extend(events)
 
-    async def _lookup(self, cid: str, symbol: str) -> dict[str, Any] | None:
+    async def lookup(self, cid: str, symbol: str) -> dict[str, Any] | None:
         """Find an order by client id (after a timeout or an unreadable answer); None when the venue has none."""
         self.lookups += 1
         try:
@@ -491,29 +551,65 @@ class CcxtGateway:
                     if found is not None:
                         return dict(found)
                 return None
-            order = await self.call("fetch_order", lambda: self.ex.fetch_order(None, symbol, {"clientOrderId": cid}))
+            order = await self.call("fetch_order", lambda: self.ex.fetch_order(None, symbol, self._cid_params(cid)))
             return None if order is None else dict(order)
         except VenueError as exc:
-            if exc.code in ("order_not_found", "bad_request", "invalid_order"):
+            if exc.code in NOT_THERE:
                 return None
             raise
+
+    def _cid_params(self, cid: str) -> dict[str, Any]:
+        return {"clientOrderId": cid}
+
+    def _history_instruments(self) -> set[str]:
+        """The instruments whose records belong to this run: those it trades and those it placed orders on."""
+        placed = {o.instrument_id for o in self._orders.values() if o.instrument_id in self.symbols}
+        return (self.traded & set(self.symbols)) | placed
+
+    async def _settled_rates(self, instrument_id: str, since_ms: int) -> dict[int, tuple[Decimal, Decimal]]:
+        """Settlement ms -> (rate, mark) from the venue's funding-rate history (mark where the venue states it)."""
+        rows = await self.call(
+            "fetch_funding_rate_history",
+            partial(self.ex.fetch_funding_rate_history, self.symbols[instrument_id], since_ms, 1000),
+        )
+        out = {}
+        for r in rows:
+            mark = (r.get("info") or {}).get("markPrice")
+            out[int(r["timestamp"])] = (Decimal(str(r["fundingRate"])), Decimal(str(mark or 0)))
+        return out
+
+    def _payment(self, iid: str, r: Mapping[str, Any], rates: Mapping[int, tuple[Decimal, Decimal]]) -> FundingPayment:
+        ts_ms = int(r["timestamp"])
+        amount = Decimal(str(r["amount"]))
+        # the settlement this payment belongs to: the settled rate stamped nearest to it (venues book a few ms late)
+        at = min(rates, key=lambda t: abs(t - ts_ms), default=None)
+        rate, mark = rates[at] if at is not None else (ZERO, ZERO)
+        qty = self.fills.position_at(iid, at if at is not None else ts_ms)
+        expected = -qty * mark * rate
+        if mark and abs(expected - amount) > max(Decimal("0.01"), abs(expected) * Decimal("0.001")):
+            self.counts["funding_mismatch"] += 1
+            log.error(
+                "venue.funding_mismatch",
+                venue=self.venue,
+                instrument=iid,
+                paid=str(amount),
+                expected=str(expected),
+                position=str(qty),
+                rate=str(rate),
+                mark=str(mark),
+            )
+        return FundingPayment(self.venue, iid, ts_ms * 1_000_000, rate, qty, mark, amount)
 
     def _find(self, client_order_id: str) -> Order | None:
         return next((o for o in self._orders.values() if o.client_order_id == client_order_id), None)
 
-    def _update_from(self, order: Order, r: Mapping[str, Any]) -> OrderUpdate:
-        filled = Decimal(str(r.get("filled") or 0))
-        status = _STATUS.get(r.get("status") or "open", OrderStatus.ACCEPTED)
-        if status is OrderStatus.ACCEPTED and filled > 0:
-            status = OrderStatus.PARTIALLY_FILLED
-        return OrderUpdate(self.venue, order.client_order_id, status, filled, wall_ns(), "")
 
-    def _accept(self, order: Order, r: Mapping[str, Any]) -> None:
-        self.fills.accepted(order, r.get("id"))
-        self._events.append(self._update_from(order, r))
+def _trade_key(t: Mapping[str, Any]) -> tuple[str, str]:
+    return (str(t.get("symbol")), str(t.get("id")))
 
-    def _reject(self, order: Order, code: str) -> None:
-        self._events.append(OrderUpdate(self.venue, order.client_order_id, OrderStatus.REJECTED, ZERO, wall_ns(), code))
+
+def _row_key(r: Mapping[str, Any]) -> tuple[str, str, int]:
+    return (str(r.get("symbol")), str(r.get("id")), int(r.get("timestamp") or 0))
 
 
 __all__ = ["VENUE_OPTIONS", "CcxtGateway", "configure", "market_to_instrument", "venue_client_id"]

@@ -30,6 +30,12 @@ def venue_client_id(client_order_id: str, venue: str) -> str:
     return (cleaned[: limit - len(digest)] + digest)[:limit]
 
 
+def venue_client_prefix(prefix: str, venue: str) -> str:
+    """What every client id ``venue_client_id`` makes from ids starting with ``prefix`` starts with at ``venue``."""
+    _limit, bad = _CLIENT_ID_RULES.get(venue, (32, r"[^A-Za-z0-9]"))
+    return re.sub(bad, "", prefix)
+
+
 # Per-venue ccxt options. Binance: skip the private currency list and margin pairs at load (not used; with keys they
 # are two extra signed calls on every start).
 # Bybit: spot and perpetual/futures markets only (no option chains at start-up).
@@ -78,7 +84,10 @@ def market_to_instrument(venue: str, m: Mapping[str, Any], fees: FeeSchedule) ->
         return None
     prec = m.get("precision") or {}
     limits = (m.get("limits") or {}).get("amount") or {}
-    step = Decimal(str(prec.get("amount") or "0.00000001"))
+    # ccxt counts derivatives in contracts: the bot's steps and minimums are base units (OKX BTC-USDT-SWAP: 0.01 BTC)
+    linear = kind is not InstrumentKind.SPOT and not m.get("inverse")
+    size = Decimal(str(m.get("contractSize") or 1)) if linear else Decimal(1)
+    step = Decimal(str(prec.get("amount") or "0.00000001")) * size
     return Instrument(
         venue=venue,
         symbol=m["symbol"],
@@ -88,13 +97,14 @@ def market_to_instrument(venue: str, m: Mapping[str, Any], fees: FeeSchedule) ->
         fees=fees,
         contract_size=Decimal(str(m.get("contractSize") or 1)),
         qty_step=step,
-        min_qty=Decimal(str(limits.get("min") or step)),
+        min_qty=Decimal(str(limits.get("min"))) * size if limits.get("min") else step,
         price_tick=Decimal(str(prec.get("price") or "0.01")),
         # provisional 8 h until ``resolve_funding_interval`` asks the venue (live runs trade only resolved perps)
         funding_interval_secs=(market_funding_interval(m) or 8 * 3600) if kind is InstrumentKind.PERP else None,
         ts_expiry_ns=int(m["expiry"]) * 1_000_000 if kind is InstrumentKind.FUTURE and m.get("expiry") else None,
         inverse=bool(m.get("inverse")),
         settle=m.get("settle") or "",
+        min_notional=Decimal(str(((m.get("limits") or {}).get("cost") or {}).get("min") or 0)),
     )
 
 

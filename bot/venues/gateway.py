@@ -5,6 +5,7 @@ Only the executor holds gateways, and it only submits ``Order``s that came out o
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -61,6 +62,12 @@ class Gateway(Protocol):
     async def fetch_balance(self) -> Balance: ...
 
     # --- the venue's history, for reconciliation after a restart ---------------------------------------------------
+    def adopt(
+        self, since_ns: int, orders: Iterable[Order], fills: Iterable[Fill], funding: Iterable[FundingPayment]
+    ) -> None:
+        """The run began at ``since_ns``; the store holds these orders, fills and funding payments. A live gateway reads
+        the venue's records against them (a fresh process knows nothing else); the paper venue keeps its own journal."""
+
     async def fetch_order(self, client_order_id: str) -> OrderUpdate | None:
         """The venue's latest word on an order, or None if it never saw it."""
 

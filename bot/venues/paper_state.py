@@ -8,7 +8,7 @@ Matching and settlement live in ``bot.venues.paper``.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -193,6 +193,11 @@ class PaperState:
         self.order_status = {u.client_order_id: u for u in map(decode_update, journal.events("order"))}
 
     # --- the exchange's history (what reconciliation asks a venue) ---------------------------------------------------
+    def adopt(
+        self, since_ns: int, orders: Iterable[Order], fills: Iterable[Fill], funding: Iterable[FundingPayment]
+    ) -> None:
+        """The paper venue's journal is its own record of the run: nothing to learn from the store."""
+
     async def fetch_order(self, client_order_id: str) -> OrderUpdate | None:
         return self.order_status.get(client_order_id)
 

@@ -19,7 +19,7 @@ INSTRUMENTS = {
 }
 
 
-def _fixture(name: str) -> dict:
+def okx_fixture(name: str) -> dict:
     return json.loads((FIX / name).read_text())
 
 
@@ -34,6 +34,7 @@ class OkxServer:
     account: dict | None = (
         None  # the venue's account answers, when a test keeps them: {"balance": ..., "positions": ...}
     )
+    positions: dict | None = None  # the positions answer, when a test changes the recorded one
     url: str = ""
 
     async def handler(self, req: web.Request) -> web.Response:
@@ -50,29 +51,31 @@ class OkxServer:
             cid = req.query.get("clOrdId", "")
             if cid not in self.orders:
                 return web.json_response({"code": "51603", "msg": "Order does not exist", "data": []})
-            item = _fixture("http_get_orders_pending.json")["data"][0] | {
+            item = okx_fixture("http_get_orders_pending.json")["data"][0] | {
                 "clOrdId": cid,
                 "instId": self.orders[cid]["instId"],
             }
             return web.json_response({"code": "0", "msg": "", "data": [item]})
         if path == "/api/v5/account/positions":
-            return web.json_response(self.account["positions"] if self.account else _fixture("http_get_positions.json"))
+            if self.account:
+                return web.json_response(self.account["positions"])
+            return web.json_response(self.positions or okx_fixture("http_get_positions.json"))
         if path == "/api/v5/account/balance":
             return web.json_response(
-                self.account["balance"] if self.account else _fixture("http_get_account_balance.json")
+                self.account["balance"] if self.account else okx_fixture("http_get_account_balance.json")
             )
         if path == "/api/v5/public/funding-rate-history":
-            return web.json_response(_fixture("http_get_funding_rate_history.json"))
+            return web.json_response(okx_fixture("http_get_funding_rate_history.json"))
         if path in ("/api/v5/market/tickers", "/api/v5/market/ticker"):
             if self.market_down:
                 return web.Response(status=503, text="Service Unavailable")
-            item = _fixture("ws_tickers.json")["data"][0]
+            item = okx_fixture("ws_tickers.json")["data"][0]
             ids = [req.query["instId"]] if "instId" in req.query else ["BTC-USDT-SWAP", "ETH-USDT-SWAP"]
             return web.json_response(
                 {"code": "0", "msg": "", "data": [item | {"instId": i, "instType": "SWAP"} for i in ids]}
             )
         if path == "/api/v5/public/funding-rate":
-            item = _fixture("ws_funding_rate.json")["data"][0] | {"instId": req.query["instId"], "instType": "SWAP"}
+            item = okx_fixture("ws_funding_rate.json")["data"][0] | {"instId": req.query["instId"], "instType": "SWAP"}
             item |= self.funding_patch
             return web.json_response({"code": "0", "msg": "", "data": [item]})
         if path == "/api/v5/account/set-leverage":
@@ -84,7 +87,7 @@ class OkxServer:
         self.posts += 1
         mode = self.place_script.pop(0) if self.place_script else "ok"
         cid = body.get("clOrdId", "")
-        item = _fixture("http_place_order_response.json") | {"clOrdId": cid}
+        item = okx_fixture("http_place_order_response.json") | {"clOrdId": cid}
         if mode == "429":
             return web.json_response({"code": "50011", "msg": "Too Many Requests", "data": []}, status=429)
         if mode == "500":

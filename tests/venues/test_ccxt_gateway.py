@@ -13,9 +13,10 @@ import pytest
 
 from bot import logs
 from bot.domain import InstrumentKind, Order, OrderStatus, OrderType, OrderUpdate, Purpose, Side
+from bot.errors import VenueSetupError
 from bot.venues.ccxt_gateway import CcxtGateway, venue_client_id
 from bot.venues.fees import PERP_FEES
-from tests.venues.okx_server import OkxServer, start
+from tests.venues.okx_server import OkxServer, okx_fixture, start
 
 KEY, SECRET, PASSWORD = "test-api-key-5f2c", "test-secret-9a1b7e", "test-pass-33d"
 SWAP = "okx:BTC/USDT:USDT"
@@ -147,8 +148,16 @@ def test_malformed_answer_is_looked_up_and_never_duplicated() -> None:
 
 def test_positions_balance_and_funding_parse_through_ccxt() -> None:
     async def check(gw: CcxtGateway, server: OkxServer) -> None:
+        # the recorded answer is a long/short-mode position (posSide "long"): refused, carrybot trades net mode
+        with pytest.raises(VenueSetupError, match="hedge-mode"):
+            await gw.fetch_positions()
+        net = okx_fixture("http_get_positions.json")
+        net["data"][0]["posSide"] = "net"
+        server.positions = net
         pos = await gw.fetch_positions()
         assert pos[SWAP].qty == Decimal("0.005")  # 0.5 contracts × 0.01 BTC
+        net["data"][0]["pos"] = "-0.5"  # a net-mode short: negative
+        assert (await gw.fetch_positions())[SWAP].qty == Decimal("-0.005")
         bal = await gw.fetch_balance()
         assert bal.cash == Decimal("94.42612990333333")
         rates = await gw.fetch_funding_rate_history(SWAP)  # ccxt reports OKX's realizedRate: what settled

@@ -1,0 +1,69 @@
+"""Tests' way into the emulator: a venue served on loopback and as many *fresh* gateways onto it as a test needs (a
+restarted process is a new gateway with nothing in memory; the venue keeps its state)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import ccxt.async_support as ccxt_async
+
+from bot.venues.ccxt_gateway import VENUE_OPTIONS, CcxtGateway
+from bot.venues.fees import PERP_FEES
+from tests.emulator.binance import BinanceDialect, binance_account
+from tests.emulator.server import Emulator
+from tests.emulator.venue import Account
+from tests.venues.loopback import redirect
+
+KEY, SECRET = "emu-binance-key-4d1e", "emu-binance-secret-b07c55"
+SPOT_ID, PERP_ID = "binance:BTC/USDT", "binance:BTC/USDT:USDT"
+
+
+@dataclass
+class Venue:
+    emu: Emulator
+    acct: Account
+    dialect: BinanceDialect
+    gateways: list[CcxtGateway] = field(default_factory=list)
+
+    async def gateway(self, grace_secs: float = 1.0, max_retries: int = 2, timeout_ms: int = 800) -> CcxtGateway:
+        """A fresh, loaded gateway on this venue: ccxt's own binance client, nothing remembered from another."""
+        ex = ccxt_async.binance(
+            {
+                "apiKey": KEY,
+                "secret": SECRET,
+                "enableRateLimit": False,
+                "timeout": timeout_ms,
+                "options": VENUE_OPTIONS["binance"],
+            }
+        )
+        redirect(ex, self.emu.url)
+        gw = CcxtGateway("binance", ex, PERP_FEES["binance"], max_retries=max_retries, backoff_secs=0.01)
+        gw.lookup_grace_secs = grace_secs
+        self.gateways.append(gw)
+        await gw.load()
+        gw.traded = {SPOT_ID, PERP_ID}
+        return gw
+
+
+@asynccontextmanager
+async def binance_venue(spot_px: str = "60000", perp_px: str = "60030", **wallets: str) -> AsyncIterator[Venue]:
+    """An emulated Binance account (spot + USDⓈ-M) with BTC priced, served until the block ends."""
+    acct = binance_account(**wallets)
+    acct.set_price("spot", "BTCUSDT", Decimal(spot_px))
+    acct.set_price("linear", "BTCUSDT", Decimal(perp_px))
+    acct.set_price("linear", "ETHUSDT", Decimal("3000"))
+    acct.set_price("spot", "ETHUSDT", Decimal("3000"))
+    dialect = BinanceDialect(acct, KEY, SECRET)
+    emu = Emulator()
+    emu.add(dialect)
+    await emu.start()
+    venue = Venue(emu, acct, dialect)
+    try:
+        yield venue
+    finally:
+        for gw in venue.gateways:
+            await gw.close()
+        await emu.stop()
