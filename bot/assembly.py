@@ -294,14 +294,21 @@ async def assemble_live(
         LiveStreamFeed(gateways, instruments, clock) if stream else LivePollingFeed(gateways, instruments, clock)
     )
     initial_equity = None
+    venues: dict[str, Any] | None = None
     if live_orders:
-        initial_equity = await prepare_live_accounts(settings, rules, gateways, instruments, persistence)
+        shadow = settings.mode == "shadow"
+        initial_equity = await prepare_live_accounts(settings, rules, gateways, instruments, persistence, not shadow)
+        venues = dict(gateways)
+        if shadow:  # the real account read, nothing sent
+            from bot.venues.shadow import ShadowGateway
+
+            venues = {v: ShadowGateway(gw) for v, gw in gateways.items()}
     return assemble(
         settings,
         rules,
         feed,
         clock,
-        gateways=dict(gateways) if live_orders else None,
+        gateways=venues,
         persistence=persistence,
         market_gateways=gateways,
         initial_equity=initial_equity,
@@ -314,6 +321,7 @@ async def prepare_live_accounts(
     gateways: Mapping[str, Any],
     instruments: Mapping[str, Instrument],
     persistence: Persistence | None,
+    apply: bool = True,
 ) -> Decimal:
     """Each live account checked and set up before the first order (``bot/venues/ccxt_setup.py``): one-way position
     mode, no withdrawal permission, margin mode and leverage, funds. Returns the run's opening equity: the venues'
@@ -331,7 +339,7 @@ async def prepare_live_accounts(
         gw.client_prefix = venue_client_prefix(prefix, venue) if prefix else ""
         perps = [i for i in ours if instruments[i].kind is InstrumentKind.PERP]
         margin_modes = dict(settings.paper.margin_modes) | {venue: settings.paper.margin_mode}
-        report = await prepare_account(gw, perps, max(1, math.ceil(rules.g1.cap)), margin_modes)
+        report = await prepare_account(gw, perps, max(1, math.ceil(rules.g1.cap)), margin_modes, apply=apply)
         equity += Decimal(str(report.equity or 0))
     if persistence is None:
         return equity
@@ -366,7 +374,14 @@ async def build_live_bot(
                     "password": cred.password.get_secret_value() if cred.password else "",
                 }
             )
-            gw = CcxtGateway.create(venue, PERP_FEES[venue], sandbox=bool(cred and cred.sandbox), stream=stream, **keys)
+            gw = CcxtGateway.create(
+                venue,
+                PERP_FEES[venue],
+                sandbox=bool(cred and cred.sandbox),
+                stream=stream,
+                api_url=cred.api_url if cred else "",
+                **keys,
+            )
             gateways[venue] = gw
             await gw.load()
         return await assemble_live(settings, rules, gateways, live_orders, stream, persistence)

@@ -48,8 +48,21 @@ def _run_live(
         ]
         if missing:
             raise ConfigError(
-                f"invalid setting exchanges ({', '.join(missing)}): live mode needs API keys "
+                f"invalid setting exchanges ({', '.join(missing)}): {settings.mode} mode needs API keys "
                 "(CARRYBOT_EXCHANGES__<VENUE>__API_KEY / __SECRET, or Docker secrets)"
+            )
+        unconfirmed = [
+            v
+            for v in settings.replay.venues
+            if settings.mode == "live"
+            and not (settings.exchanges[v].sandbox or settings.exchanges[v].api_url or settings.exchanges[v].mainnet)
+        ]
+        if unconfirmed:
+            v = unconfirmed[0]
+            raise ConfigError(
+                f"invalid setting exchanges.{v}.mainnet: live mode trades real money on {v}'s real account; confirm "
+                f"with CARRYBOT_EXCHANGES__{v.upper()}__MAINNET=true (or trade its testnet: __SANDBOX=true, or run "
+                "--mode shadow first)"
             )
     logs.configure(settings.log.level, settings.log.format, secrets_of(settings))
 
@@ -139,11 +152,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.mode is not None:
         settings = settings.model_copy(update={"mode": args.mode})
     rules = rules_for(settings)
-    if args.feed in ("live", "live-poll") or settings.mode == "live":
+    if args.feed in ("live", "live-poll") or settings.mode in ("live", "shadow"):
         return _run_live(
             settings,
             rules,
-            live_orders=settings.mode == "live",
+            live_orders=settings.mode in ("live", "shadow"),
             stream=args.feed != "live-poll",
             persist=not args.no_store,
         )
@@ -228,9 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--venues", help="comma-separated venues (default: settings)")
     run.add_argument(
         "--mode",
-        choices=("paper", "live"),
+        choices=("paper", "live", "shadow"),
         default=None,
-        help="live: real orders with the configured keys (default: CARRYBOT_MODE, else paper)",
+        help="live: real orders with the configured keys; shadow: the real account read with the keys, decisions "
+        "logged and exported, nothing sent (default: CARRYBOT_MODE, else paper)",
     )
     run.add_argument("--json", metavar="PATH", help="write the final report as JSON")
     run.set_defaults(func=cmd_run)

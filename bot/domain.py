@@ -261,6 +261,9 @@ class Fill:
     is_liquidation: bool = False
     is_settlement: bool = False  # a dated future's cash settlement at expiry
     intrabar: bool = False  # simulated: a resting order matched against a bar's range (filled inside the bar)
+    # base the venue kept as the fee (a spot buy's fee taken in the coin bought): ``qty`` is what the position moved
+    # (bought less it, or sold plus it) and ``fee`` its value in the quote, so cash and holdings match the venue's
+    fee_qty: Decimal = ZERO
 
     @property
     def key(self) -> str:
@@ -270,6 +273,11 @@ class Fill:
     @property
     def signed_qty(self) -> Decimal:
         return self.qty if self.side is Side.BUY else -self.qty
+
+    @property
+    def traded_qty(self) -> Decimal:
+        """What changed hands (the order's fill), before the venue kept ``fee_qty`` of the base."""
+        return self.qty + self.fee_qty if self.side is Side.BUY else self.qty - self.fee_qty
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,6 +384,22 @@ class TransferUpdate:
     ts_ns: int
     instrument_id: str | None = None
     reason: str = ""
+
+    @classmethod
+    def of(cls, t: Transfer, status: TransferStatus, ts_ns: int, reason: str = "") -> TransferUpdate:
+        """The venue's answer to the transfer ``t``."""
+        return cls(
+            t.venue,
+            t.transfer_id,
+            status,
+            t.asset,
+            t.amount,
+            t.from_wallet,
+            t.to_wallet,
+            ts_ns,
+            t.instrument_id,
+            reason,
+        )
 
 
 VenueEvent = Fill | OrderUpdate | FundingPayment | BorrowCharge | TransferUpdate

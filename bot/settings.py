@@ -295,6 +295,17 @@ class ApiCredentials(_Section):
     secret: SecretStr = SecretStr("")
     password: SecretStr | None = None
     sandbox: bool = Field(False, description="trade the venue's testnet (ccxt set_sandbox_mode); refused where none")
+    mainnet: bool = Field(
+        False,
+        description="confirm that live mode trades real money on this venue's real account (required for live "
+        "orders unless sandbox or api_url is set)",
+    )
+    api_url: str = Field(
+        "",
+        pattern=r"^(https?://[A-Za-z0-9._:\[\]-]+)?$",
+        description="send this venue's REST calls to {api_url}/{venue host}/{path} instead: the venue emulator "
+        "(python -m tests.emulator) or a recording proxy; '' = the venue itself",
+    )
 
 
 class Settings(BaseSettings):
@@ -310,7 +321,9 @@ class Settings(BaseSettings):
     )
 
     bot_id: str = Field("carrybot", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
-    mode: Literal["paper", "live"] = "paper"
+    mode: Literal["paper", "live", "shadow"] = Field(
+        "paper", description="paper: simulated fills; live: real orders; shadow: real account read, nothing sent"
+    )
     rules_file: Path | None = Field(None, description="governor rules YAML; None = rules/default.yaml")
     data_dir: Path = Path("var")
     log: LogSettings = LogSettings()

@@ -78,6 +78,21 @@ def test_live_mode_without_keys_is_refused_naming_the_setting(monkeypatch, capsy
     assert "exchanges" in err and "okx" in err and "API keys" in err
 
 
+def test_live_mode_on_a_real_venue_needs_an_explicit_mainnet_confirmation(monkeypatch, capsys) -> None:
+    """Keys alone used to trade mainnet with no confirmation. Now live mode on a venue's real account needs
+    exchanges.<venue>.mainnet=true (a sandbox or an api_url — the emulator — needs none); shadow mode needs none."""
+    monkeypatch.setenv("CARRYBOT_REPLAY__VENUES", '["binance"]')
+    monkeypatch.setenv("CARRYBOT_EXCHANGES__BINANCE__API_KEY", "k-1234")
+    monkeypatch.setenv("CARRYBOT_EXCHANGES__BINANCE__SECRET", "s-5678")
+    assert main(["run", "--mode", "live"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "exchanges.binance.mainnet" in err and "CARRYBOT_EXCHANGES__BINANCE__MAINNET" in err
+    assert "k-1234" not in err and "s-5678" not in err
+    monkeypatch.setenv("CARRYBOT_EXCHANGES__BINANCE__API_URL", "ftp://elsewhere")
+    assert main(["run", "--mode", "live"]) == 2
+    assert "api_url" in capsys.readouterr().err  # only http(s) base URLs
+
+
 def test_mode_flag_live_needs_keys_too(monkeypatch, capsys) -> None:
     monkeypatch.delenv("CARRYBOT_MODE", raising=False)
     monkeypatch.setenv("CARRYBOT_REPLAY__VENUES", '["bybit"]')

@@ -72,11 +72,12 @@ class PairBook:
         track = self._by_order.get(fill.client_order_id)
         if track is None:
             return []
+        traded = fill.traded_qty  # the order's fill: a hedge matches what traded, not the venue's fee in the coin
         if fill.client_order_id == track.lead.client_order_id:
-            track.lead_filled += fill.qty
-            track.lead_cost += fill.qty * fill.price
+            track.lead_filled += traded
+            track.lead_cost += traded * fill.price
         else:
-            track.hedge_filled += fill.qty
+            track.hedge_filled += traded
         if track.gap > 0 and track.gap_since_ns is None:
             track.gap_since_ns = fill.ts_ns
         elif track.gap <= 0 and track.gap_since_ns is not None:

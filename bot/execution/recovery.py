@@ -89,6 +89,7 @@ def _fill(r: FillRow) -> Fill:
         r.ts_ns,
         r.is_liquidation,
         r.is_settlement,
+        fee_qty=r.fee_qty,
     )
 
 

@@ -131,6 +131,7 @@ class FillRow(Base):
     ts_ns: Mapped[int] = mapped_column(BigInteger)
     is_liquidation: Mapped[bool] = mapped_column(Boolean)
     is_settlement: Mapped[bool] = mapped_column(Boolean)
+    fee_qty: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))  # base kept as the fee (Fill.fee_qty)
 
 
 class FundingRow(Base):

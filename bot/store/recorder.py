@@ -74,6 +74,7 @@ def fill_row(run_id: int, f: Fill) -> dict[str, Any]:
         "ts_ns": f.ts_ns,
         "is_liquidation": f.is_liquidation,
         "is_settlement": f.is_settlement,
+        "fee_qty": f.fee_qty,
     }
 
 

@@ -106,6 +106,15 @@ class SpotPerpFunding:
         ppy = perp.funding_periods_per_year
         return all(sign * r * ppy >= self.cfg.entry_threshold_apr for r in list(window)[-n:])
 
+    def hedged(self, pair: _Pair, spot_qty: Decimal, perp_qty: Decimal) -> bool:
+        """Opposite legs equal to within what the venue keeps of a spot buy in the coin (its taker rate, twice for
+        additions) or one perp lot: a venue that takes the fee in the coin bought (Binance, Bybit, OKX spot) leaves
+        the spot leg that much short of the perp, which no order can or should square."""
+        if not spot_qty or not perp_qty or (spot_qty > 0) == (perp_qty > 0):
+            return spot_qty == -perp_qty
+        tolerance = max(pair.perp.qty_step, 2 * pair.spot.fees.taker * abs(perp_qty))
+        return abs(spot_qty + perp_qty) < tolerance
+
     def net_edge_apr(
         self, pair: _Pair, rate: float, spot_spread: float, perp_spread: float, borrow_apr: float = 0.0
     ) -> tuple[float, float]:
@@ -137,7 +146,7 @@ class SpotPerpFunding:
                 if intent is not None:
                     out.append(intent)
                 continue
-            hedged = spot_qty == -perp_qty
+            hedged = self.hedged(pair, spot_qty, perp_qty)
             sign = 1 if perp_qty < 0 or (perp_qty == 0 and spot_qty > 0) else -1  # +1 positive carry, -1 reverse
             carry_gone = est is not None and (
                 sign * est <= 0 or abs(est) * pair.perp.funding_periods_per_year < self.cfg.exit_threshold_apr

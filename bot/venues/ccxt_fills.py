@@ -54,7 +54,7 @@ class FillTracker:
         """Fills booked already (the store's, after a restart): not new when the venue reports them again."""
         for f in fills:
             self.seen.add((symbols.get(f.instrument_id, ""), f.trade_id))
-            self.filled[f.client_order_id] = self.filled.get(f.client_order_id, ZERO) + f.qty
+            self.filled[f.client_order_id] = self.filled.get(f.client_order_id, ZERO) + f.traded_qty
             self.moves.setdefault(f.instrument_id, []).append((f.ts_ns // 1_000_000, f.qty * f.side.sign))
             self.since_ms = max(self.since_ms or 0, f.ts_ns // 1_000_000)
         for moves in self.moves.values():
@@ -82,10 +82,12 @@ class FillTracker:
                 continue
             self.seen.add(key)
             inst = instruments[order.instrument_id]
-            qty = Decimal(str(t["amount"])) * (inst.contract_size if inst.is_derivative else 1)
+            traded = Decimal(str(t["amount"])) * (inst.contract_size if inst.is_derivative else 1)
             price = Decimal(str(t["price"]))
             ts = int(t.get("timestamp") or now_ns // 1_000_000)
             side = Side(t["side"])
+            fee, fee_qty = self.fee_in_quote(t.get("fee") or {}, inst, price)
+            qty = traded - fee_qty if side is Side.BUY else traded + fee_qty  # what the holding moved, as the venue
             out.append(
                 Fill(
                     self.venue,
@@ -95,34 +97,36 @@ class FillTracker:
                     side,
                     qty,
                     price,
-                    self.fee_in_quote(t.get("fee") or {}, inst, price),
+                    fee,
                     Liquidity.MAKER if t.get("takerOrMaker") == "maker" else Liquidity.TAKER,
                     ts * 1_000_000,
+                    fee_qty=fee_qty,
                 )
             )
             moves = self.moves.setdefault(order.instrument_id, [])
             moves.append((ts, qty * side.sign))
             moves.sort(key=lambda m: m[0])
-            done = self.filled[order.client_order_id] = self.filled.get(order.client_order_id, ZERO) + qty
+            done = self.filled[order.client_order_id] = self.filled.get(order.client_order_id, ZERO) + traded
             status = OrderStatus.FILLED if done >= order.qty else OrderStatus.PARTIALLY_FILLED
             out.append(OrderUpdate(self.venue, order.client_order_id, status, done, now_ns))
             self.counts["fills"] += 1
             self.since_ms = max(self.since_ms or 0, ts)
         return out
 
-    def fee_in_quote(self, fee: Mapping[str, Any], inst: Instrument, price: Decimal) -> Decimal:
-        """A trade's fee in the quote currency: as charged when charged in the quote (or settle) currency; at the fill
-        price when charged in the base asset. Any other asset (BNB fee discounts) is counted and booked at 0: turn
-        the discount off for exact books."""
+    def fee_in_quote(self, fee: Mapping[str, Any], inst: Instrument, price: Decimal) -> tuple[Decimal, Decimal]:
+        """(the fee in the quote currency, the base the venue kept as the fee). In the quote (or settle) currency: as
+        charged. In the base asset (a spot buy's fee, taken from the coin bought): valued at the fill price, and the
+        base kept is reported so the holding matches the venue's. Any other asset (BNB fee discounts) is counted and
+        booked at 0: turn the discount off for exact books."""
         cost = Decimal(str(fee.get("cost") or 0))
         currency = fee.get("currency")
         if not cost or currency in (None, inst.quote, inst.settle or inst.quote):
-            return cost
-        if currency == inst.base:
-            return cost * price
+            return cost, ZERO
+        if currency == inst.base and not inst.is_derivative:
+            return cost * price, cost
         self.counts["fee_other_asset"] += 1
         log.error("venue.fee_other_asset", venue=self.venue, asset=str(currency), instrument=inst.id)
-        return ZERO
+        return ZERO, ZERO
 
 
 class TradeSource(Protocol):

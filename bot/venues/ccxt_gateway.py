@@ -58,6 +58,7 @@ from bot.venues.ccxt_markets import (
     configure,
     market_funding_interval,
     market_to_instrument,
+    route_through,
     venue_client_id,
 )
 from bot.venues.ccxt_markets import interval_secs as _interval_secs
@@ -132,6 +133,7 @@ class CcxtGateway:
         password: str = "",
         sandbox: bool = False,
         stream: bool = False,
+        api_url: str = "",
         **options: Any,
     ) -> CcxtGateway:
         """One account's gateway. ``stream``: a ccxt.pro instance (REST and websocket watchers in one)."""
@@ -156,6 +158,8 @@ class CcxtGateway:
             if not exchange.urls.get("test"):
                 raise SandboxUnavailable(venue)
             exchange.set_sandbox_mode(True)
+        if api_url:  # the venue emulator or a recording proxy, never the venue's own hosts
+            route_through(exchange, api_url)
         return cls(venue, exchange, fees)
 
     async def close(self) -> None:
@@ -268,24 +272,10 @@ class CcxtGateway:
             _kind, code = classify(exc)
             self.errors[code] += 1
             log.warning("venue.transfer_refused", venue=self.venue, transfer_id=t.transfer_id, code=code)
-            self._events.append(self._transfer_update(t, TransferStatus.REJECTED, code))
+            self._events.append(TransferUpdate.of(t, TransferStatus.REJECTED, wall_ns(), code))
             return
         self._account_ns = 0  # read the wallets again on the next tick: the margin manager must see the move
-        self._events.append(self._transfer_update(t, TransferStatus.DONE, ""))
-
-    def _transfer_update(self, t: Transfer, status: TransferStatus, reason: str) -> TransferUpdate:
-        return TransferUpdate(
-            self.venue,
-            t.transfer_id,
-            status,
-            t.asset,
-            t.amount,
-            t.from_wallet,
-            t.to_wallet,
-            wall_ns(),
-            t.instrument_id,
-            reason,
-        )
+        self._events.append(TransferUpdate.of(t, TransferStatus.DONE, wall_ns()))
 
     async def fetch_positions(self) -> dict[str, Position]:
         """Net positions in base units. Hedge-mode positions (LONG and SHORT sides) are refused: their net is not the

@@ -48,6 +48,29 @@ VENUE_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
+def rebased(urls: Any, scheme: str, base: str) -> Any:
+    """ccxt's nested URL table with every ``scheme`` URL moved under ``base``, its host kept as the first path part."""
+    if isinstance(urls, dict):
+        return {k: rebased(x, scheme, base) for k, x in urls.items()}
+    if isinstance(urls, str) and urls.startswith(scheme):
+        return f"{base}/{urls.removeprefix(scheme)}"
+    return urls
+
+
+def route_through(exchange: Any, base: str) -> None:
+    """Send every REST call of a ccxt exchange to ``{base}/{original host}/{path}`` (the venue emulator, a recording
+    proxy). The venue's own error tables, which some venues key by host (Binance: spot, USDⓈ-M and COIN-M codes),
+    still see the original URL, so errors are read exactly as from the real host."""
+    base = base.rstrip("/")
+    exchange.urls["api"] = rebased(exchange.urls["api"], "https://", base)
+    handle = exchange.handle_errors
+
+    def handle_errors(code: Any, reason: Any, url: str, *rest: Any) -> Any:
+        return handle(code, reason, "https://" + url.removeprefix(base + "/") if url else url, *rest)
+
+    exchange.handle_errors = handle_errors
+
+
 def configure(exchange: Any) -> Any:
     """Per-instance settings ccxt does not take as options: no currency list at load (a private call on some venues,
     and nothing the bot uses)."""

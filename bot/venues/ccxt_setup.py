@@ -48,10 +48,16 @@ class SetupReport:
 
 
 async def prepare_account(
-    gw: SetupVenue, perps: list[str], leverage: int, margin_modes: Mapping[str, str], check_funds: bool = True
+    gw: SetupVenue,
+    perps: list[str],
+    leverage: int,
+    margin_modes: Mapping[str, str],
+    check_funds: bool = True,
+    apply: bool = True,
 ) -> SetupReport:
     """Check and set up the account for the perpetuals ``perps`` (instrument ids). Raises ``VenueSetupError`` for an
-    account carrybot must not trade; everything else it could not set is in ``problems``."""
+    account carrybot must not trade; everything else it could not set is in ``problems``. ``apply=False`` (shadow
+    mode): the checks only, nothing changed at the venue."""
     rep = SetupReport(gw.venue)
     symbols = [gw.symbols[i] for i in perps]
     if symbols and gw.ex.has.get("fetchPositionMode"):
@@ -68,7 +74,7 @@ async def prepare_account(
         raise VenueSetupError(
             gw.venue, "the API key can withdraw funds; create a key with reading and trading permissions only"
         )
-    for iid, symbol in zip(perps, symbols, strict=True):
+    for iid, symbol in zip(perps, symbols, strict=True) if apply else ():
         want = margin_modes.get(iid, margin_modes.get(gw.venue, "cross"))
         if gw.ex.has.get("setMarginMode") and gw.venue == "binance":  # unified accounts: set per account, not here
             try:

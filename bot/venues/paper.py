@@ -193,20 +193,8 @@ class PaperVenue(PaperState):
         self._seen_transfers.add(t.transfer_id)
         if self._journal is not None:
             self._unjournaled.append(("seen_transfer", {"transfer_id": t.transfer_id}))
-        self._emit(
-            TransferUpdate(
-                self.venue,
-                t.transfer_id,
-                TransferStatus.REJECTED if reason else TransferStatus.DONE,
-                t.asset,
-                t.amount,
-                t.from_wallet,
-                t.to_wallet,
-                self._clock.now_ns(),
-                t.instrument_id,
-                reason,
-            )
-        )
+        status = TransferStatus.REJECTED if reason else TransferStatus.DONE
+        self._emit(TransferUpdate.of(t, status, self._clock.now_ns(), reason))
         self._persist(durable=True)
 
     def _check_transfer(self, t: Transfer) -> str:

@@ -141,3 +141,18 @@ def test_reverse_carry_with_a_borrow_source_prices_the_borrow_into_the_edge() ->
     gross = 0.0003 * 1095
     assert intent.edge_apr < gross - cheap.rate_for(20_000)  # costs and borrow both come off
     assert _run(SpotPerpFunding(cfg, inst, borrow=dear), [-0.0003] * 3) == []  # 40% borrow eats a 33% carry
+
+
+def test_a_spot_leg_short_by_the_venue_s_fee_in_the_coin_is_hedged_and_closes_what_it_holds() -> None:
+    """A venue that keeps a spot buy's 0.1% fee in BTC leaves 0.332667 spot against a 0.333 short perp: hedged (no
+    order can square it), not an "unhedged" exit; the exit sells what the spot wallet holds. A real gap is not."""
+    held = {BTC_SPOT: Decimal("0.332667"), BTC_PERP: Decimal("-0.333")}
+    assert _run(s1(), [0.0003] * 3, held) == []
+    (intent,) = _run(s1(), [0.0003, -0.0004, -0.0004], held)
+    assert intent.reason == "carry_gone"
+    assert [(leg.side, leg.qty) for leg in intent.legs] == [
+        (Side.SELL, Decimal("0.332667")),
+        (Side.BUY, Decimal("0.333")),
+    ]
+    (gap,) = _run(s1(), [0.0003] * 3, {BTC_SPOT: Decimal("0.330"), BTC_PERP: Decimal("-0.333")})
+    assert gap.reason == "unhedged"

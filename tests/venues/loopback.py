@@ -14,6 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.venues.ccxt_markets import route_through
+
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -23,25 +25,9 @@ def fixture(venue: str, name: str) -> Any:
 
 
 def redirect(exchange: Any, base: str) -> None:
-    """Point every REST URL of a ccxt exchange at the loopback server, keeping the host as the first path part.
-
-    Some venues' error tables depend on the URL's host (Binance: spot vs USDⓈ-M vs COIN-M codes), so ccxt's
-    ``handle_errors`` is handed the original URL back: its own tables decide, exactly as against the real host."""
-
-    def swap(v: Any) -> Any:
-        if isinstance(v, dict):
-            return {k: swap(x) for k, x in v.items()}
-        if isinstance(v, str) and v.startswith("https://"):
-            return f"{base}/{v.removeprefix('https://')}"
-        return v
-
-    exchange.urls["api"] = swap(exchange.urls["api"])
-    handle = exchange.handle_errors
-
-    def handle_errors(code: Any, reason: Any, url: str, *rest: Any) -> Any:
-        return handle(code, reason, "https://" + url.removeprefix(base + "/") if url else url, *rest)
-
-    exchange.handle_errors = handle_errors
+    """Point every REST URL of a ccxt exchange at the loopback server (the bot's own ``route_through``, which the
+    ``api_url`` setting uses), keeping the host as the first path part."""
+    route_through(exchange, base)
 
 
 @dataclass

@@ -287,9 +287,22 @@ def test_a_spot_buy_fee_charged_in_btc_is_booked_in_usdt() -> None:
         await gw.submit(o)
         gw.drain_events()
         await poll_fills(gw)
-        (fill,) = [e for e in gw.drain_events() if isinstance(e, Fill)]
-        assert fill.fee == Decimal("0.00001") * Decimal("60000")  # 0.1% of 0.01 BTC, valued at the fill price
+        events = gw.drain_events()
+        (fill,) = [e for e in events if isinstance(e, Fill)]
         assert v.acct.trades[-1].fee_asset == "BTC"
+        # 0.01 BTC traded, 0.1% of it kept by the venue: the holding moved 0.00999, as the venue's wallet says; the fee
+        # is that 0.00001 BTC valued at the fill price; the cash the ledger books is exactly what left the wallet
+        assert (fill.qty, fill.fee_qty, fill.traded_qty) == (Decimal("0.00999"), Decimal("0.00001"), Decimal("0.01"))
+        assert fill.fee == Decimal("0.6") and v.acct.wallets["spot"]["BTC"] == fill.qty
+        assert fill.qty * fill.price + fill.fee == Decimal("100000") - v.acct.wallets["spot"]["USDT"]
+        assert updates(events)[-1].status is OrderStatus.FILLED  # the order filled whole (0.01 traded)
+
+        from bot.ledger import Ledger
+
+        ledger = Ledger(initial_equity=Decimal("200000"))
+        ledger.apply_fill(fill, fill.price, fill.price)
+        venue_equity = v.acct.wallets["spot"]["USDT"] + v.acct.wallets["spot"]["BTC"] * fill.price + Decimal("100000")
+        assert ledger.equity({SPOT_ID: fill.price}) == venue_equity  # to the cent, and beyond
 
     run(check)
 
@@ -301,5 +314,35 @@ def test_an_entry_below_the_venue_minimum_notional_is_refused_before_sending() -
         (up,) = updates(gw.drain_events())
         assert (up.status, up.reason) == (OrderStatus.REJECTED, "below_min_notional")
         assert not v.acct.submissions
+
+    run(check)
+
+
+# --- shadow mode -----------------------------------------------------------------------------------------------------
+def test_shadow_mode_reads_the_real_account_and_sends_nothing() -> None:
+    """``--mode shadow``: the account is read with the keys (equity, hedge-mode and permission checks), strategies
+    and governor run, and every approved order is logged and reported back cancelled: no POST or DELETE ever reaches
+    the venue, no leverage or margin mode is changed."""
+    from bot.assembly import assemble_live
+    from bot.governor.rules_config import load_rules
+    from bot.settings import Settings
+    from bot.venues.shadow import ShadowGateway
+
+    async def check(v: Venue) -> None:
+        gw = await v.gateway()
+        s = Settings(_env_file=None)
+        settings = s.model_copy(
+            update={"mode": "shadow", "replay": s.replay.model_copy(update={"venues": ("binance",), "bases": ("BTC",)})}
+        )
+        bot = await assemble_live(settings, load_rules(None), {"binance": gw}, live_orders=True, stream=False)
+        shadow = bot.venues["binance"]
+        assert isinstance(shadow, ShadowGateway)
+        assert bot.ledger.initial_equity == Decimal("200000")  # the venue's wallets
+        await shadow.submit(order("r11-would", PERP_ID, Side.SELL, "0.01"))
+        (up,) = updates(shadow.drain_events())
+        assert (up.status, up.reason) == (OrderStatus.CANCELED, "shadow") and shadow.counts["orders"] == 1
+        assert (await shadow.fetch_balance()).equity == Decimal("200000")
+        assert [r for r in v.emu.requests if r[0] in ("POST", "DELETE", "PUT")] == []
+        assert v.acct.leverage == {} and v.acct.margin_mode == {} and v.acct.submissions == []
 
     run(check)

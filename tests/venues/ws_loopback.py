@@ -15,18 +15,13 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from bot.venues.ccxt_markets import rebased
+
 Reply = Callable[[dict[str, Any], int], list[dict[str, Any]]]  # (subscribe message, connection number) -> messages
 
 
 def redirect_ws(exchange: Any, base_ws: str) -> None:
-    def swap(v: Any) -> Any:
-        if isinstance(v, dict):
-            return {k: swap(x) for k, x in v.items()}
-        if isinstance(v, str) and v.startswith("wss://"):
-            return f"{base_ws}/{v.removeprefix('wss://')}"
-        return v
-
-    exchange.urls["api"]["ws"] = swap(exchange.urls["api"]["ws"])
+    exchange.urls["api"]["ws"] = rebased(exchange.urls["api"]["ws"], "wss://", base_ws)
 
 
 @dataclass
