@@ -291,7 +291,9 @@ async def assemble_live(
     clock = RealClock()
     instruments = await live_instruments(settings, gateways)
     feed: Feed = (
-        LiveStreamFeed(gateways, instruments, clock) if stream else LivePollingFeed(gateways, instruments, clock)
+        LiveStreamFeed(gateways, instruments, clock)
+        if stream
+        else LivePollingFeed(gateways, instruments, clock, poll_secs=settings.execution.live_poll_secs)
     )
     initial_equity = None
     venues: dict[str, Any] | None = None
@@ -398,3 +400,20 @@ async def recover_bot(bot: Bot) -> None:
     p = bot.persistence
     assert p is not None
     bot.recovery = await recover(p.store, p.run_id, bot.executor, p.cursor_ns)
+
+
+async def final_read(bot: Bot) -> None:
+    """A live run's last read of the venues before its books close (shutdown): fills and funding booked since the
+    last poll, so the ledger ends where the venues' own records do. A venue that does not answer is logged; its
+    records are read by the next start's reconciliation."""
+    from bot.errors import VenueError
+    from bot.logs import get_logger
+    from bot.venues.ccxt_fills import poll_fills
+
+    for venue, gw in bot.market_gateways.items():
+        try:
+            await poll_fills(gw)
+            await gw.poll_funding()
+        except VenueError as exc:
+            get_logger(__name__).warning("live.final_read_failed", venue=venue, code=exc.code)
+    bot.executor.absorb()

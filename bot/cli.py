@@ -67,7 +67,7 @@ def _run_live(
     logs.configure(settings.log.level, settings.log.format, secrets_of(settings))
 
     async def go() -> None:
-        from bot.assembly import build_live_bot, recover_bot
+        from bot.assembly import build_live_bot, final_read, recover_bot
         from bot.errors import SandboxUnavailable
         from bot.session import RunSession
 
@@ -105,12 +105,15 @@ def _run_live(
                 watchdog = PositionWatchdog(bot.executor, bot.market_gateways)
                 if session.ops is not None:
                     session.ops.metrics.watch(watchdog=watchdog)
+                funding_secs = settings.execution.live_funding_poll_secs
                 for venue, gw in bot.market_gateways.items():
-                    session.spawn(run_fill_loop(gw), f"fills-{venue}")
+                    session.spawn(run_fill_loop(gw, funding_secs=funding_secs), f"fills-{venue}")
                 session.spawn(watchdog.run(), "watchdog")
             await bot.executor.run()
             if settings.execution.cancel_on_shutdown:
                 await bot.executor.cancel_all()
+            if live_orders and settings.mode == "live":  # the venues' last word before the books close
+                await final_read(bot)
             if persistence is not None:  # what the shutdown produced reaches the store; the run resumes next start
                 await bot.executor.commit(None)
                 await persistence.recorder.flush()

@@ -193,6 +193,12 @@ class MqttSettings(_Section):
 
 
 class ExecutionSettings(_Section):
+    live_poll_secs: float = Field(
+        5.0, ge=0.1, le=300.0, description="live runs on REST polling (--feed live-poll): seconds between polls"
+    )
+    live_funding_poll_secs: float = Field(
+        60.0, ge=0.1, le=3600.0, description="live runs: seconds between reads of the venues' funding records"
+    )
     cancel_on_shutdown: bool = Field(True, description="cancel working orders on SIGTERM/SIGINT (else keep them)")
     entry_ttl_secs: float = Field(
         9 * 3600.0,

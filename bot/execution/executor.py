@@ -101,6 +101,9 @@ class Executor:
         self.reads: TickReads | None = None  # what the governor read this tick (its intents are decided on it)
         self._outbox: list[Order] = []
         self._filled_qty: dict[str, Decimal] = {}
+        # orders a venue reported filled before their fills arrived (live: the state answer comes before the trade
+        # records): client id -> (order, the filled quantity reported). Their instruments stay busy until booked.
+        self.awaiting_fills: dict[str, tuple[Order, Decimal, int]] = {}
         self._stop = asyncio.Event()
         self.recorder = recorder  # the store: orders are written ahead through it and every tick is committed
         self.resume_after_ns: int | None = None  # set by recovery: ticks up to here only warm the signals up
@@ -266,7 +269,8 @@ class Executor:
         if self.governor.trading_state is TradingState.HALTED:
             return
         gates = self.governor.entry_gates(self.account_view(), self.reads, self.market, now)
-        view = StrategyView(self.market, self._held(), {o.instrument_id for o in self.working.values()}, gates)
+        busy = {o.instrument_id for o in self.working.values()} | self._awaiting_instruments(now)
+        view = StrategyView(self.market, self._held(), busy, gates)
         intents = [i for strategy in self.strategies for i in strategy.on_batch(batch, view, now)]
         if self.allocation is not None and intents:
             intents = allocate(
@@ -298,8 +302,21 @@ class Executor:
         idle = {v: st.idle for v, st in self.account_states().items()}
         self.bus.publish(TickClosed(batch.ts_ns, equity, worst, time.perf_counter() - t0, idle))
 
+    def _awaiting_instruments(self, now_ns: int, patience_secs: float = 120.0) -> set[str]:
+        """Instruments with an order the venue called filled whose fills are not booked yet; after ``patience_secs``
+        the wait ends with an error (the watchdog compares positions) rather than freezing the pair."""
+        for cid, (_order, qty, since) in list(self.awaiting_fills.items()):
+            if now_ns - since > patience_secs * 1e9:
+                del self.awaiting_fills[cid]
+                self.stats.rejections["fills_missing"] += 1
+                booked = str(self._filled_qty.get(cid, ZERO))
+                log.error("venue.fills_missing", client_order_id=cid, filled=str(qty), booked=booked)
+        return {order.instrument_id for order, _, _ in self.awaiting_fills.values()}
+
     def _held(self) -> dict[str, Decimal]:
-        return {k: b.qty for k, b in self.ledger.legs.items() if b.qty}
+        """Positions a strategy can trade: a remainder below the venue's minimum order (the dust a venue's fee in the
+        coin or its lot rounding leaves) is valued in the ledger but is no position to close or hedge."""
+        return {k: b.qty for k, b in self.ledger.legs.items() if b.qty and abs(b.qty) >= self.instruments[k].min_qty}
 
     def _transition(self, tr: StateTransition) -> None:
         log.warning(
@@ -418,6 +435,10 @@ class Executor:
             out, self._outbox = self._outbox, []
             await self._send(out)
 
+    def absorb(self) -> None:
+        """Apply what the venues reported outside a tick (recovery's cancels, a last read of fills and funding)."""
+        self._drain()
+
     async def cancel_all(self) -> None:
         await self.cancel_where(None)
 
@@ -468,6 +489,9 @@ class Executor:
                     publish(ev)
                     if ev.status in _TERMINAL:
                         order = self.working.pop(ev.client_order_id, None)
+                        booked = self._filled_qty.get(ev.client_order_id, ZERO)
+                        if order is not None and ev.filled_qty > booked:
+                            self.awaiting_fills[ev.client_order_id] = (order, ev.filled_qty, self.clock.now_ns())
                         if order is not None and ev.status is not OrderStatus.FILLED and ev.filled_qty == 0:
                             self.pairs.drop_unfilled(order.decision_id)  # a lead that never filled: no pair
                     if ev.status is OrderStatus.REJECTED:
@@ -500,7 +524,13 @@ class Executor:
         st.fills_log.append(fill)
         if record:
             self.bus.publish(fill)
-        self._filled_qty[fill.client_order_id] = self._filled_qty.get(fill.client_order_id, ZERO) + fill.qty
+        # what the order traded (the venue's filled quantity), before any fee it kept in the coin
+        booked = self._filled_qty[fill.client_order_id] = (
+            self._filled_qty.get(fill.client_order_id, ZERO) + fill.traded_qty
+        )
+        awaited = self.awaiting_fills.get(fill.client_order_id)
+        if awaited is not None and booked >= awaited[1]:
+            del self.awaiting_fills[fill.client_order_id]
         closed = len(self.pairs.unhedged_secs)
         self._outbox.extend(self.pairs.on_fill(fill, self.market, self.clock.now_ns()))
         for secs in self.pairs.unhedged_secs[closed:]:

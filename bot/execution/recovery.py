@@ -119,12 +119,12 @@ async def recover(store: Store, run_id: int, ex: Executor, cursor_ns: int | None
 
     # the venues' own records since the run's first order (nothing before it can be the run's: no position, no fill),
     # read against the store's — a fresh process knows nothing else. The bot's clock: simulated on replays.
-    started_ns = min((r.ts_created_ns for r in rows), default=0)
+    started_ns = min((r.ts_created_ns for r in rows), default=None)
     seen_trades = {(f.venue, f.trade_id) for f in stored_fills}
     seen_funding = {(p.venue, p.instrument_id, p.ts_ns) for p in stored_funding}
     for venue, gw in ex.gateways.items():
         gw.adopt(
-            started_ns,
+            started_ns or 0,
             [ex.orders[r.client_order_id] for r in rows if r.venue == venue],
             [f for f in stored_fills if f.venue == venue],
             [p for p in stored_funding if p.venue == venue],
@@ -136,18 +136,19 @@ async def recover(store: Store, run_id: int, ex: Executor, cursor_ns: int | None
                 await gw.cancel(o.client_order_id)
                 rep.orphans_cancelled += 1
                 log.error("recovery.orphan_cancelled", client_order_id=o.client_order_id)
-    for gw in ex.gateways.values():  # what happened that the store missed
-        for f in await gw.fetch_fills(started_ns):
+    # what happened that the store missed (a run with no order has no fill, funding or borrow of its own)
+    for gw in ex.gateways.values() if started_ns is not None else ():
+        for f in await gw.fetch_fills(started_ns or 0):
             if (f.venue, f.trade_id) not in seen_trades:
                 events.append((f.ts_ns, 0, f))
                 rec.handle(f)
                 rep.fills_backfilled += 1
-        for pay in await gw.fetch_funding(started_ns):
+        for pay in await gw.fetch_funding(started_ns or 0):
             if (pay.venue, pay.instrument_id, pay.ts_ns) not in seen_funding:
                 events.append((pay.ts_ns, 1, pay))
                 rec.handle(pay)
                 rep.funding_backfilled += 1
-        for charge in await gw.fetch_borrow(started_ns):
+        for charge in await gw.fetch_borrow(started_ns or 0):
             if (charge.venue, charge.instrument_id, charge.ts_ns) not in seen_borrow:
                 events.append((charge.ts_ns, 2, charge))
                 rec.handle(charge)
@@ -174,7 +175,7 @@ async def recover(store: Store, run_id: int, ex: Executor, cursor_ns: int | None
         if st.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED):
             ex.working[r.client_order_id] = ex.orders[r.client_order_id]
             rep.orders_working += 1
-    ex._drain()  # the venues' answers to the cancels
+    ex.absorb()  # the venues' answers to the cancels
 
     state = await store.governor_state(run_id)
     if state is not None:

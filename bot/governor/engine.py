@@ -536,6 +536,9 @@ class Governor:
             elif collar_limits and i in collar_limits:  # G6 collar: a market order capped at the band's edge
                 order_type, limit = _LIMIT, collar_limits[i]
             ref_touch = float(limit) if maker and limit is not None else s.touch(leg.side)
+            if leg.reduce_only:  # a close of what is held, in the venue's lots (what is left under a lot is dust)
+                rounded = pl.instrument.round_qty(qty)
+                qty = rounded if rounded >= pl.instrument.min_qty else qty
             # positional, in Order's field order (this runs for every approved leg)
             cid = f"{self.client_id_prefix}{intent.intent_id}-{i}"
             orders.append(

@@ -198,7 +198,8 @@ class CcxtGateway:
     ) -> None:
         """After a restart: the run began at ``since_ns`` and the store holds these orders, fills and payments. The
         venue's records since then are read against them: what the store lacks is new; nothing is booked twice."""
-        self.history_since_ms = min(self.history_since_ms, since_ns // 1_000_000)
+        if since_ns > 0:
+            self.history_since_ms = min(self.history_since_ms, since_ns // 1_000_000)
         self.track(orders)
         self.fills.know(fills, self.symbols)
         self.funding_seen.update((p.instrument_id, p.ts_ns) for p in funding)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Protocol
 
 from bot.errors import VenueError, VenueSetupError
@@ -34,6 +33,9 @@ class SetupVenue(OrderVenue, Protocol):
 
 
 log = get_logger(__name__)
+
+# a venue's answer to setting the margin mode a symbol already has (ccxt raises it as BadRequest or ExchangeError)
+MARGIN_MODE_NOT_MODIFIED = ("-4046", "No need to change margin type", "110026", "not modified")
 
 
 @dataclass(slots=True)
@@ -77,11 +79,11 @@ async def prepare_account(
     for iid, symbol in zip(perps, symbols, strict=True) if apply else ():
         want = margin_modes.get(iid, margin_modes.get(gw.venue, "cross"))
         if gw.ex.has.get("setMarginMode") and gw.venue == "binance":  # unified accounts: set per account, not here
-            try:
-                await gw.call("set_margin_mode", partial(gw.ex.set_margin_mode, want, symbol))
+            problem = await _set_margin_mode(gw, symbol, want)
+            if problem is None:
                 rep.margin_modes[iid] = want
-            except VenueError as exc:
-                rep.problems.append(f"margin mode {want} on {symbol}: {exc.code}")
+            else:
+                rep.problems.append(problem)
         code = await ensure_leverage(gw, symbol, leverage)
         if code is None:
             rep.leverage[iid] = leverage
@@ -96,6 +98,16 @@ async def prepare_account(
         log.warning("venue.setup_problem", venue=gw.venue, problem=p)
     log.info("venue.setup", venue=gw.venue, leverage=rep.leverage, margin_modes=rep.margin_modes, equity=rep.equity)
     return rep
+
+
+async def _set_margin_mode(gw: SetupVenue, symbol: str, want: str) -> str | None:
+    """None once ``symbol`` is in margin mode ``want`` ("no need to change" is success), else what went wrong."""
+    try:
+        await gw.ex.set_margin_mode(want, symbol)
+    except Exception as exc:  # noqa: BLE001 - classified for the report
+        if not any(mark in str(exc) for mark in MARGIN_MODE_NOT_MODIFIED):
+            return f"margin mode {want} on {symbol}: {classify(exc)[1]}"
+    return None
 
 
 async def _can_withdraw(gw: SetupVenue) -> bool | None:

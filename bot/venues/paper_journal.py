@@ -145,6 +145,7 @@ def decode_fill(d: dict[str, Any]) -> Fill:
                 "qty": Decimal(d["qty"]),
                 "price": Decimal(d["price"]),
                 "fee": Decimal(d["fee"]),
+                "fee_qty": Decimal(d.get("fee_qty", "0")),
                 "liquidity": Liquidity(d["liquidity"]),
             }
         )

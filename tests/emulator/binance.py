@@ -95,6 +95,7 @@ class BinanceDialect:
         self.withdrawals_enabled = withdrawals_enabled
         self.funding_rate: dict[str, Decimal] = {}
         self.next_funding_ms: dict[str, int] = {}
+        self.frozen = False  # the process's price walk is paused (python -m tests.emulator)
         self.request = Signed("", {}, "")
 
     # --- plumbing -------------------------------------------------------------------------------------------------

@@ -109,11 +109,16 @@ class Emulator:
 
     async def _control(self, path: str, req: web.Request) -> web.Response:
         q = dict(req.query)
-        acct = self.dialects[q["venue"]].acct
+        dialect = self.dialects[q["venue"]]
+        acct = dialect.acct
         if path == "/_emu/price":
             acct.set_price(q["market"], q["symbol"], Decimal(q["price"]))  # type: ignore[arg-type]
         elif path == "/_emu/fund":
             acct.settle_funding(q["symbol"], Decimal(q["rate"]))
+        elif path == "/_emu/rate":  # the rate the next settlements pay (the venue's premiumIndex shows it)
+            dialect.funding_rate[q["symbol"]] = Decimal(q["rate"])  # type: ignore[attr-defined]
+        elif path == "/_emu/freeze":  # prices stop walking (a test that needs a fixed mark)
+            dialect.frozen = q.get("on", "1") == "1"  # type: ignore[attr-defined]
         elif path == "/_emu/advance":
             acct.advance(int(q["ms"]))
         elif path == "/_emu/fault":

@@ -114,6 +114,7 @@ def test_a_fresh_gateway_finds_the_run_s_filled_order_its_fills_and_orphans() ->
     store's orders now reads the venue's records per symbol: the order's state, its fills, and an orphan to cancel."""
 
     async def check(v: Venue) -> None:
+        t0 = v.acct.now_ms() * 1_000_000  # the run began
         first = await v.gateway()
         first.client_prefix = "r3-"
         filled = order("r3-lead", PERP_ID, Side.SELL, "0.02")
@@ -125,14 +126,14 @@ def test_a_fresh_gateway_finds_the_run_s_filled_order_its_fills_and_orphans() ->
 
         fresh = await v.gateway()
         fresh.client_prefix = "r3-"
-        fresh.adopt(0, [filled, resting], [], [])  # the store had written these two ahead, not the orphan
+        fresh.adopt(t0, [filled, resting], [], [])  # the store had written these two ahead, not the orphan
         assert (await fresh.fetch_order("r3-lead")).status is OrderStatus.FILLED  # type: ignore[union-attr]
         assert (await fresh.fetch_order("r3-rest")).status is OrderStatus.ACCEPTED  # type: ignore[union-attr]
         working = await fresh.fetch_open_orders()
         assert {o.client_order_id for o in working} == {"r3-rest", venue_client_id("r3-orphan", "binance")}
         await fresh.cancel(venue_client_id("r3-orphan", "binance"))
         assert next(o for o in v.acct.orders if o.client_id == "r3-orphan").status == "canceled"
-        (fill,) = await fresh.fetch_fills(0)
+        (fill,) = await fresh.fetch_fills(t0)
         assert (fill.client_order_id, fill.side, fill.qty, fill.price) == (
             "r3-lead",
             Side.SELL,
@@ -140,7 +141,7 @@ def test_a_fresh_gateway_finds_the_run_s_filled_order_its_fills_and_orphans() ->
             Decimal("60030"),
         )
         assert fill.fee == Decimal("0.60030000")  # 0.05% taker on 1,200.60
-        assert await fresh.fetch_fills(0) == []  # each trade once
+        assert await fresh.fetch_fills(t0) == []  # each trade once
 
     run(check)
 

@@ -1,0 +1,79 @@
+"""Run the venue emulator as its own process: ``python -m tests.emulator --port 8765``.
+
+A living Binance account (spot + USDⓈ-M) on loopback: prices walk (seeded), the perpetual settles funding every
+``--funding-every`` seconds at ``--rate`` (income records, wallet credits, the next settlement time on
+``premiumIndex``), and the control API (``/_emu/price``, ``/_emu/rate``, ``/_emu/fund``, ``/_emu/fault``,
+``/_emu/state``) lets a test or a person drive it. Prints ``emulator: <url>`` once it listens; point the bot at it with
+``CARRYBOT_EXCHANGES__BINANCE__API_URL=<url>`` and the keys given here. Nothing here reaches a real venue."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import signal
+from decimal import Decimal
+
+from tests.emulator.binance import BinanceDialect, binance_account
+from tests.emulator.server import Emulator
+
+
+async def main(args: argparse.Namespace) -> None:
+    acct = binance_account(args.spot_usdt, args.futures_usdt)
+    key, secret = args.keys.split(":", 1)
+    dialect = BinanceDialect(acct, key, secret)
+    emu = Emulator()
+    emu.add(dialect)
+    rng = random.Random(args.seed)
+    price = Decimal(args.price)
+    basis = Decimal(args.basis)
+
+    def quote(px: Decimal) -> None:
+        acct.set_price("spot", "BTCUSDT", px.quantize(Decimal("0.01")))
+        acct.set_price("linear", "BTCUSDT", (px * (1 + basis)).quantize(Decimal("0.1")))
+
+    quote(price)
+    dialect.funding_rate["BTCUSDT"] = Decimal(args.rate)
+    every_ms = int(args.funding_every * 1000)
+    dialect.next_funding_ms["BTCUSDT"] = acct.now_ms() + every_ms
+    await emu.start(args.port)
+    print(f"emulator: {emu.url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        while not stop.is_set():
+            step = Decimal(str(rng.gauss(0.0, args.vol_per_step)))
+            price = max(Decimal(1), price * (1 + step))
+            if not dialect.frozen:
+                quote(price)
+            if acct.now_ms() >= dialect.next_funding_ms["BTCUSDT"]:
+                acct.settle_funding("BTCUSDT", dialect.funding_rate["BTCUSDT"])
+                dialect.next_funding_ms["BTCUSDT"] += every_ms
+            try:
+                await asyncio.wait_for(stop.wait(), args.step_secs)
+            except TimeoutError:
+                pass
+    finally:
+        await emu.stop()
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m tests.emulator", description=__doc__.split("\n\n")[0])
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--keys", default="emu-key:emu-secret", help="API key:secret the venue accepts")
+    p.add_argument("--spot-usdt", default="100000")
+    p.add_argument("--futures-usdt", default="100000")
+    p.add_argument("--price", default="60000", help="BTC spot price to start from")
+    p.add_argument("--basis", default="0.0005", help="perp over spot, as a fraction")
+    p.add_argument("--rate", default="0.0003", help="funding rate per settlement")
+    p.add_argument("--funding-every", type=float, default=8 * 3600.0, help="seconds between settlements")
+    p.add_argument("--step-secs", type=float, default=0.25, help="seconds between price steps")
+    p.add_argument("--vol-per-step", type=float, default=0.0004, help="price move per step (standard deviation)")
+    p.add_argument("--seed", type=int, default=7)
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse()))
