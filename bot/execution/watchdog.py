@@ -43,7 +43,7 @@ class PositionWatchdog:
             ours = {
                 iid: b.qty
                 for iid, b in self.ex.ledger.legs.items()
-                if b.qty and self.ex.instruments[iid].venue == venue and self.ex.instruments[iid].is_derivative
+                if b.qty and self.ex.instruments[iid].venue == venue
             }
             for iid in ours.keys() | venue_pos.keys():
                 a, b = ours.get(iid, Decimal(0)), venue_pos.get(iid, Decimal(0))

@@ -282,7 +282,25 @@ class CcxtGateway:
         """Net positions in base units. Hedge-mode positions (LONG and SHORT sides) are refused: their net is not the
         account's exposure, and carrybot trades one-way mode only."""
         rows = await self.call("fetch_positions", self.ex.fetch_positions)
-        return positions_from(self.venue, rows, self.instruments, self.symbols)
+        out = positions_from(self.venue, rows, self.instruments, self.symbols)
+        return out | await self._spot_holdings()
+
+    async def _spot_holdings(self) -> dict[str, Position]:
+        """The spot legs as the venue holds them: the traded bases' balances in the spot wallet (Binance) or the
+        unified account. The account should be the bot's own (a sub-account): coins another app holds read as a leg."""
+        spot = sorted(
+            i for i in self.traded if i in self.instruments and self.instruments[i].kind is InstrumentKind.SPOT
+        )
+        if not spot:
+            return {}
+        params = {"type": "spot"} if self.venue == "binance" else {}
+        bal = await self.call("fetch_balance", partial(self.ex.fetch_balance, params))
+        out = {}
+        for iid in spot:
+            total = (bal.get(self.instruments[iid].base) or {}).get("total")
+            if total:
+                out[iid] = Position(iid, Decimal(str(total)), ZERO)
+        return out
 
     async def fetch_balance(self) -> Balance:
         """Cash and equity in USDT across the account's wallets (Binance: spot and USDⓈ-M), coins at their perp's

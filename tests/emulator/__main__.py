@@ -20,6 +20,7 @@ from tests.emulator.server import Emulator
 
 async def main(args: argparse.Namespace) -> None:
     acct = binance_account(args.spot_usdt, args.futures_usdt)
+    acct.half_spread = Decimal(args.half_spread)
     key, secret = args.keys.split(":", 1)
     dialect = BinanceDialect(acct, key, secret)
     emu = Emulator()
@@ -70,7 +71,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rate", default="0.0003", help="funding rate per settlement")
     p.add_argument("--funding-every", type=float, default=8 * 3600.0, help="seconds between settlements")
     p.add_argument("--step-secs", type=float, default=0.25, help="seconds between price steps")
-    p.add_argument("--vol-per-step", type=float, default=0.0004, help="price move per step (standard deviation)")
+    p.add_argument("--vol-per-step", type=float, default=0.00005, help="relative price move per step (std dev)")
+    p.add_argument("--half-spread", default="0.00005", help="bid and ask either side of the price, as a fraction")
     p.add_argument("--seed", type=int, default=7)
     return p.parse_args(argv)
 

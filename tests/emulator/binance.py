@@ -186,17 +186,16 @@ class BinanceDialect:
 
     # --- market data ----------------------------------------------------------------------------------------------
     def spot_book(self, q: dict[str, str]) -> Any:
-        rows = [self._book(s, p) for (m, s), p in self.acct.prices.items() if m == "spot"]
+        rows = [self._book("spot", s) for (m, s) in self.acct.prices if m == "spot"]
         return next((r for r in rows if r["symbol"] == q["symbol"]), None) if "symbol" in q else rows
 
     def futures_book(self, q: dict[str, str]) -> Any:
-        rows = [
-            self._book(s, p) | {"time": self.acct.now_ms()} for (m, s), p in self.acct.prices.items() if m == "linear"
-        ]
+        rows = [self._book("linear", s) | {"time": self.acct.now_ms()} for (m, s) in self.acct.prices if m == "linear"]
         return next((r for r in rows if r["symbol"] == q["symbol"]), None) if "symbol" in q else rows
 
-    def _book(self, symbol: str, p: Decimal) -> dict[str, Any]:
-        return {"symbol": symbol, "bidPrice": str(p), "bidQty": "5.000", "askPrice": str(p), "askQty": "5.000"}
+    def _book(self, market: Market, symbol: str) -> dict[str, Any]:
+        bid, ask = self.acct.touch(market, symbol)
+        return {"symbol": symbol, "bidPrice": str(bid), "bidQty": "5.000", "askPrice": str(ask), "askQty": "5.000"}
 
     def premium_index(self, q: dict[str, str]) -> Any:
         rows = [

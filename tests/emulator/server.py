@@ -145,12 +145,15 @@ def state_of(acct: Account) -> dict[str, Any]:
     """What the venue holds, for a test in another process: wallets, positions, orders, trades, income."""
     return {
         "wallets": {w: {a: str(v) for a, v in b.items()} for w, b in acct.wallets.items()},
+        "prices": {f"{m}|{s}": str(p) for (m, s), p in acct.prices.items()},
         "positions": {f"{s}|{side}": str(p.qty) for (s, side), p in acct.positions.items() if p.qty},
         "orders": [
             {
                 "client_id": o.client_id,
                 "symbol": o.symbol,
                 "market": o.market,
+                "side": o.side,
+                "price": str(o.price) if o.price is not None else None,
                 "status": o.status,
                 "filled": str(o.filled),
             }

@@ -152,6 +152,7 @@ class Account:
         self.leverage: dict[str, int] = {}
         self.margin_mode: dict[str, str] = {}  # symbol -> "cross" | "isolated"
         self.hedge_mode = False
+        self.half_spread = Decimal(0)  # the book's bid and ask either side of the price, as a fraction
         self.lookup_delay_ms = 0  # eventual consistency: a new order is unknown to lookups for this long
         self.partial_fill = Decimal(1)  # share of an order's remaining quantity one match fills
         self.submissions: list[dict[str, str]] = []  # every order request received, accepted or not (a journal)
@@ -172,11 +173,17 @@ class Account:
         self._clock_ms = self.now_ms() + ms
 
     def set_price(self, market: Market, symbol: str, price: Decimal) -> None:
-        """The market moved: resting limit orders it crosses fill (as makers, at their limit)."""
+        """The market moved: resting limit orders the new touch crosses fill (as makers, at their limit)."""
         self.prices[(market, symbol)] = price
         for o in list(self.orders):
-            if o.open and o.market == market and o.symbol == symbol and o.type == "limit" and self._crosses(o, price):
+            if o.open and o.market == market and o.symbol == symbol and o.type == "limit" and self._crosses(o):
                 self._execute(o, o.price or price, maker=True)
+
+    def touch(self, market: Market, symbol: str) -> tuple[Decimal, Decimal]:
+        """(bid, ask): the price less and plus the half spread, on the market's tick."""
+        p, tick = self.price(market, symbol), self.rules[(market, symbol)].price_tick
+        off = max(tick, (p * self.half_spread / tick).to_integral_value() * tick) if self.half_spread else Decimal(0)
+        return p - off, p + off
 
     def price(self, market: Market, symbol: str) -> Decimal:
         p = self.prices.get((market, symbol))
@@ -235,7 +242,7 @@ class Account:
             now,
             updated_ms=now,
         )
-        marketable = type_ == "market" or self._crosses(o, mark)
+        marketable = type_ == "market" or self._crosses(o)
         if post_only and marketable:
             raise VenueReject(
                 -5022, "Due to the order could not be executed as maker, the Post Only order will be rejected."
@@ -243,7 +250,8 @@ class Account:
         self._check_funds(o, mark)
         self.orders.append(o)
         if marketable:
-            self._execute(o, mark, maker=False)
+            bid, ask = self.touch(market, symbol)
+            self._execute(o, ask if side == "buy" else bid, maker=False)
         return o
 
     def cancel(self, symbol: str, client_id: str | None = None, order_id: int | None = None) -> EmuOrder:
@@ -333,10 +341,12 @@ class Account:
         return bal + upnl - im - self.open_order_margin()
 
     # --- internals ------------------------------------------------------------------------------------------------
-    def _crosses(self, o: EmuOrder, price: Decimal) -> bool:
+    def _crosses(self, o: EmuOrder) -> bool:
+        """A market order, or a limit the other side of the book reaches (a buy at or above the ask...)."""
         if o.price is None:
             return True
-        return price <= o.price if o.side == "buy" else price >= o.price
+        bid, ask = self.touch(o.market, o.symbol)
+        return ask <= o.price if o.side == "buy" else bid >= o.price
 
     def _check_funds(self, o: EmuOrder, mark: Decimal) -> None:
         rules = self.rules[(o.market, o.symbol)]
