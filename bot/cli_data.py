@@ -56,6 +56,80 @@ def cmd_data_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_download(args: argparse.Namespace) -> int:
+    """A venue's history through ccxt into the replay format: spot and perpetual bars, the perp's settled funding."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from bot.cli_errors import load_settings
+    from bot.feeds.bars import load_bars
+    from bot.feeds.download import TIMEFRAME_MS, Wanted, download
+    from bot.feeds.importer import ImportErrorWithField, build_series, source_note, write_replay
+    from bot.venues.ccxt_markets import VENUE_OPTIONS, configure, route_through
+
+    venue, base = args.venue.lower(), args.base.upper()
+    if args.timeframe not in TIMEFRAME_MS:
+        raise ConfigError(f"invalid --timeframe {args.timeframe!r}: one of {', '.join(TIMEFRAME_MS)}")
+
+    def ms(text: str, flag: str) -> int:
+        try:
+            return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
+        except ValueError:
+            raise ConfigError(f"invalid {flag} {text!r}: a date, e.g. 2024-01-31") from None
+
+    since = ms(args.since, "--since")
+    until = ms(args.until, "--until") if args.until else int(datetime.now(UTC).timestamp() * 1000)
+    if until <= since:
+        raise ConfigError("invalid --until: after --since")
+    cred = load_settings().exchanges.get(venue)
+    api_url = args.api_url or (cred.api_url if cred else "")
+    kinds = [k.strip() for k in args.kinds.split(",")]
+    symbols = {"spot": f"{base}/USDT", "perp": f"{base}/USDT:USDT"}
+    if any(k not in symbols for k in kinds):
+        raise ConfigError(f"invalid --kinds {args.kinds!r}: spot, perp or both")
+    wanted = [Wanted(venue, symbols[k], since, until, args.timeframe) for k in kinds]
+
+    async def go() -> dict[str, tuple[Path, Path | None]]:
+        import ccxt.async_support as ccxt_async
+
+        if not hasattr(ccxt_async, venue):
+            raise ConfigError(f"invalid --venue {venue!r}: not a ccxt exchange")
+        ex = configure(getattr(ccxt_async, venue)({"enableRateLimit": True, "options": VENUE_OPTIONS.get(venue, {})}))
+        if api_url:
+            route_through(ex, api_url)
+        try:
+            return await download(ex, wanted, Path(args.cache))
+        finally:
+            await ex.close()
+
+    files = asyncio.run(go())
+    out = Path(args.out)
+    series = []
+    try:
+        for kind, w in zip(kinds, wanted, strict=True):
+            bars, rates = files[w.symbol]
+            series.append(build_series(bars, venue, base, kind, funding=rates))
+    except ImportErrorWithField as exc:
+        raise ConfigError(str(exc)) from exc
+    n = write_replay(series, out, append=args.append)
+    sources = [f"ccxt {venue} fetch_ohlcv {w.symbol} {w.timeframe}" for w in wanted]
+    sources += [f"ccxt {venue} fetch_funding_rate_history {w.symbol}" for w in wanted if w.symbol.endswith(":USDT")]
+    side = out.with_name(out.name + ".SOURCE.md")
+    with side.open("a" if args.append and side.exists() else "w", encoding="utf-8") as f:
+        f.write(source_note(series, sources))
+    check = load_bars(out)
+    for s in series:
+        print(f"{out}: {len(s.rows)} {s.venue} {s.base} {s.kind} bars downloaded")
+        for line in s.notes:
+            print(f"  {line}")
+    print(f"{out}: {n} rows (data version {check.data_version})")
+    print(
+        f"  backtest it:   CARRYBOT_REPLAY__VENUES='[\"{venue}\"]' CARRYBOT_REPLAY__BASES='[\"{base}\"]' "
+        f"carrybot backtest --data {out}"
+    )
+    return 0
+
+
 def add_data_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     data = sub.add_parser("data", help="replay data")
     data_sub = data.add_subparsers(dest="action", required=True)
@@ -98,3 +172,17 @@ def add_data_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     imp.add_argument("--out", required=True, help="replay file to write (.csv or .csv.gz)")
     imp.add_argument("--append", action="store_true", help="merge into --out (a series already there is replaced)")
     imp.set_defaults(func=cmd_data_import)
+    dl = data_sub.add_parser(
+        "download", help="a venue's bars and funding history through ccxt → the replay format (resumable)"
+    )
+    dl.add_argument("--venue", required=True, help="binance, bybit or okx")
+    dl.add_argument("--base", required=True, help="e.g. BTC (against USDT)")
+    dl.add_argument("--kinds", default="spot,perp", help="spot, perp or spot,perp (default)")
+    dl.add_argument("--since", required=True, help="first day, UTC (e.g. 2024-01-01)")
+    dl.add_argument("--until", help="last moment, UTC (default: now)")
+    dl.add_argument("--timeframe", default="1h", help="bar length: 1m, 5m, 15m, 1h (default), 4h, 8h")
+    dl.add_argument("--cache", default="var/downloads", help="pages kept here; a rerun resumes (default var/downloads)")
+    dl.add_argument("--api-url", default="", help="another base URL for the venue (the emulator); default the venue")
+    dl.add_argument("--out", required=True, help="replay file to write (.csv or .csv.gz)")
+    dl.add_argument("--append", action="store_true", help="merge into --out (a series already there is replaced)")
+    dl.set_defaults(func=cmd_data_download)

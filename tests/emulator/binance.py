@@ -96,6 +96,11 @@ class BinanceDialect:
         self.funding_rate: dict[str, Decimal] = {}
         self.next_funding_ms: dict[str, int] = {}
         self.frozen = False  # the process's price walk is paused (python -m tests.emulator)
+        # the market's past, for history downloads: (market, symbol) -> [open ms, open, high, low, close, volume]
+        # bars of ``bar_ms``; and settled funding before the account's own (ms, symbol, rate, mark)
+        self.bars: dict[tuple[Market, str], list[tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal]]] = {}
+        self.bar_ms = 3_600_000
+        self.past_funding: list[tuple[int, str, Decimal, Decimal]] = []
         self.request = Signed("", {}, "")
 
     # --- plumbing -------------------------------------------------------------------------------------------------
@@ -127,6 +132,8 @@ class BinanceDialect:
                 "time": self.acct.now_ms(),
             },
             ("GET", f"{FAPI}/v1/time"): lambda q: {"serverTime": self.acct.now_ms()},
+            ("GET", f"{SPOT}/klines"): lambda q: self.klines("spot", q, 1000),
+            ("GET", f"{FAPI}/v1/klines"): lambda q: self.klines("linear", q, 1500),
             ("GET", f"{SPOT}/time"): lambda q: {"serverTime": self.acct.now_ms()},
         }
         signed: dict[tuple[str, str], Callable[[dict[str, str]], Any]] = {
@@ -216,9 +223,23 @@ class BinanceDialect:
         ]
         return next((r for r in rows if r["symbol"] == q["symbol"]), None) if "symbol" in q else rows
 
+    def klines(self, market: Market, q: dict[str, str], max_limit: int) -> Any:
+        """``klines``: bars of the requested interval (only ``bar_ms`` is kept), oldest first from ``startTime``,
+        limit 500 by default, ``max_limit`` at most."""
+        if q.get("interval") != {3_600_000: "1h", 28_800_000: "8h", 60_000: "1m"}.get(self.bar_ms):
+            raise VenueReject(-1120, "Invalid interval.")
+        start, end = int(q.get("startTime", 0)), int(q.get("endTime", 2**62))
+        limit = min(int(q.get("limit", 500)), max_limit)
+        rows = [b for b in self.bars.get((market, q["symbol"]), []) if start <= b[0] <= end][:limit]
+        return [
+            [t, str(o), str(h), str(lo), str(c), str(v), t + self.bar_ms - 1, str(v * c), 100, "0", "0", "0"]
+            for t, o, h, lo, c, v in rows
+        ]
+
     def funding_rate_history(self, q: dict[str, str]) -> Any:
         """``fundingRate``: settled rates (with the mark), oldest first from ``startTime``, limit 100 (max 1000)."""
-        rows = sorted({(i.time_ms, i.symbol, i.rate, i.mark) for i in self.acct.income if i.kind == "FUNDING_FEE"})
+        own = {(i.time_ms, i.symbol, i.rate, i.mark) for i in self.acct.income if i.kind == "FUNDING_FEE"}
+        rows = sorted(own | set(self.past_funding))
         start, end = int(q.get("startTime", 0)), int(q.get("endTime", 2**62))
         return [
             {"symbol": s, "fundingTime": t, "fundingRate": str(r), "markPrice": str(m)}
