@@ -1,0 +1,211 @@
+"""A live bot against the emulator process, for the end-to-end test and the live crash harness: the emulator as its
+own process, ``carrybot run --mode live`` lives on it, and the books read back from the store and compared with the
+venue's own records."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bot.domain import Fill, FundingPayment, Liquidity, Side
+from bot.ledger import Ledger
+
+REPO = Path(__file__).parents[2]
+SPOT_ID, PERP_ID = "binance:BTC/USDT", "binance:BTC/USDT:USDT"
+KEY, SECRET = "e2e-key-51f0", "e2e-secret-9c2d77"
+T = TypeVar("T")
+
+
+def short_rules(tmp: Path) -> Path:
+    """The default rules with signal windows of seconds: a run lives for a minute, not a week."""
+    text = (REPO / "rules" / "default.yaml").read_text()
+    for old, new in (
+        ("vol_window: 7d", "vol_window: 6s"),
+        ("short_vol_window: 1d", "short_vol_window: 3s"),
+        ("oi_window: 1d", "oi_window: 3s"),
+        ("liq_window: 3d", "liq_window: 3s"),
+        ("structure_bar: 8h", "structure_bar: 2s"),
+    ):
+        assert old in text
+        text = text.replace(old, new)
+    path = tmp / "rules.yaml"
+    path.write_text(text)
+    return path
+
+
+def until(what: str, cond: Callable[[], T], secs: float, every: Callable[[], None] | None = None) -> T:
+    """Poll ``cond`` until it is true (``every`` runs between polls), with a deadline."""
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        out = cond()
+        if out:
+            return out
+        if every is not None:
+            every()
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class EmulatorProcess:
+    """``python -m tests.emulator`` with fast settlements; its control API."""
+
+    def __init__(self, tmp: Path, seed: int = 7) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.emulator", "--keys", f"{KEY}:{SECRET}", "--seed", str(seed)]
+            + ["--funding-every", "3", "--rate", "0.0005", "--step-secs", "0.2", "--vol-per-step", "0.00003"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=open(tmp / "emulator.err", "w"),  # noqa: SIM115 - lives as long as the process
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line.startswith("emulator: "), line
+        self.url = line.split()[1]
+
+    def ask(self, what: str, **q: str) -> dict[str, Any]:
+        query = "&".join(f"{k}={v}" for k, v in ({"venue": "binance"} | q).items())
+        with urllib.request.urlopen(f"{self.url}/_emu/{what}?{query}", timeout=5) as r:
+            return dict(json.load(r))
+
+    def state(self) -> dict[str, Any]:
+        return self.ask("state")
+
+    def fill_resting_bids(self) -> None:
+        """The market trades through the bot's resting post-only spot bid (the walk paused, the price under it)."""
+        opened = [o for o in self.state()["orders"] if o["market"] == "spot" and o["status"] == "new" and o["price"]]
+        if opened and opened[-1]["side"] == "buy":
+            self.ask("freeze", on="1")
+            self.ask("price", market="spot", symbol="BTCUSDT", price=str(Decimal(opened[-1]["price"]) - 20))
+            self.ask("freeze", on="0")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def start_bot(tmp: Path, url: str, life: int) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")} | {
+        "CARRYBOT_MODE": "live",
+        "CARRYBOT_REPLAY__VENUES": '["binance"]',
+        "CARRYBOT_REPLAY__BASES": '["BTC"]',
+        "CARRYBOT_EXCHANGES__BINANCE__API_KEY": KEY,
+        "CARRYBOT_EXCHANGES__BINANCE__SECRET": SECRET,
+        "CARRYBOT_EXCHANGES__BINANCE__API_URL": url,
+        "CARRYBOT_DATA_DIR": str(tmp / "var"),
+        "CARRYBOT_TELEMETRY__PORT": "0",
+        "CARRYBOT_STRATEGY__ACTIVE": '["s1"]',
+        "CARRYBOT_STRATEGY__S1__FUNDING_LOOKBACK_PERIODS": "1",
+        "CARRYBOT_STRATEGY__S1__PERSISTENCE_PERIODS": "1",
+        "CARRYBOT_RULES_FILE": str(short_rules(tmp)),
+        "CARRYBOT_EXECUTION__LIVE_POLL_SECS": "0.5",
+        "CARRYBOT_EXECUTION__LIVE_FUNDING_POLL_SECS": "2",
+        "CARRYBOT_EXECUTION__ENTRY_TTL_SECS": "8",  # a resting addition to the carry gives way to its exit soon
+        "CARRYBOT_LOG__FORMAT": "json",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", "--feed", "live-poll"],
+        cwd=tmp,
+        env=env,
+        stdout=open(tmp / f"bot{life}.out", "w"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def close_and_stop(venue: EmulatorProcess, bot: subprocess.Popen[str], secs: float = 90) -> None:
+    """Funding turns: S1 closes both legs; then the bot is stopped with SIGTERM at frozen marks."""
+    venue.ask("rate", symbol="BTCUSDT", rate="-0.0005")
+    flat_since: list[float] = []
+
+    def flat_for_a_while() -> bool:  # flat, and still flat once a settlement at the new rate has been seen
+        if venue.state()["positions"]:
+            flat_since.clear()
+            return False
+        flat_since[:] = flat_since or [time.monotonic()]
+        return time.monotonic() - flat_since[0] >= 5.0
+
+    until("both legs closed for good", flat_for_a_while, secs)
+    venue.ask("freeze", on="1")  # the marks the books are compared at
+    time.sleep(1.5)
+    bot.send_signal(signal.SIGTERM)
+    bot.wait(60)
+
+
+def books(db: Path) -> tuple[Decimal, list[Fill], list[FundingPayment], dict[str, tuple[Decimal, Decimal]]]:
+    """The run's opening equity, fills, funding payments and orders' reference prices, as the store holds them."""
+    c = sqlite3.connect(db)
+    (params,) = c.execute("select params from runs").fetchone()
+    opening = Decimal(json.loads(params)["opening"]["equity"])
+    refs = {
+        cid: (Decimal(m), Decimal(t))
+        for cid, m, t in c.execute("select client_order_id, ref_mid, ref_touch from orders")
+    }
+    fills = [
+        Fill(
+            "binance",
+            tid,
+            cid,
+            iid,
+            Side(s),
+            Decimal(q),
+            Decimal(p),
+            Decimal(fee),
+            Liquidity(liq),
+            ts,
+            fee_qty=Decimal(fq),
+        )
+        for tid, cid, iid, s, q, p, fee, liq, ts, fq in c.execute(
+            "select trade_id, client_order_id, instrument_id, side, qty, price, fee, liquidity, ts_ns, fee_qty "
+            "from fills order by ts_ns, id"
+        )
+    ]
+    funding = [
+        FundingPayment("binance", iid, ts, Decimal(r), Decimal(q), Decimal(m), Decimal(a))
+        for iid, ts, r, q, m, a in c.execute(
+            "select instrument_id, ts_ns, rate, position_qty, mark, amount from funding_payments order by ts_ns"
+        )
+    ]
+    c.close()
+    return opening, fills, funding, refs
+
+
+def problems(state: dict[str, Any], db: Path) -> list[str]:
+    """What does not hold between the venue's records and the store's books (empty: all of it holds)."""
+    out: list[str] = []
+    opening, fills, funding, refs = books(db)
+    cids = [s["newClientOrderId"] for s in state["submissions"]]
+    if len(cids) != len(set(cids)):
+        out.append(f"duplicate submissions: {sorted(c for c in set(cids) if cids.count(c) > 1)}")
+    if len(fills) != state["trades"] or len({f.trade_id for f in fills}) != len(fills):
+        out.append(f"fills: {len(fills)} booked, {state['trades']} at the venue")
+    if sorted(p.amount for p in funding) != sorted(Decimal(a) for a in state["funding"]):
+        out.append(f"funding: {len(funding)} booked, {len(state['funding'])} paid by the venue")
+    if state["positions"]:
+        out.append(f"venue positions left: {state['positions']}")
+    ledger = Ledger(initial_equity=opening)
+    for f in fills:
+        ref_mid, ref_touch = refs.get(f.client_order_id, (f.price, f.price))
+        ledger.apply_fill(f, ref_mid, ref_touch)
+    for p in funding:
+        ledger.apply_funding(p)
+    spot_mark, perp_mark = (Decimal(state["prices"][k]) for k in ("spot|BTCUSDT", "linear|BTCUSDT"))
+    w = state["wallets"]
+    btc = Decimal(w["spot"].get("BTC", "0"))
+    if ledger.qty(PERP_ID) != 0 or ledger.qty(SPOT_ID) != btc:
+        out.append(f"positions: ledger {ledger.qty(SPOT_ID)} / {ledger.qty(PERP_ID)}, venue {btc} / 0")
+    venue_equity = Decimal(w["spot"]["USDT"]) + btc * spot_mark + Decimal(w["futures"]["USDT"])
+    ours = ledger.equity({SPOT_ID: spot_mark, PERP_ID: perp_mark})
+    if ours != venue_equity:
+        out.append(f"equity: ledger {ours}, venue {venue_equity}")
+    return out
