@@ -32,6 +32,7 @@ class LivePollingFeed:
         poll_secs: float = 5.0,
         max_polls: int | None = None,
         oi_every_secs: float = 60.0,
+        interval_every_secs: float = 3600.0,
     ) -> None:
         self.gateways = dict(gateways)
         self.instruments = dict(instruments)
@@ -43,6 +44,8 @@ class LivePollingFeed:
         self._rate_before: dict[str, dict[int, float]] = {}  # perp -> settlement time -> rate seen before it
         self._oi: dict[str, tuple[int, float | None]] = {}  # perp id -> (polled at, open interest in base units)
         self._oi_every_ns = int(oi_every_secs * 1e9)
+        self._interval_every_ns = int(interval_every_secs * 1e9)
+        self._interval_at: dict[str, int] = {}  # perp id -> when its interval was last asked of the venue
         self.failures: dict[str, int] = {}
         self.n_bars = 0
         self.rejected_rows: dict[str, int] = {}
@@ -107,11 +110,25 @@ class LivePollingFeed:
             index=index,
             funding_rate=rate,
             predicted_funding_rate=float(f["predicted"]) if f["predicted"] is not None else None,
-            funding_interval_secs=f["interval_secs"] or inst.funding_interval_secs,
+            funding_interval_secs=f["interval_secs"] or await self._interval(gw, inst, now),
             ts_next_funding_ns=f["ts_next_ns"],
             settlement=settlement,
             open_interest=polled[1],
         )
+
+    async def _interval(self, gw: CcxtGateway, inst: Instrument, now: int) -> int | None:
+        """The perp's funding interval, asked of the venue again every ``interval_every_secs`` (venues change it:
+        Binance and Bybit move perps from 8 h to 4 h or 1 h in volatile markets); a failed ask keeps the last."""
+        asked = self._interval_at.get(inst.id)
+        if asked is not None and now - asked < self._interval_every_ns:
+            return gw.instruments[inst.id].funding_interval_secs
+        self._interval_at[inst.id] = now
+        try:
+            secs, _source = await gw.resolve_funding_interval(inst.id)
+        except VenueError as exc:
+            log.warning("feed.funding_interval_failed", instrument=inst.id, code=exc.code)
+            secs = None
+        return secs or gw.instruments[inst.id].funding_interval_secs
 
     async def batches(self) -> AsyncIterator[MarketBatch]:
         n = 0

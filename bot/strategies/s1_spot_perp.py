@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.domain import (
+    SECS_PER_YEAR,
     ZERO,
     Instrument,
     InstrumentKind,
@@ -81,6 +82,7 @@ class SpotPerpFunding:
             )
         depth = max(cfg.funding_lookback_periods, cfg.persistence_periods)
         self._rates: dict[str, deque[float]] = {k: deque(maxlen=depth) for k in self._pairs}
+        self._ppy: dict[str, float] = {}  # perp -> settlements a year at the interval its snapshots state
         self.stats: Counter[str] = Counter()
 
     def opportunity_venues(self) -> list[tuple[str, ...]]:
@@ -103,8 +105,13 @@ class SpotPerpFunding:
         n = self.cfg.persistence_periods
         if len(window) < n:
             return False
-        ppy = perp.funding_periods_per_year
+        ppy = self.periods(perp)
         return all(sign * r * ppy >= self.cfg.entry_threshold_apr for r in list(window)[-n:])
+
+    def periods(self, perp: Instrument) -> float:
+        """Settlements a year at the interval the venue states now (its snapshots carry it: venues change a perp's
+        interval, 8 h to 4 h or 1 h, in volatile markets), else the instrument's."""
+        return self._ppy.get(perp.id) or perp.funding_periods_per_year
 
     def hedged(self, pair: _Pair, spot_qty: Decimal, perp_qty: Decimal) -> bool:
         """Opposite legs equal to within what the venue keeps of a spot buy in the coin (its taker rate, twice for
@@ -119,7 +126,7 @@ class SpotPerpFunding:
         self, pair: _Pair, rate: float, spot_spread: float, perp_spread: float, borrow_apr: float = 0.0
     ) -> tuple[float, float]:
         """(gross annualized funding, net of round-trip costs amortized over the holding period and of borrow)."""
-        gross = abs(rate) * pair.perp.funding_periods_per_year
+        gross = abs(rate) * self.periods(pair.perp)
         costs = pair.round_trip_fee + 2.0 * (spot_spread + perp_spread) + 4.0 * self._slip
         return gross, gross - costs * 365.0 / self.cfg.holding_days - borrow_apr
 
@@ -131,6 +138,8 @@ class SpotPerpFunding:
                 continue
             if snap.settlement is not None:
                 self._rates[snap.instrument_id].append(snap.settlement.rate)
+            if snap.funding_interval_secs:
+                self._ppy[snap.instrument_id] = SECS_PER_YEAR / snap.funding_interval_secs
             spot_snap = view.market.get(pair.spot.id)
             if spot_snap is None or pair.spot.id in view.busy or pair.perp.id in view.busy:
                 continue
@@ -149,7 +158,7 @@ class SpotPerpFunding:
             hedged = self.hedged(pair, spot_qty, perp_qty)
             sign = 1 if perp_qty < 0 or (perp_qty == 0 and spot_qty > 0) else -1  # +1 positive carry, -1 reverse
             carry_gone = est is not None and (
-                sign * est <= 0 or abs(est) * pair.perp.funding_periods_per_year < self.cfg.exit_threshold_apr
+                sign * est <= 0 or abs(est) * self.periods(pair.perp) < self.cfg.exit_threshold_apr
             )
             if hedged and not carry_gone:
                 if self._add and not gated and pair.spot.id not in view.busy:

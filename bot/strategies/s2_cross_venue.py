@@ -13,6 +13,7 @@ from collections import Counter, deque
 from collections.abc import Mapping
 
 from bot.domain import (
+    SECS_PER_YEAR,
     ZERO,
     Instrument,
     InstrumentKind,
@@ -44,6 +45,7 @@ class CrossVenueFunding:
             i.id: deque(maxlen=cfg.funding_lookback_periods) for v in self._perps.values() for i in v
         }
         self._base_of = {i.id: i.base for v in self._perps.values() for i in v}
+        self._ppy: dict[str, float] = {}  # perp -> settlements a year at the interval its snapshots state
         self.stats: Counter[str] = Counter()
 
     def opportunity_venues(self) -> list[tuple[str, ...]]:
@@ -51,12 +53,13 @@ class CrossVenueFunding:
 
     def apr(self, inst: Instrument, predicted: float | None) -> float | None:
         """Annualized funding estimate for one perp (prediction first, else the settled mean)."""
+        ppy = self._ppy.get(inst.id) or inst.funding_periods_per_year  # the interval the venue states now
         if predicted is not None:
-            return predicted * inst.funding_periods_per_year
+            return predicted * ppy
         window = self._rates[inst.id]
         if len(window) < self.cfg.funding_lookback_periods:
             return None
-        return sum(window) / len(window) * inst.funding_periods_per_year
+        return sum(window) / len(window) * ppy
 
     def on_batch(self, batch: MarketBatch, view: StrategyView, now_ns: int) -> list[OrderIntent]:
         touched: set[str] = set()
@@ -66,6 +69,8 @@ class CrossVenueFunding:
                 touched.add(base)
                 if snap.settlement is not None:
                     self._rates[snap.instrument_id].append(snap.settlement.rate)
+                if snap.funding_interval_secs:
+                    self._ppy[snap.instrument_id] = SECS_PER_YEAR / snap.funding_interval_secs
         out: list[OrderIntent] = []
         for base, perps in self._perps.items():
             if base not in touched or any(p.id in view.busy for p in perps):

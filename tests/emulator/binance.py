@@ -96,6 +96,7 @@ class BinanceDialect:
         self.funding_rate: dict[str, Decimal] = {}
         self.next_funding_ms: dict[str, int] = {}
         self.frozen = False  # the process's price walk is paused (python -m tests.emulator)
+        self.interval_hours: dict[str, int] = {}  # a perp's funding interval when not 8 h (fundingInfo)
         # the market's past, for history downloads: (market, symbol) -> [open ms, open, high, low, close, volume]
         # bars of ``bar_ms``; and settled funding before the account's own (ms, symbol, rate, mark)
         self.bars: dict[tuple[Market, str], list[tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal]]] = {}
@@ -119,7 +120,7 @@ class BinanceDialect:
             ("GET", f"{FAPI}/v1/fundingInfo"): lambda q: [
                 {
                     "symbol": s,
-                    "fundingIntervalHours": 8,
+                    "fundingIntervalHours": self.interval_hours.get(s, 8),
                     "adjustedFundingRateCap": "0.03",
                     "adjustedFundingRateFloor": "-0.03",
                 }

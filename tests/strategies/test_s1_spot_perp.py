@@ -156,3 +156,22 @@ def test_a_spot_leg_short_by_the_venue_s_fee_in_the_coin_is_hedged_and_closes_wh
     ]
     (gap,) = _run(s1(), [0.0003] * 3, {BTC_SPOT: Decimal("0.330"), BTC_PERP: Decimal("-0.333")})
     assert gap.reason == "unhedged"
+
+
+def test_the_interval_the_venue_states_now_annualizes_the_rate() -> None:
+    """A venue moved the perp from 8 h to 1 h settlements (its snapshots say so): 0.006% a period is 6.6% a year at
+    8 h, 52.6% at 1 h. S1 used to annualize with the interval read at start-up; now with the one stated now."""
+    import dataclasses
+
+    strategy = s1(entry_threshold_apr=0.30)
+    assert _run(strategy, [0.00006] * 3) == []  # 8 h: 6.6%/yr, below the threshold
+    out = []
+    for k in range(3):
+        ts = T0 + (3 + k) * 3600 * NS_PER_SEC
+        spot = snap(BTC_SPOT, 60_000.0, ts_ns=ts, half_spread=3.0)
+        perp = dataclasses.replace(
+            snap(BTC_PERP, 60_010.0, ts_ns=ts, half_spread=1.5, rate=0.00006, settle=True), funding_interval_secs=3600
+        )
+        out = strategy.on_batch(batch(spot, perp), StrategyView({BTC_SPOT: spot, BTC_PERP: perp}, {}, frozenset()), ts)
+    (intent,) = out
+    assert intent.purpose is Purpose.ENTRY and strategy.periods(INSTRUMENTS[BTC_PERP]) == 365 * 24

@@ -347,3 +347,27 @@ def test_shadow_mode_reads_the_real_account_and_sends_nothing() -> None:
         assert v.acct.leverage == {} and v.acct.margin_mode == {} and v.acct.submissions == []
 
     run(check)
+
+
+# --- 10: funding intervals change during a run ---------------------------------------------------------------------
+def test_the_live_feed_asks_the_venue_for_the_funding_interval_again() -> None:
+    """Intervals were read once at start-up; Binance moves perps from 8 h to 4 h or 1 h in volatile markets. The live
+    feed asks again (hourly by default) and its snapshots carry the interval the venue states now."""
+    from bot.clock import RealClock
+    from bot.feeds.live import LivePollingFeed
+
+    async def check(v: Venue) -> None:
+        gw = await v.gateway()
+        assert await gw.resolve_funding_interval(PERP_ID) == (8 * 3600, "fetch_funding_interval")
+        inst = {i: gw.instruments[i] for i in (SPOT_ID, PERP_ID)}
+        feed = LivePollingFeed({"binance": gw}, inst, RealClock(), interval_every_secs=0.0)
+
+        def interval(b: Any) -> int | None:
+            return next(s.funding_interval_secs for s in b.snapshots if s.instrument_id == PERP_ID)
+
+        assert interval(await feed.poll_once()) == 8 * 3600
+        v.dialect.interval_hours["BTCUSDT"] = 4
+        assert interval(await feed.poll_once()) == 4 * 3600
+        assert gw.instruments[PERP_ID].funding_interval_secs == 4 * 3600
+
+    run(check)
