@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -52,7 +52,7 @@ from bot.venues.ccxt_accounts import (
     positions_from,
 )
 from bot.venues.ccxt_fills import FillTracker
-from bot.venues.ccxt_history import paging, read_all
+from bot.venues.ccxt_history import read_fills, read_funding
 from bot.venues.ccxt_markets import (
     VENUE_OPTIONS,
     configure,
@@ -336,7 +336,7 @@ class CcxtGateway:
         unfiltered call in ccxt): the run's own (known, or carrying its client id prefix — orphans, tracked so they
         can be cancelled); anyone else's are counted and left alone."""
         out: list[Order] = []
-        for iid in sorted(self._history_instruments()):
+        for iid in sorted(self.history_instruments()):
             symbol = self.symbols[iid]
             rows = await self.call("fetch_open_orders", partial(self.ex.fetch_open_orders, symbol))
             for r in rows:
@@ -352,81 +352,12 @@ class CcxtGateway:
         return out
 
     async def fetch_fills(self, since_ns: int = 0) -> list[Fill]:
-        """This run's fills the gateway has not seen yet (``known_fills``), read from the venue's trade records since
-        ``since_ns`` (or the run's start), per symbol, paginated under the venue's limits; base units, fees in quote."""
-        since_ms = max(since_ns // 1_000_000, 0) or self.history_since_ms
-        out: list[Fill] = []
-        now_ms = wall_ns() // 1_000_000
-        for iid in sorted(self._history_instruments()):
-            symbol = self.symbols[iid]
-            kind = "trades_spot" if self.instruments[iid].kind is InstrumentKind.SPOT else "trades_swap"
-
-            async def page(start: int, end: int, limit: int, symbol: str = symbol) -> list[Mapping[str, Any]]:
-                return list(
-                    await self.call(
-                        "fetch_my_trades", partial(self.ex.fetch_my_trades, symbol, start, limit, {"until": end})
-                    )
-                )
-
-            await self._learn_venue_ids(iid, since_ms, now_ms)
-            trades = await read_all(page, since_ms, now_ms, paging(self.venue, kind), _trade_key)
-            out.extend(e for e in self.fills.ingest(trades, self.instruments, wall_ns()) if isinstance(e, Fill))
-        return out
-
-    async def _learn_venue_ids(self, iid: str, since_ms: int, now_ms: int) -> None:
-        """The venue's order ids of this run's orders on ``iid`` the gateway has not seen accepted (placed by an
-        earlier process): Binance's trade records carry only the venue's order id, so its order records since the run
-        began map them to client ids."""
-        known = {o.client_order_id for o in self.fills.by_venue_id.values()}
-        missing = [o for o in self._orders.values() if o.instrument_id == iid and o.client_order_id not in known]
-        if not missing or not self.ex.has.get("fetchOrders"):
-            return
-        symbol = self.symbols[iid]
-        kind = "orders_spot" if self.instruments[iid].kind is InstrumentKind.SPOT else "orders_swap"
-
-        async def page(start: int, end: int, limit: int) -> list[Mapping[str, Any]]:
-            return list(
-                await self.call("fetch_orders", partial(self.ex.fetch_orders, symbol, start, limit, {"until": end}))
-            )
-
-        for r in await read_all(page, since_ms, now_ms, paging(self.venue, kind), _trade_key):
-            order = self._orders.get(str(r.get("clientOrderId") or ""))
-            if order is not None:
-                self.fills.accepted(order, r.get("id"))
+        """This run's fills the gateway has not seen yet, from the venue's trade records (``ccxt_history``)."""
+        return await read_fills(self, since_ns)
 
     async def fetch_funding(self, since_ns: int = 0) -> list[FundingPayment]:
-        """Funding the venue paid or charged on this run's perpetuals since ``since_ns`` (or the run's start), not
-        booked yet, paginated: each as the venue booked it, with the settled rate and mark, and the position this
-        run's fills had built then. A payment that differs from position × rate × mark is counted and logged."""
-        if not self.ex.has.get("fetchFundingHistory"):
-            return []
-        since_ms = max(since_ns // 1_000_000, 0) or self.history_since_ms
-        now_ms = wall_ns() // 1_000_000
-        out: list[FundingPayment] = []
-        for iid in sorted(self._history_instruments()):
-            inst = self.instruments[iid]
-            if inst.kind is not InstrumentKind.PERP:
-                continue
-            symbol = self.symbols[iid]
-
-            async def page(start: int, end: int, limit: int, symbol: str = symbol) -> list[Mapping[str, Any]]:
-                return list(
-                    await self.call(
-                        "fetch_funding_history",
-                        partial(self.ex.fetch_funding_history, symbol, start, limit, {"until": end}),
-                    )
-                )
-
-            rows = await read_all(page, since_ms, now_ms, paging(self.venue, "funding"), _row_key)
-            rows = [r for r in rows if (iid, int(r["timestamp"]) * 1_000_000) not in self.funding_seen]
-            if not rows:
-                continue
-            rates = await self._settled_rates(iid, int(rows[0]["timestamp"]) - 8 * 3600_000)
-            for r in rows:
-                pay = self._payment(iid, r, rates)
-                self.funding_seen.add((iid, pay.ts_ns))
-                out.append(pay)
-        return out
+        """Funding this run's perpetuals were paid or charged and not booked yet, from the venue's records."""
+        return await read_funding(self, since_ns)
 
     async def poll_funding(self) -> int:
         """New funding payments, booked as events (the live run's loop calls this every minute)."""
@@ -438,7 +369,7 @@ class CcxtGateway:
         """One trade stream per market type the venue keeps apart: Binance's spot and USDⓈ-M user streams."""
         if self.venue != "binance":
             return [{}]
-        kinds = {self.instruments[i].kind for i in self._history_instruments()}
+        kinds = {self.instruments[i].kind for i in self.history_instruments()}
         out = [{"type": "spot"}] if InstrumentKind.SPOT in kinds else []
         return out + ([{"type": "future"}] if kinds - {InstrumentKind.SPOT} else [])
 
@@ -570,55 +501,19 @@ class CcxtGateway:
     def _cid_params(self, cid: str) -> dict[str, Any]:
         return {"clientOrderId": cid}
 
-    def _history_instruments(self) -> set[str]:
-        """The instruments whose records belong to this run: those it trades and those it placed orders on."""
-        placed = {o.instrument_id for o in self._orders.values() if o.instrument_id in self.symbols}
-        return (self.traded & set(self.symbols)) | placed
-
-    async def _settled_rates(self, instrument_id: str, since_ms: int) -> dict[int, tuple[Decimal, Decimal]]:
-        """Settlement ms -> (rate, mark) from the venue's funding-rate history (mark where the venue states it)."""
-        rows = await self.call(
-            "fetch_funding_rate_history",
-            partial(self.ex.fetch_funding_rate_history, self.symbols[instrument_id], since_ms, 1000),
-        )
-        out = {}
-        for r in rows:
-            mark = (r.get("info") or {}).get("markPrice")
-            out[int(r["timestamp"])] = (Decimal(str(r["fundingRate"])), Decimal(str(mark or 0)))
-        return out
-
-    def _payment(self, iid: str, r: Mapping[str, Any], rates: Mapping[int, tuple[Decimal, Decimal]]) -> FundingPayment:
-        ts_ms = int(r["timestamp"])
-        amount = Decimal(str(r["amount"]))
-        # the settlement this payment belongs to: the settled rate stamped nearest to it (venues book a few ms late)
-        at = min(rates, key=lambda t: abs(t - ts_ms), default=None)
-        rate, mark = rates[at] if at is not None else (ZERO, ZERO)
-        qty = self.fills.position_at(iid, at if at is not None else ts_ms)
-        expected = -qty * mark * rate
-        if mark and abs(expected - amount) > max(Decimal("0.01"), abs(expected) * Decimal("0.001")):
-            self.counts["funding_mismatch"] += 1
-            log.error(
-                "venue.funding_mismatch",
-                venue=self.venue,
-                instrument=iid,
-                paid=str(amount),
-                expected=str(expected),
-                position=str(qty),
-                rate=str(rate),
-                mark=str(mark),
-            )
-        return FundingPayment(self.venue, iid, ts_ms * 1_000_000, rate, qty, mark, amount)
-
     def _find(self, client_order_id: str) -> Order | None:
         return next((o for o in self._orders.values() if o.client_order_id == client_order_id), None)
 
+    def tracked_orders(self) -> list[Order]:
+        return list(self._orders.values())
 
-def _trade_key(t: Mapping[str, Any]) -> tuple[str, str]:
-    return (str(t.get("symbol")), str(t.get("id")))
+    def tracked_order(self, venue_cid: str) -> Order | None:
+        return self._orders.get(venue_cid)
 
-
-def _row_key(r: Mapping[str, Any]) -> tuple[str, str, int]:
-    return (str(r.get("symbol")), str(r.get("id")), int(r.get("timestamp") or 0))
+    def history_instruments(self) -> set[str]:
+        """The instruments whose records belong to this run: those it trades and those it placed orders on."""
+        placed = {o.instrument_id for o in self._orders.values() if o.instrument_id in self.symbols}
+        return (self.traded & set(self.symbols)) | placed
 
 
 __all__ = ["VENUE_OPTIONS", "CcxtGateway", "configure", "market_to_instrument", "venue_client_id"]
