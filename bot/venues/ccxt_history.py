@@ -16,9 +16,9 @@ from functools import partial
 from typing import Any, Protocol
 
 from bot.clock import wall_ns
-from bot.domain import ZERO, Fill, FundingPayment, Instrument, InstrumentKind, Order
+from bot.domain import ZERO, Fill, FundingPayment, InstrumentKind, Order
 from bot.logs import get_logger
-from bot.venues.ccxt_fills import FillTracker
+from bot.venues.ccxt_fills import TradeSource
 
 log = get_logger(__name__)
 
@@ -78,19 +78,12 @@ def paging(venue: str, what: str) -> Paging:
     return PAGING.get((venue, what), DEFAULT_PAGING)
 
 
-class HistorySource(Protocol):
-    """What reading a venue's records needs of a venue client (``CcxtGateway`` is one)."""
+class HistorySource(TradeSource, Protocol):
+    """What reading a venue's records needs of a venue client, beyond following its fills (``CcxtGateway`` is one)."""
 
-    venue: str
-    ex: Any
-    instruments: dict[str, Instrument]
-    symbols: dict[str, str]
-    fills: FillTracker
     history_since_ms: int
     funding_seen: set[tuple[str, int]]
     counts: Counter[str]
-
-    async def call(self, what: str, fn: Callable[[], Awaitable[Any]]) -> Any: ...
 
     def history_instruments(self) -> set[str]: ...
 
