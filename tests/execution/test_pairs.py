@@ -110,3 +110,45 @@ def test_a_venue_rejecting_again_and_again_is_paused_by_the_governor() -> None:
     refused = [d for d in ex.audit.decisions if any(h.code is DenyCode.VENUE_UNHEALTHY for h in d.hits)]
     assert len(refused) == 4 and all(not d.orders for d in refused)  # ... the next four stopped at the door
     assert refused[0].hits[0].inputs["last_reason"] == "insufficient_funds"
+
+
+class _LateFills:
+    """A venue whose order-state answer comes before its trade records (a live venue: the FILLED reply, then the
+    trades a poll later)."""
+
+    venue = "binance"
+
+    def __init__(self) -> None:
+        self.events: list[object] = []
+
+    def drain_events(self) -> list[object]:
+        out, self.events = self.events, []
+        return out
+
+
+def test_an_order_the_venue_calls_filled_keeps_its_instrument_busy_until_its_fills_are_booked() -> None:
+    """Found live on the emulator: the hedge's FILLED answer arrived before its trade, the pair looked unhedged, and
+    S1 sold the spot leg — leaving the perp short open. The order now waits in ``awaiting_fills`` (its instrument
+    busy) until fills for what the venue reported are booked; a wait past its patience is an error, not a freeze."""
+    import dataclasses
+
+    from bot.domain import Fill, Liquidity, Order, OrderStatus, OrderType, OrderUpdate
+
+    ex = run(path([60_000.0] * 3, step=STEP), {}, rules())
+    venue = _LateFills()
+    ex.gateways = {"binance": venue}
+    order = Order("c-hedge", "i", "d", BTC_PERP, Side.SELL, Decimal("0.5"), OrderType.MARKET, Purpose.ENTRY, 0)
+    ex.orders[order.client_order_id] = order
+    ex.working[order.client_order_id] = order
+    venue.events = [OrderUpdate("binance", "c-hedge", OrderStatus.FILLED, Decimal("0.5"), 1)]
+    ex.absorb()
+    assert "c-hedge" not in ex.working and "c-hedge" in ex.awaiting_fills
+    fill = Fill(
+        "binance", "t1", "c-hedge", BTC_PERP, Side.SELL, Decimal("0.3"), Decimal(60_000), Decimal(0), Liquidity.TAKER, 2
+    )
+    venue.events = [fill]
+    ex.absorb()
+    assert "c-hedge" in ex.awaiting_fills  # 0.3 of 0.5 booked
+    venue.events = [dataclasses.replace(fill, trade_id="t2", qty=Decimal("0.2"))]
+    ex.absorb()
+    assert "c-hedge" not in ex.awaiting_fills and ex.ledger.qty(BTC_PERP) == Decimal("-0.5")
