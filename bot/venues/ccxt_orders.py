@@ -16,9 +16,11 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Any, Protocol
 
-from bot.domain import ZERO, Instrument, Order, OrderStatus, OrderUpdate, Purpose, VenueEvent
+from bot.clock import wall_ns
+from bot.domain import ZERO, Instrument, Order, OrderStatus, OrderType, OrderUpdate, Purpose, Side, VenueEvent
 from bot.errors import VenueError
 from bot.logs import get_logger
 from bot.retry import Backoff
@@ -156,9 +158,8 @@ async def _place(gw: OrderVenue, order: Order) -> None:
         return
 
 
-def _ref(order: Order) -> Any:
-    from decimal import Decimal
-
+def _ref(order: Order) -> Decimal | None:
+    """The mid the governor priced the order at (what a market order's notional is judged by)."""
     return Decimal(str(order.ref_mid)) if order.ref_mid else None
 
 
@@ -184,10 +185,6 @@ async def confirm(gw: OrderVenue, cid: str, symbol: str, grace_secs: float | Non
 
 
 def update_from(gw: OrderVenue, order: Order, r: Mapping[str, Any], reason: str = "") -> OrderUpdate:
-    from decimal import Decimal
-
-    from bot.clock import wall_ns
-
     inst = gw.instruments[order.instrument_id]
     filled = Decimal(str(r.get("filled") or 0)) * (inst.contract_size if inst.is_derivative else 1)  # base units
     status = STATUS.get(r.get("status") or "open", OrderStatus.ACCEPTED)
@@ -213,15 +210,11 @@ def accept(gw: OrderVenue, order: Order, r: Mapping[str, Any]) -> None:
 
 
 def reject(gw: OrderVenue, order: Order, code: str) -> None:
-    from bot.clock import wall_ns
-
     gw.push_events([OrderUpdate(gw.venue, order.client_order_id, OrderStatus.REJECTED, ZERO, wall_ns(), code)])
 
 
 def unconfirmed(gw: OrderVenue, order: Order, code: str) -> None:
     """The venue may or may not have the order: it is reported working and looked up again until it says."""
-    from bot.clock import wall_ns
-
     gw.unconfirmed[order.client_order_id] = (order, time.monotonic())
     gw.counts["unconfirmed"] += 1
     log.warning("venue.order_unconfirmed", venue=gw.venue, client_order_id=order.client_order_id, code=code)
@@ -247,10 +240,6 @@ async def resolve_unconfirmed(gw: OrderVenue, give_up_secs: float = 120.0) -> No
 def orphan_order(cid: str, instrument_id: str, r: Mapping[str, Any], inst: Any) -> Order:
     """An open order carrying this run's client id prefix that the store does not have (the process died between
     the venue's acceptance and the write): enough of an order to cancel it and book what it filled."""
-    from decimal import Decimal
-
-    from bot.domain import OrderType, Side
-
     size = inst.contract_size if inst.is_derivative else 1
     return Order(
         cid,
