@@ -299,6 +299,8 @@ async def assemble_live(
     venues: dict[str, Any] | None = None
     if live_orders:
         shadow = settings.mode == "shadow"
+        from bot.live_accounts import prepare_live_accounts
+
         initial_equity = await prepare_live_accounts(settings, rules, gateways, instruments, persistence, not shadow)
         venues = dict(gateways)
         if shadow:  # the real account read, nothing sent
@@ -315,41 +317,6 @@ async def assemble_live(
         market_gateways=gateways,
         initial_equity=initial_equity,
     )
-
-
-async def prepare_live_accounts(
-    settings: Settings,
-    rules: RulesConfig,
-    gateways: Mapping[str, Any],
-    instruments: Mapping[str, Instrument],
-    persistence: Persistence | None,
-    apply: bool = True,
-) -> Decimal:
-    """Each live account checked and set up before the first order (``bot/venues/ccxt_setup.py``): one-way position
-    mode, no withdrawal permission, margin mode and leverage, funds. Returns the run's opening equity: the venues'
-    balances when the run began (recorded with the run, so a resumed run keeps its first figure)."""
-    import math
-
-    from bot.venues.ccxt_markets import venue_client_prefix
-    from bot.venues.ccxt_setup import prepare_account
-
-    prefix = f"r{persistence.run_id}-" if persistence is not None else ""
-    equity = Decimal(0)
-    for venue, gw in gateways.items():
-        ours = sorted(i for i, inst in instruments.items() if inst.venue == venue)
-        gw.traded = set(ours)
-        gw.client_prefix = venue_client_prefix(prefix, venue) if prefix else ""
-        perps = [i for i in ours if instruments[i].kind is InstrumentKind.PERP]
-        margin_modes = dict(settings.paper.margin_modes) | {venue: settings.paper.margin_mode}
-        report = await prepare_account(gw, perps, max(1, math.ceil(rules.g1.cap)), margin_modes, apply=apply)
-        equity += Decimal(str(report.equity or 0))
-    if persistence is None:
-        return equity
-    opening = await persistence.store.opening(persistence.run_id)
-    if "equity" in opening:
-        return Decimal(opening["equity"])
-    await persistence.store.record_opening(persistence.run_id, {"equity": str(equity)})
-    return equity
 
 
 async def build_live_bot(
@@ -400,20 +367,3 @@ async def recover_bot(bot: Bot) -> None:
     p = bot.persistence
     assert p is not None
     bot.recovery = await recover(p.store, p.run_id, bot.executor, p.cursor_ns)
-
-
-async def final_read(bot: Bot) -> None:
-    """A live run's last read of the venues before its books close (shutdown): fills and funding booked since the
-    last poll, so the ledger ends where the venues' own records do. A venue that does not answer is logged; its
-    records are read by the next start's reconciliation."""
-    from bot.errors import VenueError
-    from bot.logs import get_logger
-    from bot.venues.ccxt_fills import poll_fills
-
-    for venue, gw in bot.market_gateways.items():
-        try:
-            await poll_fills(gw)
-            await gw.poll_funding()
-        except VenueError as exc:
-            get_logger(__name__).warning("live.final_read_failed", venue=venue, code=exc.code)
-    bot.executor.absorb()

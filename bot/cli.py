@@ -67,8 +67,9 @@ def _run_live(
     logs.configure(settings.log.level, settings.log.format, secrets_of(settings))
 
     async def go() -> None:
-        from bot.assembly import build_live_bot, final_read, recover_bot
+        from bot.assembly import build_live_bot, recover_bot
         from bot.errors import SandboxUnavailable
+        from bot.live_accounts import final_read
         from bot.session import RunSession
 
         async with RunSession(settings) as session:  # signal handlers first: a SIGTERM now stops cleanly
@@ -113,7 +114,7 @@ def _run_live(
             if settings.execution.cancel_on_shutdown:
                 await bot.executor.cancel_all()
             if live_orders and settings.mode == "live":  # the venues' last word before the books close
-                await final_read(bot)
+                await final_read(bot.executor, bot.market_gateways)
             if persistence is not None:  # what the shutdown produced reaches the store; the run resumes next start
                 await bot.executor.commit(None)
                 await persistence.recorder.flush()
