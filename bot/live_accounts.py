@@ -54,12 +54,10 @@ async def final_read(executor: Executor, market_gateways: Mapping[str, Any]) -> 
     records are read by the next start's reconciliation."""
     from bot.errors import VenueError
     from bot.logs import get_logger
-    from bot.venues.ccxt_fills import poll_fills
 
     for venue, gw in market_gateways.items():
         try:
-            await poll_fills(gw)
-            await gw.poll_funding()
+            await gw.poll_funding()  # the fills first, then the funding payments
         except VenueError as exc:
             get_logger(__name__).warning("live.final_read_failed", venue=venue, code=exc.code)
     executor.absorb()
