@@ -63,7 +63,7 @@ async def run_replay(
             print(f"carrybot: run {persistence.run_key} {verb} (store {url})", flush=True)
         observer = RunObserver()
         tick = _progress(bot, observer, progress)
-        await session.start_telemetry(ops=persist)
+        await session.start_telemetry(ops=paced)  # a paper trader is watched, with a store or without
         t0 = time.perf_counter()
         try:
             await bot.executor.run(tick)
