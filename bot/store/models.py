@@ -49,7 +49,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if value is None:
             return None
         if dialect.name == "sqlite":
-            return str(Decimal(value))
+            return str(value) if type(value) is Decimal else str(Decimal(value))
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:

@@ -15,6 +15,7 @@ written ahead); risk-reducing orders still go out and their records wait in the 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -27,10 +28,11 @@ from bot.decisions import Decision, LadderEvent, RuleHit, StateTransition, Trans
 from bot.domain import BorrowCharge, Fill, FundingPayment, Order, OrderUpdate, TransferUpdate, to_decimal
 from bot.events import DecisionMade, Event, TransferDecided
 from bot.logs import get_logger
-from bot.store.repository import Store, TickRecords
+from bot.store.repository import OrderBatch, Store, TickBatch, TickRecords
 
 log = get_logger(__name__)
 _OUTAGE = (SQLAlchemyError, OSError, ConnectionError, TimeoutError)
+_PER_TRANSACTION = 64  # backlog items written in one transaction (a store back from an outage catches up in few)
 
 
 def order_row(run_id: int, venue: str, o: Order) -> dict[str, Any]:
@@ -190,7 +192,7 @@ class Recorder:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self._backlog: deque[tuple[str, Any]] = deque()  # ("orders", rows) | ("tick", (TickRecords, now_ns))
+        self._backlog: deque[OrderBatch | TickBatch] = deque()  # what the store has yet to take, in order
         # called before anything is written: the paper venues journal what they did first, so the store never holds
         # a fill or payment its venue could forget
         self.before_write: list[Callable[[], None]] = []
@@ -212,13 +214,10 @@ class Recorder:
         rows = [order_row(self.run_id, venue_of[o.instrument_id], o) for o in orders]
         async with self._lock:
             self._barrier()
-            self._seal()  # ticks closed before these orders are written first
-            if self._backlog:
-                await self._drain()
-            if self._backlog or not await self._try(self.store.write_orders(rows)):
-                self._backlog.append(("orders", rows))
-                return False
-            return True
+            self._seal()  # ticks closed before these orders are written first (in the same transaction)
+            self._backlog.append(OrderBatch(rows))
+            await self._drain()
+            return not self._backlog
 
     def handle(self, event: Event) -> None:
         """A sink on the event bus: what the store keeps goes into this tick's records."""
@@ -348,7 +347,7 @@ class Recorder:
 
     def _seal(self) -> None:
         if self._group is not None:
-            self._backlog.append(("tick", (self._group, self._group_now_ns, self._group_ticks)))
+            self._backlog.append(TickBatch(self._group, self._group_now_ns, self._group_ticks))
             self._group, self._group_ticks = None, 0
         if self._timer is not None:
             self._timer.cancel()
@@ -364,19 +363,18 @@ class Recorder:
         self._timer_task = asyncio.get_running_loop().create_task(self.flush())
 
     async def _drain(self) -> None:
+        """Write the backlog in order, up to ``_PER_TRANSACTION`` items a transaction (pending ticks and the orders
+        after them in one commit); stops at the first failure, leaving that transaction's items in place."""
         while self._backlog:
-            kind, payload = self._backlog[0]
-            if kind == "orders":
-                op = self.store.write_orders(payload)
-            else:
-                op = self.store.commit_tick(self.run_id, payload[0], payload[1])
-            if not await self._try(op):
+            batch = list(itertools.islice(self._backlog, _PER_TRANSACTION))
+            if not await self._try(self.store.write_in_order(self.run_id, batch)):
                 return
-            self._backlog.popleft()
-            if kind == "tick":
-                self._last_commit = time.monotonic()
-                self.commits += 1
-                self.ticks_committed += payload[2]
+            for item in batch:
+                self._backlog.popleft()
+                if isinstance(item, TickBatch):
+                    self._last_commit = time.monotonic()
+                    self.commits += 1
+                    self.ticks_committed += item.ticks
 
     async def _try(self, op: Any) -> bool:
         try:
