@@ -10,41 +10,46 @@ from decimal import Decimal
 
 import ccxt.async_support as ccxt_async
 
-from bot.venues.ccxt_gateway import VENUE_OPTIONS, CcxtGateway
+from bot.venues.ccxt_gateway import VENUE_OPTIONS, CcxtGateway, configure
 from bot.venues.fees import PERP_FEES
 from tests.emulator.binance import BinanceDialect, binance_account
-from tests.emulator.server import Emulator
+from tests.emulator.bybit import BybitDialect, bybit_account
+from tests.emulator.server import Dialect, Emulator
 from tests.emulator.venue import Account
 from tests.venues.loopback import redirect
 
 KEY, SECRET = "emu-binance-key-4d1e", "emu-binance-secret-b07c55"
 SPOT_ID, PERP_ID = "binance:BTC/USDT", "binance:BTC/USDT:USDT"
+BYBIT_SPOT_ID, BYBIT_PERP_ID = "bybit:BTC/USDT", "bybit:BTC/USDT:USDT"
 
 
 @dataclass
 class Venue:
     emu: Emulator
     acct: Account
-    dialect: BinanceDialect
+    dialect: Dialect
     gateways: list[CcxtGateway] = field(default_factory=list)
 
     async def gateway(self, grace_secs: float = 1.0, max_retries: int = 2, timeout_ms: int = 800) -> CcxtGateway:
-        """A fresh, loaded gateway on this venue: ccxt's own binance client, nothing remembered from another."""
-        ex = ccxt_async.binance(
-            {
-                "apiKey": KEY,
-                "secret": SECRET,
-                "enableRateLimit": False,
-                "timeout": timeout_ms,
-                "options": VENUE_OPTIONS["binance"],
-            }
+        """A fresh, loaded gateway on this venue: ccxt's own client for it, nothing remembered from another."""
+        name = self.dialect.venue
+        ex = configure(
+            getattr(ccxt_async, name)(
+                {
+                    "apiKey": KEY,
+                    "secret": SECRET,
+                    "enableRateLimit": False,
+                    "timeout": timeout_ms,
+                    "options": dict(VENUE_OPTIONS[name]),
+                }
+            )
         )
         redirect(ex, self.emu.url)
-        gw = CcxtGateway("binance", ex, PERP_FEES["binance"], max_retries=max_retries, backoff_secs=0.01)
+        gw = CcxtGateway(name, ex, PERP_FEES[name], max_retries=max_retries, backoff_secs=0.01)
         gw.lookup_grace_secs = grace_secs
         self.gateways.append(gw)
         await gw.load()
-        gw.traded = {SPOT_ID, PERP_ID}
+        gw.traded = {f"{name}:BTC/USDT", f"{name}:BTC/USDT:USDT"}
         return gw
 
 
@@ -57,6 +62,26 @@ async def binance_venue(spot_px: str = "60000", perp_px: str = "60030", **wallet
     acct.set_price("linear", "ETHUSDT", Decimal("3000"))
     acct.set_price("spot", "ETHUSDT", Decimal("3000"))
     dialect = BinanceDialect(acct, KEY, SECRET)
+    emu = Emulator()
+    emu.add(dialect)
+    await emu.start()
+    venue = Venue(emu, acct, dialect)
+    try:
+        yield venue
+    finally:
+        for gw in venue.gateways:
+            await gw.close()
+        await emu.stop()
+
+
+@asynccontextmanager
+async def bybit_venue(spot_px: str = "60000", perp_px: str = "60030", usdt: str = "200000") -> AsyncIterator[Venue]:
+    """An emulated Bybit Unified Trading Account with BTC and ETH priced, served until the block ends."""
+    acct = bybit_account(usdt)
+    for market, px in (("spot", spot_px), ("linear", perp_px)):
+        acct.set_price(market, "BTCUSDT", Decimal(px))  # type: ignore[arg-type]
+        acct.set_price(market, "ETHUSDT", Decimal("3000"))  # type: ignore[arg-type]
+    dialect = BybitDialect(acct, KEY, SECRET)
     emu = Emulator()
     emu.add(dialect)
     await emu.start()

@@ -105,7 +105,7 @@ class Emulator:
     def _reject(self, dialect: Dialect, exc: VenueReject) -> web.Response:
         shape = getattr(dialect, "reject_body", None)
         body = shape(exc) if shape else {"code": exc.code, "msg": exc.msg}
-        return web.json_response(body, status=exc.status)
+        return web.json_response(body, status=getattr(dialect, "reject_status", None) or exc.status)
 
     async def _control(self, path: str, req: web.Request) -> web.Response:
         q = dict(req.query)

@@ -61,6 +61,7 @@ class EmuOrder:
     filled: Decimal = ZERO
     cum_quote: Decimal = ZERO
     updated_ms: int = 0
+    reject_reason: str = ""  # why the venue cancelled it on its own (Bybit: a post-only that would take)
 
     @property
     def open(self) -> bool:
@@ -127,7 +128,9 @@ class Faults:
 
 
 class Account:
-    """One account at one venue. ``wallets`` maps a wallet name ("spot", "futures", "unified") to asset balances."""
+    """One account at one venue. ``wallets`` maps a wallet name ("spot", "futures", "unified") to asset balances;
+    ``wallet_of`` names the wallet each market trades from (Binance: spot and futures apart; a unified account, Bybit's
+    or OKX's, trades both from one, where a spot buy spends the margin perpetuals need too)."""
 
     def __init__(
         self,
@@ -138,9 +141,11 @@ class Account:
         spot_taker_fee: Decimal = Decimal("0.001"),
         spot_maker_fee: Decimal = Decimal("0.001"),
         clock_ms: int | None = None,
+        wallet_of: dict[Market, str] | None = None,
     ) -> None:
         self.rules = rules
         self.wallets = wallets
+        self.wallet_of: dict[Market, str] = wallet_of or {"spot": "spot", "linear": "futures"}
         self.taker_fee, self.maker_fee = taker_fee, maker_fee
         self.spot_taker_fee, self.spot_maker_fee = spot_taker_fee, spot_maker_fee
         self._clock_ms = clock_ms  # None: wall time
@@ -254,6 +259,17 @@ class Account:
             self._execute(o, ask if side == "buy" else bid, maker=False)
         return o
 
+    def accept_cancelled(
+        self, market: Market, symbol: str, side: str, qty: Decimal, price: Decimal | None, client_id: str, reason: str
+    ) -> EmuOrder:
+        """An order the venue takes and cancels at once (its record exists; nothing filled): Bybit's answer to a
+        post-only order that would take."""
+        now = self.now_ms()
+        o = EmuOrder(next(self._ids), client_id, market, symbol, side, "limit", qty, price, True, False, "BOTH", now)
+        o.status, o.updated_ms, o.reject_reason = "canceled", now, reason
+        self.orders.append(o)
+        return o
+
     def cancel(self, symbol: str, client_id: str | None = None, order_id: int | None = None) -> EmuOrder:
         o = self.find(symbol, client_id, order_id, visible_only=False)
         if o is None or not o.open:
@@ -285,7 +301,7 @@ class Account:
         ]
 
     # --- funding --------------------------------------------------------------------------------------------------
-    def settle_funding(self, symbol: str, rate: Decimal, wallet: str = "futures") -> list[Income]:
+    def settle_funding(self, symbol: str, rate: Decimal) -> list[Income]:
         """A funding settlement on the perpetual ``symbol`` at ``rate``: longs pay shorts when it is positive, on
         position × contract size × mark; each position gets an income record."""
         rules = self.rules[("linear", symbol)]
@@ -295,7 +311,7 @@ class Account:
             if sym != symbol or pos.qty == 0:
                 continue
             amount = (-pos.qty * rules.contract_size * mark * rate).quantize(Decimal("0.00000001"))
-            self._credit(wallet, rules.quote, amount)
+            self._credit(self.wallet_of["linear"], rules.quote, amount)
             inc = Income(
                 next(self._tran_ids), symbol, "FUNDING_FEE", amount, rules.quote, self.now_ms(), rate, pos.qty, mark
             )
@@ -334,8 +350,8 @@ class Account:
                 total += (o.qty - o.filled) * rules.contract_size * px / self.leverage.get(o.symbol, 20)
         return total
 
-    def futures_available(self, wallet: str = "futures", quote: str = "USDT") -> Decimal:
-        bal = self.wallets.get(wallet, {}).get(quote, ZERO)
+    def futures_available(self, quote: str = "USDT") -> Decimal:
+        bal = self.wallets.get(self.wallet_of["linear"], {}).get(quote, ZERO)
         upnl = sum((self.unrealized(s, side) for (s, side) in self.positions), ZERO)
         im = sum((self.initial_margin(s, side) for (s, side) in self.positions), ZERO)
         return bal + upnl - im - self.open_order_margin()
@@ -352,7 +368,7 @@ class Account:
         rules = self.rules[(o.market, o.symbol)]
         px = o.price if o.price is not None and o.type == "limit" else mark
         if o.market == "spot":
-            spot = self.wallets.get("spot", {})
+            spot = self.wallets.get(self.wallet_of["spot"], {})
             locked_quote = sum(
                 (
                     (x.qty - x.filled) * (x.price or ZERO)
@@ -369,7 +385,10 @@ class Account:
                 ),
                 ZERO,
             )
-            if o.side == "buy" and spot.get(rules.quote, ZERO) - locked_quote < o.qty * px * (1 + self.spot_taker_fee):
+            cash = spot.get(rules.quote, ZERO)
+            if self.wallet_of["spot"] == self.wallet_of["linear"]:  # unified: what perpetuals' margin leaves free
+                cash = min(cash, self.futures_available(rules.quote))
+            if o.side == "buy" and cash - locked_quote < o.qty * px * (1 + self.spot_taker_fee):
                 raise VenueReject(-2010, "Account has insufficient balance for requested action.")
             if o.side == "sell" and spot.get(rules.base, ZERO) - locked_base < o.qty:
                 raise VenueReject(-2010, "Account has insufficient balance for requested action.")
@@ -404,17 +423,17 @@ class Account:
             rate = self.spot_maker_fee if maker else self.spot_taker_fee
             if o.side == "buy":  # the fee is taken from what is received: the base asset (Binance, no BNB)
                 fee, fee_asset = (qty * rate).quantize(Decimal("0.00000001")), rules.base
-                self._credit("spot", rules.quote, -notional)
-                self._credit("spot", rules.base, qty - fee)
+                self._credit(self.wallet_of["spot"], rules.quote, -notional)
+                self._credit(self.wallet_of["spot"], rules.base, qty - fee)
             else:
                 fee, fee_asset = (notional * rate).quantize(Decimal("0.00000001")), rules.quote
-                self._credit("spot", rules.base, -qty)
-                self._credit("spot", rules.quote, notional - fee)
+                self._credit(self.wallet_of["spot"], rules.base, -qty)
+                self._credit(self.wallet_of["spot"], rules.quote, notional - fee)
         else:
             rate = self.maker_fee if maker else self.taker_fee
             fee, fee_asset = (notional * rate).quantize(Decimal("0.00000001")), rules.quote
             realized = self._move_position(o, qty, price)
-            self._credit("futures", rules.quote, realized - fee)
+            self._credit(self.wallet_of["linear"], rules.quote, realized - fee)
             self.income.append(Income(next(self._tran_ids), o.symbol, "COMMISSION", -fee, fee_asset, now))
             if realized:
                 self.income.append(Income(next(self._tran_ids), o.symbol, "REALIZED_PNL", realized, fee_asset, now))
