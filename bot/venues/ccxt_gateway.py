@@ -485,8 +485,10 @@ class CcxtGateway:
         """Find an order by client id (after a timeout or an unreadable answer); None when the venue has none."""
         self.lookups += 1
         try:
-            if self.venue == "bybit":  # by orderLinkId among open, then recent closed orders
-                for call in ("fetch_open_orders", "fetch_closed_orders"):
+            if self.venue == "bybit":  # by orderLinkId among open orders, then closed ones of every end state (ccxt's
+                # fetch_closed_orders asks for filled ones only: an order Bybit cancelled itself, a post-only that
+                # would have taken, read as never seen)
+                for call in ("fetch_open_orders", "fetch_canceled_and_closed_orders"):
                     rows = await self.call(
                         call, partial(getattr(self.ex, call), symbol, None, None, {"orderLinkId": cid})
                     )

@@ -31,6 +31,7 @@ class Paging:
 
     window_ms: int
     limit: int
+    newest_first: bool = False  # a full page holds a window's newest rows (Bybit, OKX): the next page is older
 
 
 # (venue, what) -> paging; "trades_spot", "trades_swap", "orders_spot", "orders_swap", "funding"
@@ -40,12 +41,14 @@ PAGING: dict[tuple[str, str], Paging] = {
     ("binance", "funding"): Paging(7 * DAY_MS, 1000),
     ("binance", "orders_spot"): Paging(DAY_MS, 1000),
     ("binance", "orders_swap"): Paging(7 * DAY_MS, 1000),
-    ("bybit", "trades_spot"): Paging(7 * DAY_MS, 100),
-    ("bybit", "trades_swap"): Paging(7 * DAY_MS, 100),
-    ("bybit", "funding"): Paging(7 * DAY_MS, 100),
-    ("okx", "trades_spot"): Paging(7 * DAY_MS, 100),
-    ("okx", "trades_swap"): Paging(7 * DAY_MS, 100),
-    ("okx", "funding"): Paging(7 * DAY_MS, 100),
+    ("bybit", "trades_spot"): Paging(7 * DAY_MS, 100, newest_first=True),
+    ("bybit", "trades_swap"): Paging(7 * DAY_MS, 100, newest_first=True),
+    ("bybit", "funding"): Paging(7 * DAY_MS, 100, newest_first=True),
+    ("bybit", "orders_spot"): Paging(7 * DAY_MS, 50, newest_first=True),
+    ("bybit", "orders_swap"): Paging(7 * DAY_MS, 50, newest_first=True),
+    ("okx", "trades_spot"): Paging(7 * DAY_MS, 100, newest_first=True),
+    ("okx", "trades_swap"): Paging(7 * DAY_MS, 100, newest_first=True),
+    ("okx", "funding"): Paging(7 * DAY_MS, 100, newest_first=True),
 }
 DEFAULT_PAGING = Paging(DAY_MS, 100)
 
@@ -55,21 +58,29 @@ Fetch = Callable[[int, int, int], Awaitable[list[Mapping[str, Any]]]]  # (start 
 async def read_all(
     fetch: Fetch, since_ms: int, now_ms: int, paging: Paging, key: Callable[[Mapping[str, Any]], Hashable]
 ) -> list[Mapping[str, Any]]:
-    """Every row from ``since_ms`` to ``now_ms``, oldest first, each once (by ``key``)."""
+    """Every row from ``since_ms`` to ``now_ms``, oldest first, each once (by ``key``). A full page is followed by
+    the rest of its window: after its newest row where the venue answers oldest first, before its oldest row where
+    it answers newest first (rows at that same millisecond are read again and dropped by key)."""
     out: list[Mapping[str, Any]] = []
     seen: set[Hashable] = set()
-    start = since_ms
-    while start <= now_ms:
-        end = min(start + paging.window_ms - 1, now_ms)
-        rows = await fetch(start, end, paging.limit)
-        new = [r for r in rows if key(r) not in seen]
-        for r in new:
-            seen.add(key(r))
-            out.append(r)
-        if len(rows) >= paging.limit and new:  # a full page: more may follow inside this window
-            start = max(int(r.get("timestamp") or start) for r in rows)
-            continue
-        start = end + 1
+    window_start = since_ms
+    while window_start <= now_ms:
+        window_end = min(window_start + paging.window_ms - 1, now_ms)
+        start, end = window_start, window_end
+        while True:
+            rows = await fetch(start, end, paging.limit)
+            new = [r for r in rows if key(r) not in seen]
+            for r in new:
+                seen.add(key(r))
+                out.append(r)
+            if len(rows) < paging.limit or not new:
+                break
+            stamps = [int(r.get("timestamp") or start) for r in rows]  # a full page: more may follow in the window
+            if paging.newest_first:
+                end = min(stamps)
+            else:
+                start = max(stamps)
+        window_start = window_end + 1
     out.sort(key=lambda r: int(r.get("timestamp") or 0))
     return out
 
@@ -160,7 +171,8 @@ async def read_funding(gw: HistorySource, since_ns: int = 0) -> list[FundingPaym
         rows = [r for r in rows if (iid, int(r["timestamp"]) * 1_000_000) not in gw.funding_seen]
         if not rows:
             continue
-        rates = await settled_rates(gw, iid, int(rows[0]["timestamp"]) - 8 * 3600_000)
+        stated = all(settlement_stated(gw.venue, r)[1] is not None for r in rows)
+        rates = {} if stated else await settled_rates(gw, iid, int(rows[0]["timestamp"]) - 8 * 3600_000)
         for r in rows:
             pay = payment(gw, iid, r, rates)
             gw.funding_seen.add((iid, pay.ts_ns))
@@ -181,14 +193,26 @@ async def settled_rates(gw: HistorySource, instrument_id: str, since_ms: int) ->
     return out
 
 
+def settlement_stated(venue: str, r: Mapping[str, Any]) -> tuple[Decimal, tuple[Decimal, Decimal] | None]:
+    """A funding record as the account received it (positive: received), with the settlement's rate and mark where
+    the record states them. Bybit's record is an execution of type Funding whose ``execFee`` is what the position
+    *paid* (negative when it received) — ccxt passes that fee on as the amount — with the settled rate in
+    ``feeRate`` and the mark in ``execPrice``. Binance's and OKX's amounts are already what the account received."""
+    info = r.get("info") or {}
+    if venue == "bybit" and info.get("execType") == "Funding":
+        return -Decimal(str(info["execFee"])), (Decimal(str(info["feeRate"])), Decimal(str(info["execPrice"])))
+    return Decimal(str(r["amount"])), None
+
+
 def payment(
     gw: HistorySource, iid: str, r: Mapping[str, Any], rates: Mapping[int, tuple[Decimal, Decimal]]
 ) -> FundingPayment:
     ts_ms = int(r["timestamp"])
-    amount = Decimal(str(r["amount"]))
-    # the settlement this payment belongs to: the settled rate stamped nearest to it (venues book a few ms late)
-    at = min(rates, key=lambda t: abs(t - ts_ms), default=None)
-    rate, mark = rates[at] if at is not None else (ZERO, ZERO)
+    amount, own = settlement_stated(gw.venue, r)
+    # the settlement this payment belongs to: its own rate and mark where the record states them, else the settled
+    # rate stamped nearest to it (venues book a few ms late)
+    at = ts_ms if own is not None else min(rates, key=lambda t: abs(t - ts_ms), default=None)
+    rate, mark = own if own is not None else rates[at] if at is not None else (ZERO, ZERO)
     qty = gw.fills.position_at(iid, at if at is not None else ts_ms)
     expected = -qty * mark * rate
     if mark and abs(expected - amount) > max(Decimal("0.01"), abs(expected) * Decimal("0.001")):
