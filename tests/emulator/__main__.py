@@ -1,10 +1,12 @@
 """Run the venue emulator as its own process: ``python -m tests.emulator --port 8765``.
 
-A living Binance account (spot + USDⓈ-M) on loopback: prices walk (seeded), the perpetual settles funding every
-``--funding-every`` seconds at ``--rate`` (income records, wallet credits, the next settlement time on
-``premiumIndex``), and the control API (``/_emu/price``, ``/_emu/rate``, ``/_emu/fund``, ``/_emu/fault``,
-``/_emu/state``) lets a test or a person drive it. Prints ``emulator: <url>`` once it listens; point the bot at it with
-``CARRYBOT_EXCHANGES__BINANCE__API_URL=<url>`` and the keys given here. Nothing here reaches a real venue."""
+A living Binance account (spot + USDⓈ-M) and a Bybit Unified Trading Account on loopback: one BTC price walks
+(seeded) and both venues quote it, each perpetual settles funding every ``--funding-every`` seconds at its rate
+(``--rate``; income records, wallet credits, the next settlement time on ``premiumIndex`` / the ticker), and the
+control API (``/_emu/price``, ``/_emu/rate``, ``/_emu/fund``, ``/_emu/fault``, ``/_emu/state``, each with
+``venue=binance|bybit``) lets a test or a person drive them. Prints ``emulator: <url>`` once it listens; point the bot
+at it with ``CARRYBOT_EXCHANGES__BINANCE__API_URL=<url>`` and ``CARRYBOT_EXCHANGES__BYBIT__API_URL=<url>`` and the keys
+given here. Nothing here reaches a real venue."""
 
 from __future__ import annotations
 
@@ -15,28 +17,35 @@ import signal
 from decimal import Decimal
 
 from tests.emulator.binance import BinanceDialect, binance_account
+from tests.emulator.bybit import BybitDialect, bybit_account
 from tests.emulator.server import Emulator
 
 
 async def main(args: argparse.Namespace) -> None:
-    acct = binance_account(args.spot_usdt, args.futures_usdt)
-    acct.half_spread = Decimal(args.half_spread)
     key, secret = args.keys.split(":", 1)
-    dialect = BinanceDialect(acct, key, secret)
+    binance = BinanceDialect(binance_account(args.spot_usdt, args.futures_usdt), key, secret)
+    bybit = BybitDialect(bybit_account(args.bybit_usdt), key, secret)
+    dialects: list[BinanceDialect | BybitDialect] = [binance, bybit]
     emu = Emulator()
-    emu.add(dialect)
+    for d in dialects:
+        d.acct.half_spread = Decimal(args.half_spread)
+        emu.add(d)
     rng = random.Random(args.seed)
     price = Decimal(args.price)
     basis = Decimal(args.basis)
 
     def quote(px: Decimal) -> None:
-        acct.set_price("spot", "BTCUSDT", px.quantize(Decimal("0.01")))
-        acct.set_price("linear", "BTCUSDT", (px * (1 + basis)).quantize(Decimal("0.1")))
+        for d in dialects:
+            spot_tick = d.acct.rules[("spot", "BTCUSDT")].price_tick
+            perp_tick = d.acct.rules[("linear", "BTCUSDT")].price_tick
+            d.acct.set_price("spot", "BTCUSDT", (px / spot_tick).to_integral_value() * spot_tick)
+            d.acct.set_price("linear", "BTCUSDT", (px * (1 + basis) / perp_tick).to_integral_value() * perp_tick)
 
     quote(price)
-    dialect.funding_rate["BTCUSDT"] = Decimal(args.rate)
     every_ms = int(args.funding_every * 1000)
-    dialect.next_funding_ms["BTCUSDT"] = acct.now_ms() + every_ms
+    for d in dialects:
+        d.funding_rate["BTCUSDT"] = Decimal(args.rate)
+        d.next_funding_ms["BTCUSDT"] = d.acct.now_ms() + every_ms
     await emu.start(args.port)
     print(f"emulator: {emu.url}", flush=True)
     stop = asyncio.Event()
@@ -47,11 +56,12 @@ async def main(args: argparse.Namespace) -> None:
         while not stop.is_set():
             step = Decimal(str(rng.gauss(0.0, args.vol_per_step)))
             price = max(Decimal(1), price * (1 + step))
-            if not dialect.frozen:
+            if not any(d.frozen for d in dialects):  # a freeze on either venue stops the one walk
                 quote(price)
-            if acct.now_ms() >= dialect.next_funding_ms["BTCUSDT"]:
-                acct.settle_funding("BTCUSDT", dialect.funding_rate["BTCUSDT"])
-                dialect.next_funding_ms["BTCUSDT"] += every_ms
+            for d in dialects:
+                if d.acct.now_ms() >= d.next_funding_ms["BTCUSDT"]:
+                    d.acct.settle_funding("BTCUSDT", d.funding_rate["BTCUSDT"])
+                    d.next_funding_ms["BTCUSDT"] += every_ms
             try:
                 await asyncio.wait_for(stop.wait(), args.step_secs)
             except TimeoutError:
@@ -66,6 +76,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keys", default="emu-key:emu-secret", help="API key:secret the venue accepts")
     p.add_argument("--spot-usdt", default="100000")
     p.add_argument("--futures-usdt", default="100000")
+    p.add_argument("--bybit-usdt", default="200000", help="USDT in the Bybit unified account")
     p.add_argument("--price", default="60000", help="BTC spot price to start from")
     p.add_argument("--basis", default="0.0005", help="perp over spot, as a fraction")
     p.add_argument("--rate", default="0.0003", help="funding rate per settlement")

@@ -168,7 +168,9 @@ class BybitDialect:
         cat = q.get("category", "spot")
         if q.get("status") == "PreLaunch":
             return self._ok({"category": cat, "list": [], "nextPageCursor": ""})
-        return json.loads((FIXTURES / f"http_get_instruments_{cat}.json").read_text())
+        body = json.loads((FIXTURES / f"http_get_instruments_{cat}.json").read_text())
+        body["result"] |= {"category": cat, "nextPageCursor": ""}  # Bybit names the category (the recording had not)
+        return body
 
     def tickers(self, q: dict[str, str]) -> Any:
         market = self._market(q)

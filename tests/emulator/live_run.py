@@ -21,7 +21,6 @@ from bot.domain import Fill, FundingPayment, Liquidity, Side
 from bot.ledger import Ledger
 
 REPO = Path(__file__).parents[2]
-SPOT_ID, PERP_ID = "binance:BTC/USDT", "binance:BTC/USDT:USDT"
 KEY, SECRET = "e2e-key-51f0", "e2e-secret-9c2d77"
 T = TypeVar("T")
 
@@ -73,46 +72,54 @@ class EmulatorProcess:
         assert line.startswith("emulator: "), line
         self.url = line.split()[1]
 
-    def ask(self, what: str, **q: str) -> dict[str, Any]:
-        query = "&".join(f"{k}={v}" for k, v in ({"venue": "binance"} | q).items())
+    def ask(self, what: str, venue: str = "binance", **q: str) -> dict[str, Any]:
+        query = "&".join(f"{k}={v}" for k, v in ({"venue": venue} | q).items())
         with urllib.request.urlopen(f"{self.url}/_emu/{what}?{query}", timeout=5) as r:
             return dict(json.load(r))
 
-    def state(self) -> dict[str, Any]:
-        return self.ask("state")
+    def state(self, venue: str = "binance") -> dict[str, Any]:
+        return self.ask("state", venue)
 
-    def fill_resting_bids(self) -> None:
+    def fill_resting_bids(self, venue: str = "binance") -> None:
         """The market trades through the bot's resting post-only spot bid (the walk paused, the price under it)."""
-        opened = [o for o in self.state()["orders"] if o["market"] == "spot" and o["status"] == "new" and o["price"]]
+        opened = [
+            o for o in self.state(venue)["orders"] if o["market"] == "spot" and o["status"] == "new" and o["price"]
+        ]
         if opened and opened[-1]["side"] == "buy":
-            self.ask("freeze", on="1")
-            self.ask("price", market="spot", symbol="BTCUSDT", price=str(Decimal(opened[-1]["price"]) - 20))
-            self.ask("freeze", on="0")
+            self.ask("freeze", venue, on="1")
+            self.ask("price", venue, market="spot", symbol="BTCUSDT", price=str(Decimal(opened[-1]["price"]) - 20))
+            self.ask("freeze", venue, on="0")
 
     def close(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
 
 
-def start_bot(tmp: Path, url: str, life: int) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")} | {
-        "CARRYBOT_MODE": "live",
-        "CARRYBOT_REPLAY__VENUES": '["binance"]',
-        "CARRYBOT_REPLAY__BASES": '["BTC"]',
-        "CARRYBOT_EXCHANGES__BINANCE__API_KEY": KEY,
-        "CARRYBOT_EXCHANGES__BINANCE__SECRET": SECRET,
-        "CARRYBOT_EXCHANGES__BINANCE__API_URL": url,
-        "CARRYBOT_DATA_DIR": str(tmp / "var"),
-        "CARRYBOT_TELEMETRY__PORT": "0",
-        "CARRYBOT_STRATEGY__ACTIVE": '["s1"]',
-        "CARRYBOT_STRATEGY__S1__FUNDING_LOOKBACK_PERIODS": "1",
-        "CARRYBOT_STRATEGY__S1__PERSISTENCE_PERIODS": "1",
-        "CARRYBOT_RULES_FILE": str(short_rules(tmp)),
-        "CARRYBOT_EXECUTION__LIVE_POLL_SECS": "0.5",
-        "CARRYBOT_EXECUTION__LIVE_FUNDING_POLL_SECS": "2",
-        "CARRYBOT_EXECUTION__ENTRY_TTL_SECS": "8",  # a resting addition to the carry gives way to its exit soon
-        "CARRYBOT_LOG__FORMAT": "json",
+def start_bot(tmp: Path, url: str, life: int, venues: tuple[str, ...] = ("binance",)) -> subprocess.Popen[str]:
+    keys = {
+        f"CARRYBOT_EXCHANGES__{v.upper()}__{name}": value
+        for v in venues
+        for name, value in (("API_KEY", KEY), ("SECRET", SECRET), ("API_URL", url))
     }
+    env = (
+        {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")}
+        | keys
+        | {
+            "CARRYBOT_MODE": "live",
+            "CARRYBOT_REPLAY__VENUES": json.dumps(list(venues)),
+            "CARRYBOT_REPLAY__BASES": '["BTC"]',
+            "CARRYBOT_DATA_DIR": str(tmp / "var"),
+            "CARRYBOT_TELEMETRY__PORT": "0",
+            "CARRYBOT_STRATEGY__ACTIVE": '["s1"]',
+            "CARRYBOT_STRATEGY__S1__FUNDING_LOOKBACK_PERIODS": "1",
+            "CARRYBOT_STRATEGY__S1__PERSISTENCE_PERIODS": "1",
+            "CARRYBOT_RULES_FILE": str(short_rules(tmp)),
+            "CARRYBOT_EXECUTION__LIVE_POLL_SECS": "0.5",
+            "CARRYBOT_EXECUTION__LIVE_FUNDING_POLL_SECS": "2",
+            "CARRYBOT_EXECUTION__ENTRY_TTL_SECS": "8",  # a resting addition to the carry gives way to its exit soon
+            "CARRYBOT_LOG__FORMAT": "json",
+        }
+    )
     return subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "run", "--feed", "live-poll"],
         cwd=tmp,
@@ -123,20 +130,23 @@ def start_bot(tmp: Path, url: str, life: int) -> subprocess.Popen[str]:
     )
 
 
-def close_and_stop(venue: EmulatorProcess, bot: subprocess.Popen[str], secs: float = 90) -> None:
-    """Funding turns: S1 closes both legs; then the bot is stopped with SIGTERM at frozen marks."""
-    venue.ask("rate", symbol="BTCUSDT", rate="-0.0005")
+def close_and_stop(
+    venue: EmulatorProcess, bot: subprocess.Popen[str], secs: float = 90, venues: tuple[str, ...] = ("binance",)
+) -> None:
+    """Funding turns: S1 closes both legs on every venue; then the bot is stopped with SIGTERM at frozen marks."""
+    for v in venues:
+        venue.ask("rate", v, symbol="BTCUSDT", rate="-0.0005")
     flat_since: list[float] = []
 
     def flat_for_a_while() -> bool:  # flat, and still flat once a settlement at the new rate has been seen
-        if venue.state()["positions"]:
+        if any(venue.state(v)["positions"] for v in venues):
             flat_since.clear()
             return False
         flat_since[:] = flat_since or [time.monotonic()]
         return time.monotonic() - flat_since[0] >= 5.0
 
     until("both legs closed for good", flat_for_a_while, secs)
-    venue.ask("freeze", on="1")  # the marks the books are compared at
+    venue.ask("freeze", on="1")  # the marks the books are compared at (one walk: every venue's)
     time.sleep(1.5)
     bot.send_signal(signal.SIGTERM)
     bot.wait(60)
@@ -153,7 +163,7 @@ def books(db: Path) -> tuple[Decimal, list[Fill], list[FundingPayment], dict[str
     }
     fills = [
         Fill(
-            "binance",
+            venue,
             tid,
             cid,
             iid,
@@ -165,47 +175,57 @@ def books(db: Path) -> tuple[Decimal, list[Fill], list[FundingPayment], dict[str
             ts,
             fee_qty=Decimal(fq),
         )
-        for tid, cid, iid, s, q, p, fee, liq, ts, fq in c.execute(
-            "select trade_id, client_order_id, instrument_id, side, qty, price, fee, liquidity, ts_ns, fee_qty "
+        for venue, tid, cid, iid, s, q, p, fee, liq, ts, fq in c.execute(
+            "select venue, trade_id, client_order_id, instrument_id, side, qty, price, fee, liquidity, ts_ns, fee_qty "
             "from fills order by ts_ns, id"
         )
     ]
     funding = [
-        FundingPayment("binance", iid, ts, Decimal(r), Decimal(q), Decimal(m), Decimal(a))
-        for iid, ts, r, q, m, a in c.execute(
-            "select instrument_id, ts_ns, rate, position_qty, mark, amount from funding_payments order by ts_ns"
+        FundingPayment(venue, iid, ts, Decimal(r), Decimal(q), Decimal(m), Decimal(a))
+        for venue, iid, ts, r, q, m, a in c.execute(
+            "select venue, instrument_id, ts_ns, rate, position_qty, mark, amount from funding_payments order by ts_ns"
         )
     ]
     c.close()
     return opening, fills, funding, refs
 
 
-def problems(state: dict[str, Any], db: Path) -> list[str]:
-    """What does not hold between the venue's records and the store's books (empty: all of it holds)."""
+def problems(states: dict[str, Any], db: Path) -> list[str]:
+    """What does not hold between the venues' records and the store's books (empty: all of it holds). ``states``:
+    each venue's ``/_emu/state`` by venue name (one Binance state alone is taken as ``{"binance": state}``)."""
+    if "wallets" in states:
+        states = {"binance": states}
     out: list[str] = []
     opening, fills, funding, refs = books(db)
-    cids = [s["newClientOrderId"] for s in state["submissions"]]
-    if len(cids) != len(set(cids)):
-        out.append(f"duplicate submissions: {sorted(c for c in set(cids) if cids.count(c) > 1)}")
-    if len(fills) != state["trades"] or len({f.trade_id for f in fills}) != len(fills):
-        out.append(f"fills: {len(fills)} booked, {state['trades']} at the venue")
-    if sorted(p.amount for p in funding) != sorted(Decimal(a) for a in state["funding"]):
-        out.append(f"funding: {len(funding)} booked, {len(state['funding'])} paid by the venue")
-    if state["positions"]:
-        out.append(f"venue positions left: {state['positions']}")
     ledger = Ledger(initial_equity=opening)
     for f in fills:
         ref_mid, ref_touch = refs.get(f.client_order_id, (f.price, f.price))
         ledger.apply_fill(f, ref_mid, ref_touch)
     for p in funding:
         ledger.apply_funding(p)
-    spot_mark, perp_mark = (Decimal(state["prices"][k]) for k in ("spot|BTCUSDT", "linear|BTCUSDT"))
-    w = state["wallets"]
-    btc = Decimal(w["spot"].get("BTC", "0"))
-    if ledger.qty(PERP_ID) != 0 or ledger.qty(SPOT_ID) != btc:
-        out.append(f"positions: ledger {ledger.qty(SPOT_ID)} / {ledger.qty(PERP_ID)}, venue {btc} / 0")
-    venue_equity = Decimal(w["spot"]["USDT"]) + btc * spot_mark + Decimal(w["futures"]["USDT"])
-    ours = ledger.equity({SPOT_ID: spot_mark, PERP_ID: perp_mark})
-    if ours != venue_equity:
-        out.append(f"equity: ledger {ours}, venue {venue_equity}")
+    marks: dict[str, Decimal] = {}
+    venue_equity = Decimal(0)
+    for name, state in states.items():
+        spot_id, perp_id = f"{name}:BTC/USDT", f"{name}:BTC/USDT:USDT"
+        cids = [s["newClientOrderId"] for s in state["submissions"]]
+        if len(cids) != len(set(cids)):
+            out.append(f"{name}: duplicate submissions: {sorted(c for c in set(cids) if cids.count(c) > 1)}")
+        ours = [f for f in fills if f.venue == name]
+        if len(ours) != state["trades"] or len({f.trade_id for f in ours}) != len(ours):
+            out.append(f"{name}: fills: {len(ours)} booked, {state['trades']} at the venue")
+        paid = sorted(p.amount for p in funding if p.venue == name)
+        if paid != sorted(Decimal(a) for a in state["funding"]):
+            out.append(f"{name}: funding: {len(paid)} booked, {len(state['funding'])} paid by the venue")
+        if state["positions"]:
+            out.append(f"{name}: venue positions left: {state['positions']}")
+        spot_mark, perp_mark = (Decimal(state["prices"][k]) for k in ("spot|BTCUSDT", "linear|BTCUSDT"))
+        marks |= {spot_id: spot_mark, perp_id: perp_mark}
+        btc = sum((Decimal(w.get("BTC", "0")) for w in state["wallets"].values()), Decimal(0))
+        if ledger.qty(perp_id) != 0 or ledger.qty(spot_id) != btc:
+            out.append(f"{name}: positions: ledger {ledger.qty(spot_id)} / {ledger.qty(perp_id)}, venue {btc} / 0")
+        venue_equity += sum((Decimal(w.get("USDT", "0")) for w in state["wallets"].values()), Decimal(0))
+        venue_equity += btc * spot_mark
+    ours_equity = ledger.equity(marks)
+    if ours_equity != venue_equity:
+        out.append(f"equity: ledger {ours_equity}, venues {venue_equity}")
     return out

@@ -158,6 +158,7 @@ class Account:
         self.margin_mode: dict[str, str] = {}  # symbol -> "cross" | "isolated"
         self.hedge_mode = False
         self.half_spread = Decimal(0)  # the book's bid and ask either side of the price, as a fraction
+        self.collateral_haircut = Decimal("0.05")  # a unified account's coins as margin: their value less this share
         self.lookup_delay_ms = 0  # eventual consistency: a new order is unknown to lookups for this long
         self.partial_fill = Decimal(1)  # share of an order's remaining quantity one match fills
         self.submissions: list[dict[str, str]] = []  # every order request received, accepted or not (a journal)
@@ -351,7 +352,15 @@ class Account:
         return total
 
     def futures_available(self, quote: str = "USDT") -> Decimal:
-        bal = self.wallets.get(self.wallet_of["linear"], {}).get(quote, ZERO)
+        """Margin free for perpetual orders: the quote balance plus unrealized PnL less the margin positions and open
+        orders hold; a unified account's coins count too, at their spot price less ``collateral_haircut``."""
+        wallet = self.wallets.get(self.wallet_of["linear"], {})
+        bal = wallet.get(quote, ZERO)
+        if self.wallet_of["spot"] == self.wallet_of["linear"]:
+            for coin, qty in wallet.items():
+                px = self.prices.get(("spot", f"{coin}{quote}")) if coin != quote and qty > 0 else None
+                if px is not None:
+                    bal += qty * px * (1 - self.collateral_haircut)
         upnl = sum((self.unrealized(s, side) for (s, side) in self.positions), ZERO)
         im = sum((self.initial_margin(s, side) for (s, side) in self.positions), ZERO)
         return bal + upnl - im - self.open_order_margin()

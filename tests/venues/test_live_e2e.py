@@ -1,5 +1,6 @@
 """End to end, live: ``carrybot run --mode live`` against the venue emulator running as its own process (a living
-Binance account whose prices walk and whose perpetual settles funding every few seconds). One life opens S1's carry
+Binance account and a Bybit unified account whose prices walk and whose perpetuals settle funding every few
+seconds). One life opens S1's carry
 and holds it through settlements and is SIGKILLed; a second process resumes the run from the store and the venue's
 own records, and closes the carry when funding turns. At the end the books equal the venue's: every trade booked
 once, every funding payment booked as the venue paid it, positions flat at both, and the ledger's equity equal to
@@ -46,6 +47,56 @@ def test_a_live_run_opens_holds_survives_sigkill_and_closes_with_books_equal_to_
         opening, fills, funding, _ = books(tmp_path / "var" / "carrybot.db")
         assert opening == 200_000 and len(fills) >= 4 and len(funding) >= 5
         assert all(p.rate and p.mark and p.position_qty < 0 for p in funding)  # the short perp leg received
+    finally:
+        for b in bots:
+            if b.poll() is None:
+                b.kill()
+                b.wait(10)
+        venue.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="POSIX signals and loopback subprocesses")
+def test_s1_on_two_venues_binance_and_bybit_live_survives_sigkill_and_closes_with_books_equal_to_both(
+    tmp_path: Path,
+) -> None:
+    """The same life on two emulated venues at once — Binance (spot and USDⓈ-M wallets apart) and a Bybit Unified
+    Trading Account (one wallet) — quoting one walking BTC price: S1 holds a carry on each, the bot is SIGKILLed, a
+    fresh process resumes, both carries close when funding turns, and every trade and payment on each venue is
+    booked once, with the ledger's equity equal to the sum of both venues' wallets to the cent."""
+    venues = ("binance", "bybit")
+    venue = EmulatorProcess(tmp_path)
+    bots: list[subprocess.Popen[str]] = []
+
+    def funding_counts() -> dict[str, int]:
+        return {v: len(venue.state(v)["funding"]) for v in venues}
+
+    def both_held() -> bool:
+        for v in venues:
+            venue.fill_resting_bids(v)
+        return all(venue.state(v)["positions"] for v in venues)
+
+    try:
+        bots.append(start_bot(tmp_path, venue.url, 1, venues))
+        until("a hedged position on both venues", both_held, 90)
+        held = funding_counts()
+        until("settlements on both carries", lambda: all(funding_counts()[v] >= held[v] + 2 for v in venues), 30)
+        bots[0].send_signal(signal.SIGKILL)
+        bots[0].wait(10)
+        until("settlements while down", lambda: all(funding_counts()[v] >= held[v] + 4 for v in venues), 30)
+
+        bots.append(start_bot(tmp_path, venue.url, 2, venues))
+        until("the resumed run", lambda: "resumed" in (tmp_path / "bot2.out").read_text(), 60)
+        close_and_stop(venue, bots[1], venues=venues)
+        out2 = (tmp_path / "bot2.out").read_text()
+        assert bots[1].returncode == 0, out2[-3000:]
+        assert "'orphans_cancelled': 0" in out2 and "'position_mismatches': 0" in out2
+
+        db = tmp_path / "var" / "carrybot.db"
+        assert problems({v: venue.state(v) for v in venues}, db) == []
+        opening, fills, funding, _ = books(db)
+        assert opening == 400_000  # both venues' balances, read at start-up
+        assert {f.venue for f in fills} == set(venues) and {p.venue for p in funding} == set(venues)
+        assert all(p.rate and p.mark and p.position_qty < 0 for p in funding)  # each short perp leg received
     finally:
         for b in bots:
             if b.poll() is None:
