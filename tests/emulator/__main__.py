@@ -1,12 +1,11 @@
 """Run the venue emulator as its own process: ``python -m tests.emulator --port 8765``.
 
-A living Binance account (spot + USDⓈ-M) and a Bybit Unified Trading Account on loopback: one BTC price walks
+A living Binance account (spot + USDⓈ-M), a Bybit Unified Trading Account and an OKX unified account on loopback: one BTC price walks
 (seeded) and both venues quote it, each perpetual settles funding every ``--funding-every`` seconds at its rate
 (``--rate``; income records, wallet credits, the next settlement time on ``premiumIndex`` / the ticker), and the
 control API (``/_emu/price``, ``/_emu/rate``, ``/_emu/fund``, ``/_emu/fault``, ``/_emu/state``, each with
-``venue=binance|bybit``) lets a test or a person drive them. Prints ``emulator: <url>`` once it listens; point the bot
-at it with ``CARRYBOT_EXCHANGES__BINANCE__API_URL=<url>`` and ``CARRYBOT_EXCHANGES__BYBIT__API_URL=<url>`` and the keys
-given here. Nothing here reaches a real venue."""
+``venue=binance|bybit|okx``) lets a test or a person drive them. Prints ``emulator: <url>`` once it listens; point the bot
+at it with ``CARRYBOT_EXCHANGES__<VENUE>__API_URL=<url>`` and the keys (and OKX passphrase) given here. Nothing here reaches a real venue."""
 
 from __future__ import annotations
 
@@ -18,6 +17,8 @@ from decimal import Decimal
 
 from tests.emulator.binance import BinanceDialect, binance_account
 from tests.emulator.bybit import BybitDialect, bybit_account
+from tests.emulator.okx import OkxDialect, okx_account
+from tests.emulator.names import BTC
 from tests.emulator.server import Emulator
 
 
@@ -25,7 +26,8 @@ async def main(args: argparse.Namespace) -> None:
     key, secret = args.keys.split(":", 1)
     binance = BinanceDialect(binance_account(args.spot_usdt, args.futures_usdt), key, secret)
     bybit = BybitDialect(bybit_account(args.bybit_usdt), key, secret)
-    dialects: list[BinanceDialect | BybitDialect] = [binance, bybit]
+    okx = OkxDialect(okx_account(args.okx_usdt), key, secret, args.passphrase)
+    dialects: list[BinanceDialect | BybitDialect | OkxDialect] = [binance, bybit, okx]
     emu = Emulator()
     for d in dialects:
         d.acct.half_spread = Decimal(args.half_spread)
@@ -36,16 +38,17 @@ async def main(args: argparse.Namespace) -> None:
 
     def quote(px: Decimal) -> None:
         for d in dialects:
-            spot_tick = d.acct.rules[("spot", "BTCUSDT")].price_tick
-            perp_tick = d.acct.rules[("linear", "BTCUSDT")].price_tick
-            d.acct.set_price("spot", "BTCUSDT", (px / spot_tick).to_integral_value() * spot_tick)
-            d.acct.set_price("linear", "BTCUSDT", (px * (1 + basis) / perp_tick).to_integral_value() * perp_tick)
+            spot, perp = BTC[d.venue]
+            spot_tick = d.acct.rules[("spot", spot)].price_tick
+            perp_tick = d.acct.rules[("linear", perp)].price_tick
+            d.acct.set_price("spot", spot, (px / spot_tick).to_integral_value() * spot_tick)
+            d.acct.set_price("linear", perp, (px * (1 + basis) / perp_tick).to_integral_value() * perp_tick)
 
     quote(price)
     every_ms = int(args.funding_every * 1000)
     for d in dialects:
-        d.funding_rate["BTCUSDT"] = Decimal(args.rate)
-        d.next_funding_ms["BTCUSDT"] = d.acct.now_ms() + every_ms
+        d.funding_rate[BTC[d.venue][1]] = Decimal(args.rate)
+        d.next_funding_ms[BTC[d.venue][1]] = d.acct.now_ms() + every_ms
     await emu.start(args.port)
     print(f"emulator: {emu.url}", flush=True)
     stop = asyncio.Event()
@@ -59,9 +62,10 @@ async def main(args: argparse.Namespace) -> None:
             if not any(d.frozen for d in dialects):  # a freeze on either venue stops the one walk
                 quote(price)
             for d in dialects:
-                if d.acct.now_ms() >= d.next_funding_ms["BTCUSDT"]:
-                    d.acct.settle_funding("BTCUSDT", d.funding_rate["BTCUSDT"])
-                    d.next_funding_ms["BTCUSDT"] += every_ms
+                perp = BTC[d.venue][1]
+                if d.acct.now_ms() >= d.next_funding_ms[perp]:
+                    d.acct.settle_funding(perp, d.funding_rate[perp])
+                    d.next_funding_ms[perp] += every_ms
             try:
                 await asyncio.wait_for(stop.wait(), args.step_secs)
             except TimeoutError:
@@ -77,6 +81,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--spot-usdt", default="100000")
     p.add_argument("--futures-usdt", default="100000")
     p.add_argument("--bybit-usdt", default="200000", help="USDT in the Bybit unified account")
+    p.add_argument("--okx-usdt", default="200000", help="USDT in the OKX unified account")
+    p.add_argument("--passphrase", default="emu-pass", help="the OKX API passphrase the venue accepts")
     p.add_argument("--price", default="60000", help="BTC spot price to start from")
     p.add_argument("--basis", default="0.0005", help="perp over spot, as a fraction")
     p.add_argument("--rate", default="0.0003", help="funding rate per settlement")

@@ -14,13 +14,15 @@ from bot.venues.ccxt_gateway import VENUE_OPTIONS, CcxtGateway, configure
 from bot.venues.fees import PERP_FEES
 from tests.emulator.binance import BinanceDialect, binance_account
 from tests.emulator.bybit import BybitDialect, bybit_account
+from tests.emulator.okx import OkxDialect, okx_account
 from tests.emulator.server import Dialect, Emulator
 from tests.emulator.venue import Account
 from tests.venues.loopback import redirect
 
-KEY, SECRET = "emu-binance-key-4d1e", "emu-binance-secret-b07c55"
+KEY, SECRET, PASSPHRASE = "emu-binance-key-4d1e", "emu-binance-secret-b07c55", "emu-pass-7"
 SPOT_ID, PERP_ID = "binance:BTC/USDT", "binance:BTC/USDT:USDT"
 BYBIT_SPOT_ID, BYBIT_PERP_ID = "bybit:BTC/USDT", "bybit:BTC/USDT:USDT"
+OKX_SPOT_ID, OKX_PERP_ID = "okx:BTC/USDT", "okx:BTC/USDT:USDT"
 
 
 @dataclass
@@ -38,9 +40,10 @@ class Venue:
                 {
                     "apiKey": KEY,
                     "secret": SECRET,
+                    "password": PASSPHRASE,  # OKX's passphrase (the others ignore it)
                     "enableRateLimit": False,
                     "timeout": timeout_ms,
-                    "options": dict(VENUE_OPTIONS[name]),
+                    "options": dict(VENUE_OPTIONS.get(name, {})),
                 }
             )
         )
@@ -82,6 +85,26 @@ async def bybit_venue(spot_px: str = "60000", perp_px: str = "60030", usdt: str 
         acct.set_price(market, "BTCUSDT", Decimal(px))  # type: ignore[arg-type]
         acct.set_price(market, "ETHUSDT", Decimal("3000"))  # type: ignore[arg-type]
     dialect = BybitDialect(acct, KEY, SECRET)
+    emu = Emulator()
+    emu.add(dialect)
+    await emu.start()
+    venue = Venue(emu, acct, dialect)
+    try:
+        yield venue
+    finally:
+        for gw in venue.gateways:
+            await gw.close()
+        await emu.stop()
+
+
+@asynccontextmanager
+async def okx_venue(spot_px: str = "60000", perp_px: str = "60030", usdt: str = "200000") -> AsyncIterator[Venue]:
+    """An emulated OKX unified account with BTC priced (spot BTC-USDT, swap BTC-USDT-SWAP in 0.01-BTC contracts)."""
+    acct = okx_account(usdt)
+    acct.set_price("spot", "BTC-USDT", Decimal(spot_px))
+    acct.set_price("linear", "BTC-USDT-SWAP", Decimal(perp_px))
+    acct.set_price("linear", "ETH-USDT-SWAP", Decimal("3000"))
+    dialect = OkxDialect(acct, KEY, SECRET, PASSPHRASE)
     emu = Emulator()
     emu.add(dialect)
     await emu.start()

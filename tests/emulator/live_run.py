@@ -19,9 +19,10 @@ from typing import Any, TypeVar
 
 from bot.domain import Fill, FundingPayment, Liquidity, Side
 from bot.ledger import Ledger
+from tests.emulator.names import BTC
 
 REPO = Path(__file__).parents[2]
-KEY, SECRET = "e2e-key-51f0", "e2e-secret-9c2d77"
+KEY, SECRET, PASSPHRASE = "e2e-key-51f0", "e2e-secret-9c2d77", "e2e-pass-3"
 T = TypeVar("T")
 
 
@@ -61,6 +62,7 @@ class EmulatorProcess:
     def __init__(self, tmp: Path, seed: int = 7) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.emulator", "--keys", f"{KEY}:{SECRET}", "--seed", str(seed)]
+            + ["--passphrase", PASSPHRASE]
             + ["--funding-every", "3", "--rate", "0.0005", "--step-secs", "0.2", "--vol-per-step", "0.00003"],
             cwd=REPO,
             stdout=subprocess.PIPE,
@@ -87,7 +89,7 @@ class EmulatorProcess:
         ]
         if opened and opened[-1]["side"] == "buy":
             self.ask("freeze", venue, on="1")
-            self.ask("price", venue, market="spot", symbol="BTCUSDT", price=str(Decimal(opened[-1]["price"]) - 20))
+            self.ask("price", venue, market="spot", symbol=BTC[venue][0], price=str(Decimal(opened[-1]["price"]) - 20))
             self.ask("freeze", venue, on="0")
 
     def close(self) -> None:
@@ -99,7 +101,7 @@ def start_bot(tmp: Path, url: str, life: int, venues: tuple[str, ...] = ("binanc
     keys = {
         f"CARRYBOT_EXCHANGES__{v.upper()}__{name}": value
         for v in venues
-        for name, value in (("API_KEY", KEY), ("SECRET", SECRET), ("API_URL", url))
+        for name, value in (("API_KEY", KEY), ("SECRET", SECRET), ("API_URL", url), ("PASSWORD", PASSPHRASE))
     }
     env = (
         {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")}
@@ -135,7 +137,7 @@ def close_and_stop(
 ) -> None:
     """Funding turns: S1 closes both legs on every venue; then the bot is stopped with SIGTERM at frozen marks."""
     for v in venues:
-        venue.ask("rate", v, symbol="BTCUSDT", rate="-0.0005")
+        venue.ask("rate", v, symbol=BTC[v][1], rate="-0.0005")
     flat_since: list[float] = []
 
     def flat_for_a_while() -> bool:  # flat, and still flat once a settlement at the new rate has been seen
@@ -218,7 +220,7 @@ def problems(states: dict[str, Any], db: Path) -> list[str]:
             out.append(f"{name}: funding: {len(paid)} booked, {len(state['funding'])} paid by the venue")
         if state["positions"]:
             out.append(f"{name}: venue positions left: {state['positions']}")
-        spot_mark, perp_mark = (Decimal(state["prices"][k]) for k in ("spot|BTCUSDT", "linear|BTCUSDT"))
+        spot_mark, perp_mark = (Decimal(state["prices"][f"{m}|{s}"]) for m, s in zip(("spot", "linear"), BTC[name]))
         marks |= {spot_id: spot_mark, perp_id: perp_mark}
         btc = sum((Decimal(w.get("BTC", "0")) for w in state["wallets"].values()), Decimal(0))
         if ledger.qty(perp_id) != 0 or ledger.qty(spot_id) != btc:

@@ -32,6 +32,9 @@ class Signed:
     raw: str
     headers: dict[str, str]
     body: str
+    method: str = ""
+    path: str = ""  # as the venue sees it: without the host part (``/api/v5/trade/order``)
+    query: str = ""
 
 
 class Dialect(Protocol):
@@ -80,6 +83,9 @@ class Emulator:
         )
         if body.startswith("{"):  # JSON bodies (Bybit, OKX)
             params = dict(parse_qsl(req.query_string)) | {k: str(v) for k, v in json.loads(body).items()}
+        elif body.startswith("["):  # a batch of one (ccxt places OKX orders through batch-orders)
+            items = json.loads(body)
+            params = {k: str(v) for k, v in (items[0] if items else {}).items()} | {"_batch": str(len(items))}
         fault = dialect.acct.faults.take(path)
         if fault == "429":
             return web.json_response(
@@ -88,7 +94,8 @@ class Emulator:
         if fault == "503":
             return web.Response(status=503, text="Service Unavailable")
         try:
-            dialect.request = Signed(raw, dict(req.headers), body)
+            venue_path = "/" + path.lstrip("/").partition("/")[2]
+            dialect.request = Signed(raw, dict(req.headers), body, req.method, venue_path, req.query_string)
             out = fn(params)
             if asyncio.iscoroutine(out):
                 out = await out
