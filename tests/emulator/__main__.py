@@ -1,11 +1,12 @@
 """Run the venue emulator as its own process: ``python -m tests.emulator --port 8765``.
 
-A living Binance account (spot + USDⓈ-M), a Bybit Unified Trading Account and an OKX unified account on loopback: one BTC price walks
-(seeded) and both venues quote it, each perpetual settles funding every ``--funding-every`` seconds at its rate
-(``--rate``; income records, wallet credits, the next settlement time on ``premiumIndex`` / the ticker), and the
-control API (``/_emu/price``, ``/_emu/rate``, ``/_emu/fund``, ``/_emu/fault``, ``/_emu/state``, each with
-``venue=binance|bybit|okx``) lets a test or a person drive them. Prints ``emulator: <url>`` once it listens; point the bot
-at it with ``CARRYBOT_EXCHANGES__<VENUE>__API_URL=<url>`` and the keys (and OKX passphrase) given here. Nothing here reaches a real venue."""
+A living Binance account (spot + USDⓈ-M), a Bybit Unified Trading Account and an OKX unified account on loopback:
+one BTC price walks (seeded) and every venue quotes it, each perpetual settles funding every ``--funding-every``
+seconds at its rate (``--rate``; income records, wallet credits, the next settlement time on ``premiumIndex`` / the
+ticker), and the control API (``/_emu/price``, ``/_emu/rate``, ``/_emu/fund``, ``/_emu/fault``, ``/_emu/state``, each
+with ``venue=binance|bybit|okx``) lets a test or a person drive them. Prints ``emulator: <url>`` once it listens;
+point the bot at it with ``CARRYBOT_EXCHANGES__<VENUE>__API_URL=<url>`` and the keys (and OKX passphrase) given
+here. Nothing here reaches a real venue."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from decimal import Decimal
 
 from tests.emulator.binance import BinanceDialect, binance_account
 from tests.emulator.bybit import BybitDialect, bybit_account
-from tests.emulator.okx import OkxDialect, okx_account
 from tests.emulator.names import BTC
+from tests.emulator.okx import OkxDialect, okx_account
 from tests.emulator.server import Emulator
 
 

@@ -220,7 +220,9 @@ def problems(states: dict[str, Any], db: Path) -> list[str]:
             out.append(f"{name}: funding: {len(paid)} booked, {len(state['funding'])} paid by the venue")
         if state["positions"]:
             out.append(f"{name}: venue positions left: {state['positions']}")
-        spot_mark, perp_mark = (Decimal(state["prices"][f"{m}|{s}"]) for m, s in zip(("spot", "linear"), BTC[name]))
+        spot_mark, perp_mark = (
+            Decimal(state["prices"][f"{m}|{s}"]) for m, s in zip(("spot", "linear"), BTC[name], strict=True)
+        )
         marks |= {spot_id: spot_mark, perp_id: perp_mark}
         btc = sum((Decimal(w.get("BTC", "0")) for w in state["wallets"].values()), Decimal(0))
         if ledger.qty(perp_id) != 0 or ledger.qty(spot_id) != btc:
