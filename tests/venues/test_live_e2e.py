@@ -55,6 +55,7 @@ def test_a_live_run_opens_holds_survives_sigkill_and_closes_with_books_equal_to_
         venue.close()
 
 
+@pytest.mark.campaign  # ~75 s: its own .ci/run step, so the README's test command stays under 5 minutes
 @pytest.mark.skipif(sys.platform != "linux", reason="POSIX signals and loopback subprocesses")
 def test_s1_on_three_venues_live_survives_sigkill_and_closes_with_books_equal_to_each(tmp_path: Path) -> None:
     """The same life on three emulated venues at once — Binance (spot and USDⓈ-M wallets apart), a Bybit Unified
