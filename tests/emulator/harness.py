@@ -3,8 +3,9 @@ restarted process is a new gateway with nothing in memory; the venue keeps its s
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -57,6 +58,21 @@ class Venue:
 
 
 @asynccontextmanager
+async def _serve(dialect: Dialect) -> AsyncIterator[Venue]:
+    """``dialect``'s account served on loopback until the block ends; every gateway made onto it is closed then."""
+    emu = Emulator()
+    emu.add(dialect)
+    await emu.start()
+    venue = Venue(emu, dialect.acct, dialect)
+    try:
+        yield venue
+    finally:
+        for gw in venue.gateways:
+            await gw.close()
+        await emu.stop()
+
+
+@asynccontextmanager
 async def binance_venue(spot_px: str = "60000", perp_px: str = "60030", **wallets: str) -> AsyncIterator[Venue]:
     """An emulated Binance account (spot + USDⓈ-M) with BTC priced, served until the block ends."""
     acct = binance_account(**wallets)
@@ -64,17 +80,8 @@ async def binance_venue(spot_px: str = "60000", perp_px: str = "60030", **wallet
     acct.set_price("linear", "BTCUSDT", Decimal(perp_px))
     acct.set_price("linear", "ETHUSDT", Decimal("3000"))
     acct.set_price("spot", "ETHUSDT", Decimal("3000"))
-    dialect = BinanceDialect(acct, KEY, SECRET)
-    emu = Emulator()
-    emu.add(dialect)
-    await emu.start()
-    venue = Venue(emu, acct, dialect)
-    try:
+    async with _serve(BinanceDialect(acct, KEY, SECRET)) as venue:
         yield venue
-    finally:
-        for gw in venue.gateways:
-            await gw.close()
-        await emu.stop()
 
 
 @asynccontextmanager
@@ -84,17 +91,8 @@ async def bybit_venue(spot_px: str = "60000", perp_px: str = "60030", usdt: str 
     for market, px in (("spot", spot_px), ("linear", perp_px)):
         acct.set_price(market, "BTCUSDT", Decimal(px))  # type: ignore[arg-type]
         acct.set_price(market, "ETHUSDT", Decimal("3000"))  # type: ignore[arg-type]
-    dialect = BybitDialect(acct, KEY, SECRET)
-    emu = Emulator()
-    emu.add(dialect)
-    await emu.start()
-    venue = Venue(emu, acct, dialect)
-    try:
+    async with _serve(BybitDialect(acct, KEY, SECRET)) as venue:
         yield venue
-    finally:
-        for gw in venue.gateways:
-            await gw.close()
-        await emu.stop()
 
 
 @asynccontextmanager
@@ -104,14 +102,18 @@ async def okx_venue(spot_px: str = "60000", perp_px: str = "60030", usdt: str = 
     acct.set_price("spot", "BTC-USDT", Decimal(spot_px))
     acct.set_price("linear", "BTC-USDT-SWAP", Decimal(perp_px))
     acct.set_price("linear", "ETH-USDT-SWAP", Decimal("3000"))
-    dialect = OkxDialect(acct, KEY, SECRET, PASSPHRASE)
-    emu = Emulator()
-    emu.add(dialect)
-    await emu.start()
-    venue = Venue(emu, acct, dialect)
-    try:
+    async with _serve(OkxDialect(acct, KEY, SECRET, PASSPHRASE)) as venue:
         yield venue
-    finally:
-        for gw in venue.gateways:
-            await gw.close()
-        await emu.stop()
+
+
+def run_on(
+    venue: Callable[..., AbstractAsyncContextManager[Venue]], check: Callable[[Venue], Awaitable[None]], **kw: str
+) -> None:
+    """``check`` against a venue served for it; every call a gateway made must be one the venue has."""
+
+    async def go() -> None:
+        async with venue(**kw) as v:
+            await check(v)
+            assert v.emu.unknown == [], v.emu.unknown
+
+    asyncio.run(go())

@@ -132,6 +132,15 @@ def start_bot(tmp: Path, url: str, life: int, venues: tuple[str, ...] = ("binanc
     )
 
 
+def end_all(bots: list[subprocess.Popen[str]], venue: EmulatorProcess) -> None:
+    """Whatever still runs is killed; the emulator process ends."""
+    for b in bots:
+        if b.poll() is None:
+            b.kill()
+            b.wait(10)
+    venue.close()
+
+
 def close_and_stop(
     venue: EmulatorProcess, bot: subprocess.Popen[str], secs: float = 90, venues: tuple[str, ...] = ("binance",)
 ) -> None:

@@ -5,7 +5,6 @@ others failed on the code before the fix it names (issue 15: the live path again
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -13,17 +12,12 @@ from bot.domain import Fill, FundingPayment, OrderStatus, OrderType, Side
 from bot.venues.ccxt_fills import poll_fills
 from tests.emulator.harness import BYBIT_PERP_ID as PERP_ID
 from tests.emulator.harness import BYBIT_SPOT_ID as SPOT_ID
-from tests.emulator.harness import Venue, bybit_venue
+from tests.emulator.harness import Venue, bybit_venue, run_on
 from tests.venues.test_live_binance import order, updates
 
 
 def run(check: Any, **venue_kw: str) -> None:
-    async def go() -> None:
-        async with bybit_venue(**venue_kw) as venue:
-            await check(venue)
-            assert venue.emu.unknown == []  # every call the gateway made is one the venue has
-
-    asyncio.run(go())
+    run_on(bybit_venue, check, **venue_kw)
 
 
 def test_a_unified_account_opens_both_legs_from_one_wallet_and_reads_them_back() -> None:
@@ -105,28 +99,22 @@ def test_history_newest_first_is_read_whole_past_a_full_page() -> None:
     run(check, usdt="10000000")
 
 
+async def post_only_cancelled_by_the_venue_is_found(v: Venue, cid: str, spot_id: str) -> None:
+    """A post-only spot bid through the ask: the venue takes it and cancels it; a fresh gateway finds it cancelled,
+    with nothing filled."""
+    gw = await v.gateway()
+    o = order(cid, spot_id, Side.BUY, "0.01", order_type=OrderType.LIMIT, limit_price=Decimal("60010"), post_only=True)
+    await gw.submit(o)
+    assert [u.status for u in updates(gw.drain_events())] == [OrderStatus.ACCEPTED]
+    fresh = await v.gateway()
+    fresh.adopt(o.ts_created_ns or 1, [o], [], [])
+    found = await fresh.fetch_order(cid)
+    assert found is not None and found.status is OrderStatus.CANCELED and found.filled_qty == 0
+    assert not [e for e in fresh.drain_events() if isinstance(e, Fill)]
+
+
 def test_a_post_only_order_the_venue_cancelled_is_found_cancelled_after_a_restart() -> None:
     """Bybit takes a post-only order that would take and cancels it itself. The lookup by client id searched open
     orders and *filled* ones only, so a fresh gateway reported the order as never seen (and a restart marked it
     not_sent). Now closed orders of every end state are searched."""
-
-    async def check(v: Venue) -> None:
-        gw = await v.gateway()
-        o = order(
-            "b4-po",
-            SPOT_ID,
-            Side.BUY,
-            "0.01",
-            order_type=OrderType.LIMIT,
-            limit_price=Decimal("60010"),  # through the ask: it would take
-            post_only=True,
-        )
-        await gw.submit(o)
-        assert [u.status for u in updates(gw.drain_events())] == [OrderStatus.ACCEPTED]
-        fresh = await v.gateway()
-        fresh.adopt(o.ts_created_ns or 1, [o], [], [])
-        found = await fresh.fetch_order("b4-po")
-        assert found is not None and found.status is OrderStatus.CANCELED and found.filled_qty == 0
-        assert not [e for e in fresh.drain_events() if isinstance(e, Fill)]
-
-    run(check)
+    run(lambda v: post_only_cancelled_by_the_venue_is_found(v, "b4-po", SPOT_ID))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.emulator.live_run import EmulatorProcess, books, close_and_stop, problems, start_bot, until
+from tests.emulator.live_run import EmulatorProcess, books, close_and_stop, end_all, problems, start_bot, until
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="POSIX signals and loopback subprocesses")
@@ -48,11 +48,7 @@ def test_a_live_run_opens_holds_survives_sigkill_and_closes_with_books_equal_to_
         assert opening == 200_000 and len(fills) >= 4 and len(funding) >= 5
         assert all(p.rate and p.mark and p.position_qty < 0 for p in funding)  # the short perp leg received
     finally:
-        for b in bots:
-            if b.poll() is None:
-                b.kill()
-                b.wait(10)
-        venue.close()
+        end_all(bots, venue)
 
 
 @pytest.mark.campaign  # ~75 s: its own .ci/run step, so the README's test command stays under 5 minutes
@@ -99,8 +95,4 @@ def test_s1_on_three_venues_live_survives_sigkill_and_closes_with_books_equal_to
         assert all(p.rate and p.position_qty < 0 for p in funding)  # each short perp leg received
         assert all(p.mark for p in funding if p.venue != "okx")  # OKX states no mark with its settled rates
     finally:
-        for b in bots:
-            if b.poll() is None:
-                b.kill()
-                b.wait(10)
-        venue.close()
+        end_all(bots, venue)

@@ -5,32 +5,27 @@ its fix; the others hold what the live path must keep doing on OKX (issue 15).""
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from bot.domain import Fill, FundingPayment, OrderStatus, OrderType, Side
+from bot.domain import FundingPayment, OrderStatus, Side
 from bot.errors import VenueSetupError
 from bot.venues.ccxt_fills import poll_fills
 from bot.venues.ccxt_markets import venue_client_id
 from bot.venues.ccxt_setup import prepare_account
 from tests.emulator.harness import OKX_PERP_ID as PERP_ID
 from tests.emulator.harness import OKX_SPOT_ID as SPOT_ID
-from tests.emulator.harness import Venue, okx_venue
+from tests.emulator.harness import Venue, okx_venue, run_on
 from tests.venues.test_live_binance import order, updates
+from tests.venues.test_live_bybit import post_only_cancelled_by_the_venue_is_found
 
 SWAP = "BTC-USDT-SWAP"
 
 
 def run(check: Any, **venue_kw: str) -> None:
-    async def go() -> None:
-        async with okx_venue(**venue_kw) as venue:
-            await check(venue)
-            assert venue.emu.unknown == []  # every call the gateway made is one the venue has
-
-    asyncio.run(go())
+    run_on(okx_venue, check, **venue_kw)
 
 
 def test_both_legs_from_one_wallet_in_contracts_read_back_in_base_units() -> None:
@@ -121,23 +116,4 @@ def test_start_up_refuses_long_short_mode() -> None:
 
 
 def test_a_post_only_order_the_venue_cancelled_is_found_cancelled_after_a_restart() -> None:
-    async def check(v: Venue) -> None:
-        gw = await v.gateway()
-        o = order(
-            "o5-po",
-            SPOT_ID,
-            Side.BUY,
-            "0.01",
-            order_type=OrderType.LIMIT,
-            limit_price=Decimal("60010"),
-            post_only=True,
-        )
-        await gw.submit(o)
-        assert [u.status for u in updates(gw.drain_events())] == [OrderStatus.ACCEPTED]
-        fresh = await v.gateway()
-        fresh.adopt(o.ts_created_ns or 1, [o], [], [])
-        found = await fresh.fetch_order("o5-po")
-        assert found is not None and found.status is OrderStatus.CANCELED and found.filled_qty == 0
-        assert not [e for e in fresh.drain_events() if isinstance(e, Fill)]
-
-    run(check)
+    run(lambda v: post_only_cancelled_by_the_venue_is_found(v, "o5-po", SPOT_ID))
