@@ -12,6 +12,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot import logs
 from bot.cli_backtest import add_backtest_parser
@@ -21,6 +22,9 @@ from bot.cli_scenario import add_scenario_parser
 from bot.governor.rules_config import RulesConfig, RulesError, load_rules
 from bot.report_text import summary
 from bot.settings import Settings, masked
+
+if TYPE_CHECKING:
+    from bot.execution.executor import Executor
 
 EXIT_CONFIG = 2
 
@@ -118,9 +122,27 @@ def _run_live(
             if persistence is not None:  # what the shutdown produced reaches the store; the run resumes next start
                 await bot.executor.commit(None)
                 await persistence.recorder.flush()
+            print(live_summary(bot.executor, persistence.run_key if persistence else None), flush=True)
 
     asyncio.run(go())
     return 0
+
+
+def live_summary(ex: Executor, run_key: str | None) -> str:
+    """The last lines of a live or live-paper run: its books at the last marks, and where the next start picks up."""
+    led, st = ex.ledger, ex.stats
+    marks = ex.marks
+    equity = led.equity(marks) if all(k in marks for k in led.legs) else None
+    held = sorted(iid for iid, leg in led.legs.items() if leg.qty)
+    lines = [
+        f"carrybot: stopped after {st.ticks} ticks — equity {'unknown' if equity is None else f'{equity:,.2f}'} "
+        f"(opening {led.initial_equity:,.2f}), funding {led.funding:+,.2f}, fees {led.fees:,.2f}, "
+        f"{st.orders_sent} orders, {st.fills} fills, {st.funding_payments} funding payments, "
+        f"state {ex.governor.trading_state.value}",
+        f"carrybot: open legs {', '.join(held) if held else 'none'}; "
+        + (f"the next start resumes run {run_key}" if run_key else "nothing kept (--no-store)"),
+    ]
+    return "\n".join(lines)
 
 
 def cmd_config_check(_: argparse.Namespace) -> int:
@@ -156,12 +178,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.mode is not None:
         settings = settings.model_copy(update={"mode": args.mode})
     rules = rules_for(settings)
-    if args.feed in ("live", "live-poll") or settings.mode in ("live", "shadow"):
+    feed = args.feed or settings.feed
+    if feed in ("live", "live-poll") or settings.mode in ("live", "shadow"):
         return _run_live(
             settings,
             rules,
             live_orders=settings.mode in ("live", "shadow"),
-            stream=args.feed != "live-poll",
+            stream=feed != "live-poll",
             persist=not args.no_store,
         )
     logs.configure(settings.log.level, settings.log.format, secrets_of(settings))
@@ -238,9 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--feed",
         choices=("replay", "live", "live-poll"),
-        default="replay",
+        default=None,
         help="live: paper-trade on the venues' live public data (no keys), websocket streams with REST "
-        "where a venue streams nothing; live-poll: REST polling only",
+        "where a venue streams nothing; live-poll: REST polling only (default: CARRYBOT_FEED, else replay)",
     )
     run.add_argument("--venues", help="comma-separated venues (default: settings)")
     run.add_argument(

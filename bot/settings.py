@@ -330,6 +330,11 @@ class Settings(BaseSettings):
     mode: Literal["paper", "live", "shadow"] = Field(
         "paper", description="paper: simulated fills; live: real orders; shadow: real account read, nothing sent"
     )
+    feed: Literal["replay", "live", "live-poll"] = Field(
+        "replay",
+        description="what `carrybot run` trades on when --feed is not given: the bundled replay, the venues' live "
+        "public data (websocket streams, REST where a venue streams nothing), or live data by REST polling only",
+    )
     rules_file: Path | None = Field(None, description="governor rules YAML; None = rules/default.yaml")
     data_dir: Path = Path("var")
     log: LogSettings = LogSettings()
