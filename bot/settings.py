@@ -9,7 +9,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NestedSecretsSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from bot.strategies.borrow import BorrowCurve
 
@@ -321,6 +326,7 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         secrets_dir=_DOCKER_SECRETS if _DOCKER_SECRETS.is_dir() else None,
+        secrets_nested_delimiter="__",
         frozen=True,
         extra="forbid",
         allow_inf_nan=False,
@@ -348,6 +354,20 @@ class Settings(BaseSettings):
     borrow: BorrowSettings = BorrowSettings()
     futures: FuturesSettings = FuturesSettings()
     exchanges: dict[str, ApiCredentials] = {}
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Docker secrets hold nested settings too, one file a setting named as its variable in lower case:
+        ``/run/secrets/carrybot_db__url``, ``carrybot_mqtt__password``, ``carrybot_exchanges__binance__secret``
+        (pydantic-settings' plain secrets source reads top-level fields only: these were silently ignored)."""
+        return init_settings, env_settings, dotenv_settings, NestedSecretsSettingsSource(file_secret_settings)
 
 
 def masked(settings: Settings) -> dict[str, Any]:

@@ -189,3 +189,33 @@ def test_a_busy_metrics_port_stops_start_up_naming_the_setting(tmp_path: Path) -
         port = s.getsockname()[1]
         r = _cli(tmp_path, "run", "--pace", "3000", env={"CARRYBOT_TELEMETRY__PORT": str(port)})
     assert r.returncode == 2 and "CARRYBOT_TELEMETRY__PORT" in r.stderr, r.stderr
+
+
+def test_docker_secrets_reach_nested_settings(tmp_path: Path) -> None:
+    """The compose stack hands the database URL, MQTT password, command secret and exchange keys to the bot as Docker
+    secrets (files in /run/secrets named as their variables). The settings read only top-level fields from there,
+    so every one of these was silently ignored; now each file reaches its nested setting, masked in reprs."""
+    from pydantic_settings import SettingsConfigDict
+
+    from bot.settings import Settings
+
+    files = {
+        "carrybot_db__url": "postgresql+asyncpg://carrybot:pg-pw-1@postgres:5432/carrybot",
+        "carrybot_mqtt__password": "mqtt-pw-2",
+        "carrybot_mqtt__command_secret": "cmd-secret-3",
+        "carrybot_exchanges__binance__api_key": "key-4",
+        "carrybot_exchanges__binance__secret": "secret-5",
+    }
+    for name, value in files.items():
+        (tmp_path / name).write_text(value + "\n")  # as `docker secret` files often end
+
+    class FromSecrets(Settings):
+        model_config = SettingsConfigDict(**(Settings.model_config | {"secrets_dir": tmp_path, "env_file": None}))
+
+    s = FromSecrets()
+    assert s.db.url is not None and s.db.url.get_secret_value() == files["carrybot_db__url"]
+    assert s.mqtt.password is not None and s.mqtt.password.get_secret_value() == "mqtt-pw-2"
+    assert s.mqtt.command_secret is not None and s.mqtt.command_secret.get_secret_value() == "cmd-secret-3"
+    cred = s.exchanges["binance"]
+    assert (cred.api_key.get_secret_value(), cred.secret.get_secret_value()) == ("key-4", "secret-5")
+    assert not any(v in repr(s) for v in ("pg-pw-1", "mqtt-pw-2", "cmd-secret-3", "key-4", "secret-5"))
