@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Creates what the compose stack's Docker secrets point at, under deploy/secrets/ (never committed; mode 0600):
+# random passwords for PostgreSQL, the bot's and the operator's MQTT accounts and Grafana's admin, the command
+# signing secret, the database URL built from its password, empty exchange keys (paper; fill them for live or
+# shadow mode), an alert webhook placeholder to replace, and Mosquitto's password file for the two accounts.
+# A file that exists is kept: run it again after adding an account or deleting a file to regenerate it.
+#   deploy/init-secrets.sh            (needs mosquitto_passwd, or Docker and the Mosquitto image the stack uses)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+dir="$here/secrets"
+mkdir -p "$dir"
+chmod 700 "$dir"
+umask 077
+
+random() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+keep_or() {  # keep_or NAME VALUE: write VALUE to NAME unless NAME exists
+  [ -e "$dir/$1" ] || printf '%s' "$2" >"$dir/$1"
+}
+
+for name in db_password mqtt_password operator_password command_secret grafana_admin_password; do
+  keep_or "$name" "$(random)"
+done
+keep_or db_url "postgresql+asyncpg://carrybot:$(cat "$dir/db_password")@postgres:5432/carrybot"
+keep_or binance_api_key ""
+keep_or binance_secret ""
+keep_or alert_webhook_url "https://hooks.example.invalid/replace-with-your-webhook"
+
+if [ ! -e "$dir/mosquitto_passwd" ]; then  # made aside and moved in whole: a failed run leaves none, not an empty one
+  new="$dir/mosquitto_passwd.new"
+  rm -f "$new"
+  : >"$new"
+  if command -v mosquitto_passwd >/dev/null 2>&1; then
+    mosquitto_passwd -b "$new" carrybot "$(cat "$dir/mqtt_password")"
+    mosquitto_passwd -b "$new" operator "$(cat "$dir/operator_password")"
+  else  # the passwords go in as environment variables of the one-off container, expanded there, never in argv
+    docker run --rm --user "$(id -u):$(id -g)" -v "$dir:/s" \
+      -e BOT_PW="$(cat "$dir/mqtt_password")" -e OP_PW="$(cat "$dir/operator_password")" \
+      "${MOSQUITTO_IMAGE:-eclipse-mosquitto:2}" \
+      sh -c 'mosquitto_passwd -b /s/mosquitto_passwd.new carrybot "$BOT_PW" && mosquitto_passwd -b /s/mosquitto_passwd.new operator "$OP_PW"'
+  fi
+  mv "$new" "$dir/mosquitto_passwd"
+fi
+chmod 644 "$dir/mosquitto_passwd"  # read by the broker's own user inside its container
+echo "deploy/secrets: $(ls "$dir" | tr '\n' ' ')"
