@@ -2,9 +2,10 @@
 # Creates what the compose stack's Docker secrets point at, under deploy/secrets/ (never committed; mode 0600):
 # random passwords for PostgreSQL, the bot's and the operator's MQTT accounts and Grafana's admin, the command
 # signing secret, the database URL built from its password, empty exchange keys (paper; fill them for live or
-# shadow mode), an alert webhook placeholder to replace, and Mosquitto's password file for the two accounts.
+# shadow mode), an alert webhook placeholder to replace, Mosquitto's password file for the two accounts and the
+# certificates of its TLS listener.
 # A file that exists is kept: run it again after adding an account or deleting a file to regenerate it.
-#   deploy/init-secrets.sh            (needs mosquitto_passwd, or Docker and the Mosquitto image the stack uses)
+#   deploy/init-secrets.sh            (needs openssl, and mosquitto_passwd or Docker and the stack's Mosquitto image)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dir="$here/secrets"
@@ -41,4 +42,20 @@ if [ ! -e "$dir/mosquitto_passwd" ]; then  # made aside and moved in whole: a fa
   mv "$new" "$dir/mosquitto_passwd"
 fi
 chmod 644 "$dir/mosquitto_passwd"  # read by the broker's own user inside its container
+
+# the broker's TLS listener (8883, for operators' machines): a CA of the stack's own and a server certificate for
+# the names the broker is reached by; operators' clients trust secrets/mqtt-ca.crt. Bring your own by putting
+# mqtt-ca.crt, mqtt-server.crt and mqtt-server.key here before running the script.
+if [ ! -e "$dir/mqtt-server.crt" ]; then
+  tmp=$(mktemp -d)
+  openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=carrybot stack CA" \
+    -keyout "$tmp/ca.key" -out "$dir/mqtt-ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=mosquitto" -keyout "$dir/mqtt-server.key" -out "$tmp/server.csr" \
+    2>/dev/null
+  printf 'subjectAltName=DNS:mosquitto,DNS:localhost,IP:127.0.0.1\n' >"$tmp/ext"
+  openssl x509 -req -in "$tmp/server.csr" -CA "$dir/mqtt-ca.crt" -CAkey "$tmp/ca.key" -CAcreateserial -days 825 \
+    -extfile "$tmp/ext" -out "$dir/mqtt-server.crt" 2>/dev/null
+  rm -rf "$tmp"  # the CA's key is not kept: a new certificate means a new CA
+  chmod 644 "$dir/mqtt-ca.crt" "$dir/mqtt-server.crt" "$dir/mqtt-server.key"  # the broker's user reads them
+fi
 echo "deploy/secrets: $(ls "$dir" | tr '\n' ' ')"

@@ -112,7 +112,9 @@ def test_init_secrets_makes_every_secret_the_stack_names_and_a_password_file_the
     """The Mosquitto password file was not committed (Docker mounted a directory in its place) and the documented way
     to make it expanded the passwords where they were empty. The script makes every secret file the compose file
     names, private, and a password file with which a real broker, the repository's ACL and the generated passwords
-    let the operator read what the stack's healthcheck reads and refuse a wrong password."""
+    let the operator read what the stack's healthcheck reads — in plain MQTT and over the TLS listener with the
+    generated certificates (the stack's broker had no certificates and could not start) — and refuse a wrong
+    password."""
     if shutil.which("mosquitto_passwd") is None or shutil.which("mosquitto", path="/usr/sbin:/usr/bin") is None:
         if os.environ.get("CI"):
             pytest.fail("mosquitto is not installed: .ci/run installs it")
@@ -140,10 +142,15 @@ def test_init_secrets_makes_every_secret_the_stack_names_and_a_password_file_the
         port = s.getsockname()[1]
     conf = tmp_path / "mosquitto.conf"
     # "user root": started as root, mosquitto would drop to a user that cannot read pytest's tmp dir
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        tls_port = s.getsockname()[1]
     conf.write_text(
         f"per_listener_settings false\nallow_anonymous false\npassword_file {secrets / 'mosquitto_passwd'}\n"
         "user root\n"
         f"acl_file {deploy / 'mosquitto' / 'acl'}\nlistener {port} 127.0.0.1\npersistence false\n"
+        f"listener {tls_port} 127.0.0.1\ncafile {secrets / 'mqtt-ca.crt'}\ncertfile {secrets / 'mqtt-server.crt'}\n"
+        f"keyfile {secrets / 'mqtt-server.key'}\ntls_version tlsv1.2\n"
     )
     broker = subprocess.Popen(
         [shutil.which("mosquitto", path="/usr/sbin:/usr/bin") or "mosquitto", "-c", str(conf)],
@@ -151,10 +158,13 @@ def test_init_secrets_makes_every_secret_the_stack_names_and_a_password_file_the
         stderr=subprocess.DEVNULL,
     )
 
-    async def uptime(user: str, password: str) -> str:
+    async def uptime(user: str, password: str, tls: bool = False) -> str:
+        kw = {"tls_params": aiomqtt.TLSParameters(ca_certs=str(secrets / "mqtt-ca.crt"))} if tls else {}
         for _ in range(50):  # the broker starting: poll with a deadline
             try:
-                async with aiomqtt.Client("127.0.0.1", port, username=user, password=password) as c:
+                async with aiomqtt.Client(
+                    "127.0.0.1", tls_port if tls else port, username=user, password=password, **kw
+                ) as c:
                     await c.subscribe("$SYS/broker/uptime")
                     async with asyncio.timeout(15):
                         async for msg in c.messages:
@@ -167,6 +177,8 @@ def test_init_secrets_makes_every_secret_the_stack_names_and_a_password_file_the
 
     try:
         assert "seconds" in asyncio.run(uptime("operator", (secrets / "operator_password").read_text()))
+        # the TLS listener operators use, with the generated CA and server certificate (hostname checked)
+        assert "seconds" in asyncio.run(uptime("operator", (secrets / "operator_password").read_text(), tls=True))
         with pytest.raises(aiomqtt.MqttError):
             asyncio.run(uptime("operator", "wrong-password"))
     finally:
