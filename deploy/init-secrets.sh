@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates what the compose stack's Docker secrets point at, under deploy/secrets/ (never committed; mode 0600):
+# Creates what the compose stack's Docker secrets point at, under deploy/secrets/ (never committed; the directory is
+# its owner's alone):
 # random passwords for PostgreSQL, the bot's and the operator's MQTT accounts and Grafana's admin, the command
 # signing secret, the database URL built from its password, empty exchange keys (paper; fill them for live or
 # shadow mode), an alert webhook placeholder to replace, Mosquitto's password file for the two accounts and the
@@ -10,8 +11,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dir="$here/secrets"
 mkdir -p "$dir"
+# the directory is the lock (0700, its owner only); the files in it are 0644, because Compose mounts a file secret
+# with the host file's owner and mode and the services run as users of their own (carrybot 10001, postgres,
+# mosquitto, grafana) that must read theirs
 chmod 700 "$dir"
-umask 077
+umask 022
 
 random() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 keep_or() {  # keep_or NAME VALUE: write VALUE to NAME unless NAME exists
@@ -41,7 +45,6 @@ if [ ! -e "$dir/mosquitto_passwd" ]; then  # made aside and moved in whole: a fa
   fi
   mv "$new" "$dir/mosquitto_passwd"
 fi
-chmod 644 "$dir/mosquitto_passwd"  # read by the broker's own user inside its container
 
 # the broker's TLS listener (8883, for operators' machines): a CA of the stack's own and a server certificate for
 # the names the broker is reached by; operators' clients trust secrets/mqtt-ca.crt. Bring your own by putting
@@ -55,7 +58,7 @@ if [ ! -e "$dir/mqtt-server.crt" ]; then
   printf 'subjectAltName=DNS:mosquitto,DNS:localhost,IP:127.0.0.1\n' >"$tmp/ext"
   openssl x509 -req -in "$tmp/server.csr" -CA "$dir/mqtt-ca.crt" -CAkey "$tmp/ca.key" -CAcreateserial -days 825 \
     -extfile "$tmp/ext" -out "$dir/mqtt-server.crt" 2>/dev/null
-  rm -rf "$tmp"  # the CA's key is not kept: a new certificate means a new CA
-  chmod 644 "$dir/mqtt-ca.crt" "$dir/mqtt-server.crt" "$dir/mqtt-server.key"  # the broker's user reads them
+  rm -rf "$tmp" "$dir/mqtt-ca.srl"  # the CA's key is not kept: a new certificate means a new CA
+  chmod 644 "$dir/mqtt-server.key"  # openssl writes keys 0600; the broker's own user reads it in its container
 fi
 echo "deploy/secrets: $(ls "$dir" | tr '\n' ' ')"

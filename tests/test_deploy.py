@@ -31,9 +31,11 @@ def _tool(name: str) -> str:
     return exe
 
 
-def test_dockerfile_is_hadolint_clean() -> None:
-    res = subprocess.run([_tool("hadolint"), str(ROOT / "Dockerfile")], capture_output=True, text=True)
-    assert res.returncode == 0 and res.stdout.strip() == "", res.stdout
+def test_dockerfiles_are_hadolint_clean() -> None:
+    """The bot's and the stack's images built from Debian's packages (deploy/images/)."""
+    for dockerfile in [ROOT / "Dockerfile", *sorted((DEPLOY / "images").glob("*/Dockerfile"))]:
+        res = subprocess.run([_tool("hadolint"), str(dockerfile)], capture_output=True, text=True)
+        assert res.returncode == 0 and res.stdout.strip() == "", res.stdout
 
 
 def test_alert_rules_pass_promtool_checks_and_unit_tests() -> None:
@@ -122,9 +124,11 @@ def test_init_secrets_makes_every_secret_the_stack_names_and_a_password_file_the
     deploy = _init_secrets(tmp_path)
     secrets = deploy / "secrets"
     named = yaml.safe_load((deploy / "docker-compose.yml").read_text())["secrets"]
+    assert secrets.stat().st_mode & 0o077 == 0  # the directory is its owner's alone
     for name, spec in named.items():
         path = (deploy / spec["file"]).resolve()
-        assert path.is_file() and path.stat().st_mode & 0o077 == 0, name  # present, private
+        # present, and readable by the service's own user inside its container (Compose keeps the host file's mode)
+        assert path.is_file() and path.stat().st_mode & 0o777 == 0o644, name
     db_url = (secrets / "db_url").read_text()
     assert db_url == f"postgresql+asyncpg://carrybot:{(secrets / 'db_password').read_text()}@postgres:5432/carrybot"
     again = (secrets / "command_secret").read_text()
