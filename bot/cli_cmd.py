@@ -17,6 +17,7 @@ def cmd_cmd(args: argparse.Namespace) -> int:
     import aiomqtt
 
     from bot.telemetry.commands import COMMANDS, sign
+    from bot.telemetry.mqtt import tls_context
 
     settings = load_settings()
     m = settings.mqtt
@@ -46,6 +47,7 @@ def cmd_cmd(args: argparse.Namespace) -> int:
             username=args.user or m.username,
             password=args.password or (m.password.get_secret_value() if m.password else None),
             identifier=f"carrybot-cmd-{nonce[:8]}",
+            tls_context=tls_context(m.tls, m.ca_file),  # the same TLS as the bot's (it used to be ignored here)
         ) as client:
             await client.subscribe(f"{base}/cmd/reply", qos=1)
             await client.publish(f"{base}/cmd", raw, qos=1)

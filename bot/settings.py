@@ -186,6 +186,10 @@ class MqttSettings(_Section):
     username: str | None = None
     password: SecretStr | None = None
     tls: bool = False
+    ca_file: Path | None = Field(
+        None,
+        description="with tls: trust this CA (the stack's deploy/secrets/mqtt-ca.crt) rather than the system store",
+    )
     command_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key shared with operators (>= 16 bytes)")
     max_command_age_secs: float = Field(30.0, gt=0, le=3600)
     heartbeat_secs: float = Field(5.0, gt=0, le=3600)

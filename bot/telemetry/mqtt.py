@@ -20,6 +20,7 @@ import json
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 import aiomqtt
@@ -136,6 +137,14 @@ def event_payload(event: Event) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+def tls_context(tls: bool, ca_file: Path | None = None) -> ssl.SSLContext | None:
+    """The TLS the bot's bridge and ``carrybot cmd`` both use: none, the system's store, or ``ca_file``'s CA
+    (the stack's own, made by deploy/init-secrets.sh); the broker's name is checked either way."""
+    if not tls:
+        return None
+    return ssl.create_default_context(cafile=str(ca_file) if ca_file is not None else None)
+
+
 class MqttBridge:
     def __init__(
         self,
@@ -146,7 +155,7 @@ class MqttBridge:
         handler: Handler,
         username: str | None = None,
         password: str | None = None,
-        tls: bool = False,
+        tls: ssl.SSLContext | None = None,
         heartbeat_secs: float = 5.0,
         queue_size: int = 10_000,
         nonces: NonceStore | None = None,
@@ -154,7 +163,7 @@ class MqttBridge:
         self.base = f"carrybot/{bot_id}"
         self._host, self._port = host, port
         self._username, self._password = username, password
-        self._tls = ssl.create_default_context() if tls else None
+        self._tls = tls
         self._verifier = verifier
         self._handler = handler
         self._heartbeat = heartbeat_secs

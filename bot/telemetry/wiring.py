@@ -56,7 +56,7 @@ async def start_ops(settings: Settings, bot: Any) -> Any:
 def make_bridge(settings: Settings, bot: Any) -> Any:
     """The MQTT bridge for ``bot``: events out (a sink on its bus), signed operator commands in."""
     from bot.telemetry.commands import Verifier
-    from bot.telemetry.mqtt import MqttBridge
+    from bot.telemetry.mqtt import MqttBridge, tls_context
     from bot.telemetry.nonces import StoredNonces
     from bot.telemetry.operator import OperatorHandler
 
@@ -79,7 +79,7 @@ def make_bridge(settings: Settings, bot: Any) -> Any:
         OperatorHandler(bot.executor, settings.rules_file),
         m.username,
         m.password.get_secret_value() if m.password else None,
-        m.tls,
+        tls_context(m.tls, m.ca_file),
         m.heartbeat_secs,
         nonces=nonces,
     )

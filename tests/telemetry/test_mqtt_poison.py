@@ -294,6 +294,34 @@ def test_the_deploy_broker_config_caps_packets_and_serves_tls(tmp_path: Path) ->
                     await c.publish("carrybot/t/after", b"x", qos=1, timeout=10)
 
         asyncio.run(scenario())
+
+        # `carrybot cmd` over the TLS listener with the CA of the settings: it ignored CARRYBOT_MQTT__TLS and spoke
+        # plain MQTT to the TLS port, so an operator could not reach the stack's broker (only 8883 is published)
+        async def command_arrives() -> bytes:
+            async with aiomqtt.Client(
+                "127.0.0.1", ports[1], username="operator", password=OP_PW, tls_context=ctx, identifier="tls-watch"
+            ) as c:
+                await c.subscribe("carrybot/carrybot/cmd", qos=1)
+                env = {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")} | {
+                    "CARRYBOT_MQTT__HOST": "localhost",  # the certificate's name: checked
+                    "CARRYBOT_MQTT__PORT": str(ports[1]),
+                    "CARRYBOT_MQTT__TLS": "true",
+                    "CARRYBOT_MQTT__CA_FILE": str(certs / "ca.crt"),
+                    "CARRYBOT_MQTT__COMMAND_SECRET": "a-command-secret-of-32-characters",
+                }
+                cli = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "bot.cli", "cmd", "status", "--user", "operator", "--password", OP_PW,
+                    "--timeout", "2", env=env, cwd=tmp_path,
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                )  # fmt: skip
+                async with asyncio.timeout(30):
+                    async for msg in c.messages:
+                        _, err = await cli.communicate()
+                        assert err.decode().strip().endswith("no reply"), err.decode()  # no bot here to answer
+                        return bytes(msg.payload)  # type: ignore[arg-type]
+            raise AssertionError("no command reached the broker")
+
+        assert b'"cmd":"status"' in asyncio.run(command_arrives()).replace(b" ", b"")
     finally:
         proc.terminate()
         proc.wait(timeout=10)
