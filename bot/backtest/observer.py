@@ -196,9 +196,11 @@ class RunObserver:
     def _round_trips(self, ts_ns: int, ex: Executor, held: dict[str, float]) -> None:
         # A flat position's booked total moves only by fills (funding is paid on held positions), so the baseline of
         # a new round trip is the total at the previous close: the round trips then add up to the booked total.
-        for key in held.keys() - self._open.keys():
+        # in key order: round trips closed on the same tick are reported in the same order on every run (a set's
+        # order follows string hashing, which changes from one process to the next)
+        for key in sorted(held.keys() - self._open.keys()):
             self._open[key] = (ts_ns, self._closed_at.get(key, (ZERO, ZERO, ZERO)))
-        for key in self._open.keys() - held.keys():
+        for key in sorted(self._open.keys() - held.keys()):
             opened, (t0, f0, c0) = self._open.pop(key)
             now = self._closed_at[key] = self._booked(ex, key)
             venue, base = key.split(":")
