@@ -244,11 +244,16 @@ class AccountState:
     def liquidation_prices(self) -> dict[str, float]:
         return self.margin.liquidation_prices()
 
-    @property
+    @cached_property
+    def free_margin(self) -> float:
+        """The margin wallet's free margin (``MarginAccount.free_margin``), worked out once per state."""
+        return self.margin.free_margin()
+
+    @cached_property
     def idle(self) -> float:
         """USDT no position needs and a new one could use: a split account's spot wallet cash plus its derivatives
         wallet's free margin; a unified account's cash as far as its free margin goes (its coins back the perps)."""
-        free = max(0.0, self.margin.free_margin())
+        free = max(0.0, self.free_margin)
         if self.margin.mode is AccountMode.SPLIT:
             return max(0.0, self.spot_free) + free
         return max(0.0, min(self.margin.cash, free))

@@ -112,6 +112,8 @@ class Executor:
         self._slots = venue_slots([v for s in self.strategies for v in s.opportunity_venues()]) if allocation else {}
         self.last_tick_wall = time.monotonic()
         self.operator_intents: list[OrderIntent] = []  # an operator's flatten/reduce, sent at the next tick
+        self._booked_events = 0  # venue events and fills applied so far (the account view is rebuilt on change)
+        self._view: tuple[tuple[object, ...], AccountView] | None = None
 
     def stop(self) -> None:
         """Ask the loop to finish after the current tick."""
@@ -451,22 +453,40 @@ class Executor:
         self._outbox.clear()  # nothing is released while the governor is taking risk off
 
     def account_view(self) -> AccountView:
-        return account_view(
+        """The governor's view of the account, built again only when something it is made of changed: the tick's
+        marks, a venue event or fill booked, an order sent, a working order gone, the store's health, or a venue's
+        account state (a gateway hands out the same state object until its account or its marks change)."""
+        states = self.account_states()
+        store_ok = self.recorder is None or self.recorder.healthy
+        key = (
+            self.stats.ticks,
+            self._booked_events,
+            self.stats.orders_sent,
+            len(self.working),
+            store_ok,
+            tuple(map(id, states.values())),  # the cached view holds these states: their ids cannot be reused
+        )
+        if self._view is not None and self._view[0] == key:
+            return self._view[1]
+        view = account_view(
             self.ledger,
             self.market,
             self.instruments,
             self.leverage,
             len(self.working),
             self.pairs.gaps() if self.pairs.pairs else {},
-            self.recorder is None or self.recorder.healthy,
-            self.account_states(),
+            store_ok,
+            states,
         )
+        self._view = (key, view)
+        return view
 
     def _drain(self) -> None:
         st = self.stats
         publish = self.bus.publish
         for gw in self.gateways.values():
             for ev in gw.drain_events():
+                self._booked_events += 1
                 if isinstance(ev, Fill):
                     self._on_fill(ev)
                 elif isinstance(ev, FundingPayment):
@@ -514,6 +534,7 @@ class Executor:
     def apply_fill(self, fill: Fill, record: bool) -> None:
         """Book a fill in the ledger (reference prices from its order) and release any hedge it calls for."""
         st = self.stats
+        self._booked_events += 1
         order = self.orders.get(fill.client_order_id)
         if order is not None:
             ref_mid, ref_touch = order.ref_mid, order.ref_touch

@@ -140,7 +140,7 @@ def allocate(
     for v, st in accounts.items():
         if not math.isfinite(st.equity):
             continue
-        free = max(0.0, st.margin.free_margin())
+        free = max(0.0, st.free_margin)
         if st.margin.mode is AccountMode.SPLIT:
             cash_left[v] = max(0.0, st.spot_free)
             margin_left[v] = free

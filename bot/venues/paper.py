@@ -455,6 +455,17 @@ class PaperVenue(PaperState):
         return to_decimal(price).quantize(self._inst[instrument_id].price_tick)
 
     def _maybe_liquidate(self, inst: Instrument, pos: PerpPos, snap: MarketSnapshot) -> bool:
+        # first in floats: a liquidation price more than a tick from both the mark and the bar's extreme on its side
+        # cannot be reached whatever its rounding to the tick (the exact check below decides every other case)
+        px = self.account_state().liquidation_prices.get(inst.id)
+        if px is None or px <= 0:
+            return False
+        tick, low, high = float(inst.price_tick), snap.range_low, snap.range_high
+        if low is not None and high is not None:
+            if px < snap.mark - tick and low > px + tick:
+                return False
+            if px > snap.mark + tick and high < px - tick:
+                return False
         liq = self.liquidation_price(inst.id)
         if liq is None:
             return False
