@@ -36,12 +36,9 @@ H8 = 8 * 3600 * NS_PER_SEC
 START = 1_694_000_000 * NS_PER_SEC  # Sept 2023, away from quarterly expiries at first
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=20_000)
-    ap.add_argument("--seed", type=int, default=7)
-    args = ap.parse_args()
-    rng = random.Random(args.seed)
+def measure(n_decisions: int, seed: int) -> dict[str, object]:
+    """Latency of ``n_decisions`` decisions over varied intents (µs quantiles, outcomes and rule hits)."""
+    rng = random.Random(seed)
     inst = default_instruments(("binance", "bybit", "okx"), ("BTC", "ETH"))
     gov = Governor(load_rules(), inst)
     audit = MemoryAudit()
@@ -93,7 +90,7 @@ def main() -> None:
         and inst[p].is_derivative
     ]
     intents = []
-    for n in range(args.n):
+    for n in range(n_decisions):
         s, p = rng.choice(pairs)
         q = Decimal(str(round(rng.uniform(0.001, 2.0 if "BTC" in s else 30.0), 3)))
         side = rng.choice((Side.BUY, Side.SELL))
@@ -120,12 +117,30 @@ def main() -> None:
         gov._recent.clear()  # keep the order-rate limit from turning the run into a run of rejections
     lat.sort()
     q = statistics.quantiles(lat, n=100)
+    return {
+        "p50": q[49],
+        "p90": q[89],
+        "p99": q[98],
+        "max": lat[-1],
+        "mean": statistics.fmean(lat),
+        "n": len(lat),
+        "outcomes": dict(audit.by_outcome),
+        "hits": dict(audit.by_code.most_common()),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=20_000)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    r = measure(args.n, args.seed)
     print(f"machine: {platform.machine()}, Python {platform.python_version()}")
-    print(f"decisions: {len(lat):,}  outcomes: {dict(audit.by_outcome)}")
-    print(f"rule hits: {dict(audit.by_code.most_common())}")
+    print(f"decisions: {r['n']:,}  outcomes: {r['outcomes']}")
+    print(f"rule hits: {r['hits']}")
     print(
-        f"latency µs  p50 {q[49]:.2f}  p90 {q[89]:.2f}  p99 {q[98]:.2f}  max {lat[-1]:.1f}  "
-        f"mean {statistics.fmean(lat):.2f}"
+        f"latency µs  p50 {r['p50']:.2f}  p90 {r['p90']:.2f}  p99 {r['p99']:.2f}  max {r['max']:.1f}  "
+        f"mean {r['mean']:.2f}"
     )
 
 

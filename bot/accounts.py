@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
+from typing import NamedTuple
 
 
 class AccountMode(StrEnum):
@@ -117,6 +118,15 @@ class PerpMargin:
         return self.qty * (self.mark - self.entry)
 
 
+class _LineTotals(NamedTuple):
+    k_all: float  # cash, coins at their collateral value and every cross position's unrealized PnL
+    u_all: float  # every cross position's maintenance margin
+    coin_value: dict[str, float]  # per base: its coins' part of k_all
+    own_upnl: dict[str, float]  # per base: its positions' part of k_all
+    own_mm: dict[str, float]  # per base: its positions' part of u_all
+    by_base: dict[str, list[PerpMargin]]
+
+
 @dataclass(frozen=True, slots=True)
 class MarginAccount:
     """The wallet perps margin from: its USDT, its collateral coins (valued at ``haircut``) and its positions."""
@@ -159,32 +169,52 @@ class MarginAccount:
         """The margin account's health along a move of ``base`` by a factor ``x``, as ``(a, b)``: margin balance
         less maintenance is ``a + b·x`` (the other bases held where they are), with ``base``'s positions in the
         leverage tier of their notional at ``x = at``."""
-        k, s, t, u = self.cash, 0.0, 0.0, 0.0
+        return self._line(self._totals(), base, at)
+
+    def _totals(self) -> _LineTotals:
+        """One pass over the coins and cross positions: the whole account's constant part and maintenance, and
+        each base's own share of them (a base's line is then the totals less its share, plus its terms in ``x``:
+        every base's liquidation costs O(its positions), not O(the account))."""
+        k_all, u_all = self.cash, 0.0
+        coin_value: dict[str, float] = {}
         for b, q in self.coins.items():
             value = q * self.coin_marks.get(b, 0.0) * (self.haircut if q > 0 else 1.0)
-            if b == base:
-                s += value
-            else:
-                k += value
+            coin_value[b] = coin_value.get(b, 0.0) + value
+            k_all += value
+        own_upnl: dict[str, float] = {}
+        own_mm: dict[str, float] = {}
+        by_base: dict[str, list[PerpMargin]] = {}
         for p in self.cross():
-            if p.base == base:
-                tier = tier_for(p.tiers, p.notional * at, p.fallback_mmr)
-                k -= p.qty * p.entry
-                s += p.qty * p.mark
-                t += p.notional * tier.mmr
-                u -= tier.cum
-            else:
-                k += p.upnl
-                u += maintenance_margin(p.tiers, p.notional, p.fallback_mmr)
+            mm = maintenance_margin(p.tiers, p.notional, p.fallback_mmr)
+            k_all += p.upnl
+            u_all += mm
+            own_upnl[p.base] = own_upnl.get(p.base, 0.0) + p.upnl
+            own_mm[p.base] = own_mm.get(p.base, 0.0) + mm
+            by_base.setdefault(p.base, []).append(p)
+        return _LineTotals(k_all, u_all, coin_value, own_upnl, own_mm, by_base)
+
+    @staticmethod
+    def _line(tot: _LineTotals, base: str, at: float) -> tuple[float, float]:
+        coin = tot.coin_value.get(base, 0.0)
+        k = tot.k_all - coin - tot.own_upnl.get(base, 0.0)
+        u = tot.u_all - tot.own_mm.get(base, 0.0)
+        s, t = coin, 0.0
+        for p in tot.by_base.get(base, ()):
+            tier = tier_for(p.tiers, p.notional * at, p.fallback_mmr)
+            k -= p.qty * p.entry
+            s += p.qty * p.mark
+            t += p.notional * tier.mmr
+            u -= tier.cum
         return k - u, s - t
 
-    def liquidation_factor(self, base: str) -> float | None:
+    def liquidation_factor(self, base: str, totals: _LineTotals | None = None) -> float | None:
         """The factor ``x`` by which ``base``'s prices must move for the cross positions to be liquidated (``None``:
         no move of that base alone liquidates them). The maintenance tier is the one the positions reach at ``x``
         (found by iterating: the health line is linear inside a tier)."""
+        tot = totals if totals is not None else self._totals()
         x = 1.0
         for _ in range(16):
-            a, b = self.cross_line(base, x)
+            a, b = self._line(tot, base, x)
             if b == 0:
                 return None
             nxt = -a / b
@@ -204,9 +234,18 @@ class MarginAccount:
         return None if x is None else x * p.mark
 
     def liquidation_prices(self) -> dict[str, float]:
+        """Every position's liquidation price: one pass for the account's totals, then each base on its own."""
+        tot = self._totals()
+        factors: dict[str, float | None] = {}
         out = {}
         for p in self.perps:
-            price = self.liquidation_price(p)
+            if p.mode is MarginMode.ISOLATED:
+                price = self.liquidation_price(p)
+            else:
+                if p.base not in factors:
+                    factors[p.base] = self.liquidation_factor(p.base, tot)
+                x = factors[p.base]
+                price = None if x is None else x * p.mark
             if price is not None and price > 0:
                 out[p.instrument_id] = price
         return out

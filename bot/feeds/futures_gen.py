@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 import zlib
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -109,7 +109,7 @@ class SyntheticFuturesFeed:
         return self._feed.step_secs
 
     @property
-    def bars(self) -> tuple[Bar, ...]:
+    def bars(self) -> Sequence[Bar]:
         return self._feed.bars
 
     def iter_batches(self) -> Iterator[MarketBatch]:

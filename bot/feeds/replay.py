@@ -8,11 +8,11 @@ the other risk signals are the governor's to compute (``bot/governor/signals.py`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.domain import NS_PER_SEC, FundingSettlement, Instrument, MarketBatch, MarketSnapshot
-from bot.feeds.bars import Bar, BarSet
+from bot.feeds.bars import Bar, BarColumns, BarSet, as_columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,16 +28,16 @@ class SpreadModel:
         return price * (bps * 1e-4 + self.range_coef * last_range_frac)
 
 
-def infer_bar_secs(bars: tuple[Bar, ...], default: int = 8 * 3600) -> int:
+def infer_bar_secs(bars: Sequence[Bar], default: int = 8 * 3600) -> int:
     """The bar length: the smallest step between consecutive bars of one series (8 h when nothing says)."""
-    last: dict[tuple[str, str, str], int] = {}
+    cols = as_columns(bars)
+    last: dict[int, int] = {}
     step = 0
-    for b in bars:
-        key = (b.venue, b.base, b.kind)
-        prev = last.get(key)
-        if prev is not None and b.ts > prev and (step == 0 or b.ts - prev < step):
-            step = b.ts - prev
-        last[key] = b.ts
+    for sid, ts in zip(cols.sid, cols.ts, strict=True):
+        prev = last.get(sid)
+        if prev is not None and ts > prev and (step == 0 or ts - prev < step):
+            step = ts - prev
+        last[sid] = ts
     return step or default
 
 
@@ -54,9 +54,9 @@ class ReplayFeed:
         self.instruments = instruments
         self.data_version = bars.data_version
         self.rejected_rows = bars.rejected
-        self._bars = bars.bars
+        self._bars = as_columns(bars.bars)
         self._spread = spread or SpreadModel()
-        self._bar_secs = bar_secs or infer_bar_secs(bars.bars)
+        self._bar_secs = bar_secs or infer_bar_secs(self._bars)
         # (venue, base, kind) -> instrument id, decided once
         self._ids: dict[tuple[str, str, str], str] = {}
         for inst in instruments.values():
@@ -71,7 +71,7 @@ class ReplayFeed:
         return float(self._bar_secs)
 
     @property
-    def bars(self) -> tuple[Bar, ...]:
+    def bars(self) -> BarColumns:
         """The bars played, in time order (the report's yardstick reads their funding)."""
         return self._bars
 
@@ -81,52 +81,63 @@ class ReplayFeed:
 
     @property
     def ts_range_ns(self) -> tuple[int, int]:
-        if not self._bars:
+        ts = self._bars.ts
+        if not ts:
             return (0, 0)
-        return self._bars[0].ts * NS_PER_SEC, self._bars[-1].ts * NS_PER_SEC
+        return ts[0] * NS_PER_SEC, ts[-1] * NS_PER_SEC
 
     def iter_batches(self) -> Iterator[MarketBatch]:
-        """Synchronous generator of batches (the async ``batches`` wraps it)."""
-        prevs: dict[str, Bar] = {}
+        """Synchronous generator of batches (the async ``batches`` wraps it), read straight off the columns."""
+        cols = self._bars
         spread = self._spread
         interval = self._bar_secs
-        bars = self._bars
-        ids = self._ids
         insts = self.instruments
+        # per series: its instrument id (None: not traded), whether a perp, the venue+base key of its spot open
+        series = [(self._ids.get(key), key[2] == "perp", key[0] + key[1], key[2]) for key in cols.series]
+        sids, tss, opens, highs, lows, vols, fund = (
+            cols.sid,
+            cols.ts,
+            cols.open,
+            cols.high,
+            cols.low,
+            cols.volume,
+            cols.funding,
+        )
+        prev_row: dict[str, int] = {}  # instrument id -> its previous row
         settled: dict[str, float] = {}  # the last settled rate per perp: the rate in force between settlements
-        i, n = 0, len(bars)
+        i, n = 0, len(tss)
         while i < n:
-            ts = bars[i].ts
+            ts = tss[i]
             j = i
-            while j < n and bars[j].ts == ts:
+            while j < n and tss[j] == ts:
                 j += 1
-            group = bars[i:j]
-            i = j
-            spot_open = {b.venue + b.base: b.open for b in group if b.kind == "spot"}
+            spot_open = {series[sids[k]][2]: opens[k] for k in range(i, j) if not series[sids[k]][1]}
             ts_ns = ts * NS_PER_SEC
             snaps: list[MarketSnapshot] = []
-            for bar in group:
-                iid = ids.get((bar.venue, bar.base, bar.kind))
+            for k in range(i, j):
+                iid, is_perp, vb, kind = series[sids[k]]
                 if iid is None:
                     continue
-                prev = prevs.get(iid)
-                prevs[iid] = bar
+                p = prev_row.get(iid)
+                prev_row[iid] = k
                 r_high: float | None
                 r_low: float | None
-                if prev is not None and prev.ts == ts - interval:
-                    r_high, r_low = prev.high, prev.low
-                    range_frac = (prev.high - prev.low) / prev.open
+                px = opens[k]
+                if p is not None and tss[p] == ts - interval:
+                    r_high, r_low = highs[p], lows[p]
+                    range_frac = (r_high - r_low) / opens[p]
                 else:
                     r_high = r_low = None
                     range_frac = 0.0
-                half = spread.half_spread(bar.kind, bar.open, range_frac)
-                bid, ask, px = bar.open - half, bar.open + half, bar.open
-                if bar.kind == "perp":  # positional: this is the replay's hot loop (field order of MarketSnapshot)
-                    rate = bar.funding_rate
+                half = spread.half_spread(kind, px, range_frac)
+                bid, ask = px - half, px + half
+                if is_perp:  # positional: this is the replay's hot loop (field order of MarketSnapshot)
+                    f = fund[k]
                     f_secs = insts[iid].funding_interval_secs or interval
-                    if rate is not None:
-                        settled[iid] = rate
-                        settle: FundingSettlement | None = FundingSettlement(ts_ns, rate)
+                    rate: float | None
+                    if f == f:  # a settlement at this bar (NaN: none)
+                        rate = settled[iid] = f
+                        settle: FundingSettlement | None = FundingSettlement(ts_ns, f)
                     else:
                         rate = settled.get(iid)
                         settle = None
@@ -138,10 +149,10 @@ class ReplayFeed:
                             ask,
                             px,
                             px,
-                            spot_open.get(bar.venue + bar.base),
+                            spot_open.get(vb),
                             r_high,
                             r_low,
-                            bar.volume,
+                            vols[k],
                             rate,
                             None,
                             f_secs,
@@ -150,7 +161,8 @@ class ReplayFeed:
                         )
                     )
                 else:
-                    snaps.append(MarketSnapshot(iid, ts_ns, bid, ask, px, px, px, r_high, r_low, bar.volume))
+                    snaps.append(MarketSnapshot(iid, ts_ns, bid, ask, px, px, px, r_high, r_low, vols[k]))
+            i = j
             yield MarketBatch(ts_ns, tuple(snaps))
 
     async def batches(self) -> AsyncIterator[MarketBatch]:
