@@ -26,7 +26,6 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cached_property
 from typing import NamedTuple
 
 
@@ -270,29 +269,47 @@ def cash_for_distance(account: MarginAccount, p: PerpMargin, distance: float) ->
     return max(0.0, -(a + b * want))
 
 
-@dataclass(frozen=True)
 class AccountState:
-    """What the governor and the margin manager read of one venue account each tick (its liquidation prices are
-    worked out once per state: a venue hands out the same state until its account or its marks change)."""
+    """What the governor and the margin manager read of one venue account each tick (its liquidation prices, free
+    margin and idle capital are worked out once per state, on first read: a venue hands out the same state until
+    its account or its marks change). Read-only by convention; the caches are explicit slots rather than
+    ``functools.cached_property``, which a compiled build (mypyc) turns into a plain property that recomputes on
+    every read."""
 
-    margin: MarginAccount
-    spot_free: float  # USDT the spot wallet can give up (split accounts; 0 for unified)
-    equity: float = math.nan  # the venue account's equity (every wallet, coins at mark, positions' PnL)
+    __slots__ = ("margin", "spot_free", "equity", "_liq", "_free", "_idle")
 
-    @cached_property
+    def __init__(self, margin: MarginAccount, spot_free: float, equity: float = math.nan) -> None:
+        self.margin = margin
+        self.spot_free = spot_free  # USDT the spot wallet can give up (split accounts; 0 for unified)
+        self.equity = equity  # the venue account's equity (every wallet, coins at mark, positions' PnL)
+        self._liq: dict[str, float] | None = None
+        self._free: float | None = None
+        self._idle: float | None = None
+
+    def __repr__(self) -> str:
+        return f"AccountState(margin={self.margin!r}, spot_free={self.spot_free!r}, equity={self.equity!r})"
+
+    @property
     def liquidation_prices(self) -> dict[str, float]:
-        return self.margin.liquidation_prices()
+        if self._liq is None:
+            self._liq = self.margin.liquidation_prices()
+        return self._liq
 
-    @cached_property
+    @property
     def free_margin(self) -> float:
-        """The margin wallet's free margin (``MarginAccount.free_margin``), worked out once per state."""
-        return self.margin.free_margin()
+        """The margin wallet's free margin (``MarginAccount.free_margin``)."""
+        if self._free is None:
+            self._free = self.margin.free_margin()
+        return self._free
 
-    @cached_property
+    @property
     def idle(self) -> float:
         """USDT no position needs and a new one could use: a split account's spot wallet cash plus its derivatives
         wallet's free margin; a unified account's cash as far as its free margin goes (its coins back the perps)."""
-        free = max(0.0, self.free_margin)
-        if self.margin.mode is AccountMode.SPLIT:
-            return max(0.0, self.spot_free) + free
-        return max(0.0, min(self.margin.cash, free))
+        if self._idle is None:
+            free = max(0.0, self.free_margin)
+            if self.margin.mode is AccountMode.SPLIT:
+                self._idle = max(0.0, self.spot_free) + free
+            else:
+                self._idle = max(0.0, min(self.margin.cash, free))
+        return self._idle

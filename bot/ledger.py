@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import decimal
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 
 from bot.domain import ZERO, BorrowCharge, Fill, FundingPayment
@@ -69,7 +69,7 @@ class LedgerParts:
         return self.realized + self.unrealized + self.funding - self.fees - self.spread - self.slippage - self.borrow
 
     def as_dict(self) -> dict[str, str]:
-        return {k: str(getattr(self, k)) for k in self.__slots__} | {"total": str(self.total)}
+        return {f.name: str(getattr(self, f.name)) for f in fields(self)} | {"total": str(self.total)}
 
 
 @dataclass(slots=True)

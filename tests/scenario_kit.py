@@ -21,6 +21,19 @@ from tests.helpers import BTC_PERP, BTC_SPOT, INSTRUMENTS, T0, snap
 H8 = 8 * 3600 * NS_PER_SEC
 START = T0 - 60 * 86_400 * NS_PER_SEC  # 2023-09-15: far from a quarterly expiry at first
 
+# each run's audit and per-tick log, for the tests to read (an Executor takes no new attributes: it may be a
+# compiled class); the executor is kept with them so that its id is not reused
+_RUNS: dict[int, tuple[Executor, MemoryAudit, list[tuple[int, dict[str, int], dict[str, float]]]]] = {}
+
+
+def audit_of(ex: Executor) -> MemoryAudit:
+    return _RUNS[id(ex)][1]
+
+
+def tick_log_of(ex: Executor) -> list[tuple[int, dict[str, int], dict[str, float]]]:
+    """(tick time, the governor's ladder stages, the positions) after every tick."""
+    return _RUNS[id(ex)][2]
+
 
 BYBIT_PERP = "bybit:BTC/USDT:USDT"
 
@@ -96,11 +109,11 @@ def run(
 
     audit = MemoryAudit()
     ex = Executor(feed, venues, gov, [Scripted(plan)], ledger, clock, inst, bus=EventBus([audit]))
-    ex.audit = audit  # type: ignore[attr-defined]  # what the tests read
-    ex.on_tick_log: list = []  # type: ignore[attr-defined]
+    log: list[tuple[int, dict[str, int], dict[str, float]]] = []
+    _RUNS[id(ex)] = (ex, audit, log)
     asyncio.run(
         ex.run(
-            lambda b, e: e.on_tick_log.append(
+            lambda b, e: log.append(
                 (
                     b.ts_ns,
                     dict(gov.ladders.snapshot()),  # type: ignore

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from bot.domain import NS_PER_SEC, FundingSettlement, Instrument, MarketBatch, MarketSnapshot
 from bot.feeds.bars import Bar, BarColumns, BarSet, as_columns
+from bot.feeds.base import AsyncBatches
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +166,5 @@ class ReplayFeed:
             i = j
             yield MarketBatch(ts_ns, tuple(snaps))
 
-    async def batches(self) -> AsyncIterator[MarketBatch]:
-        for batch in self.iter_batches():
-            yield batch
+    def batches(self) -> AsyncIterator[MarketBatch]:
+        return AsyncBatches(self.iter_batches())

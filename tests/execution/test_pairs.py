@@ -8,7 +8,7 @@ from bot.domain import NS_PER_SEC, IntentLeg, OrderIntent, Origin, Purpose, Side
 from bot.execution.pairs import PairState
 from bot.venues.paper import PaperParams
 from tests.helpers import BTC_PERP, BTC_SPOT, rules
-from tests.scenario_kit import path, run
+from tests.scenario_kit import audit_of, path, run, tick_log_of
 
 STEP = 10 * NS_PER_SEC  # ten-second ticks: leg_timeout (30 s) spans three of them
 LIMIT = 2_000.0
@@ -37,7 +37,7 @@ def _unhedged_after_timeout(ex) -> list[float]:
     """End-of-tick delta (USD) on ticks later than leg_timeout after the first lead fill."""
     first = min(f.ts_ns for f in ex.stats.fills_log)
     out = []
-    for ts, _, pos in ex.on_tick_log:
+    for ts, _, pos in tick_log_of(ex):
         if ts >= first + 30 * NS_PER_SEC:
             out.append(abs(sum(pos.values())) * 60_000)
     return out
@@ -57,7 +57,7 @@ def test_rejected_hedge_is_completed_or_unwound_within_leg_timeout() -> None:
     ex = run(path(prices, step=STEP), {0: _pair("1.5")}, rules(), params=split)
     assert ex.stats.rejections["insufficient_funds"] >= 1
     assert all(u <= LIMIT for u in _unhedged_after_timeout(ex))
-    kinds = [d.intent.intent_id.split("-")[1] for d in ex.audit.decisions if d.intent.origin is Origin.GOVERNOR]
+    kinds = [d.intent.intent_id.split("-")[1] for d in audit_of(ex).decisions if d.intent.origin is Origin.GOVERNOR]
     assert kinds == ["complete", "unwind"]  # the completion was refused too: the lead leg is unwound
     assert ex.ledger.qty(BTC_SPOT) == 0
     _balanced(ex)
@@ -67,7 +67,7 @@ def test_slow_post_only_hedge_is_completed_by_the_governor() -> None:
     # the hedge joins the book (post_only) and the price drifts away from it: G9 completes with a marketable order
     prices = [60_000.0, 59_950.0, 59_940.0, 59_930.0, 59_925.0, 59_920.0, 59_915.0, 59_910.0]
     ex = run(path(prices, step=STEP, range_pct=0.0), {0: _pair("0.5")}, rules(g6={"hedge_leg": "post_only"}))
-    kinds = [d.intent.intent_id.split("-")[1] for d in ex.audit.decisions if d.intent.origin is Origin.GOVERNOR]
+    kinds = [d.intent.intent_id.split("-")[1] for d in audit_of(ex).decisions if d.intent.origin is Origin.GOVERNOR]
     assert "complete" in kinds
     assert ex.ledger.qty(BTC_SPOT) == -ex.ledger.qty(BTC_PERP) != 0
     assert all(u <= LIMIT for u in _unhedged_after_timeout(ex))
@@ -107,7 +107,7 @@ def test_a_venue_rejecting_again_and_again_is_paused_by_the_governor() -> None:
     }  # the governor's own limits out of the way: the venue decides
     ex = run(path(prices, step=STEP), {k: too_big for k in range(7)}, rules(g6={"entries_post_only": False}, g7=loose))
     assert ex.stats.rejections["insufficient_funds"] == 3  # three reached the venue ...
-    refused = [d for d in ex.audit.decisions if any(h.code is DenyCode.VENUE_UNHEALTHY for h in d.hits)]
+    refused = [d for d in audit_of(ex).decisions if any(h.code is DenyCode.VENUE_UNHEALTHY for h in d.hits)]
     assert len(refused) == 4 and all(not d.orders for d in refused)  # ... the next four stopped at the door
     assert refused[0].hits[0].inputs["last_reason"] == "insufficient_funds"
 

@@ -8,7 +8,7 @@ from bot.domain import IntentLeg, OrderIntent, Origin, Purpose, Side
 from bot.governor.margin import venue_liquidation_price
 from bot.venues.paper import PaperParams
 from tests.helpers import BTC_PERP, BTC_SPOT, rules
-from tests.scenario_kit import BYBIT_PERP, path, run
+from tests.scenario_kit import BYBIT_PERP, audit_of, path, run, tick_log_of
 
 TAKER = rules(g6={"entries_post_only": False}, g7={"max_net_venue_usd": 30_000})
 # margin management off (a liquidation distance can never be "nearer than 0%"): collateral has run out
@@ -52,33 +52,33 @@ def test_liquidation_cascade_walks_the_ladder_to_derisk_before_liquidation() -> 
 
     isolated = PaperParams(latency_secs=0.0, margin_mode=MarginMode.ISOLATED)
     ex = run(path(prices, rates), {1: pair}, NO_TOPUP, params=isolated)
-    assert not ex.audit.transfers
+    assert not audit_of(ex).transfers
     entry = next(f for f in ex.stats.fills_log if f.instrument_id == BTC_PERP)
     liq = venue_liquidation_price(float(entry.price), True, 3, 0.004)
     assert ex.stats.liquidations == 0
-    stages = [ladders.get("BTC", 0) for _, ladders, _ in ex.on_tick_log]
+    stages = [ladders.get("BTC", 0) for _, ladders, _ in tick_log_of(ex)]
     assert max(stages) >= 2
-    closed_at = next(ts for ts, _, pos in ex.on_tick_log[2:] if BTC_PERP not in pos)
-    price_then = next(p for (ts, _, _), p in zip(ex.on_tick_log, prices, strict=True) if ts == closed_at)
+    closed_at = next(ts for ts, _, pos in tick_log_of(ex)[2:] if BTC_PERP not in pos)
+    price_then = next(p for (ts, _, _), p in zip(tick_log_of(ex), prices, strict=True) if ts == closed_at)
     assert price_then > liq * 1.05  # flat with room to spare (stage 3 fires at 10% distance; bars move 4%)
     assert min(prices) < liq  # ... and the path did go through the liquidation price afterwards
-    kinds = [d.intent.intent_id.split("-")[1] for d in ex.audit.decisions if d.intent.origin is Origin.GOVERNOR]
+    kinds = [d.intent.intent_id.split("-")[1] for d in audit_of(ex).decisions if d.intent.origin is Origin.GOVERNOR]
     # trims first (crowding turning, then liquidation distance), then the close; stage 2's hedge had no residual
     # delta to neutralise in a hedged book
     assert kinds[0] == "trim" and kinds[-1] == "derisk" and "hedge" not in kinds
-    issued = {k: n for c in ex.audit.interventions.values() for k, n in c.items() if k.startswith("issued_")}
+    issued = {k: n for c in audit_of(ex).interventions.values() for k, n in c.items() if k.startswith("issued_")}
     assert sum(issued.values()) == len(kinds) and issued.get("issued_derisk", 0) >= 1
-    measures = {(e.measure, e.to_stage) for e in ex.audit.ladder_events if e.key == "BTC"}
+    measures = {(e.measure, e.to_stage) for e in audit_of(ex).ladder_events if e.key == "BTC"}
     assert ("liq_distance", 3) in measures and ("crowding", 1) in measures
-    assert BYBIT_PERP not in ex.on_tick_log[-1][2]  # both legs closed together: nothing left unhedged
+    assert BYBIT_PERP not in tick_log_of(ex)[-1][2]  # both legs closed together: nothing left unhedged
 
     # the same path with margin management on: idle collateral goes to the isolated long, its liquidation moves
     # away as the price falls, and the liquidation-distance ladder never fires
     managed = run(path(prices, rates), {1: pair}, TAKER, params=isolated)
     assert managed.stats.liquidations == 0
-    moved = [t for t in managed.audit.transfers if t.instrument_id == BTC_PERP]
+    moved = [t for t in audit_of(managed).transfers if t.instrument_id == BTC_PERP]
     assert len(moved) >= 2 and all(t.to_wallet == "isolated" for t in moved)
-    assert not any(e.measure == "liq_distance" for e in managed.audit.ladder_events)
+    assert not any(e.measure == "liq_distance" for e in audit_of(managed).ladder_events)
 
 
 def test_stale_feed_blocks_entries_but_lets_exits_through() -> None:
@@ -96,7 +96,7 @@ def test_stale_feed_blocks_entries_but_lets_exits_through() -> None:
         ],
     }
     ex = run(path(prices, drop_perp_after=2), plan, TAKER)  # the perp feed goes silent after bar 2
-    decisions = {d.intent.intent_id.split("-")[0]: d for d in ex.audit.decisions}
+    decisions = {d.intent.intent_id.split("-")[0]: d for d in audit_of(ex).decisions}
     new, out = decisions["new"], decisions["out"]
     assert new.outcome is Outcome.REJECT and new.hits[0].code is DenyCode.STALE_SNAPSHOT
     assert out.outcome is Outcome.APPROVE and out.risk_reducing
