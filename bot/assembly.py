@@ -18,6 +18,7 @@ from bot.clock import Clock, PacedClock, SimClock
 from bot.domain import NS_PER_SEC, Instrument, InstrumentKind
 from bot.events import EventBus
 from bot.execution.executor import Executor
+from bot.feeds.bar_store import as_store
 from bot.feeds.bars import load_bars
 from bot.feeds.base import Feed
 from bot.feeds.futures_gen import SyntheticFuturesFeed
@@ -214,7 +215,7 @@ def replay_feed(settings: Settings) -> ReplayFeed | SyntheticFuturesFeed:
     rp = settings.replay
     bars = load_bars(rp.file, rp.venues, rp.bases, rp.start, rp.end)
     # instruments, and so paper accounts, only where the data has prices: a one-venue history funds one account
-    present = {(b.venue, b.base) for b in bars.bars}
+    present = {(venue, base) for venue, base, _ in as_store(bars.bars).series}
     instruments = {
         iid: i for iid, i in default_instruments(rp.venues, rp.bases).items() if (i.venue, i.base) in present
     }

@@ -13,16 +13,17 @@ import gzip
 import hashlib
 import io
 import math
-from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
-from typing import NamedTuple, overload
 
+from bot.feeds.bar_store import Bar, BarStore, BarStoreBuilder
 from bot.logs import get_logger
+
+__all__ = ["Bar", "BarSet", "BarStore", "DataFileError", "bundled_path", "data_version", "load_bars"]
 
 log = get_logger(__name__)
 
@@ -30,140 +31,14 @@ BUNDLED = "funding_8h.csv.gz"
 REQUIRED = ("ts", "venue", "base", "kind", "open", "high", "low", "close", "volume", "funding_rate")
 
 
-class Bar(NamedTuple):
-    """One validated row. A NamedTuple (immutable, and built an order of magnitude faster than a frozen dataclass:
-    loading 45,000 one-minute bars is a benchmark target)."""
-
-    ts: int  # bar open, Unix seconds UTC
-    venue: str
-    base: str
-    kind: str  # "spot" | "perp"
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    funding_rate: float | None
-
-
 class DataFileError(ValueError):
     """A bar file that cannot be used at all (missing, unreadable, not UTF-8, no header, missing columns, or no
     usable row): the message names the file and what to do."""
 
 
-# --- bars kept as columns ---------------------------------------------------------------------------------------
-# One typed array per field and a small table of series, instead of one object per row: a row costs 58 bytes (an
-# int64 time, a uint16 series number, six float64s) against about 600 as a ``Bar`` tuple with its floats, so 45,000
-# one-minute bars of spot and perp take 5 MB rather than 55 MB. Rows are read back as ``Bar`` values only when asked.
-
-Series = tuple[str, str, str]  # (venue, base, kind)
-
-_NAN = math.nan
-
-
-class BarColumns(Sequence[Bar]):
-    """Append-only columns of bars in the order they were added (``sorted_by_time`` orders them)."""
-
-    __slots__ = ("series", "_series_ix", "sid", "ts", "open", "high", "low", "close", "volume", "funding")
-
-    def __init__(self) -> None:
-        self.series: list[Series] = []
-        self._series_ix: dict[Series, int] = {}
-        self.sid = array("H")
-        self.ts = array("q")
-        self.open = array("d")
-        self.high = array("d")
-        self.low = array("d")
-        self.close = array("d")
-        self.volume = array("d")
-        self.funding = array("d")  # NaN: no settlement at this bar (a validated rate is never NaN)
-
-    @classmethod
-    def from_bars(cls, bars: Iterable[Bar]) -> BarColumns:
-        cols = cls()
-        for b in bars:
-            cols.append(b)
-        return cols
-
-    def series_id(self, key: Series) -> int:
-        ix = self._series_ix.get(key)
-        if ix is None:
-            if len(self.series) >= 65_535:
-                raise ValueError("more than 65,535 series (venue, base, kind) in one bar set")
-            ix = self._series_ix[key] = len(self.series)
-            self.series.append(key)
-        return ix
-
-    def append(self, b: Bar) -> None:
-        self.sid.append(self.series_id((b.venue, b.base, b.kind)))
-        self.ts.append(b.ts)
-        self.open.append(b.open)
-        self.high.append(b.high)
-        self.low.append(b.low)
-        self.close.append(b.close)
-        self.volume.append(b.volume)
-        self.funding.append(_NAN if b.funding_rate is None else b.funding_rate)
-
-    def sorted_by_time(self) -> BarColumns:
-        """The rows ordered by (ts, venue, base, kind): ``self`` when they already are (a replay file normally is)."""
-        n = len(self.ts)
-        series, sid, ts = self.series, self.sid, self.ts
-        if all((ts[k], series[sid[k]]) < (ts[k + 1], series[sid[k + 1]]) for k in range(n - 1)):
-            return self
-        order = sorted(range(n), key=lambda k: (ts[k], series[sid[k]]))
-        out = BarColumns()
-        out.series, out._series_ix = list(series), dict(self._series_ix)
-        for name in ("sid", "ts", "open", "high", "low", "close", "volume", "funding"):
-            col = getattr(self, name)
-            setattr(out, name, array(col.typecode, (col[k] for k in order)))
-        return out
-
-    def row(self, k: int) -> Bar:
-        venue, base, kind = self.series[self.sid[k]]
-        f = self.funding[k]
-        return Bar(
-            self.ts[k],
-            venue,
-            base,
-            kind,
-            self.open[k],
-            self.high[k],
-            self.low[k],
-            self.close[k],
-            self.volume[k],
-            None if f != f else f,
-        )
-
-    def __len__(self) -> int:
-        return len(self.ts)
-
-    @overload
-    def __getitem__(self, k: int) -> Bar: ...
-
-    @overload
-    def __getitem__(self, k: slice) -> list[Bar]: ...
-
-    def __getitem__(self, k: int | slice) -> Bar | list[Bar]:
-        if isinstance(k, slice):
-            return [self.row(j) for j in range(*k.indices(len(self.ts)))]
-        if k < 0:
-            k += len(self.ts)
-        if not 0 <= k < len(self.ts):
-            raise IndexError("bar index out of range")
-        return self.row(k)
-
-    def __iter__(self) -> Iterator[Bar]:
-        for k in range(len(self.ts)):
-            yield self.row(k)
-
-
-def as_columns(bars: Sequence[Bar]) -> BarColumns:
-    return bars if isinstance(bars, BarColumns) else BarColumns.from_bars(bars)
-
-
 @dataclass(frozen=True, slots=True)
 class BarSet:
-    bars: Sequence[Bar]  # ``BarColumns`` from ``load_bars``; any sequence of bars in time order will do
+    bars: Sequence[Bar]  # a ``BarStore`` from ``load_bars``; any sequence of bars in time order will do
     data_version: str
     rejected: Counter[str]
 
@@ -218,37 +93,43 @@ def load_bars(
     start: date | None = None,
     end: date | None = None,
 ) -> BarSet:
-    """Read, validate and filter a bar file into columns; rows come back sorted by (ts, venue, base, kind). The file
-    is decompressed and parsed as a stream: no copy of its text is held."""
+    """Read, validate and filter a bar file into a ``BarStore``; rows come back sorted by (ts, venue, base, kind). The
+    file is decompressed and parsed as a stream (no copy of its text is held), and a history longer than a chunk is
+    kept in a temporary file rather than in memory."""
     path = path or bundled_path()
     try:
-        raw = path.read_bytes()
+        fh = path.open("rb")
     except FileNotFoundError:
         raise DataFileError(f"{path}: no such file (CARRYBOT_REPLAY__FILE / --data)") from None
     except OSError as exc:
         raise DataFileError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-    binary: gzip.GzipFile | io.BytesIO = (
-        gzip.GzipFile(fileobj=io.BytesIO(raw)) if path.suffix == ".gz" else io.BytesIO(raw)
-    )
-    text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
-    try:
-        reader = csv.reader(text)
-        header = next(reader, [])
-        if not header:
-            raise DataFileError(f"{path}: empty file: expected a header with {', '.join(REQUIRED)}")
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            raise DataFileError(
-                f"{path}: missing columns {', '.join(missing)} (the replay format is described in "
-                "bot/data/SOURCE.md; `carrybot data import` converts other files)"
-            )
-        cols, rejected = _read_rows(reader, tuple(header.index(c) for c in REQUIRED), path, venues, bases, start, end)
-    except (OSError, EOFError) as exc:  # a .gz that is not gzip, or is cut short
-        raise DataFileError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-    except UnicodeDecodeError:
-        where = _first_bad_byte(raw, path)
-        raise DataFileError(f"{path}: not UTF-8 text (byte {where}); save it as UTF-8 CSV") from None
-    if not cols:
+    with fh:
+        hashing = _HashingReader(fh)  # the data version is the hash of the file's bytes, taken as they stream by
+        src = io.BufferedReader(hashing)
+        binary: gzip.GzipFile | io.BufferedReader[_HashingReader] = (
+            gzip.GzipFile(fileobj=src) if path.suffix == ".gz" else src
+        )
+        text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        try:
+            reader = csv.reader(text)
+            header = next(reader, [])
+            if not header:
+                raise DataFileError(f"{path}: empty file: expected a header with {', '.join(REQUIRED)}")
+            missing = [c for c in REQUIRED if c not in header]
+            if missing:
+                raise DataFileError(
+                    f"{path}: missing columns {', '.join(missing)} (the replay format is described in "
+                    "bot/data/SOURCE.md; `carrybot data import` converts other files)"
+                )
+            ix = tuple(header.index(c) for c in REQUIRED)
+            cols, rejected = _read_rows(reader, ix, path, venues, bases, start, end)
+            version = hashing.finish()
+        except (OSError, EOFError) as exc:  # a .gz that is not gzip, or is cut short
+            raise DataFileError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+        except UnicodeDecodeError:
+            where = _first_bad_byte(path)
+            raise DataFileError(f"{path}: not UTF-8 text (byte {where}); save it as UTF-8 CSV") from None
+    if not len(cols):
         why = (
             f"every row was rejected ({dict(rejected)})" if rejected else "no row matches the venues, bases and window"
         )
@@ -256,11 +137,35 @@ def load_bars(
             f"{path}: nothing to replay: {why} (venues {venues or 'all'}, bases {bases or 'all'}, "
             f"{start or 'start'} → {end or 'end'})"
         )
-    return BarSet(cols.sorted_by_time(), hashlib.sha256(raw).hexdigest()[:16], rejected)
+    return BarSet(cols.build(), version, rejected)
 
 
-def _first_bad_byte(raw: bytes, path: Path) -> int:
+class _HashingReader(io.RawIOBase):
+    """A file read through: every byte that passes is hashed (``finish`` reads what the parser left, then says the
+    short hash ``data_version`` would)."""
+
+    def __init__(self, f: io.BufferedReader) -> None:
+        self._f = f
+        self._sha = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        n = self._f.readinto(b)
+        if n:
+            self._sha.update(memoryview(b)[:n])
+        return n
+
+    def finish(self) -> str:
+        while chunk := self._f.read(1 << 20):
+            self._sha.update(chunk)
+        return self._sha.hexdigest()[:16]
+
+
+def _first_bad_byte(path: Path) -> int:
     """Where the text stops being UTF-8 (only on that error: the whole text is decoded once to find it)."""
+    raw = path.read_bytes()
     try:
         (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode()
     except UnicodeDecodeError as exc:
@@ -276,12 +181,12 @@ def _read_rows(
     bases: tuple[str, ...] | None,
     start: date | None,
     end: date | None,
-) -> tuple[BarColumns, Counter[str]]:
+) -> tuple[BarStoreBuilder, Counter[str]]:
     lo_ts = int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp()) if start else None
     hi_ts = int(datetime(end.year, end.month, end.day, tzinfo=UTC).timestamp()) if end else None
     rejected: Counter[str] = Counter()
     last_ts: dict[tuple[str, str, str], int] = {}
-    cols = BarColumns()
+    cols = BarStore.builder()
     for lineno, row in enumerate(reader, start=2):
         bar, reason = _check(row, ix)
         if bar is None:

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.domain import NS_PER_SEC, FundingSettlement, Instrument, MarketBatch, MarketSnapshot
-from bot.feeds.bars import Bar, BarColumns, BarSet, as_columns
+from bot.feeds.bar_store import Bar, BarColumns, BarStore, as_store
+from bot.feeds.bars import BarSet
 from bot.feeds.base import AsyncBatches
 
 
@@ -31,14 +32,14 @@ class SpreadModel:
 
 def infer_bar_secs(bars: Sequence[Bar], default: int = 8 * 3600) -> int:
     """The bar length: the smallest step between consecutive bars of one series (8 h when nothing says)."""
-    cols = as_columns(bars)
     last: dict[int, int] = {}
     step = 0
-    for sid, ts in zip(cols.sid, cols.ts, strict=True):
-        prev = last.get(sid)
-        if prev is not None and ts > prev and (step == 0 or ts - prev < step):
-            step = ts - prev
-        last[sid] = ts
+    for cols in as_store(bars).chunks():
+        for sid, ts in zip(cols.sid, cols.ts, strict=True):
+            prev = last.get(sid)
+            if prev is not None and ts > prev and (step == 0 or ts - prev < step):
+                step = ts - prev
+            last[sid] = ts
     return step or default
 
 
@@ -55,7 +56,7 @@ class ReplayFeed:
         self.instruments = instruments
         self.data_version = bars.data_version
         self.rejected_rows = bars.rejected
-        self._bars = as_columns(bars.bars)
+        self._bars = as_store(bars.bars)
         self._spread = spread or SpreadModel()
         self._bar_secs = bar_secs or infer_bar_secs(self._bars)
         # (venue, base, kind) -> instrument id, decided once
@@ -72,7 +73,7 @@ class ReplayFeed:
         return float(self._bar_secs)
 
     @property
-    def bars(self) -> BarColumns:
+    def bars(self) -> BarStore:
         """The bars played, in time order (the report's yardstick reads their funding)."""
         return self._bars
 
@@ -82,30 +83,37 @@ class ReplayFeed:
 
     @property
     def ts_range_ns(self) -> tuple[int, int]:
-        ts = self._bars.ts
-        if not ts:
+        bars = self._bars
+        if not len(bars):
             return (0, 0)
-        return ts[0] * NS_PER_SEC, ts[-1] * NS_PER_SEC
+        return bars[0].ts * NS_PER_SEC, bars[-1].ts * NS_PER_SEC
 
     def iter_batches(self) -> Iterator[MarketBatch]:
-        """Synchronous generator of batches (the async ``batches`` wraps it), read straight off the columns."""
-        cols = self._bars
+        """Synchronous generator of batches (the async ``batches`` wraps it), read straight off the columns, one
+        chunk at a time (a chunk ends with its timestamp: no batch spans two)."""
+        store = self._bars
         spread = self._spread
         interval = self._bar_secs
         insts = self.instruments
         # per series: its instrument id (None: not traded), whether a perp, the venue+base key of its spot open
-        series = [(self._ids.get(key), key[2] == "perp", key[0] + key[1], key[2]) for key in cols.series]
-        sids, tss, opens, highs, lows, vols, fund = (
-            cols.sid,
-            cols.ts,
-            cols.open,
-            cols.high,
-            cols.low,
-            cols.volume,
-            cols.funding,
-        )
-        prev_row: dict[str, int] = {}  # instrument id -> its previous row
+        series = [(self._ids.get(key), key[2] == "perp", key[0] + key[1], key[2]) for key in store.series]
+        prev_bar: dict[str, tuple[int, float, float, float]] = {}  # instrument id -> previous (ts, high, low, open)
         settled: dict[str, float] = {}  # the last settled rate per perp: the rate in force between settlements
+        for cols in store.chunks():
+            yield from self._chunk_batches(cols, series, prev_bar, settled, spread, interval, insts)
+
+    @staticmethod
+    def _chunk_batches(
+        cols: BarColumns,
+        series: list[tuple[str | None, bool, str, str]],
+        prev_bar: dict[str, tuple[int, float, float, float]],
+        settled: dict[str, float],
+        spread: SpreadModel,
+        interval: int,
+        insts: Mapping[str, Instrument],
+    ) -> Iterator[MarketBatch]:
+        sids, tss, opens, highs, lows = cols.sid, cols.ts, cols.open, cols.high, cols.low
+        vols, fund = cols.volume, cols.funding
         i, n = 0, len(tss)
         while i < n:
             ts = tss[i]
@@ -119,14 +127,14 @@ class ReplayFeed:
                 iid, is_perp, vb, kind = series[sids[k]]
                 if iid is None:
                     continue
-                p = prev_row.get(iid)
-                prev_row[iid] = k
+                px = opens[k]
+                p = prev_bar.get(iid)
+                prev_bar[iid] = (ts, highs[k], lows[k], px)
                 r_high: float | None
                 r_low: float | None
-                px = opens[k]
-                if p is not None and tss[p] == ts - interval:
-                    r_high, r_low = highs[p], lows[p]
-                    range_frac = (r_high - r_low) / opens[p]
+                if p is not None and p[0] == ts - interval:
+                    r_high, r_low = p[1], p[2]
+                    range_frac = (r_high - r_low) / p[3]
                 else:
                     r_high = r_low = None
                     range_frac = 0.0

@@ -2,7 +2,10 @@ import math
 from collections import Counter
 from datetime import UTC, datetime
 
-from bot.feeds.bars import Bar, BarColumns, load_bars
+from bot.feeds.bar_store import Bar, BarStore
+from bot.feeds.bars import BarSet, load_bars
+from bot.feeds.replay import ReplayFeed
+from bot.venues.fees import default_instruments
 
 HEADER = "ts,venue,base,kind,open,high,low,close,volume,funding_rate\n"
 
@@ -58,7 +61,7 @@ def test_bars_are_kept_as_columns_in_time_order_and_read_back_as_the_rows_given(
         + "200,okx,BTC,perp,20,22,18,21,3,\n"  # a perp bar with no settlement
     )
     bars = load_bars(f).bars
-    assert isinstance(bars, BarColumns)
+    assert isinstance(bars, BarStore)
     assert list(bars) == [
         Bar(100, "binance", "BTC", "spot", 30.0, 31.0, 29.0, 30.5, 2.0, None),
         Bar(100, "okx", "BTC", "perp", 20.0, 21.0, 19.0, 20.5, 5.0, 0.0001),
@@ -67,16 +70,48 @@ def test_bars_are_kept_as_columns_in_time_order_and_read_back_as_the_rows_given(
     ]
     assert bars[-1] == bars[3] and bars[1:3] == [bars[1], bars[2]]
     assert len(bars.series) == 3 and len(bars) == 4
-    assert BarColumns.from_bars(bars).sorted_by_time()[0] == bars[0]
+
+
+def _minute_bars(n: int) -> list[Bar]:
+    out = []
+    for k in range(n):
+        px = 100.0 + math.sin(k / 7.0)
+        out.append(Bar(60 * k, "binance", "BTC", "perp", px, px + 1, px - 1, px, 5.0, 0.0001 if k % 480 == 0 else None))
+        out.append(Bar(60 * k, "binance", "BTC", "spot", px - 0.1, px + 0.9, px - 1.1, px, 7.0, None))
+    return out
+
+
+def test_a_history_longer_than_a_chunk_streams_from_a_temporary_file_and_plays_the_same() -> None:
+    """Only the last chunk stays in memory; the others are written out as they fill and read back in turn. Every
+    chunk ends with its timestamp, so the batches are those of the history held whole."""
+    rows = _minute_bars(2_500)
+    builder = BarStore.builder(chunk_rows=999)  # odd: a chunk fills between a perp row and its spot row
+    for b in rows:
+        builder.append(b)
+    spilled = builder.build()
+    whole = BarStore.from_bars(rows)
+    assert spilled.spilled_chunks == 4 and whole.spilled_chunks == 0
+    assert list(spilled) == rows and spilled[0] == rows[0] and spilled[-1] == rows[-1] and spilled[1500] == rows[1500]
+    inst = default_instruments(("binance",), ("BTC",))
+    a = list(ReplayFeed(BarSet(spilled, "v", Counter()), inst).iter_batches())
+    b = list(ReplayFeed(BarSet(whole, "v", Counter()), inst).iter_batches())
+    assert len(a) == 2_500 and a == b
+    bounds = [(c.ts[0], c.ts[-1]) for c in spilled.chunks()]
+    assert all(last < first for (_, last), (first, _) in zip(bounds, bounds[1:], strict=False))  # no batch split
+
+
+def test_rows_out_of_time_order_are_sorted_even_past_a_chunk() -> None:
+    rows = _minute_bars(600)
+    builder = BarStore.builder(chunk_rows=100)
+    for b in reversed(rows):
+        builder.append(b)
+    store = builder.build()
+    assert list(store) == sorted(rows, key=lambda b: (b.ts, b.venue, b.base, b.kind))
+    assert store.spilled_chunks == 0  # put in order in memory
 
 
 def test_a_row_costs_tens_of_bytes_not_hundreds() -> None:
     """45,031 one-minute bars of spot and perp took 55 MB as one tuple of floats per row; as columns, 58 bytes."""
-    cols = BarColumns.from_bars(
-        Bar(60 * k, "binance", "BTC", "perp", 1.0, 2.0, 0.5, 1.5, 3.0, None) for k in range(1000)
-    )
-    per_row = sum(
-        c.buffer_info()[1] * c.itemsize
-        for c in (cols.sid, cols.ts, cols.open, cols.high, cols.low, cols.close, cols.volume, cols.funding)
-    ) / len(cols)
-    assert per_row == 58
+    store = BarStore.from_bars(_minute_bars(500))
+    (chunk,) = store.chunks()
+    assert chunk.nbytes() / len(chunk) == 58
