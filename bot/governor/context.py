@@ -74,7 +74,7 @@ class TickReads:
         signal: Callable[[str], Signals | None],
         short_vol: Callable[[str], float | None],
         phase: ExpiryPhase,
-        lev_fn: Callable[[Signals | None], LeverageCap],
+        lev_fn: Callable[[str], LeverageCap],  # an instrument's G1 cap (from its volatility and funding alone)
         crowd_fn: Callable[[Signals | None], CrowdingRead],
         front_month_oi_share: float | None = None,
     ) -> None:
@@ -91,7 +91,7 @@ class TickReads:
     def leverage(self, iid: str) -> LeverageCap:
         cap = self._lev.get(iid)
         if cap is None:
-            cap = self._lev[iid] = self._lev_fn(self.signal(iid))
+            cap = self._lev[iid] = self._lev_fn(iid)
         return cap
 
     def crowding(self, iid: str) -> CrowdingRead:

@@ -50,7 +50,7 @@ from bot.governor.intent_kind import hedges as _hedges
 from bot.governor.intent_kind import shrinks as _shrinks
 from bot.governor.intent_kind import state_gate as _state_gate
 from bot.governor.ladder import ACCOUNT, Ladders
-from bot.governor.leverage import leverage_for
+from bot.governor.leverage import leverage_from
 from bot.governor.rules_config import RulesConfig
 from bot.governor.ruleset import default_rules
 from bot.governor.signals import EIGHT_HOURS, SignalTracker
@@ -119,7 +119,9 @@ class Governor:
 
     def _bind_reads(self) -> None:
         cfg = self.cfg  # the read functions are bound once per rules version
-        self._lev_fn: Callable[[Any], Any] = lambda s: leverage_for(cfg.g1, s)
+        # G1 reads three of an instrument's signals: they are taken without building the rest (a 500-perp scan asks
+        # every perp's cap on every tick, for the strategies' standing gates)
+        self._lev_fn: Callable[[str], Any] = lambda iid: leverage_from(cfg.g1, self.signals.leverage_inputs(iid))
         self._crowd_fn: Callable[[Any], Any] = lambda s: checklist(cfg.g5, cfg.signals, s)
 
     def reads_at(self, market: Mapping[str, MarketSnapshot], now_ns: int) -> TickReads:

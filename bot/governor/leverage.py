@@ -11,7 +11,7 @@ from __future__ import annotations
 from bot.decisions import DenyCode, RuleHit, RuleId
 from bot.governor.context import CheckContext, LeverageCap
 from bot.governor.rules_config import G1Config
-from bot.governor.signals import Signals
+from bot.governor.signals import LeverageInputs
 
 
 def max_leverage(
@@ -34,10 +34,11 @@ def max_leverage(
     return LeverageCap(lev * factor, realized_vol, halved, factor)
 
 
-def leverage_for(cfg: G1Config, sig: Signals | None) -> LeverageCap:
-    if sig is None:
+def leverage_from(cfg: G1Config, inputs: LeverageInputs | None) -> LeverageCap:
+    """The same cap from the three signals it reads (``SignalTracker.leverage_inputs``)."""
+    if inputs is None:
         return max_leverage(cfg, None)
-    return max_leverage(cfg, sig.realized_vol, sig.liq_intensity, sig.funding_8h)
+    return max_leverage(cfg, inputs.realized_vol, inputs.liq_intensity, inputs.funding_8h)
 
 
 class LeverageRule:

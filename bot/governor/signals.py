@@ -53,6 +53,14 @@ class Signals(NamedTuple):
     lower_lows_fast: bool | None
 
 
+class LeverageInputs(NamedTuple):
+    """What G1 reads of an instrument's signals (the same values ``Signals`` carries)."""
+
+    realized_vol: float | None
+    liq_intensity: float | None
+    funding_8h: float | None
+
+
 class _State:
     __slots__ = (
         "vol",
@@ -139,6 +147,24 @@ class SignalTracker:
             return None
         sig = self._cache[instrument_id] = self._build(st, st.snap)
         return sig
+
+    def leverage_inputs(self, instrument_id: str) -> LeverageInputs | None:
+        """G1's three signals, as ``get`` would give them, without building the others."""
+        sig = self._cache.get(instrument_id)
+        if sig is not None:
+            return LeverageInputs(sig.realized_vol, sig.liq_intensity, sig.funding_8h)
+        st = self._states.get(instrument_id)
+        if st is None or st.snap is None:
+            return None
+        s = st.snap
+        funding = None
+        if s.funding_rate is not None and s.funding_interval_secs:
+            funding = funding_8h_equivalent(s.funding_rate, s.funding_interval_secs)
+        return LeverageInputs(
+            st.vol_value if st.vol_value is not None else s.realized_vol,
+            st.liq_intensity if s.liq_long_usd is not None else None,
+            funding,
+        )
 
     def short_vol(self, instrument_id: str) -> float | None:
         """Annualized volatility over the last ``short_vol_window`` (computed only when asked)."""

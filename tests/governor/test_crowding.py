@@ -4,6 +4,8 @@ import math
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.decisions import DenyCode, Outcome
 from bot.domain import NS_PER_SEC
@@ -114,3 +116,30 @@ def test_tracker_realized_vol_is_annualized_from_the_step() -> None:
     mean = (r1 + r2) / 2
     expected = math.sqrt(((r1 - mean) ** 2 + (r2 - mean) ** 2) / 1) * math.sqrt(365 * 3)
     assert tr.get(BTC_PERP).realized_vol == pytest.approx(expected)
+
+
+@given(
+    prices=st.lists(st.floats(100, 100_000), min_size=1, max_size=12),
+    liqs=st.lists(st.one_of(st.none(), st.floats(0, 1e7)), min_size=12, max_size=12),
+    rate=st.one_of(st.none(), st.floats(-0.003, 0.003)),
+    interval=st.sampled_from([3600, 4 * 3600, 8 * 3600]),
+    realized=st.one_of(st.none(), st.floats(0.0, 3.0)),
+)
+def test_g1s_three_signals_read_alone_are_those_of_the_full_signals(prices, liqs, rate, interval, realized) -> None:
+    """G1 reads volatility, liquidation intensity and funding without the rest of the signals being built (a
+    500-perp scan asks every perp's cap each tick): the values are the full signals' own, before and after them."""
+    tr = SignalTracker(rules(signals={"vol_window": "16h"}).signals, step_secs=8 * 3600)
+    for k, (px, liq) in enumerate(zip(prices, liqs, strict=False)):
+        s = replace(
+            snap(BTC_PERP, px, T0 + k * 8 * 3600 * NS_PER_SEC),
+            funding_rate=rate,
+            funding_interval_secs=interval,
+            liq_long_usd=liq,
+            realized_vol=realized,
+        )
+        tr.update(s)
+        alone = tr.leverage_inputs(BTC_PERP)
+        sig = tr.get(BTC_PERP)
+        assert sig is not None and alone == (sig.realized_vol, sig.liq_intensity, sig.funding_8h)
+        assert tr.leverage_inputs(BTC_PERP) == alone
+    assert tr.leverage_inputs(BTC_SPOT) is None
