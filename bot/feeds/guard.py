@@ -116,14 +116,18 @@ class PriceGuard:
             for j in self._peers.get(iid, ())
             if j in peer_px or j in trusted
         ]
-        ref = median(others) if others else None
         # the same asset elsewhere: a print is contradicted when fewer than half of the other sources agree with it
-        agree = sum(1 for o in others if not _far(px, o, b.cross_pct))
+        cross = b.cross_pct
+        agree = 0
+        for o in others:
+            if not _far(px, o, cross):
+                agree += 1
         cross_bad = 2 * agree < len(others)
         jump_bad = own is not None and _far(px, own, b.jump_pct)
-        mid_bad = _far(s.mid, px, b.cross_pct) if s.bid > 0 and s.ask > 0 else True
+        mid_bad = _far(s.mid, px, cross) if s.bid > 0 and s.ask > 0 else True
         if not (cross_bad or jump_bad or mid_bad):
-            self._pending.pop(iid, None)
+            if self._pending:
+                self._pending.pop(iid, None)
             return self._trust(s, own)
         pending = self._pending.setdefault(iid, [])
         pending.append(px)
@@ -138,6 +142,7 @@ class PriceGuard:
             log.warning("feed.price_confirmed", instrument=iid, price=px, previous=own, prints=len(pending))
             return self._trust(s, None)
         reason = "cross" if cross_bad else "jump" if jump_bad else "book"
+        ref = median(others) if others else None  # the peers' level, said with a flagged print
         self.flagged += 1
         flag = SuspectPrint(iid, s.ts_ns, px, own, ref, reason)
         self.recent.append(flag)
