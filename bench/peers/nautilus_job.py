@@ -26,6 +26,12 @@ from nautilus_trader.persistence.wranglers import BarDataWrangler
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 
 
+def peak_mb() -> float:
+    """This process's peak resident set (VmHWM)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+
+
 def main() -> None:
     df = pd.read_csv(sys.argv[1])
     df.index = pd.to_datetime(df.pop("timestamp"), utc=True)
@@ -54,8 +60,8 @@ def main() -> None:
     engine.run()
     orders = engine.trader.generate_order_fills_report()
     positions = engine.trader.generate_positions_report()
-    print(json.dumps({"bars": len(df), "orders_filled": len(orders), "positions": len(positions)}))
     engine.dispose()
+    print(json.dumps({"bars": len(df), "orders_filled": len(orders), "positions": len(positions), "rss_mb": peak_mb()}))
 
 
 if __name__ == "__main__":

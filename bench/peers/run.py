@@ -7,9 +7,10 @@ code of theirs is in this repository) and runs its own backtest of an EMA(10)/EM
 example ``EMACross``). carrybot runs the same bars through ``bench/minute_bars.py``'s job: the perp alone, and perp +
 spot with S1 holding a position (synthetic funding and spot companion, as that benchmark says).
 
-Every run is a fresh process pinned to one core; CPU is user + system time and RSS the peak resident set, both from
-the kernel's accounting of the child (``os.wait4``). Medians of ``--runs``; ratios are carrybot's over the peer's.
-Offline once the virtual environments exist. Not part of CI. Asserts nothing.
+Every run is a fresh process pinned to one core; CPU is user + system time from the kernel's accounting of the
+child (``os.wait4``), peak RSS the job's own high-water mark (``VmHWM``), which each job prints last. Medians of
+``--runs``; ratios are carrybot's over the peer's. Offline once the virtual environments exist. Not part of CI.
+Asserts nothing.
 
     python bench/peers/run.py [--runs 5] [--venvs ~/.cache/carrybot-peers]
 """
@@ -73,7 +74,10 @@ def measured(cmd: list[str], cwd: Path) -> dict[str, float | str]:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: exit {os.waitstatus_to_exitcode(status)}\n{out[-2000:]}")
     proc.returncode = 0
-    return {"cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024, "wall": wall, "out": out}
+    # peak RSS as the job measured it (VmHWM of its own process: ru_maxrss would also count the pages this parent
+    # had at fork); every job prints it on its last line
+    peak = json.loads(out.strip().splitlines()[-1])["rss_mb"]
+    return {"cpu": usage.ru_utime + usage.ru_stime, "rss_mb": peak, "wall": wall, "out": out}
 
 
 def med(runs: list[dict[str, float | str]], key: str) -> float:
@@ -85,6 +89,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--venvs", type=Path, default=Path.home() / ".cache" / "carrybot-peers")
     ap.add_argument("--risk-n", type=int, default=20_000)
+    ap.add_argument(
+        "--compiled-python",
+        type=Path,
+        help="an interpreter whose environment has carrybot's compiled build (HATCH_BUILD_HOOK_ENABLE_MYPYC=true pip "
+        "install .): carrybot is run with it too",
+    )
     args = ap.parse_args()
     pythons = {name: ensure_venv(args.venvs, name, req) for name, req in PEERS.items()}
     load = os.getloadavg()
@@ -104,6 +114,13 @@ def main() -> None:
             "freqtrade": [str(pythons["freqtrade"]), str(HERE / "freqtrade_job.py"), str(bars_csv), str(tmp / "ft")],
             "nautilus": [str(pythons["nautilus"]), str(HERE / "nautilus_job.py"), str(bars_csv)],
         }
+        if args.compiled_python:
+            jobs["carrybot perp+spot, compiled"] = [
+                str(args.compiled_python),
+                "-c",
+                minute_bars.CHILD,
+                str(files["perp+spot"]),
+            ]
         runs: dict[str, list[dict[str, float | str]]] = {k: [] for k in jobs}
         for r in range(args.runs):  # interleaved: each round runs every job once
             for name, cmd in jobs.items():
@@ -120,10 +137,10 @@ def main() -> None:
         f"carrybot perp+spot: {cb['orders']} orders, {cb['funding_payments']} funding payments)"
     )
     print("\nratios, carrybot / peer (target: CPU ≤ 0.10, peak RSS ≤ 0.25)")
-    for mine in ("carrybot perp", "carrybot perp+spot, S1"):
+    for mine in [k for k in runs if k.startswith("carrybot")]:
         for peer in ("freqtrade", "nautilus"):
             print(
-                f"  {mine:24} / {peer:10}  CPU {med(runs[mine], 'cpu') / med(runs[peer], 'cpu'):5.2f}  "
+                f"  {mine:30} / {peer:10}  CPU {med(runs[mine], 'cpu') / med(runs[peer], 'cpu'):5.2f}  "
                 f"wall {med(runs[mine], 'wall') / med(runs[peer], 'wall'):5.2f}  "
                 f"RSS {med(runs[mine], 'rss_mb') / med(runs[peer], 'rss_mb'):5.2f}"
             )
@@ -138,9 +155,29 @@ def main() -> None:
         .splitlines()[-1]
     )
     gov = governor_latency.measure(args.risk_n, 7)
+    compiled_gov = None
+    if args.compiled_python:
+        code = (
+            "import json, sys; sys.path.insert(0, sys.argv[1]); import governor_latency; "
+            "print(json.dumps(governor_latency.measure(int(sys.argv[2]), 7)))"
+        )
+        compiled_gov = json.loads(
+            subprocess.run(
+                [str(args.compiled_python), "-c", code, str(BENCH), str(args.risk_n)],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=tempfile.gettempdir(),
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
     print("\nper-order risk check, µs (target: carrybot p50 ≤ NautilusTrader's p50 without account, p99 ≤ 5× it)")
     print(f"  {'':34} {'p50':>7} {'p90':>7} {'p99':>7}")
     print(f"  {'carrybot Governor.decide, all rules':34} {gov['p50']:7.2f} {gov['p90']:7.2f} {gov['p99']:7.2f}")
+    if compiled_gov is not None:
+        g = compiled_gov
+        print(f"  {'carrybot, compiled build':34} {g['p50']:7.2f} {g['p90']:7.2f} {g['p99']:7.2f}")
     for name in ("no_account", "cash_account"):
         q = risk[name]
         label = f"NautilusTrader RiskEngine, {name.replace('_', ' ')}"
