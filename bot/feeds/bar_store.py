@@ -137,8 +137,8 @@ class BarColumns:
 
 class BarStore(Sequence[Bar]):
     """A bar set in time order, as chunks of columns: the last in memory, the others (a long history) in an unnamed
-    temporary file, deleted with the store. Built by ``BarStore.builder()``; read by ``chunks()`` or as a sequence
-    of ``Bar`` values."""
+    temporary file, which the system deletes when the store is collected. Built by ``BarStore.builder()``; read by
+    ``chunks()`` or as a sequence of ``Bar`` values."""
 
     __slots__ = ("table", "_spilled", "_tail", "_file", "_len")
 
@@ -208,11 +208,6 @@ class BarStore(Sequence[Bar]):
         for chunk in self.chunks():
             for k in range(len(chunk)):
                 yield chunk.row(k)
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
 
 
 class BarStoreBuilder:
