@@ -100,6 +100,7 @@ def _run_live(
                     f"(store {url}; recovery {rec})",
                     flush=True,
                 )
+            await session.join_firm()
             what = "LIVE orders" if live_orders else "paper orders on live data"
             print(f"carrybot: {what} — {', '.join(sorted(bot.instruments))}", flush=True)
             await session.start_telemetry()
@@ -293,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     cm.add_argument("--user", help="broker username (default: settings)")
     cm.add_argument("--password", help="broker password (default: settings)")
     cm.add_argument("--timeout", type=float, default=10.0)
+    cm.add_argument(
+        "--firm",
+        action="store_true",
+        help="to every instance at once (pause, resume, halt, flatten or status): prints each one's reply",
+    )
     cm.set_defaults(func=_cmd_cmd)
     db = sub.add_parser("db", help="the store")
     db_sub = db.add_subparsers(dest="action", required=True)

@@ -87,6 +87,16 @@ def secrets_of(settings: Settings) -> list[str]:
         for sec in (cred.api_key, cred.secret, cred.password):
             if sec is not None and sec.get_secret_value():
                 out.append(sec.get_secret_value())
+    for url in (settings.db.url, settings.firm.url):  # a database password, wherever a message might quote it
+        if url is not None:
+            from sqlalchemy.engine import make_url
+
+            password = make_url(url.get_secret_value()).password
+            if password:
+                out.append(str(password))
+    for sec in (settings.mqtt.password, settings.mqtt.command_secret, settings.mqtt.firm_command_secret):
+        if sec is not None and sec.get_secret_value():
+            out.append(sec.get_secret_value())
     return out
 
 

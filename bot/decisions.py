@@ -85,6 +85,13 @@ class DenyCode(StrEnum):
     TRANSFER_UNKNOWN_ACCOUNT = "transfer_unknown_account"  # G2: no account state for that venue
     TRANSFER_UNKNOWN_WALLET = "transfer_unknown_wallet"  # G2: a wallet that venue account does not have
     MAX_TRANSFER = "max_transfer"  # G7: more than one transfer may move
+    FIRM_GROSS_ASSET = "firm_gross_asset"  # G7 at firm scope: all instances' gross on one base asset
+    FIRM_NET_ASSET = "firm_net_asset"  # G7 at firm scope: all instances' net on one base asset
+    FIRM_GROSS_TOTAL = "firm_gross_total"  # G7 at firm scope
+    FIRM_NET_TOTAL = "firm_net_total"  # G7 at firm scope
+    FIRM_DAILY_LOSS = "firm_daily_loss"  # G7 at firm scope: the instances' losses today reached the firm's limit
+    FIRM_ORDER_RATE = "firm_order_rate"  # G7 at firm scope: entry orders reserved in the last minute
+    FIRM_UNREACHABLE = "firm_unreachable"  # the firm store cannot be reached: entries fail closed
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,25 @@ class RunSession:
         self.stack.callback(task.cancel)
         return task
 
+    async def join_firm(self) -> None:
+        """Put the bot under the firm-wide budget when the settings enable it (``bot.firm``): its entries reserve
+        their share first; the last report and the end of its reservations come with a clean stop."""
+        bot = self.bot
+        assert bot is not None
+        url = self.settings.firm_url()
+        if url is None:
+            return
+        from bot.firm.budget import FirmBudget
+        from bot.firm.gate import FirmGate
+        from bot.store.run_lock import holder_name
+
+        f = self.settings.firm
+        budget = FirmBudget(url, f.name, self.settings.bot_id, bot.rules.firm, holder_name())
+        gate = FirmGate(budget, bot.instruments, f.sync_secs, f.timeout_secs, f.retry_secs)
+        await gate.open()
+        bot.executor.firm = gate
+        self.on_close(lambda: bot.executor.report_to_firm(last=True))
+
     async def start_telemetry(self, ops: bool = True) -> None:
         """Metrics and health (when enabled and ``ops``) and the MQTT bridge (when enabled), subscribed to the
         bot's events."""

@@ -191,6 +191,9 @@ class MqttSettings(_Section):
         description="with tls: trust this CA (the stack's deploy/secrets/mqtt-ca.crt) rather than the system store",
     )
     command_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key shared with operators (>= 16 bytes)")
+    firm_command_secret: SecretStr | None = Field(
+        None, description="the key of commands addressed to every instance (carrybot/firm/cmd); None = command_secret"
+    )
     max_command_age_secs: float = Field(30.0, gt=0, le=3600)
     heartbeat_secs: float = Field(5.0, gt=0, le=3600)
 
@@ -198,7 +201,33 @@ class MqttSettings(_Section):
     def _secret(self) -> MqttSettings:
         if self.enabled and (self.command_secret is None or len(self.command_secret.get_secret_value()) < 16):
             raise ValueError("command_secret of at least 16 characters is required when MQTT is enabled")
+        if self.firm_command_secret is not None and len(self.firm_command_secret.get_secret_value()) < 16:
+            raise ValueError("firm_command_secret must have at least 16 characters")
         return self
+
+
+class FirmSettings(_Section):
+    """The firm-wide risk budget (rules: ``firm``): every instance of the firm shares it through PostgreSQL."""
+
+    enabled: bool = False
+    name: str = Field("default", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="the budget's name in the store")
+    url: SecretStr | None = Field(
+        None, description="the firm's PostgreSQL (postgresql+asyncpg://...; a secret); None = the store's db.url"
+    )
+    sync_secs: float = Field(
+        1.0, gt=0, le=60, description="how often the instance reports its exposure and renews its lease"
+    )
+    timeout_secs: float = Field(2.0, gt=0, le=60, description="a firm call slower than this counts as unreachable")
+    retry_secs: float = Field(
+        2.0, ge=0, le=300, description="after a failure, entries are refused without asking for this long"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _pg_url(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().startswith("postgresql+asyncpg://"):
+            raise ValueError("the firm budget lives in PostgreSQL: postgresql+asyncpg://user:password@host:5432/db")
+        return v
 
 
 class ExecutionSettings(_Section):
@@ -354,10 +383,35 @@ class Settings(BaseSettings):
     telemetry: TelemetrySettings = TelemetrySettings()
     mqtt: MqttSettings = MqttSettings()
     execution: ExecutionSettings = ExecutionSettings()
+    firm: FirmSettings = FirmSettings()
     strategy: StrategySettings = StrategySettings()
     borrow: BorrowSettings = BorrowSettings()
     futures: FuturesSettings = FuturesSettings()
     exchanges: dict[str, ApiCredentials] = {}
+
+    @field_validator("bot_id")
+    @classmethod
+    def _not_firm(cls, v: str) -> str:
+        if v == "firm":
+            raise ValueError("'firm' is reserved: carrybot/firm/cmd is the topic of firm-wide commands")
+        return v
+
+    @model_validator(mode="after")
+    def _firm_store(self) -> Settings:
+        if self.firm.enabled and self.firm.url is None:
+            url = self.db.url.get_secret_value() if self.db.url is not None else ""
+            if not url.startswith("postgresql+asyncpg://"):
+                raise ValueError(
+                    "firm.enabled needs PostgreSQL: set firm.url (CARRYBOT_FIRM__URL) or a PostgreSQL db.url"
+                )
+        return self
+
+    def firm_url(self) -> str | None:
+        """The firm budget's database when enabled (its own URL, else the store's)."""
+        if not self.firm.enabled:
+            return None
+        chosen = self.firm.url or self.db.url
+        return chosen.get_secret_value() if chosen is not None else None
 
     @classmethod
     def settings_customise_sources(

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from bot.clock import SimClock
 from bot.domain import NS_PER_SEC, Instrument, MarketBatch, MarketSnapshot, OrderIntent
@@ -95,7 +96,9 @@ def run(
     cash: Decimal = Decimal(100_000),
     instruments: Mapping[str, Instrument] | None = None,
     params: PaperParams | None = None,
+    firm: Any = None,
 ) -> Executor:
+    """``firm``: a ``FirmGate`` the entries reserve through (``bot.firm``)."""
     inst = instruments or INSTRUMENTS
     clock = SimClock(batches[0].ts_ns)
     p = params or PaperParams(initial_cash=cash, latency_secs=0.0)
@@ -109,17 +112,20 @@ def run(
 
     audit = MemoryAudit()
     ex = Executor(feed, venues, gov, [Scripted(plan)], ledger, clock, inst, bus=EventBus([audit]))
+    ex.firm = firm
     log: list[tuple[int, dict[str, int], dict[str, float]]] = []
     _RUNS[id(ex)] = (ex, audit, log)
-    asyncio.run(
-        ex.run(
-            lambda b, e: log.append(
-                (
-                    b.ts_ns,
-                    dict(gov.ladders.snapshot()),  # type: ignore
-                    {k: v for k, v in e.account_view().positions.items()},
-                )
-            )
-        )
-    )
+
+    def tick(b: MarketBatch, e: Executor) -> None:
+        positions = {k: v for k, v in e.account_view().positions.items()}
+        log.append((b.ts_ns, dict(gov.ladders.snapshot()), positions))  # type: ignore
+
+    async def go() -> None:
+        if firm is not None:  # joined on the run's own event loop (its connections belong to it)
+            await firm.open()
+        await ex.run(tick)
+        if firm is not None:
+            await ex.report_to_firm(last=True)
+
+    asyncio.run(go())
     return ex

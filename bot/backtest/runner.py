@@ -62,6 +62,8 @@ async def run_replay(
             verb = "resumed" if persistence.resumed else "started"
             url = persistence.store.engine.url.render_as_string(hide_password=True)
             print(f"carrybot: run {persistence.run_key} {verb} (store {url})", flush=True)
+        if paced:  # a trader (never a backtest) shares the firm's budget when the settings say so
+            await session.join_firm()
         observer = RunObserver()
         tick = _progress(bot, observer, progress)
         await session.start_telemetry(ops=paced)  # a paper trader is watched, with a store or without

@@ -55,6 +55,7 @@ from bot.strategies.base import Strategy, StrategyView
 from bot.venues.gateway import Gateway
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) is loaded only by runs that persist
+    from bot.firm.gate import FirmGate
     from bot.store.recorder import Recorder
 
 log = get_logger(__name__)
@@ -114,6 +115,7 @@ class Executor:
         self.operator_intents: list[OrderIntent] = []  # an operator's flatten/reduce, sent at the next tick
         self._booked_events = 0  # venue events and fills applied so far (the account view is rebuilt on change)
         self._view: tuple[tuple[object, ...], AccountView] | None = None
+        self.firm: FirmGate | None = None  # the firm-wide budget: entries reserve their share before write-ahead
 
     def stop(self) -> None:
         """Ask the loop to finish after the current tick."""
@@ -164,6 +166,8 @@ class Executor:
         self._close_tick(batch, t0)
         if self.recorder is not None:
             await self.commit(batch.ts_ns)
+        if self.firm is not None:
+            await self.report_to_firm()
         self.last_tick_wall = time.monotonic()
 
     def _screen(self, batch: MarketBatch) -> MarketBatch:
@@ -403,7 +407,10 @@ class Executor:
         t0 = time.perf_counter()
         reads = self.reads if self.reads is not None and self.reads.now_ns == now else None
         decision = self.governor.decide(intent, account or self.account_view(), self.market, now, reads)
-        self.bus.publish(DecisionMade(decision, time.perf_counter() - t0))
+        seconds = time.perf_counter() - t0
+        if self.firm is not None and decision.orders and not decision.risk_reducing:
+            decision = await self.firm.admit(decision)  # the firm's share, reserved before anything is written
+        self.bus.publish(DecisionMade(decision, seconds))
         if decision.orders:
             orders = decision.orders
             if len(orders) == 2 and not decision.risk_reducing:  # leg-safe: the less liquid leg goes first
@@ -422,6 +429,9 @@ class Executor:
             if not written and not reducing:
                 self.stats.rejections["store_down"] += len(orders)
                 log.error("store.entry_withheld", orders=[o.client_order_id for o in orders])
+                if self.firm is not None:
+                    for o in orders:
+                        self.firm.forget(o.decision_id)
                 return
         for order in orders:
             self.orders[order.client_order_id] = order
@@ -436,6 +446,28 @@ class Executor:
         while self._outbox:  # hedge legs released by lead fills (part of an approved decision)
             out, self._outbox = self._outbox, []
             await self._send(out)
+
+    async def report_to_firm(self, last: bool = False) -> None:
+        """This instance's exposure per base asset (at mark), equity and entries in progress, to the firm budget
+        (``last``: the final report of a clean stop, which also ends its reservations)."""
+        assert self.firm is not None
+        view = self.account_view()
+        exposure = {b: (g, view.net_by_base.get(b, 0.0)) for b, g in view.gross_by_base.items()}
+        day_start = self.governor.state.day_start_equity
+        if last:
+            await self.firm.close(self, exposure, view.equity, day_start)
+        else:
+            await self.firm.after_tick(self, exposure, view.equity, day_start)
+
+    def filled(self, client_order_id: str) -> Decimal:
+        """How much of an order has traded, as booked."""
+        return self._filled_qty.get(client_order_id, ZERO)
+
+    def in_flight(self, decision_id: str) -> bool:
+        """An order of the decision is released but not sent yet, or was reported filled before its fills arrived."""
+        return any(o.decision_id == decision_id for o in self._outbox) or any(
+            o.decision_id == decision_id for o, _, _ in self.awaiting_fills.values()
+        )
 
     def absorb(self) -> None:
         """Apply what the venues reported outside a tick (recovery's cancels, a last read of fills and funding)."""

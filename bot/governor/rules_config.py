@@ -295,6 +295,44 @@ class G9Config(_Section):
     )
 
 
+class AssetCaps(_Section):
+    max_gross_usd: float = Field(gt=0)
+    max_net_usd: float = Field(gt=0)
+
+
+class FirmConfig(_Section):
+    """G7 at firm scope: one budget shared by every instance on the firm store (settings ``firm.enabled``).
+    Entries reserve their share before their orders are written ahead; risk reduction never waits for it."""
+
+    max_gross_asset_usd: float = Field(400_000, gt=0, description="Σ |notional| on one base asset, all instances")
+    max_net_asset_usd: float = Field(50_000, gt=0, description="|Σ signed notional| on one base asset")
+    max_gross_total_usd: float = Field(1_000_000, gt=0)
+    max_net_total_usd: float = Field(100_000, gt=0)
+    assets: dict[str, AssetCaps] = Field(
+        default_factory=dict, description="per base asset (e.g. BTC): caps replacing the two above"
+    )
+    max_daily_loss_usd: float = Field(
+        20_000, gt=0, description="Σ over instances of start-of-day equity − equity: then no entries that day"
+    )
+    max_orders_per_minute: int = Field(240, ge=1, le=1_000_000, description="entry orders reserved, all instances")
+    lease_secs: float = Field(
+        15.0, ge=1, le=3600, description="an instance silent this long loses its reservations (its positions stay)"
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> FirmConfig:
+        if self.max_gross_asset_usd > self.max_gross_total_usd:
+            raise ValueError("max_gross_asset_usd cannot exceed max_gross_total_usd")
+        if self.max_net_asset_usd > self.max_net_total_usd:
+            raise ValueError("max_net_asset_usd cannot exceed max_net_total_usd")
+        return self
+
+    def caps_of(self, asset: str) -> tuple[float, float]:
+        """(gross, net) caps of one base asset."""
+        own = self.assets.get(asset)
+        return (own.max_gross_usd, own.max_net_usd) if own else (self.max_gross_asset_usd, self.max_net_asset_usd)
+
+
 class RulesConfig(_Section):
     version: Literal[1] = 1
     signals: SignalsConfig = SignalsConfig()
@@ -307,6 +345,7 @@ class RulesConfig(_Section):
     g7: G7Config = G7Config()
     g8: G8Config = G8Config()
     g9: G9Config = G9Config()
+    firm: FirmConfig = FirmConfig()
 
     @model_validator(mode="after")
     def _cross(self) -> RulesConfig:

@@ -285,3 +285,66 @@ class CommandNonceRow(Base):
     nonce: Mapped[str] = mapped_column(String(128), primary_key=True)
     seen_ns: Mapped[int] = mapped_column(BigInteger)
     expires_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- the firm budget (``bot.firm``): shared by every instance on one PostgreSQL; times are the server's clock -------
+
+
+class FirmInstanceRow(Base):
+    """An instance under the firm's budget: its lease (renewed while it runs) and its day's equity."""
+
+    __tablename__ = "firm_instances"
+    firm: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bot_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    limits_sha: Mapped[str] = mapped_column(String(64))  # its firm limits' fingerprint: all live ones must agree
+    joined_ns: Mapped[int] = mapped_column(BigInteger)
+    lease_until_ns: Mapped[int] = mapped_column(BigInteger)
+    equity_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    day_start_equity_usd: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class FirmExposureRow(Base):
+    """What an instance holds on one base asset, as it last reported (at mark; kept after it dies: positions stay)."""
+
+    __tablename__ = "firm_exposure"
+    firm: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bot_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    asset: Mapped[str] = mapped_column(String(16), primary_key=True)
+    gross_usd: Mapped[float] = mapped_column(Float)
+    net_usd: Mapped[float] = mapped_column(Float)
+    ts_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class FirmReservationRow(Base):
+    """An entry's share of the budget, per base asset: active until its orders are done (what is left of it shrinks
+    as they fill), then converted (it filled: now held) or released; expired with its instance's lease."""
+
+    __tablename__ = "firm_reservations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    firm: Mapped[str] = mapped_column(String(32), index=True)
+    bot_id: Mapped[str] = mapped_column(String(64))
+    decision_id: Mapped[str] = mapped_column(String(64))
+    asset: Mapped[str] = mapped_column(String(16))
+    gross_usd: Mapped[float] = mapped_column(Float)
+    net_usd: Mapped[float] = mapped_column(Float)
+    remaining_gross_usd: Mapped[float] = mapped_column(Float)
+    remaining_net_usd: Mapped[float] = mapped_column(Float)
+    orders: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # active | converted | released | expired
+    created_ns: Mapped[int] = mapped_column(BigInteger, index=True)
+    closed_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class FirmAuditRow(Base):
+    """Every reservation, refusal, conversion, release and expiry, with the numbers behind it."""
+
+    __tablename__ = "firm_audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    firm: Mapped[str] = mapped_column(String(32))
+    bot_id: Mapped[str] = mapped_column(String(64))
+    decision_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ts_ns: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(16))  # reserved | refused | converted | released | expired
+    code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    numbers: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -1,10 +1,13 @@
 """Operator commands over MQTT, authenticated beyond the broker's own login (SPEC §5).
 
-A command is JSON: ``{"cmd", "args", "ts", "nonce", "sig"}``. ``sig`` is HMAC-SHA256, hex, over the *canonical body* —
-every other field, as JSON with sorted keys and no spaces — with a secret shared with the operator. A command is
-acted upon only if it parses, has exactly these fields with valid values, carries a valid signature, was signed within
-``max_age_secs`` of now, and its nonce has not been seen in that window. Anything else is rejected with a code, and
-never acted upon.
+A command is JSON: ``{"cmd", "args", "ts", "nonce", "to", "sig"}``. ``sig`` is HMAC-SHA256, hex, over the *canonical
+body* — every other field, as JSON with sorted keys and no spaces — with a secret shared with the operator. ``to``
+names the addressee — a bot id, or ``firm`` for every instance (``carrybot/firm/cmd``) — so a command signed for one bot
+cannot be replayed to another, nor a bot's command to the whole firm; a bot's own topic still takes a command
+without ``to`` (signed before addressees existed), the firm's topic never does. A command is acted upon only if it
+parses, has exactly these fields with valid values, carries a valid signature, is addressed to this topic, was signed
+within ``max_age_secs`` of now, and its nonce has not been seen in that window. Anything else is rejected with a code,
+and never acted upon.
 
 Whatever arrives is bounded before it is parsed: at most ``MAX_PAYLOAD_BYTES`` and ``MAX_DEPTH`` levels of nesting
 (the broker caps packets too: ``max_packet_size`` in ``deploy/mosquitto/mosquitto.conf``); ``sig`` must be 64 hex
@@ -28,7 +31,10 @@ from bot.logs import get_logger
 
 log = get_logger(__name__)
 COMMANDS = ("pause", "resume", "reduce", "halt", "flatten", "reload-rules", "status")
+FIRM = "firm"  # the addressee of commands to every instance (a bot id may not be "firm")
+FIRM_COMMANDS = ("pause", "resume", "halt", "flatten", "status")  # what may be said to all instances at once
 FIELDS = {"cmd", "args", "ts", "nonce", "sig"}
+OPTIONAL = {"to"}
 MAX_PAYLOAD_BYTES = 16 * 1024
 MAX_DEPTH = 8
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -44,6 +50,8 @@ class Reject(StrEnum):
     BAD_SIGNATURE = "bad_signature"
     STALE_TIMESTAMP = "stale_timestamp"
     REPLAYED_NONCE = "replayed_nonce"
+    WRONG_ADDRESSEE = "wrong_addressee"
+    NOT_FOR_FIRM = "not_for_firm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +75,18 @@ def canonical(body: dict[str, Any]) -> bytes:
     ).encode()
 
 
-def sign(cmd: str, secret: bytes, ts_ms: int, args: dict[str, Any] | None = None, nonce: str | None = None) -> bytes:
-    """An operator's signed command, ready to publish."""
+def sign(
+    cmd: str,
+    secret: bytes,
+    ts_ms: int,
+    args: dict[str, Any] | None = None,
+    nonce: str | None = None,
+    to: str | None = None,
+) -> bytes:
+    """An operator's signed command, ready to publish (``to``: the bot id, or ``firm``)."""
     body: dict[str, Any] = {"cmd": cmd, "args": args or {}, "ts": ts_ms, "nonce": nonce or secrets.token_hex(12)}
+    if to is not None:
+        body["to"] = to
     body["sig"] = hmac.new(secret, canonical(body), hashlib.sha256).hexdigest()
     return json.dumps(body).encode()
 
@@ -142,15 +159,19 @@ def _nesting(raw: bytes, limit: int) -> bool:
 
 
 class Verifier:
-    def __init__(self, secret: bytes, max_age_secs: float = 30.0, not_before_ms: int | None = None) -> None:
+    def __init__(
+        self, secret: bytes, max_age_secs: float = 30.0, not_before_ms: int | None = None, addressee: str | None = None
+    ) -> None:
         """``not_before_ms``: refuse commands signed before this moment (a bot without a store to keep its nonces in
-        sets it to its own start, so nothing captured before a restart can be replayed after it)."""
+        sets it to its own start, so nothing captured before a restart can be replayed after it). ``addressee``: the
+        bot id this verifier answers for, or ``firm`` (None: any ``to``, as before addressees)."""
         if len(secret) < 16:
             raise ValueError("the command secret must be at least 16 bytes")
         self._secret = secret
         self._max_age_ms = int(max_age_secs * 1000)
         self.nonces = NonceWindow(self._max_age_ms)
         self.not_before_ms = not_before_ms
+        self.addressee = addressee
 
     def verify(self, raw: bytes, now_ms: int) -> Command:
         """The command, or ``CommandError`` with a code — for any input whatsoever. Checks run in this order; the
@@ -174,9 +195,10 @@ class Verifier:
             raise CommandError(Reject.MALFORMED_JSON) from None
         if not isinstance(body, dict) or _too_deep(body, MAX_DEPTH):
             raise CommandError(Reject.MALFORMED_JSON)
-        if set(body) != FIELDS:
+        if not FIELDS <= set(body) <= FIELDS | OPTIONAL:
             raise CommandError(Reject.UNKNOWN_FIELDS)
         cmd, args, ts, nonce, sig = body["cmd"], body["args"], body["ts"], body["nonce"], body["sig"]
+        to = body.get("to")
         if not (
             isinstance(cmd, str)
             and isinstance(args, dict)
@@ -186,6 +208,7 @@ class Verifier:
             and _NONCE.fullmatch(nonce)
             and isinstance(sig, str)
             and _HEX64.fullmatch(sig)
+            and (to is None or (isinstance(to, str) and len(to) <= 64))
         ):
             raise CommandError(Reject.BAD_FIELD)
         try:
@@ -196,6 +219,10 @@ class Verifier:
             raise CommandError(Reject.BAD_SIGNATURE)
         if cmd not in COMMANDS:
             raise CommandError(Reject.UNKNOWN_COMMAND, nonce)
+        if self.addressee is not None and to != self.addressee and not (to is None and self.addressee != FIRM):
+            raise CommandError(Reject.WRONG_ADDRESSEE, nonce)
+        if self.addressee == FIRM and cmd not in FIRM_COMMANDS:
+            raise CommandError(Reject.NOT_FOR_FIRM, nonce)
         if abs(now_ms - ts) > self._max_age_ms or (self.not_before_ms is not None and ts < self.not_before_ms):
             raise CommandError(Reject.STALE_TIMESTAMP, nonce)
         if not self.nonces.check_and_add(nonce, now_ms):

@@ -54,6 +54,9 @@ class Metrics:
         r = self.registry = CollectorRegistry(auto_describe=True)
         self.build = Info("carrybot_build", "build information", registry=r)
         self.build.info({"version": __version__})
+        self.instance = Info(
+            "carrybot_instance", "which bot this is, and its firm (join on instance to label any series)", registry=r
+        )
         self.decisions = Counter(
             "carrybot_governor_decisions_total", "governor decisions", ["rule", "outcome"], registry=r
         )
@@ -177,6 +180,53 @@ class StateCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from self._account()
         yield from self._others()
+        yield from self._firm()
+
+    def _firm(self) -> Iterator[Metric]:
+        """The firm budget as this instance last read it (every instance exports the same firm totals: take max)."""
+        up = _gauge("carrybot_firm_up", "1 while the firm budget answers (joined, last call succeeded)")
+        used = _gauge("carrybot_firm_exposure_usd", "all instances, held and reserved, per asset", ("asset", "kind"))
+        limit = _gauge("carrybot_firm_limit_usd", "the firm's cap per asset", ("asset", "kind"))
+        total = _gauge("carrybot_firm_total_usd", "all instances, held and reserved, all assets", ("kind",))
+        total_limit = _gauge("carrybot_firm_total_limit_usd", "the firm's cap on all assets", ("kind",))
+        loss = _gauge("carrybot_firm_daily_loss_usd", "Σ over instances of start-of-day equity − equity")
+        loss_limit = _gauge("carrybot_firm_daily_loss_limit_usd", "the firm's daily loss limit")
+        orders = _gauge("carrybot_firm_orders_last_minute", "entry orders all instances reserved in the last minute")
+        orders_limit = _gauge("carrybot_firm_orders_per_minute_limit", "the firm's entry order rate limit")
+        instances = _gauge("carrybot_firm_instances", "instances on the firm budget", ("state",))
+        active = _gauge("carrybot_firm_reservations_active", "this instance's entries holding a reservation")
+        outcomes = CounterMetricFamily(
+            "carrybot_firm_reservations", "this instance's asks to the firm by outcome", labels=["outcome"]
+        )
+        gate: Any = getattr(self.run, "firm", None) if self.run is not None else None
+        if gate is not None:
+            cfg = gate.budget.cfg
+            up.add_metric([], 1.0 if gate.joined and gate.reachable else 0.0)
+            active.add_metric([], len(gate.active))
+            for outcome, n in sorted(gate.outcomes.items()):
+                outcomes.add_metric([outcome], n)
+            t = gate.totals
+            assets = sorted(set(t.gross_by_asset if t is not None else ()) | set(cfg.assets))
+            for asset in assets:
+                gross_cap, net_cap = cfg.caps_of(asset)
+                limit.add_metric([asset, "gross"], gross_cap)
+                limit.add_metric([asset, "net"], net_cap)
+            total_limit.add_metric(["gross"], cfg.max_gross_total_usd)
+            total_limit.add_metric(["net"], cfg.max_net_total_usd)
+            loss_limit.add_metric([], cfg.max_daily_loss_usd)
+            orders_limit.add_metric([], cfg.max_orders_per_minute)
+            if t is not None:
+                for asset in assets:
+                    used.add_metric([asset, "gross"], t.gross_by_asset.get(asset, 0.0))
+                    used.add_metric([asset, "net"], t.net_by_asset.get(asset, 0.0))
+                total.add_metric(["gross"], t.gross_total)
+                total.add_metric(["net"], t.net_total)
+                loss.add_metric([], t.daily_loss_usd)
+                orders.add_metric([], t.orders_last_minute)
+                instances.add_metric(["live"], t.live_instances)
+                instances.add_metric(["expired"], t.expired_instances)
+        yield from (up, used, limit, total, total_limit, loss, loss_limit, orders, orders_limit, instances, active)
+        yield outcomes
 
     def _account(self) -> Iterator[Metric]:
         equity = _gauge("carrybot_equity_usd", "account equity (bot ledger, all venues)")

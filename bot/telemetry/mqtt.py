@@ -2,7 +2,9 @@
 
 Topics under ``carrybot/<bot_id>/``: ``status`` (retained ``online``; the broker publishes the last-will ``offline`` if
 the bot vanishes, and the bot publishes ``offline`` itself on a clean shutdown), ``heartbeat``,
-``events/{fills,decisions,ladder,state,funding}``, ``cmd`` (in) and ``cmd/reply`` (out). The bridge runs beside the
+``events/{fills,decisions,ladder,state,funding}``, ``cmd`` (in) and ``cmd/reply`` (out). Every instance also listens on
+``carrybot/firm/cmd``, where a command addressed to the whole firm (``to: firm``, its own key when one is set) reaches
+them all; each answers on its own ``cmd/reply``, naming itself. The bridge runs beside the
 trading loop and reconnects with jittered backoff; while the broker is down, trading goes on and events wait in a
 bounded queue (the oldest are dropped, and counted, when it is full).
 
@@ -31,11 +33,12 @@ from bot.events import DecisionMade, Event, PositionMismatch, TransferDecided
 from bot.feeds.guard import SuspectPrint
 from bot.logs import get_logger
 from bot.retry import Backoff
-from bot.telemetry.commands import Command, CommandError, Verifier
+from bot.telemetry.commands import FIRM, Command, CommandError, Verifier
 
 log = get_logger(__name__)
 Handler = Callable[[Command], Awaitable[dict[str, Any]]]
 SAFE_WITHOUT_STORE = frozenset({"halt", "flatten", "pause", "reduce", "status"})
+FIRM_TOPIC = f"carrybot/{FIRM}/cmd"
 
 
 class NonceStore(Protocol):
@@ -159,12 +162,15 @@ class MqttBridge:
         heartbeat_secs: float = 5.0,
         queue_size: int = 10_000,
         nonces: NonceStore | None = None,
+        firm_verifier: Verifier | None = None,
     ) -> None:
+        self.bot_id = bot_id
         self.base = f"carrybot/{bot_id}"
         self._host, self._port = host, port
         self._username, self._password = username, password
         self._tls = tls
         self._verifier = verifier
+        self._firm_verifier = firm_verifier
         self._handler = handler
         self._heartbeat = heartbeat_secs
         self._queue: asyncio.Queue[tuple[str, bytes, bool]] = asyncio.Queue(maxsize=queue_size)
@@ -206,7 +212,10 @@ class MqttBridge:
             if not self._seeded:  # the nonces a previous process accepted: a replay after a restart is refused
                 try:
                     assert self._nonces is not None
-                    self._verifier.nonces.seed(await self._nonces.load(int(time.time() * 1000)))
+                    seen = await self._nonces.load(int(time.time() * 1000))
+                    for v in (self._verifier, self._firm_verifier):
+                        if v is not None:
+                            v.nonces.seed(seen)
                     self._seeded = True
                 except Exception as exc:  # noqa: BLE001 - without them no command acts (see _accept)
                     log.error("mqtt.nonces_unavailable", error=type(exc).__name__)
@@ -227,6 +236,8 @@ class MqttBridge:
                     backoff.reset()
                     await client.publish(f"{self.base}/status", b"online", qos=1, retain=True)
                     await client.subscribe(f"{self.base}/cmd", qos=1)
+                    if self._firm_verifier is not None:
+                        await client.subscribe(FIRM_TOPIC, qos=1)
                     log.info("mqtt.connected", host=self._host, port=self._port)
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self._publisher(client), name="mqtt-publisher")
@@ -269,17 +280,21 @@ class MqttBridge:
     async def _commands(self, client: aiomqtt.Client) -> None:
         async for msg in client.messages:
             try:
-                await self.handle_command(msg.payload)
+                await self.handle_command(msg.payload, firm=msg.topic.matches(FIRM_TOPIC))
             except Exception as exc:  # noqa: BLE001 - one message must never take the command channel down
                 self._reject("internal_error", None)
                 log.error("mqtt.command_failed", error=type(exc).__name__)
 
-    async def handle_command(self, payload: object) -> None:
-        """One message on ``cmd``: verified, then acted upon and answered, or rejected and answered."""
+    async def handle_command(self, payload: object, firm: bool = False) -> None:
+        """One message on ``cmd`` (or the firm's): verified, then acted upon and answered, or rejected and
+        answered."""
         raw = payload if isinstance(payload, bytes | bytearray) else str(payload).encode("utf-8", "replace")
         now_ms = int(time.time() * 1000)
+        verifier = self._firm_verifier if firm else self._verifier
+        if verifier is None:
+            return
         try:
-            cmd = self._verifier.verify(bytes(raw), now_ms)
+            cmd = verifier.verify(bytes(raw), now_ms)
         except CommandError as exc:
             self._reject(exc.code.value, exc.nonce)
             return
@@ -292,7 +307,7 @@ class MqttBridge:
         except Exception as exc:  # noqa: BLE001 - a failing command must not take the bridge down
             log.error("mqtt.command_failed", cmd=cmd.cmd, error=type(exc).__name__)
             result = {"ok": False, "code": "internal_error", "error": type(exc).__name__}
-        self._reply({"nonce": cmd.nonce, "cmd": cmd.cmd} | result)
+        self._reply({"nonce": cmd.nonce, "cmd": cmd.cmd} | result | ({"to": FIRM} if firm else {}))
 
     async def _accept(self, cmd: Command, now_ms: int) -> bool:
         """Keep the nonce where a restart finds it; without that only risk-reducing commands act."""
@@ -316,6 +331,7 @@ class MqttBridge:
         self._reply({"ok": False, "code": code, "nonce": nonce})
 
     def _reply(self, body: dict[str, Any]) -> None:
+        body = body | {"bot_id": self.bot_id}  # a firm-wide command's replies are told apart by who sent them
         self._put(f"{self.base}/cmd/reply", json.dumps(body, default=str).encode(), False)
 
     def _put(self, topic: str, payload: bytes, retain: bool) -> None:

@@ -21,6 +21,7 @@ async def start_ops(settings: Settings, bot: Any) -> Any:
     from bot.telemetry.metrics import Metrics
 
     metrics = Metrics()
+    metrics.instance.info({"bot_id": settings.bot_id, "firm": settings.firm.name if settings.firm.enabled else ""})
     bot.bus.subscribe(metrics)
     metrics.watch(bot.executor, feed=bot.feed if hasattr(bot.feed, "reconnects") else None)
     tel = settings.telemetry
@@ -55,7 +56,7 @@ async def start_ops(settings: Settings, bot: Any) -> Any:
 
 def make_bridge(settings: Settings, bot: Any) -> Any:
     """The MQTT bridge for ``bot``: events out (a sink on its bus), signed operator commands in."""
-    from bot.telemetry.commands import Verifier
+    from bot.telemetry.commands import FIRM, Verifier
     from bot.telemetry.mqtt import MqttBridge, tls_context
     from bot.telemetry.nonces import StoredNonces
     from bot.telemetry.operator import OperatorHandler
@@ -66,11 +67,11 @@ def make_bridge(settings: Settings, bot: Any) -> Any:
     # nonces live in the store, where a restart finds them; a run without a store refuses anything signed before
     # it started instead (a command captured before a restart cannot be replayed after it either way)
     nonces = StoredNonces(p.store, settings.bot_id) if p is not None else None
-    verifier = Verifier(
-        m.command_secret.get_secret_value().encode(),
-        m.max_command_age_secs,
-        None if nonces is not None else int(time.time() * 1000),
-    )
+    not_before = None if nonces is not None else int(time.time() * 1000)
+    key = m.command_secret.get_secret_value().encode()
+    verifier = Verifier(key, m.max_command_age_secs, not_before, settings.bot_id)
+    firm_secret = m.firm_command_secret or m.command_secret  # commands to every instance (carrybot/firm/cmd)
+    firm = Verifier(firm_secret.get_secret_value().encode(), m.max_command_age_secs, not_before, FIRM)
     bridge = MqttBridge(
         settings.bot_id,
         m.host,
@@ -82,6 +83,7 @@ def make_bridge(settings: Settings, bot: Any) -> Any:
         tls_context(m.tls, m.ca_file),
         m.heartbeat_secs,
         nonces=nonces,
+        firm_verifier=firm,
     )
     bot.bus.subscribe(bridge)
     return bridge

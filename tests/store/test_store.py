@@ -2,6 +2,7 @@ import asyncio
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain import Fill, FundingPayment, Liquidity, Order, OrderType, Purpose, Side
@@ -48,7 +49,15 @@ def test_migrations_upgrade_downgrade_one_step_and_upgrade_again(db_url: str) ->
         await store.add_command_nonce("bot", "n-00000001", 1, 2)
         (run,) = await store.runs()
         assert await store.transfers(run.id) == [] and await store.fills(run.id) == []
-        await store.downgrade("-1")  # one step: fills lose fee_qty (the ORM's fills read fails), the rest stays
+        firm_rows = text("SELECT COUNT(*) FROM firm_reservations")
+        async with store.engine.connect() as conn:
+            assert (await conn.execute(firm_rows)).scalar_one() == 0
+        await store.downgrade("-1")  # one step: the firm budget's tables go, the rest stays
+        with pytest.raises(Exception):  # noqa: B017 - any driver error: the table does not exist
+            async with store.engine.connect() as conn:
+                await conn.execute(firm_rows)
+        assert await store.fills(run.id) == []
+        await store.downgrade("-1")  # one more: fills lose fee_qty (the ORM's fills read fails), the rest stays
         with pytest.raises(Exception):  # noqa: B017 - any driver error: the column does not exist
             await store.fills(run.id)
         assert await store.transfers(run.id) == []
@@ -256,5 +265,5 @@ def test_a_store_at_an_older_revision_is_migrated_not_skipped(tmp_path) -> None:
     url = f"sqlite+aiosqlite:///{path}"
     command.upgrade(alembic_config(url), "0003")
     asyncio.run(Store(url).upgrade())
-    assert _schema(path)["alembic_version"] == "0004"
+    assert _schema(path)["alembic_version"] == "0005"
     assert "fee_qty" in [c[0] for c in _schema(path)["fills"]["columns"]]  # type: ignore[index]

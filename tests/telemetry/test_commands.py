@@ -84,3 +84,32 @@ def test_fuzz_no_crash_and_no_action_without_a_valid_signature(body, junk, use_j
 )
 def test_every_valid_command_round_trips(cmd, args, skew) -> None:
     assert Verifier(SECRET).verify(sign(cmd, SECRET, NOW + skew, args), NOW).cmd == cmd
+
+
+@pytest.mark.parametrize(
+    "addressee, raw, code",
+    [
+        ("b1", sign("halt", SECRET, NOW, to="b2"), Reject.WRONG_ADDRESSEE),  # signed for another bot
+        ("b1", sign("halt", SECRET, NOW, to="firm"), Reject.WRONG_ADDRESSEE),  # a firm command on a bot's topic
+        ("firm", sign("halt", SECRET, NOW, to="b1"), Reject.WRONG_ADDRESSEE),  # a bot's command sent to the firm
+        ("firm", sign("halt", SECRET, NOW), Reject.WRONG_ADDRESSEE),  # the firm's topic wants an addressee
+        ("firm", sign("reload-rules", SECRET, NOW, to="firm"), Reject.NOT_FOR_FIRM),
+        ("firm", sign("reduce", SECRET, NOW, {"fraction": 0.5}, to="firm"), Reject.NOT_FOR_FIRM),
+        (
+            "b1",
+            json.dumps(json.loads(sign("halt", SECRET, NOW, to="b1")) | {"to": "b2"}).encode(),
+            Reject.BAD_SIGNATURE,
+        ),
+        ("b1", json.dumps(json.loads(sign("halt", SECRET, NOW)) | {"to": ["b1"]}).encode(), Reject.BAD_FIELD),
+    ],
+)
+def test_a_command_acts_only_where_it_is_addressed(addressee: str, raw: bytes, code: Reject) -> None:
+    with pytest.raises(CommandError) as exc:
+        Verifier(SECRET, addressee=addressee).verify(raw, NOW)
+    assert exc.value.code is code
+
+
+def test_addressed_commands_and_unaddressed_bot_commands_are_accepted() -> None:
+    assert Verifier(SECRET, addressee="b1").verify(sign("halt", SECRET, NOW, to="b1"), NOW).cmd == "halt"
+    assert Verifier(SECRET, addressee="b1").verify(sign("pause", SECRET, NOW), NOW).cmd == "pause"
+    assert Verifier(SECRET, addressee="firm").verify(sign("flatten", SECRET, NOW, to="firm"), NOW).cmd == "flatten"

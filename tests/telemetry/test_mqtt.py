@@ -30,8 +30,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+ACL = (
+    "user bot\ntopic read carrybot/b1/cmd\ntopic write carrybot/b1/#\n\n"
+    "user operator\ntopic write carrybot/b1/cmd\ntopic read carrybot/b1/#\n\n"
+    "user viewer\ntopic read carrybot/b1/#\n"
+)
+
+
 class Broker:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, users: dict[str, str] | None = None, acl: str = ACL) -> None:
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(exe).exists():
             if os.environ.get("CI"):
@@ -39,20 +46,16 @@ class Broker:
             pytest.skip("mosquitto is not installed here (.ci/run installs it)")
         self.exe, self.port = exe, _free_port()
         pw = tmp / "passwd"
-        subprocess.run(["mosquitto_passwd", "-b", "-c", str(pw), "bot", BOT_PW], check=True)
-        subprocess.run(["mosquitto_passwd", "-b", str(pw), "operator", OP_PW], check=True)
-        subprocess.run(["mosquitto_passwd", "-b", str(pw), "viewer", VIEW_PW], check=True)
-        acl = tmp / "acl"
-        acl.write_text(
-            "user bot\ntopic read carrybot/b1/cmd\ntopic write carrybot/b1/#\n\n"
-            "user operator\ntopic write carrybot/b1/cmd\ntopic read carrybot/b1/#\n\n"
-            "user viewer\ntopic read carrybot/b1/#\n"
-        )
+        users = users or {"bot": BOT_PW, "operator": OP_PW, "viewer": VIEW_PW}
+        for i, (user, password) in enumerate(users.items()):
+            subprocess.run(["mosquitto_passwd", "-b", *(["-c"] if i == 0 else []), str(pw), user, password], check=True)
+        acl_file = tmp / "acl"
+        acl_file.write_text(acl)
         self.conf = tmp / "mosquitto.conf"
         # "user root": when started as root, mosquitto would drop to a user that cannot read pytest's tmp dir
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous false\npassword_file {pw}\nuser root\n"
-            f"acl_file {acl}\npersistence false\n"
+            f"acl_file {acl_file}\npersistence false\n"
         )
         self.proc: subprocess.Popen | None = None
 

@@ -18,7 +18,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -32,13 +32,34 @@ def _get(url: str) -> tuple[int, dict]:
         return e.code, json.loads(e.read())
 
 
-def test_prometheus_scrapes_the_bot_and_queries_its_metrics(tmp_path: Path) -> None:
+def start_prometheus(tmp_path: Path, targets: list[int]) -> tuple[subprocess.Popen[bytes], int]:
+    """A real Prometheus scraping ``targets`` (local ports) every second; its process and its port."""
     prom = shutil.which("prometheus")
     if prom is None:
         if os.environ.get("CI"):
             pytest.fail("prometheus is not installed: .ci/run must install it")
         pytest.skip("prometheus is not installed here (.ci/run installs it)")
-    bot_port, prom_port = _free_port(), _free_port()
+    port = free_port()
+    listed = ", ".join(f"'127.0.0.1:{p}'" for p in targets)
+    (tmp_path / "prometheus.yml").write_text(
+        "global: {scrape_interval: 1s}\n"
+        f"scrape_configs:\n  - job_name: carrybot\n    static_configs: [{{targets: [{listed}]}}]\n"
+    )
+    server = subprocess.Popen(
+        [
+            prom,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return server, port
+
+
+def test_prometheus_scrapes_the_bot_and_queries_its_metrics(tmp_path: Path) -> None:
+    bot_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARRYBOT_")} | {
         "CARRYBOT_TELEMETRY__PORT": str(bot_port),
         "CARRYBOT_DATA_DIR": str(tmp_path / "var"),
@@ -50,20 +71,7 @@ def test_prometheus_scrapes_the_bot_and_queries_its_metrics(tmp_path: Path) -> N
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    (tmp_path / "prometheus.yml").write_text(
-        "global: {scrape_interval: 1s}\n"
-        f"scrape_configs:\n  - job_name: carrybot\n    static_configs: [{{targets: ['127.0.0.1:{bot_port}']}}]\n"
-    )
-    server = subprocess.Popen(
-        [
-            prom,
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server, prom_port = start_prometheus(tmp_path, [bot_port])
     try:
         deadline = time.monotonic() + 60
         result: list = []

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.store.models import Base
 
 config = context.config
+_MIGRATION_LOCK = (0x6373, 0)  # the schema's advisory lock ('cs'; run locks are class 'cb', the firm's 'cf')
 target_metadata = Base.metadata
 
 
@@ -26,6 +27,10 @@ def _run(connection: Connection) -> None:
         transactional_ddl=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # instances of a firm start together on one database (Kubernetes starts every pod at once): one migrates,
+            # the others wait here, then find the schema at its head (they crashed on CREATE TABLE alembic_version)
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK[0]}, {_MIGRATION_LOCK[1]})")
         context.run_migrations()
 
 
