@@ -85,6 +85,7 @@ class RunSession:
             return
         from bot.firm.budget import FirmBudget
         from bot.firm.gate import FirmGate
+        from bot.logs import get_logger
         from bot.store.run_lock import holder_name
 
         f = self.settings.firm
@@ -92,7 +93,15 @@ class RunSession:
         gate = FirmGate(budget, bot.instruments, f.sync_secs, f.timeout_secs, f.retry_secs)
         await gate.open()
         bot.executor.firm = gate
-        self.on_close(lambda: bot.executor.report_to_firm(last=True))
+
+        async def leave() -> None:
+            try:
+                await bot.executor.report_to_firm(last=True)
+            except Exception as exc:  # noqa: BLE001 - never mask how the run ended; the lease ends by itself
+                get_logger(__name__).error("firm.leave_failed", error=type(exc).__name__)
+                await gate.budget.close()
+
+        self.on_close(leave)
 
     async def start_telemetry(self, ops: bool = True) -> None:
         """Metrics and health (when enabled and ``ops``) and the MQTT bridge (when enabled), subscribed to the

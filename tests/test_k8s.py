@@ -2,6 +2,7 @@
 rendered by kubectl's own Kustomize and every object validated offline against the Kubernetes API schemas
 (kubernetes-validate, strict: an unknown field is an error), then held to what the bot needs."""
 
+import base64
 import os
 import shutil
 import subprocess
@@ -117,3 +118,28 @@ def test_the_pod_is_wired_as_the_bot_expects(tmp_path: Path, overlay: str) -> No
     # the image's filesystem is read-only: what the bot writes has a volume
     assert c["securityContext"]["readOnlyRootFilesystem"]
     assert {"/home/carrybot/var", "/tmp"} <= set(mounts.values())
+
+
+def test_the_instances_share_one_firm_budget_and_each_has_its_own_broker_account(tmp_path: Path) -> None:
+    """One firm name, one firm section in every overlay's rules (an instance with different limits is refused at
+    start), one PostgreSQL; each instance's MQTT account is its bot_id (the broker's ACL gives it its topics)."""
+    firms, limits, databases = set(), [], set()
+    for overlay in OVERLAYS:
+        docs = _render(tmp_path / overlay, overlay)
+        settings_cm, rules_cm = sorted(
+            (d for d in docs if d["kind"] == "ConfigMap"), key=lambda d: "rules.yaml" in d.get("data", {})
+        )
+        env = {
+            e["name"]: e.get("value")
+            for e in _one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        data = settings_cm["data"]
+        assert data["CARRYBOT_FIRM__ENABLED"] == "true"
+        assert data["CARRYBOT_MQTT__USERNAME"] == env["CARRYBOT_BOT_ID"]
+        firms.add(data["CARRYBOT_FIRM__NAME"])
+        rules_file = tmp_path / overlay / "rules.yaml"
+        rules_file.write_text(rules_cm["data"]["rules.yaml"])
+        limits.append(load_rules(rules_file).firm)
+        databases.add(base64.b64decode(_one(docs, "Secret")["data"]["carrybot_db__url"]).decode())
+    assert len(firms) == 1 and len(databases) == 1
+    assert all(f == limits[0] for f in limits) and limits[0].max_gross_asset_usd == 600_000  # not the default
