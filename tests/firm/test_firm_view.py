@@ -19,7 +19,7 @@ import pytest
 from tests.pg import fresh_pg_db, pg_rows
 from tests.telemetry.test_prometheus import free_port, start_prometheus
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.campaign  # two bot processes: a step of its own in .ci/run
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -18,7 +18,7 @@ import pytest
 from bot.telemetry.commands import sign
 from tests.telemetry.test_mqtt import Broker
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.campaign  # two bot processes: a step of its own in .ci/run
 SECRET = "mqtt-command-secret-7d1f3a9b"
 FIRM_SECRET = "firm-command-secret-41c9e2aa"
 PW = {"b1": "pw-b1-0a1", "b2": "pw-b2-9f3", "operator": "op-pw-77ae"}
