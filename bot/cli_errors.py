@@ -91,7 +91,10 @@ def secrets_of(settings: Settings) -> list[str]:
         if url is not None:
             from sqlalchemy.engine import make_url
 
-            password = make_url(url.get_secret_value()).password
+            try:
+                password = make_url(url.get_secret_value()).password
+            except Exception:  # noqa: BLE001 - not a URL SQLAlchemy reads: nothing to redact from it
+                continue
             if password:
                 out.append(str(password))
     for sec in (settings.mqtt.password, settings.mqtt.command_secret, settings.mqtt.firm_command_secret):

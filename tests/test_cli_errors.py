@@ -38,6 +38,10 @@ def _write(tmp: Path, name: str, data: bytes) -> str:
 
 
 CASES = [
+    ("firm without PostgreSQL", ["config", "check"], {"CARRYBOT_FIRM__ENABLED": "true"}, 2, "firm.enabled needs"),
+    ("firm url not PostgreSQL", ["config", "check"], {"CARRYBOT_FIRM__URL": "sqlite:///x"}, 2, "CARRYBOT_FIRM__URL"),
+    ("bot id firm", ["config", "check"], {"CARRYBOT_BOT_ID": "firm"}, 2, "'firm' is reserved"),
+    ("firm-wide reload", ["cmd", "--firm", "reload-rules"], {"CARRYBOT_MQTT__COMMAND_SECRET": "x" * 16}, 2, "firm"),
     (
         "sqlite url without the async driver",
         ["db", "upgrade"],
