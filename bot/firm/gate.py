@@ -18,7 +18,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Protocol
 
-from bot.decisions import Decision, Outcome, RuleHit
+from bot.decisions import Decision, DenyCode, Outcome, RuleHit
 from bot.domain import Instrument, Order
 from bot.errors import ConfigError
 from bot.execution.pairs import PairBook
@@ -27,6 +27,9 @@ from bot.firm.limits import FirmShare, FirmTotals, share_of, unreachable
 from bot.logs import get_logger
 
 log = get_logger(__name__)
+
+FIRM_CODES = tuple(c.value for c in DenyCode if c.value.startswith("firm_"))
+OUTCOMES = ("reserved", "converted", "released", "unreachable", *FIRM_CODES)  # "unreachable": a call that failed
 
 
 class OrderProgress(Protocol):
@@ -55,7 +58,8 @@ class FirmGate:
         self.active: dict[str, Decision] = {}  # reservations held, by decision id
         self.totals: FirmTotals | None = None  # the firm's totals as last read
         self.reachable = False
-        self.outcomes: Counter[str] = Counter()  # reserved, refused codes, converted, released, report failures
+        # every outcome from the start, at 0: Prometheus's rate() cannot see a series' first increment
+        self.outcomes: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
         self._down_until = 0.0
         self._last_report = 0.0
         self.joined = False

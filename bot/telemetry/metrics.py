@@ -21,11 +21,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from bot import __version__
-from bot.decisions import TradingState
+from bot.decisions import Outcome, RuleId, TradingState
 from bot.domain import Fill, Instrument, MarketSnapshot, OrderStatus, OrderUpdate, TransferUpdate
 from bot.events import DecisionMade, Event, OrderSent, TickClosed, TransferDecided
 from bot.feeds.guard import SuspectPrint
 from bot.governor.watch import unhedged_by_base
+from bot.venues.errors import REJECT_CODES
 
 _LATENCY_BUCKETS = (1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2, 0.1)
 _PARTS = ("realized", "unrealized", "funding", "fees", "spread", "slippage", "borrow")
@@ -99,8 +100,19 @@ class Metrics:
             ["venue"],
             registry=r,
         )
+        self._zero_known_series()
         self.state_collector = StateCollector()
         r.register(self.state_collector)
+
+    def _zero_known_series(self) -> None:
+        """Every label set an alert or panel takes increase() or rate() of, exported at 0 from the start: a series that
+        first appears at 1 has no earlier sample, so Prometheus sees no increase and the first event (the first G8
+        refusal, the first venue rejection of a kind) would never raise an alert."""
+        for rule in ("none", *(r.value for r in RuleId)):
+            for outcome in Outcome:
+                self.decisions.labels(rule, outcome.value)
+        for reason in REJECT_CODES:
+            self.rejections.labels(reason)
 
     # --- what the collector reads at scrape time ---------------------------------------------------------------------
     def watch(

@@ -53,6 +53,8 @@ def classify(exc: BaseException) -> tuple[ErrorKind, str]:
     return ErrorKind.UNKNOWN, type(exc).__name__.lower()
 
 
+REJECT_CODES = tuple(code for _, kind, code in _TABLE if kind is ErrorKind.REJECT)  # what a venue rejection may say
+
 _CLASS: dict[ErrorKind, type[VenueError]] = {
     ErrorKind.RETRY: VenueUnavailable,
     ErrorKind.REJECT: VenueRejected,

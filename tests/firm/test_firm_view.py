@@ -55,7 +55,7 @@ def test_two_instances_share_the_budget_and_the_firm_view_shows_them(tmp_path: P
         }
         bots.append(
             subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "run", "--pace", "90"],
+                [sys.executable, "-m", "bot.cli", "run", "--pace", "300"],
                 env=env,
                 cwd=tmp_path,
                 stdout=subprocess.DEVNULL,
@@ -65,12 +65,13 @@ def test_two_instances_share_the_budget_and_the_firm_view_shows_them(tmp_path: P
         )
     exprs = _firm_view()
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240  # the replay is paced to 300 s: the bots outlive every wait below
         empty = exprs
-        while time.monotonic() < deadline and empty:
+        while time.monotonic() < deadline and empty:  # rate() needs two scrapes after the series appeared
             time.sleep(1)
+            assert all(b.poll() is None for b in bots), "an instance ended before the firm view filled"
             try:
-                empty = [e for e in exprs if "rate(" not in e and not _query(prom_port, e)]
+                empty = [e for e in exprs if not _query(prom_port, e)]
             except OSError:
                 continue
         assert not empty, f"no series for {empty}"
@@ -78,15 +79,20 @@ def test_two_instances_share_the_budget_and_the_firm_view_shows_them(tmp_path: P
         assert sorted(r["metric"]["bot_id"] for r in equity) == ["desk-a", "desk-b"]  # side by side
         gross_limit = _query(prom_port, 'max by (asset) (carrybot_firm_limit_usd{kind="gross"})')
         assert {r["metric"]["asset"]: float(r["value"][1]) for r in gross_limit} == {"BTC": 4e5, "ETH": 4e5}
-        reserved = []
-        while time.monotonic() < deadline + 60 and len(reserved) < 2:
+        reserved: list = []
+        while time.monotonic() < deadline and len(reserved) < 2:
             time.sleep(0.5)
             reserved = asyncio.run(
                 pg_rows(url, "SELECT DISTINCT bot_id FROM firm_audit WHERE firm = 'acme' AND action = 'reserved'")
             )
         assert sorted(r[0] for r in reserved) == ["desk-a", "desk-b"]  # both entered through the firm
-        rates = [e for e in exprs if "rate(" in e]
-        assert rates and all(_query(prom_port, e) for e in rates)
+        rate = next(e for e in exprs if "carrybot_firm_reservations_total" in e)
+        asked: set[str] = set()
+        while time.monotonic() < deadline and len(asked) < 2:  # both instances' reservations show in the panel
+            time.sleep(1)
+            rows = [r for r in _query(prom_port, rate) if r["metric"]["outcome"] == "reserved"]
+            asked = {r["metric"]["bot_id"] for r in rows if float(r["value"][1]) > 0}
+        assert asked == {"desk-a", "desk-b"}
     finally:
         for p in (*bots, server):
             p.terminate()

@@ -7,12 +7,16 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
 from bot.decisions import DenyCode, Outcome
 from bot.domain import IntentLeg, OrderIntent, Origin, Purpose, Side
 from bot.firm.budget import FirmBudget
 from bot.firm.gate import FirmGate
 from bot.governor.rules_config import FirmConfig
 from bot.store.repository import Store
+from bot.telemetry.metrics import Metrics
 from tests.helpers import BTC_PERP, BTC_SPOT, INSTRUMENTS, hit, rules
 from tests.pg import fresh_pg_db, pg_rows
 from tests.scenario_kit import audit_of, path, run
@@ -74,3 +78,17 @@ def test_an_unreachable_firm_stops_entries_and_lets_risk_reduction_through() -> 
     assert decisions[2].orders and decisions[2].risk_reducing  # the exit went out without asking the firm
     assert ex.ledger.qty(BTC_SPOT) == 0 and ex.ledger.qty(BTC_PERP) == 0
     assert gate.outcomes["firm_unreachable"] == 1 and not gate.reachable
+
+
+def test_every_outcome_is_exported_from_the_start_so_rate_sees_the_first_one() -> None:
+    """Prometheus's rate() cannot see a counter series' first increment: a series that appears at 1 rates 0 (the CI
+    run of stop 31 found the firm view's reservation panel empty after both instances had reserved)."""
+    gate = FirmGate(FirmBudget(CLOSED, "desk", "a", FirmConfig()), INSTRUMENTS, sync_secs=0.0, timeout_secs=2.0)
+    metrics = Metrics()
+    ex = run(path([60_000.0] * 4), {}, rules(), firm=gate)  # nothing asked the firm yet
+    metrics.watch(ex)
+    text = generate_latest(metrics.registry).decode()
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
+    outcomes = {s.labels["outcome"]: s.value for s in fams["carrybot_firm_reservations"].samples}
+    assert outcomes["reserved"] == 0 and outcomes["converted"] == 0 and outcomes["released"] == 0
+    assert {c.value for c in DenyCode if c.value.startswith("firm_")} <= set(outcomes)

@@ -66,3 +66,18 @@ def test_stream_reconnects_and_messages_are_exported_as_counters() -> None:
         for f in ("carrybot_stream_messages", "carrybot_stream_reconnects")
     }
     assert total == {"carrybot_stream_messages": 45, "carrybot_stream_reconnects": 2}
+
+
+def test_counters_that_alerts_rate_start_at_zero_so_the_first_event_is_seen() -> None:
+    """A labelled counter series that first appears at 1 has no earlier sample: increase() over it is 0, so the first
+    G8 refusal in REDUCING, or the first venue rejections of a kind, would never raise CarrybotDailyLossLimit or
+    CarrybotVenueRejections. Every label set the alerts take increase() of is exported at 0 before anything happens."""
+    text = generate_latest(Metrics().registry).decode()
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
+    totals = [s for s in fams["carrybot_governor_decisions"].samples if s.name.endswith("_total")]
+    decisions = {(s.labels["rule"], s.labels["outcome"]): s.value for s in totals}
+    assert decisions[("G8", "reject")] == 0 and decisions[("G7", "resize")] == 0 and decisions[("none", "approve")] == 0
+    assert len(decisions) == 10 * 3  # (none, G1–G9) × (approve, resize, reject)
+    rejected = [s for s in fams["carrybot_venue_rejections"].samples if s.name.endswith("_total")]
+    rejections = {s.labels["reason"]: s.value for s in rejected}
+    assert rejections["insufficient_funds"] == 0 and rejections["invalid_order"] == 0
