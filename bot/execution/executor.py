@@ -20,10 +20,7 @@ from bot.clock import Clock
 from bot.decisions import Decision, StateTransition, TradingState, TransferDecision
 from bot.domain import (
     NS_PER_SEC,
-    ZERO,
-    BorrowCharge,
     Fill,
-    FundingPayment,
     Instrument,
     IntentLeg,
     MarketBatch,
@@ -31,15 +28,13 @@ from bot.domain import (
     Order,
     OrderIntent,
     OrderStatus,
-    OrderUpdate,
     Purpose,
     TransferIntent,
-    TransferStatus,
-    TransferUpdate,
     to_decimal,
 )
 from bot.events import DecisionMade, EventBus, OrderSent, TickClosed, TransferDecided
 from bot.execution.account import account_view
+from bot.execution.booking import Booking
 from bot.execution.margin_manager import topup_intents
 from bot.execution.pairs import PairBook
 from bot.execution.stats import ExecutorStats
@@ -92,19 +87,16 @@ class Executor:
         self.instruments = instruments
         self.bus = bus if bus is not None else EventBus()  # every decision, fill, payment... is published here once
         self.market: dict[str, MarketSnapshot] = {}
-        self.orders: dict[str, Order] = {}
-        self.working: dict[str, Order] = {}
         self.stats = ExecutorStats()
         self.stats.equity.begin(float(ledger.initial_equity))
         self.entry_ttl_secs = entry_ttl_secs
         self.leverage: dict[str, int] = {}  # leverage last set per derivative instrument
         self.pairs = PairBook(instruments)
         self.reads: TickReads | None = None  # what the governor read this tick (its intents are decided on it)
-        self._outbox: list[Order] = []
-        self._filled_qty: dict[str, Decimal] = {}
-        # orders a venue reported filled before their fills arrived (live: the state answer comes before the trade
-        # records): client id -> (order, the filled quantity reported). Their instruments stay busy until booked.
-        self.awaiting_fills: dict[str, tuple[Order, Decimal, int]] = {}
+        self.booking = Booking(ledger, self.pairs, governor, clock, self.market, self.stats, self.bus)
+        self.orders = self.booking.orders  # every order sent; the working ones; those awaiting their fills
+        self.working = self.booking.working
+        self.awaiting_fills = self.booking.awaiting_fills
         self._stop = asyncio.Event()
         self.recorder = recorder  # the store: orders are written ahead through it and every tick is committed
         self.resume_after_ns: int | None = None  # set by recovery: ticks up to here only warm the signals up
@@ -113,7 +105,6 @@ class Executor:
         self._slots = venue_slots([v for s in self.strategies for v in s.opportunity_venues()]) if allocation else {}
         self.last_tick_wall = time.monotonic()
         self.operator_intents: list[OrderIntent] = []  # an operator's flatten/reduce, sent at the next tick
-        self._booked_events = 0  # venue events and fills applied so far (the account view is rebuilt on change)
         self._view: tuple[tuple[object, ...], AccountView] | None = None
         self.firm: FirmGate | None = None  # the firm-wide budget: entries reserve their share before write-ahead
 
@@ -193,9 +184,8 @@ class Executor:
 
     async def _release_hedges(self) -> None:
         """Hedge legs released by lead fills since the last tick (part of a decision already approved)."""
-        if self._outbox:
-            out, self._outbox = self._outbox, []
-            await self._send(out)
+        if self.booking.released:
+            await self._send(self.booking.take_released())
 
     async def _housekeeping(self, now: int) -> None:
         if self.pairs.pairs:
@@ -267,7 +257,7 @@ class Executor:
         for intent in res.intents:
             decision = await self.submit_intent(intent)
             fallback = res.fallbacks.get(intent.intent_id)
-            if fallback is not None and not self._filled(decision):
+            if fallback is not None and not self.booking.fully_filled(decision):
                 await self.cancel_where({o.instrument_id for o in decision.orders})
                 await self.submit_intent(replace(fallback, legs=self._still_open(fallback)))
 
@@ -275,7 +265,7 @@ class Executor:
         if self.governor.trading_state is TradingState.HALTED:
             return
         gates = self.governor.entry_gates(self.account_view(), self.reads, self.market, now)
-        busy = {o.instrument_id for o in self.working.values()} | self._awaiting_instruments(now)
+        busy = {o.instrument_id for o in self.working.values()} | self.booking.awaiting_instruments(now)
         view = StrategyView(self.market, self._held(), busy, gates)
         intents = [i for strategy in self.strategies for i in strategy.on_batch(batch, view, now)]
         if self.allocation is not None and intents:
@@ -308,17 +298,6 @@ class Executor:
         idle = {v: st.idle for v, st in self.account_states().items()}
         self.bus.publish(TickClosed(batch.ts_ns, equity, worst, time.perf_counter() - t0, idle))
 
-    def _awaiting_instruments(self, now_ns: int, patience_secs: float = 120.0) -> set[str]:
-        """Instruments with an order the venue called filled whose fills are not booked yet; after ``patience_secs``
-        the wait ends with an error (the watchdog compares positions) rather than freezing the pair."""
-        for cid, (_order, qty, since) in list(self.awaiting_fills.items()):
-            if now_ns - since > patience_secs * 1e9:
-                del self.awaiting_fills[cid]
-                self.stats.rejections["fills_missing"] += 1
-                booked = str(self._filled_qty.get(cid, ZERO))
-                log.error("venue.fills_missing", client_order_id=cid, filled=str(qty), booked=booked)
-        return {order.instrument_id for order, _, _ in self.awaiting_fills.values()}
-
     def _held(self) -> dict[str, Decimal]:
         """Positions a strategy can trade: a remainder below the venue's minimum order (the dust a venue's fee in the
         coin or its lot rounding leaves) is valued in the ledger but is no position to close or hedge."""
@@ -348,29 +327,10 @@ class Executor:
             return
         marks = self.marks
         positions = {k: (b.qty, b.avg_cost) for k, b in self.ledger.legs.items()}
-        pairs = [
-            {
-                "decision_id": t.decision_id,
-                "lead_order_id": t.lead.client_order_id,
-                "hedge_instrument_id": t.hedge.instrument_id,
-                "state": t.state.value,
-                "lead_filled": t.lead_filled,
-                "hedge_filled": t.hedge_filled,
-                "ts_ns": self.clock.now_ns(),
-            }
-            for t in self.pairs.pairs.values()
-        ]
+        pairs = self.pairs.records(self.clock.now_ns())
         equity = self.ledger.equity(marks) if all(k in marks for k in self.ledger.legs) else None
         await self.recorder.commit(
             cursor_ns, self.clock.now_ns(), equity, positions, self.governor.export_state(), pairs
-        )
-
-    def _filled(self, decision: Decision) -> bool:
-        """Every order of the decision has filled completely."""
-        return (
-            bool(decision.orders)
-            and not any(o.client_order_id in self.working for o in decision.orders)
-            and all(self._filled_qty.get(o.client_order_id, ZERO) >= o.qty for o in decision.orders)
         )
 
     def _still_open(self, intent: OrderIntent) -> tuple[IntentLeg, ...]:
@@ -434,8 +394,7 @@ class Executor:
                         self.firm.forget(o.decision_id)
                 return
         for order in orders:
-            self.orders[order.client_order_id] = order
-            self.working[order.client_order_id] = order
+            self.booking.sent(order)
             if order.leverage:
                 self.leverage[order.instrument_id] = order.leverage
         await asyncio.gather(*(self.gateways[self.instruments[o.instrument_id].venue].submit(o) for o in orders))
@@ -443,9 +402,8 @@ class Executor:
         for o in orders:
             self.bus.publish(OrderSent(o, self._venue_of[o.instrument_id]))
         self._drain()
-        while self._outbox:  # hedge legs released by lead fills (part of an approved decision)
-            out, self._outbox = self._outbox, []
-            await self._send(out)
+        while self.booking.released:  # hedge legs released by lead fills (part of an approved decision)
+            await self._send(self.booking.take_released())
 
     async def report_to_firm(self, last: bool = False) -> None:
         """This instance's exposure per base asset (at mark), equity and entries in progress, to the firm budget
@@ -460,14 +418,10 @@ class Executor:
             await self.firm.after_tick(self, exposure, view.equity, day_start)
 
     def filled(self, client_order_id: str) -> Decimal:
-        """How much of an order has traded, as booked."""
-        return self._filled_qty.get(client_order_id, ZERO)
+        return self.booking.filled(client_order_id)
 
     def in_flight(self, decision_id: str) -> bool:
-        """An order of the decision is released but not sent yet, or was reported filled before its fills arrived."""
-        return any(o.decision_id == decision_id for o in self._outbox) or any(
-            o.decision_id == decision_id for o, _, _ in self.awaiting_fills.values()
-        )
+        return self.booking.in_flight(decision_id)
 
     def absorb(self) -> None:
         """Apply what the venues reported outside a tick (recovery's cancels, a last read of fills and funding)."""
@@ -482,7 +436,7 @@ class Executor:
             if instruments is None or order.instrument_id in instruments:
                 await self.gateways[self.instruments[order.instrument_id].venue].cancel(cid)
         self._drain()
-        self._outbox.clear()  # nothing is released while the governor is taking risk off
+        self.booking.released.clear()  # nothing is released while the governor is taking risk off
 
     def account_view(self) -> AccountView:
         """The governor's view of the account, built again only when something it is made of changed: the tick's
@@ -492,7 +446,7 @@ class Executor:
         store_ok = self.recorder is None or self.recorder.healthy
         key = (
             self.stats.ticks,
-            self._booked_events,
+            self.booking.events,
             self.stats.orders_sent,
             len(self.working),
             store_ok,
@@ -514,91 +468,11 @@ class Executor:
         return view
 
     def _drain(self) -> None:
-        st = self.stats
-        publish = self.bus.publish
-        for gw in self.gateways.values():
-            for ev in gw.drain_events():
-                self._booked_events += 1
-                if isinstance(ev, Fill):
-                    self._on_fill(ev)
-                elif isinstance(ev, FundingPayment):
-                    self.ledger.apply_funding(ev)
-                    st.funding_payments += 1
-                    st.funding_log.append(ev)
-                    publish(ev)
-                elif isinstance(ev, BorrowCharge):
-                    self.ledger.apply_borrow(ev)
-                    st.borrow_charges += 1
-                    publish(ev)
-                elif isinstance(ev, TransferUpdate):
-                    st.transfers[ev.status.value] += 1
-                    if ev.status is TransferStatus.DONE:
-                        st.transferred_usd += float(ev.amount)
-                    else:
-                        log.warning("venue.transfer_refused", venue=ev.venue, transfer=ev.transfer_id, reason=ev.reason)
-                    publish(ev)
-                elif isinstance(ev, OrderUpdate):
-                    publish(ev)
-                    if ev.status in _TERMINAL:
-                        order = self.working.pop(ev.client_order_id, None)
-                        booked = self._filled_qty.get(ev.client_order_id, ZERO)
-                        if order is not None and ev.filled_qty > booked:
-                            self.awaiting_fills[ev.client_order_id] = (order, ev.filled_qty, self.clock.now_ns())
-                        if order is not None and ev.status is not OrderStatus.FILLED and ev.filled_qty == 0:
-                            self.pairs.drop_unfilled(order.decision_id)  # a lead that never filled: no pair
-                    if ev.status is OrderStatus.REJECTED:
-                        st.rejections[ev.reason or "unknown"] += 1
-                        until = self.governor.venue_rejected(ev.venue, ev.reason or "unknown", self.clock.now_ns())
-                        if until is not None:
-                            log.warning(
-                                "governor.venue_paused",
-                                venue=ev.venue,
-                                reason=ev.reason,
-                                paused_secs=(until - self.clock.now_ns()) / 1e9,
-                            )
-                        log.warning(
-                            "venue.rejected", venue=ev.venue, client_order_id=ev.client_order_id, reason=ev.reason
-                        )
-
-    def _on_fill(self, fill: Fill) -> None:
-        self.apply_fill(fill, record=True)
+        self.booking.drain(self.gateways.values())
 
     def apply_fill(self, fill: Fill, record: bool) -> None:
-        """Book a fill in the ledger (reference prices from its order) and release any hedge it calls for."""
-        st = self.stats
-        self._booked_events += 1
-        order = self.orders.get(fill.client_order_id)
-        if order is not None:
-            ref_mid, ref_touch = order.ref_mid, order.ref_touch
-            self.ledger.apply_fill(fill, to_decimal(ref_mid), to_decimal(ref_touch))
-        else:  # venue-initiated (liquidation, expiry settlement): all of it is price PnL at that price
-            self.ledger.apply_fill(fill, fill.price, fill.price)
-        st.fills += 1
-        st.fills_log.append(fill)
-        if record:
-            self.bus.publish(fill)
-        # what the order traded (the venue's filled quantity), before any fee it kept in the coin
-        booked = self._filled_qty[fill.client_order_id] = (
-            self._filled_qty.get(fill.client_order_id, ZERO) + fill.traded_qty
-        )
-        awaited = self.awaiting_fills.get(fill.client_order_id)
-        if awaited is not None and booked >= awaited[1]:
-            del self.awaiting_fills[fill.client_order_id]
-        closed = len(self.pairs.unhedged_secs)
-        self._outbox.extend(self.pairs.on_fill(fill, self.market, self.clock.now_ns()))
-        for secs in self.pairs.unhedged_secs[closed:]:
-            st.unhedged_intervals += 1
-            st.unhedged_secs_total += secs
-            st.unhedged_secs_max = max(st.unhedged_secs_max, secs)
-        if fill.is_liquidation:
-            st.liquidations += 1
-            log.error(
-                "venue.liquidation",
-                venue=fill.venue,
-                instrument=fill.instrument_id,
-                qty=str(fill.qty),
-                price=str(fill.price),
-            )
+        """Book a fill (recovery books the fills a restart missed without publishing them again)."""
+        self.booking.apply_fill(fill, record)
 
 
 def _plain(inputs: Mapping[str, object]) -> dict[str, object]:

@@ -178,3 +178,18 @@ class PairBook:
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(t.state.value for t in self.pairs.values()))
+
+    def records(self, now_ns: int) -> list[dict[str, object]]:
+        """The pairs as the store keeps them (each tick's commit): the one two-leg entries resume from."""
+        return [
+            {
+                "decision_id": t.decision_id,
+                "lead_order_id": t.lead.client_order_id,
+                "hedge_instrument_id": t.hedge.instrument_id,
+                "state": t.state.value,
+                "lead_filled": t.lead_filled,
+                "hedge_filled": t.hedge_filled,
+                "ts_ns": now_ns,
+            }
+            for t in self.pairs.values()
+        ]
