@@ -1,6 +1,6 @@
 """The firm budget under contention: what a reservation costs an entry, and how the budget holds.
 
-    python bench/firm_budget.py --pg-url postgresql+asyncpg://user:password@host/db [--instances 1,4,8] [--n 200]
+    python -m bench.firm_budget --pg-url postgresql+asyncpg://user:password@host/db [--instances 1,4,8] [--n 200]
 
 For each number of instances (each its own engine and connections, in one process), every instance reserves ``n``
 entries of random size against a budget a few entries wide, reports a fill of each and ends it — reserve, report,
@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import statistics
 import time
 import uuid
 
 from bot.firm.budget import FirmBudget
-from bot.firm.limits import FirmShare
 from bot.governor.rules_config import FirmConfig
 from bot.store.repository import Store
+from tests.firm.race import Churn  # the same entry loop the race tests run
 
 CFG = FirmConfig(max_gross_asset_usd=400_000, max_net_asset_usd=30_000, max_orders_per_minute=1_000_000)
 TOTALS = (
@@ -45,32 +44,18 @@ async def new_database(url: str) -> str:
 
 
 async def instance(url: str, firm: str, n_bot: int, n: int, lat: list[float], counts: dict[str, int]) -> None:
-    rng = random.Random(n_bot)
     me = FirmBudget(url, firm, f"bot{n_bot}", CFG)
     await me.join()
-    held = 0.0
+    churn = Churn(me, n_bot)
     try:
         for i in range(n):
-            gross, net = rng.uniform(20_000, 100_000), rng.uniform(-10_000, 10_000)
-            share = FirmShare({"BTC": gross}, {"BTC": net}, 2)
-            t0 = time.perf_counter()
-            hit, _ = await me.reserve(f"{n_bot}-{i}", share)
-            lat.append(time.perf_counter() - t0)
-            if hit is not None:
-                counts["refused"] += 1
-                if held and rng.random() < 0.5:
-                    held = 0.0
-                    await me.report({}, 1.0, 1.0, {}, {})
-                continue
-            counts["reserved"] += 1
-            part = rng.random()
-            held += gross * part
-            left = FirmShare({"BTC": gross * (1 - part)}, {"BTC": 0.0})
-            await me.report({"BTC": (held, 0.0)}, 1.0, 1.0, {f"{n_bot}-{i}": left}, {})
-            await me.report({"BTC": (held, 0.0)}, 1.0, 1.0, {}, {f"{n_bot}-{i}": True})
+            await churn.entry(f"{n_bot}-{i}")
     finally:
         await me.leave()
         await me.close()
+    lat.extend(churn.latencies)
+    counts["reserved"] += churn.reserved
+    counts["refused"] += churn.refused
 
 
 async def one(url: str, k: int, n: int) -> None:

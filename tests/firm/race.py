@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
+import time
 from pathlib import Path
 
+from bot.decisions import DenyCode
 from bot.firm.budget import FirmBudget
 from bot.firm.limits import FirmShare
 from bot.governor.rules_config import FirmConfig
@@ -22,33 +24,53 @@ from bot.governor.rules_config import FirmConfig
 CFG = FirmConfig(max_gross_asset_usd=400_000, max_net_asset_usd=30_000, max_orders_per_minute=1_000_000, lease_secs=2)
 
 
-def _btc(gross: float, net: float = 0.0) -> FirmShare:
-    return FirmShare({"BTC": gross}, {"BTC": net}, 2)
+def btc(gross: float, net: float = 0.0, orders: int = 2) -> FirmShare:
+    return FirmShare({"BTC": gross}, {"BTC": net}, orders)
+
+
+class Churn:
+    """One instance trading against the firm budget as the executor does, as fast as it can: reserve an entry of
+    random size; when it is refused, now and then close what it holds so that others get room; when it is reserved,
+    report a part filled (held now, the rest still reserved), then end it with the rest filled or cancelled. Counts
+    what happened and times every reservation."""
+
+    def __init__(self, me: FirmBudget, seed: int, max_gross: float = 100_000.0, max_net: float = 10_000.0) -> None:
+        self.me, self.rng, self.max_gross, self.max_net = me, random.Random(seed), max_gross, max_net
+        self.held = 0.0
+        self.reserved = self.refused = 0
+        self.latencies: list[float] = []
+
+    async def entry(self, decision_id: str) -> DenyCode | None:
+        rng, me = self.rng, self.me
+        gross, net = rng.uniform(20_000, self.max_gross), rng.uniform(-self.max_net, self.max_net)
+        t0 = time.perf_counter()
+        hit, _ = await me.reserve(decision_id, btc(gross, net))
+        self.latencies.append(time.perf_counter() - t0)
+        if hit is not None:
+            self.refused += 1
+            if self.held and rng.random() < 0.5:
+                self.held = 0.0
+                await me.report({}, 1.0, 1.0, {}, {})
+            return hit.code
+        self.reserved += 1
+        part = rng.random()
+        self.held += gross * part
+        await me.report({"BTC": (self.held, 0.0)}, 1.0, 1.0, {decision_id: btc(gross * (1 - part))}, {})
+        if rng.random() < 0.5:
+            self.held += gross * (1 - part)
+        await me.report({"BTC": (self.held, 0.0)}, 1.0, 1.0, {}, {decision_id: True})
+        return None
 
 
 async def racer(url: str, bot_id: str, seed: int, stop: Path) -> None:
-    rng = random.Random(seed)
     me = FirmBudget(url, "race", bot_id, CFG)
     await me.join()
-    held, i = 0.0, 0
+    churn, i = Churn(me, seed), 0
     try:
         while not stop.exists():
             i += 1
-            gross, net = rng.uniform(20_000, 100_000), rng.uniform(-10_000, 10_000)
-            hit, _ = await me.reserve(f"{bot_id}-{i}", _btc(gross, net))
-            if hit is not None:
-                print(f"refused {hit.code.value}", flush=True)
-                if held and rng.random() < 0.5:
-                    held = 0.0
-                await me.report({"BTC": (held, 0.0)} if held else {}, 1.0, 1.0, {}, {})
-                continue
-            print("reserved", flush=True)
-            part = rng.random()
-            held += gross * part
-            await me.report({"BTC": (held, 0.0)}, 1.0, 1.0, {f"{bot_id}-{i}": _btc(gross * (1 - part))}, {})
-            if rng.random() < 0.5:
-                held += gross * (1 - part)
-            await me.report({"BTC": (held, 0.0)}, 1.0, 1.0, {}, {f"{bot_id}-{i}": True})
+            code = await churn.entry(f"{bot_id}-{i}")
+            print("reserved" if code is None else f"refused {code.value}", flush=True)
     finally:
         await me.leave()
         await me.close()
@@ -58,12 +80,12 @@ async def victim(url: str, bot_id: str) -> None:
     me = FirmBudget(url, "race", bot_id, CFG)
     await me.join()
     while True:
-        hit, _ = await me.reserve(f"{bot_id}-big", _btc(150_000.0))
+        hit, _ = await me.reserve(f"{bot_id}-big", btc(150_000.0))
         if hit is None:
             break
     print("holding", flush=True)
     while True:  # the entry works; the lease is renewed until the process is killed
-        await me.report({}, 1.0, 1.0, {f"{bot_id}-big": _btc(150_000.0)}, {})
+        await me.report({}, 1.0, 1.0, {f"{bot_id}-big": btc(150_000.0)}, {})
         await asyncio.sleep(0.2)
 
 

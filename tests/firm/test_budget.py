@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import subprocess
 import sys
 import time
@@ -16,9 +15,9 @@ import pytest
 from bot.decisions import DenyCode
 from bot.errors import ConfigError
 from bot.firm.budget import FirmBudget
-from bot.firm.limits import FirmShare
 from bot.governor.rules_config import FirmConfig
 from bot.store.repository import Store
+from tests.firm.race import Churn, btc
 from tests.pg import fresh_pg_db, pg_rows
 
 CFG = FirmConfig()  # 400k gross on one asset
@@ -31,29 +30,25 @@ def pg() -> str:
     return url
 
 
-def _btc(gross: float, net: float = 0.0, orders: int = 2) -> FirmShare:
-    return FirmShare({"BTC": gross}, {"BTC": net}, orders)
-
-
 def test_reservations_refusals_and_conversion_are_kept_and_audited(pg: str) -> None:
     async def go() -> None:
         a, b = FirmBudget(pg, "desk", "a", CFG), FirmBudget(pg, "desk", "b", CFG)
         try:
             await a.join()
             await b.join()
-            hit, _ = await a.reserve("a-d1", _btc(240_000.0))
+            hit, _ = await a.reserve("a-d1", btc(240_000.0))
             assert hit is None
-            hit, totals = await b.reserve("b-d1", _btc(200_000.0))
+            hit, totals = await b.reserve("b-d1", btc(200_000.0))
             assert hit is not None and hit.code is DenyCode.FIRM_GROSS_ASSET
             assert totals.gross_by_asset == {"BTC": 240_000.0}
             # a's lead leg filled 100k of 120k, its hedge 60k: held 160k gross, 40k left to trade
             totals = await a.report(
-                {"BTC": (160_000.0, 40_000.0)}, 300_000.0, 300_000.0, {"a-d1": _btc(80_000.0, -40_000.0)}, {}
+                {"BTC": (160_000.0, 40_000.0)}, 300_000.0, 300_000.0, {"a-d1": btc(80_000.0, -40_000.0)}, {}
             )
             assert totals.gross_by_asset == {"BTC": 240_000.0} and totals.net_by_asset == {"BTC": 0.0}
             totals = await a.report({"BTC": (240_000.0, 0.0)}, 300_000.0, 300_000.0, {}, {"a-d1": True})
             assert totals.gross_by_asset == {"BTC": 240_000.0}  # converted: held now, no longer reserved
-            hit, _ = await b.reserve("b-d2", _btc(150_000.0))
+            hit, _ = await b.reserve("b-d2", btc(150_000.0))
             assert hit is None
         finally:
             await a.close()
@@ -80,19 +75,19 @@ def test_a_silent_instances_reservations_expire_with_its_lease_and_its_positions
             await a.join()
             await b.join()
             await a.report({"BTC": (100_000.0, 0.0)}, 1.0, 1.0, {}, {})
-            assert (await a.reserve("a-d1", _btc(250_000.0)))[0] is None
-            hit, _ = await b.reserve("b-d1", _btc(200_000.0))
+            assert (await a.reserve("a-d1", btc(250_000.0)))[0] is None
+            hit, _ = await b.reserve("b-d1", btc(200_000.0))
             assert hit is not None and hit.code is DenyCode.FIRM_GROSS_ASSET
             deadline = time.monotonic() + 20  # a says nothing more: its lease (1 s) runs out
             while True:
-                hit, totals = await b.reserve("b-d2", _btc(200_000.0))
+                hit, totals = await b.reserve("b-d2", btc(200_000.0))
                 if hit is None or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(0.2)
             assert hit is None
             assert totals.gross_by_asset == {"BTC": 100_000.0}  # a's open positions, without its reservation
             assert totals.expired_instances == 1
-            assert (await b.reserve("b-d3", _btc(150_000.0)))[0] is not None  # 100k held + 200k + 150k > 400k
+            assert (await b.reserve("b-d3", btc(150_000.0)))[0] is not None  # 100k held + 200k + 150k > 400k
         finally:
             await a.close()
             await b.close()
@@ -106,7 +101,7 @@ def test_a_restarted_instance_expires_what_its_previous_life_reserved(pg: str) -
     async def go() -> None:
         first = FirmBudget(pg, "desk", "a", CFG)
         await first.join()
-        await first.reserve("a-d1", _btc(100_000.0))
+        await first.reserve("a-d1", btc(100_000.0))
         await first.close()  # killed: nothing released
         second = FirmBudget(pg, "desk", "a", CFG)
         try:
@@ -126,30 +121,16 @@ def test_eight_instances_racing_never_take_the_firm_past_its_caps(pg: str) -> No
     counts = {"reserved": 0, "refused": 0}
 
     async def bot(n: int) -> None:
-        rng = random.Random(n)
         me = FirmBudget(pg, "race", f"bot{n}", cfg)
         await me.join()
-        held = 0.0
+        churn = Churn(me, n, max_gross=120_000.0, max_net=15_000.0)
         try:
             for i in range(25):
-                gross = rng.uniform(20_000, 120_000)
-                net = rng.uniform(-15_000, 15_000)
-                hit, _ = await me.reserve(f"{n}-{i}", _btc(gross, net))
-                if hit is not None:
-                    counts["refused"] += 1
-                    if held and rng.random() < 0.5:  # close something so that others get room
-                        held = 0.0
-                        await me.report({}, 1.0, 1.0, {}, {})
-                    continue
-                counts["reserved"] += 1
-                part = rng.random()  # a part fills: held now; the rest either fills or is cancelled
-                held += gross * part
-                await me.report({"BTC": (held, 0.0)}, 1.0, 1.0, {f"{n}-{i}": _btc(gross * (1 - part))}, {})
-                if rng.random() < 0.5:
-                    held += gross * (1 - part)
-                await me.report({"BTC": (held, 0.0)}, 1.0, 1.0, {}, {f"{n}-{i}": True})
+                await churn.entry(f"{n}-{i}")
         finally:
             await me.close()
+        counts["reserved"] += churn.reserved
+        counts["refused"] += churn.refused
 
     async def sampler(stop: asyncio.Event) -> None:
         from sqlalchemy import text
