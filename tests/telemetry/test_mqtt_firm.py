@@ -68,7 +68,7 @@ def test_a_firm_halt_reaches_every_instance_and_the_replies_are_collected(tmp_pa
     broker.start()
     bots = [
         subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run", "--pace", "120"],
+            [sys.executable, "-m", "bot.cli", "run", "--pace", "300"],  # outlives the test (an ended bot is offline)
             env=_env(tmp_path, broker.port, b),
             cwd=tmp_path,
             stdout=subprocess.DEVNULL,
