@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NestedSecretsSettingsSource,
@@ -16,25 +16,21 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from bot.section import Section
 from bot.strategies.borrow import BorrowCurve
+from bot.strategies.settings import StrategySettings
 
 VENUES = ("binance", "bybit", "okx")
 BASES = ("BTC", "ETH")
 _DOCKER_SECRETS = Path("/run/secrets")
 
-Pct = Annotated[float, Field(ge=0.0, le=1.0)]
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)  # 1e400 is inf: refused
-
-
-class LogSettings(_Section):
+class LogSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
 
 
-class ReplaySettings(_Section):
+class ReplaySettings(Section):
     """Which slice of the replay data to play, and how fast."""
 
     file: Path | None = Field(None, description="replay CSV(.gz) in the bundled format; None = bundled data")
@@ -79,7 +75,7 @@ def _venue_accounts() -> dict[str, AccountKind]:
     return {"binance": "split", "bybit": "unified", "okx": "unified"}
 
 
-class PaperSettings(_Section):
+class PaperSettings(Section):
     """The simulated venue (SPEC §4)."""
 
     initial_balance_usd: Decimal = Field(
@@ -113,27 +109,7 @@ class PaperSettings(_Section):
         return v
 
 
-class S1Settings(_Section):
-    """Spot–perp funding arbitrage (SPEC S1)."""
-
-    notional_usd: Decimal = Field(Decimal(20_000), gt=0, le=Decimal(10**12))
-    perp_leverage: int = Field(1, ge=1, le=20)
-    entry_threshold_apr: float = Field(0.03, ge=0.0, le=5.0, description="net annualized edge needed to enter")
-    exit_threshold_apr: float = Field(0.0, ge=-1.0, le=5.0)
-    holding_days: float = Field(30.0, gt=0.0, le=3650.0, description="holding period that amortizes round-trip costs")
-    funding_lookback_periods: int = Field(21, ge=1, le=1000, description="settlements averaged into the estimate")
-    persistence_periods: int = Field(
-        3, ge=1, le=1000, description="the last N settled rates must each clear the entry threshold"
-    )
-
-    @model_validator(mode="after")
-    def _hysteresis(self) -> S1Settings:
-        if self.exit_threshold_apr >= self.entry_threshold_apr:
-            raise ValueError("exit_threshold_apr must be below entry_threshold_apr")
-        return self
-
-
-class DbSettings(_Section):
+class DbSettings(Section):
     """Where the store lives: a SQLite file under ``data_dir`` unless a URL (PostgreSQL) is given."""
 
     url: SecretStr | None = Field(None, description="e.g. postgresql+asyncpg://user:password@host/db (a secret)")
@@ -168,7 +144,7 @@ class DbSettings(_Section):
         return v
 
 
-class TelemetrySettings(_Section):
+class TelemetrySettings(Section):
     """The operations endpoint: /metrics, /healthz, /readyz."""
 
     enabled: bool = True
@@ -177,7 +153,7 @@ class TelemetrySettings(_Section):
     max_tick_age_secs: float = Field(120.0, gt=0, description="/readyz fails when no tick arrived for this long")
 
 
-class MqttSettings(_Section):
+class MqttSettings(Section):
     """Events out and signed operator commands in (off unless enabled)."""
 
     enabled: bool = False
@@ -206,7 +182,7 @@ class MqttSettings(_Section):
         return self
 
 
-class FirmSettings(_Section):
+class FirmSettings(Section):
     """The firm-wide risk budget (rules: ``firm``): every instance of the firm shares it through PostgreSQL."""
 
     enabled: bool = False
@@ -230,7 +206,7 @@ class FirmSettings(_Section):
         return v
 
 
-class ExecutionSettings(_Section):
+class ExecutionSettings(Section):
     live_poll_secs: float = Field(
         5.0, ge=0.1, le=300.0, description="live runs on REST polling (--feed live-poll): seconds between polls"
     )
@@ -246,77 +222,7 @@ class ExecutionSettings(_Section):
     )
 
 
-class S2Settings(_Section):
-    """Cross-venue perp–perp funding arbitrage (SPEC S2)."""
-
-    notional_usd: Decimal = Field(Decimal(20_000), gt=0, le=Decimal(10**12))
-    leverage: int = Field(2, ge=1, le=20)
-    entry_threshold_apr: float = Field(0.08, ge=0.0, le=5.0, description="net annualized differential to enter")
-    exit_threshold_apr: float = Field(0.01, ge=-1.0, le=5.0)
-    holding_days: float = Field(30.0, gt=0.0, le=3650.0)
-    funding_lookback_periods: int = Field(21, ge=1, le=1000)
-
-    @model_validator(mode="after")
-    def _hysteresis(self) -> S2Settings:
-        if self.exit_threshold_apr >= self.entry_threshold_apr:
-            raise ValueError("exit_threshold_apr must be below entry_threshold_apr")
-        return self
-
-
-class S3Settings(_Section):
-    """Spot–dated-futures basis, cash and carry (SPEC S3)."""
-
-    notional_usd: Decimal = Field(Decimal(20_000), gt=0, le=Decimal(10**12))
-    leverage: int = Field(2, ge=1, le=20)
-    entry_threshold_apr: float = Field(0.08, ge=0.0, le=5.0, description="net annualized basis to enter")
-    exit_threshold_apr: float = Field(0.02, ge=-1.0, le=5.0, description="exit early below this basis")
-    roll_days_before_expiry: float = Field(8.0, gt=2.0, le=80.0, description="roll before the G4 windows start")
-    min_days_to_expiry: float = Field(14.0, gt=0.0, le=400.0, description="no entry into a contract nearer than this")
-
-    @model_validator(mode="after")
-    def _coherent(self) -> S3Settings:
-        if self.exit_threshold_apr >= self.entry_threshold_apr:
-            raise ValueError("exit_threshold_apr must be below entry_threshold_apr")
-        if self.min_days_to_expiry <= self.roll_days_before_expiry:
-            raise ValueError("min_days_to_expiry must exceed roll_days_before_expiry")
-        return self
-
-
-STRATEGIES = ("s1", "s2", "s3")
-
-
-class AllocationSettings(_Section):
-    """One allocator sizes every strategy's entries across the venue accounts (``bot.strategies.allocator``)."""
-
-    enabled: bool = Field(True, description="off: each strategy's notional_usd is its entry size")
-    strategies: tuple[Literal["s1", "s2", "s3"], ...] = Field(
-        ("s1", "s2"), description="whose entries it sizes (S3 keeps its notional_usd: see README, capital)"
-    )
-    target_deploy_pct: float = Field(0.90, gt=0.0, le=1.0, description="share of each venue's equity to deploy")
-    split_reserve_pct: float = Field(
-        0.50, ge=0.0, le=5.0, description="split accounts: USDT kept in the spot wallet per perp notional, for top-ups"
-    )
-    min_entry_usd: float = Field(1_000.0, ge=0.0, description="an entry smaller than this is not sent")
-
-
-class StrategySettings(_Section):
-    active: tuple[Literal["s1", "s2", "s3"], ...] = ("s1",)
-    allocation: AllocationSettings = AllocationSettings()
-    s1: S1Settings = S1Settings()
-    s2: S2Settings = S2Settings()
-    s3: S3Settings = S3Settings()
-
-    @field_validator("active")
-    @classmethod
-    def _one_owner(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        if not v:
-            raise ValueError("name at least one strategy")
-        if "s1" in v and "s2" in v:
-            raise ValueError("s1 and s2 trade the same perpetuals: run one of them per bot")
-        return tuple(dict.fromkeys(v))
-
-
-class BorrowSettings(_Section):
+class BorrowSettings(Section):
     """S4: a spot borrow source (short-spot legs). Disabled: reverse carry is not taken."""
 
     enabled: bool = False
@@ -324,7 +230,7 @@ class BorrowSettings(_Section):
     margin_pct: Decimal = Field(Decimal("0.5"), gt=0, le=1, description="cash held against borrowed spot")
 
 
-class FuturesSettings(_Section):
+class FuturesSettings(Section):
     """The synthetic dated-futures generator (S3 on bundled data): real expiries, mean-reverting basis."""
 
     seed: int = 7
@@ -334,7 +240,7 @@ class FuturesSettings(_Section):
     listed_quarters: int = Field(2, ge=1, le=4)
 
 
-class ApiCredentials(_Section):
+class ApiCredentials(Section):
     api_key: SecretStr = SecretStr("")
     secret: SecretStr = SecretStr("")
     password: SecretStr | None = None

@@ -76,6 +76,14 @@ CASES = [
     ("list not JSON", ["config", "check"], {"CARRYBOT_STRATEGY__ACTIVE": "s2"}, 2, "JSON"),
     ("1e400", ["config", "check"], {"CARRYBOT_STRATEGY__S1__NOTIONAL_USD": "1e400"}, 2, "strategy.s1.notional_usd"),
     ("nan", ["config", "check"], {"CARRYBOT_PAPER__SLIPPAGE_BPS": "nan"}, 2, "finite"),
+    (  # a nested model had its own config: an infinite pool made every S4 borrow rate NaN
+        "inf in the borrow curve",
+        ["config", "check"],
+        {"CARRYBOT_BORROW__CURVE__POOL_BORROWS_USD": "inf"},
+        2,
+        "borrow.curve.pool_borrows_usd",
+    ),
+    ("infinite hard limit", ["rules", "check", "@inf.yaml"], {}, 2, "g7.max_net_total_usd: Input should be a finite"),
     (
         "cmd with no broker",
         ["cmd", "status"],
@@ -96,7 +104,12 @@ CASES = [
     ("not UTF-8", ["backtest", "--data", "@latin.csv"], {}, 2, "not UTF-8"),
     ("no tradable data", ["backtest"], {"CARRYBOT_REPLAY__START": "2030-01-01"}, 2, "nothing to replay"),
 ]
-FILES = {"@cols.csv": b"ts,venue\n1,okx\n", "@empty.csv": b"", "@latin.csv": b"ts,venue,base\n1,\xe9\xe8,BTC\n"}
+FILES = {
+    "@inf.yaml": b"g7:\n  max_net_total_usd: .inf\n",  # YAML's infinity: it silently lifted the limit
+    "@cols.csv": b"ts,venue\n1,okx\n",
+    "@empty.csv": b"",
+    "@latin.csv": b"ts,venue,base\n1,\xe9\xe8,BTC\n",
+}
 
 
 @pytest.mark.parametrize("name, args, env, code, needle", CASES, ids=[c[0] for c in CASES])

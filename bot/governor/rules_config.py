@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, PlainSerializer, ValidationError, model_validator
+
+from bot.section import Section
 
 Frac = Annotated[float, Field(ge=0.0, le=1.0)]
 Pos = Annotated[float, Field(gt=0.0)]
@@ -54,11 +56,7 @@ class SnapshotWindows:
     structure_bucket: int  # snapshots whose lows make one structure low
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SignalsConfig(_Section):
+class SignalsConfig(Section):
     """How signals are computed from the feed, and whether an *unavailable* signal counts as a caution."""
 
     vol_window: Duration = Field(7 * 86_400.0, description="the realized-volatility window")
@@ -92,7 +90,7 @@ class SignalsConfig(_Section):
     }
 
 
-class G1Config(_Section):
+class G1Config(Section):
     """Volatility-scaled leverage: clamp(base × target_vol / realized_vol, min, cap), halved under stress."""
 
     base_leverage: Pos = 3.0
@@ -111,7 +109,7 @@ class G1Config(_Section):
         return self
 
 
-class G2Config(_Section):
+class G2Config(Section):
     """Margin buffer: survive k·σ over the horizon and an adverse move, with liq_buffer to spare."""
 
     sigma_multiple: Pos = 2.0
@@ -133,7 +131,7 @@ class G2Config(_Section):
         return self
 
 
-class LadderBands(_Section):
+class LadderBands(Section):
     """Three thresholds on a measure; ``worse`` says which way is worse."""
 
     stages: tuple[float, float, float]
@@ -148,7 +146,7 @@ class LadderBands(_Section):
         return self
 
 
-class G3Config(_Section):
+class G3Config(Section):
     trim_pct: Frac = 0.25
     hysteresis_pct: Frac = 0.20
     drawdown: LadderBands = LadderBands(stages=(0.03, 0.05, 0.08), worse="higher")
@@ -157,7 +155,7 @@ class G3Config(_Section):
     min_hedge_usd: Pos = 100.0
 
 
-class G4Config(_Section):
+class G4Config(Section):
     calendars: tuple[Literal["cme", "venue"], ...] = ("cme", "venue")
     blackout_hours: Pos = 48.0
     final_week_days: Pos = 7.0
@@ -179,7 +177,7 @@ class G4Config(_Section):
         return self
 
 
-class G5Config(_Section):
+class G5Config(Section):
     punitive_funding_8h: Pos = 0.0005
     oi_rise_pct: Frac = 0.02
     price_fall_pct: Frac = 0.02
@@ -197,7 +195,7 @@ class G5Config(_Section):
         return self
 
 
-class G6Config(_Section):
+class G6Config(Section):
     """Execution hygiene: post-only entries; fail closed on stale, wide or insane prices."""
 
     entries_post_only: bool = True
@@ -250,7 +248,7 @@ class G6Config(_Section):
     )
 
 
-class G7Config(_Section):
+class G7Config(Section):
     """Hard limits."""
 
     max_order_notional_usd: float = Field(60_000, gt=0)
@@ -278,12 +276,12 @@ class G7Config(_Section):
         return self
 
 
-class G8Config(_Section):
+class G8Config(Section):
     flatten_on_halt: bool = True
     reducing_on_account_derisk: bool = True
 
 
-class G9Config(_Section):
+class G9Config(Section):
     leg_timeout_secs: float = Field(30.0, gt=0, le=86_400)
     max_unhedged_usd: float = Field(2_000.0, ge=0)
     max_completion_move_pct: float = Field(
@@ -295,12 +293,12 @@ class G9Config(_Section):
     )
 
 
-class AssetCaps(_Section):
+class AssetCaps(Section):
     max_gross_usd: float = Field(gt=0)
     max_net_usd: float = Field(gt=0)
 
 
-class FirmConfig(_Section):
+class FirmConfig(Section):
     """G7 at firm scope: one budget shared by every instance on the firm store (settings ``firm.enabled``).
     Entries reserve their share before their orders are written ahead; risk reduction never waits for it."""
 
@@ -333,7 +331,7 @@ class FirmConfig(_Section):
         return (own.max_gross_usd, own.max_net_usd) if own else (self.max_gross_asset_usd, self.max_net_asset_usd)
 
 
-class RulesConfig(_Section):
+class RulesConfig(Section):
     version: Literal[1] = 1
     signals: SignalsConfig = SignalsConfig()
     g1: G1Config = G1Config()

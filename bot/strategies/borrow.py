@@ -7,12 +7,12 @@ in a strategy's edge and charges interest on the paper venue, so the estimate an
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from bot.section import Section
 
 
-class BorrowCurve(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class BorrowCurve(Section):
     base_apr: float = Field(0.02, ge=0.0, le=5.0)
     slope1: float = Field(0.10, ge=0.0, le=50.0, description="rate added per unit of utilization below the kink")
     slope2: float = Field(1.50, ge=0.0, le=500.0, description="steeper slope above the kink")

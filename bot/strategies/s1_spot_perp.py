@@ -33,9 +33,9 @@ from bot.domain import (
     Side,
     to_decimal,
 )
-from bot.settings import S1Settings
 from bot.strategies.base import StrategyView
 from bot.strategies.borrow import BorrowCurve
+from bot.strategies.settings import S1Settings
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,9 +25,9 @@ from bot.domain import (
     Side,
     to_decimal,
 )
-from bot.settings import S2Settings
 from bot.strategies.base import StrategyView
 from bot.strategies.s1_spot_perp import half_spread_frac
+from bot.strategies.settings import S2Settings
 
 
 class CrossVenueFunding:

@@ -28,9 +28,9 @@ from bot.domain import (
     Side,
     to_decimal,
 )
-from bot.settings import S3Settings
 from bot.strategies.base import StrategyView
 from bot.strategies.s1_spot_perp import half_spread_frac
+from bot.strategies.settings import S3Settings
 
 DAY_NS = 86_400 * NS_PER_SEC
 

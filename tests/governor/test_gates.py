@@ -8,9 +8,9 @@ from bot.decisions import TradingState
 from bot.domain import NS_PER_SEC
 from bot.governor.context import AccountView
 from bot.governor.gates import EntryGates
-from bot.settings import S1Settings
 from bot.strategies.base import StrategyView
 from bot.strategies.s1_spot_perp import SpotPerpFunding
+from bot.strategies.settings import S1Settings
 from tests.helpers import BTC_PERP, BTC_SPOT, INSTRUMENTS, T0, batch, governor, snap
 
 H8 = 8 * 3600 * NS_PER_SEC

@@ -3,9 +3,9 @@ from decimal import Decimal
 import pytest
 
 from bot.domain import NS_PER_SEC, FeeSchedule, Instrument, InstrumentKind, Purpose, Side
-from bot.settings import S1Settings
 from bot.strategies.base import StrategyView
 from bot.strategies.s1_spot_perp import SpotPerpFunding
+from bot.strategies.settings import S1Settings
 from tests.helpers import BTC_PERP, BTC_SPOT, INSTRUMENTS, T0, batch, snap
 
 H8 = 8 * 3600 * NS_PER_SEC

@@ -3,9 +3,9 @@ from decimal import Decimal
 import pytest
 
 from bot.domain import NS_PER_SEC, FeeSchedule, Instrument, InstrumentKind, Purpose, Side
-from bot.settings import S2Settings
 from bot.strategies.base import StrategyView
 from bot.strategies.s2_cross_venue import CrossVenueFunding
+from bot.strategies.settings import S2Settings
 from tests.helpers import INSTRUMENTS, T0, batch, snap
 
 BIN, BYB, OKX = "binance:BTC/USDT:USDT", "bybit:BTC/USDT:USDT", "okx:BTC/USDT:USDT"

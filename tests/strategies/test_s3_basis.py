@@ -3,9 +3,9 @@ from decimal import Decimal
 import pytest
 
 from bot.domain import NS_PER_SEC, FeeSchedule, Instrument, InstrumentKind, Purpose, Side
-from bot.settings import S3Settings
 from bot.strategies.base import StrategyView
 from bot.strategies.s3_basis import SpotFuturesBasis, basis_annualized, calendar_spread_pct
+from bot.strategies.settings import S3Settings
 from tests.helpers import BTC_SPOT, INSTRUMENTS, T0, batch, snap
 
 DAY = 86_400 * NS_PER_SEC
