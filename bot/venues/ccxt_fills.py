@@ -20,6 +20,8 @@ from bot.logs import get_logger
 log = get_logger(__name__)
 
 
+OVERLAP_MS = 60_000  # each poll reads the last minute of a symbol's trades again
+
 # where venues put the client order id in a raw trade when ccxt's unified trade leaves it out
 CLIENT_ID_FIELDS = ("orderLinkId", "clOrdId", "clientOrderId", "c")
 
@@ -37,7 +39,7 @@ class FillTracker:
         self.filled: dict[str, Decimal] = {}  # bot client id -> filled so far (base units)
         self.seen: set[tuple[str, str]] = set()  # (symbol, trade id)
         self.counts: Counter[str] = Counter()
-        self.since_ms: int | None = None
+        self.latest_ms: dict[str, int] = {}  # symbol -> the newest of the bot's trades seen on it (venue time)
         self.moves: dict[str, list[tuple[int, Decimal]]] = {}  # instrument -> (ms, signed base qty) in time order
 
     def placed(self, venue_cid: str, order: Order) -> None:
@@ -46,6 +48,13 @@ class FillTracker:
     def accepted(self, order: Order, venue_id: str | None) -> None:
         if venue_id:
             self.by_venue_id[str(venue_id)] = order
+
+    def since_ms(self, symbol: str, start_ms: int) -> int:
+        """Where the next read of ``symbol``'s trades starts: its own newest trade (or the run's start, ``start_ms``),
+        less ``OVERLAP_MS`` — a trade the venue stamps earlier may show up later, and the venue's clock may lag ours;
+        what is read again is known by its id. Never another symbol's time: one watermark for all made a pass that read
+        spot, then the perp, skip for good a spot trade made in between."""
+        return max(0, self.latest_ms.get(symbol, start_ms) - OVERLAP_MS)
 
     def open_orders(self) -> list[Order]:
         return [o for o in self.by_venue_cid.values() if self.filled.get(o.client_order_id, ZERO) < o.qty]
@@ -56,7 +65,8 @@ class FillTracker:
             self.seen.add((symbols.get(f.instrument_id, ""), f.trade_id))
             self.filled[f.client_order_id] = self.filled.get(f.client_order_id, ZERO) + f.traded_qty
             self.moves.setdefault(f.instrument_id, []).append((f.ts_ns // 1_000_000, f.qty * f.side.sign))
-            self.since_ms = max(self.since_ms or 0, f.ts_ns // 1_000_000)
+            symbol = symbols.get(f.instrument_id, "")
+            self.latest_ms[symbol] = max(self.latest_ms.get(symbol, 0), f.ts_ns // 1_000_000)
         for moves in self.moves.values():
             moves.sort(key=lambda m: m[0])
 
@@ -110,7 +120,7 @@ class FillTracker:
             status = OrderStatus.FILLED if done >= order.qty else OrderStatus.PARTIALLY_FILLED
             out.append(OrderUpdate(self.venue, order.client_order_id, status, done, now_ns))
             self.counts["fills"] += 1
-            self.since_ms = max(self.since_ms or 0, ts)
+            self.latest_ms[key[0]] = max(self.latest_ms.get(key[0], 0), ts)
         return out
 
     def fee_in_quote(self, fee: Mapping[str, Any], inst: Instrument, price: Decimal) -> tuple[Decimal, Decimal]:
@@ -137,6 +147,7 @@ class TradeSource(Protocol):
     instruments: dict[str, Instrument]
     symbols: dict[str, str]
     fills: FillTracker
+    history_since_ms: int  # the run's records start here
 
     async def call(self, what: str, fn: Callable[[], Awaitable[Any]]) -> Any: ...
 
@@ -155,7 +166,7 @@ async def poll_fills(gw: TradeSource) -> int:
     symbols = sorted({gw.symbols[o.instrument_id] for o in tracker.open_orders()})
     n = 0
     for sym in symbols:
-        since = tracker.since_ms
+        since = tracker.since_ms(sym, gw.history_since_ms)
         trades = await gw.call("fetch_my_trades", partial(gw.ex.fetch_my_trades, sym, since))
         events = tracker.ingest(trades, gw.instruments, wall_ns())
         gw.push_events(events)

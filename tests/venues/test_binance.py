@@ -321,6 +321,7 @@ def test_live_fills_are_picked_up_once_matched_by_venue_order_id() -> None:
             2778.0,
             2778.0,
         )
+        gw.history_since_ms = 1645930300000  # the run began when the recorded payloads were made
         await gw.submit(order)
         gw.drain_events()
         assert await poll_fills(gw) == 2  # one fill and its order update; the other trade is not ours

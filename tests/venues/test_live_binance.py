@@ -107,6 +107,35 @@ def test_perp_fills_arrive_while_the_trade_stream_is_up_but_follows_spot_only() 
     run(check)
 
 
+def test_a_fill_stamped_before_another_symbol_s_latest_is_still_booked() -> None:
+    """One trade watermark for every symbol: a pass reads spot, then the perp; a spot trade that happened after the
+    spot read but before the perp's trade was skipped by every later pass (``since`` = the perp's time), so the ledger
+    kept a spot leg the venue had sold (found by the live crash harness, stop 32: 7 fills booked, 8 at the venue).
+    Each symbol now has its own watermark, read back with an overlap; a trade is still booked once."""
+
+    async def check(v: Venue) -> None:
+        t0 = v.acct.now_ms()
+        v.acct.set_clock(t0)
+        gw = await v.gateway()
+        rest = order("r4-spot", SPOT_ID, Side.BUY, "0.01", order_type=OrderType.LIMIT, limit_price=Decimal("59000"))
+        await gw.submit(rest)
+        v.acct.advance(1_000)
+        await gw.submit(order("r4-perp", PERP_ID, Side.SELL, "0.01"))
+        gw.drain_events()
+        await poll_fills(gw)  # spot: nothing yet; the perp's trade at t0 + 1 s
+        assert [e.client_order_id for e in gw.drain_events() if isinstance(e, Fill)] == ["r4-perp"]
+        v.acct.set_clock(t0 + 500)  # the spot trade the spot read of that pass came too early for
+        v.acct.set_price("spot", "BTCUSDT", Decimal("59000"))
+        v.acct.set_clock(t0 + 1_500)
+        await poll_fills(gw)
+        fills = [e for e in gw.drain_events() if isinstance(e, Fill)]
+        assert [(f.client_order_id, f.ts_ns // 1_000_000) for f in fills] == [("r4-spot", t0 + 500)]
+        await poll_fills(gw)
+        assert not [e for e in gw.drain_events() if isinstance(e, Fill)]  # the overlap books nothing twice
+
+    run(check)
+
+
 # --- 1: restart reconciliation reads the venue's records ---
 def test_a_fresh_gateway_finds_the_run_s_filled_order_its_fills_and_orphans() -> None:
     """After a restart the gateway used to know only orders placed by its own process: a filled order was marked
