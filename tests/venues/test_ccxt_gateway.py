@@ -172,6 +172,7 @@ def test_keys_never_reach_logs_or_error_codes() -> None:
 
     async def check(gw: CcxtGateway, server: OkxServer) -> None:
         server.place_script = ["invalid", "500", "500", "500", "500"]
+        gw.lookup_grace_secs = 0.5  # an order of unknown outcome is looked up this long (the secrets are the point)
         await gw.submit(_order())
         await gw.submit(_order("r12-other-1"))
         assert any(KEY in json.dumps(h) for h in server.seen_headers)  # the key was really sent (signed request)

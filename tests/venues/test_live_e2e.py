@@ -18,6 +18,7 @@ import pytest
 from tests.emulator.live_run import EmulatorProcess, books, close_and_stop, end_all, problems, start_bot, until
 
 
+@pytest.mark.campaign  # ~40 s: with the three-venue run, a .ci/run step (the README's command stays under 5 minutes)
 @pytest.mark.skipif(sys.platform != "linux", reason="POSIX signals and loopback subprocesses")
 def test_a_live_run_opens_holds_survives_sigkill_and_closes_with_books_equal_to_the_venue(tmp_path: Path) -> None:
     venue = EmulatorProcess(tmp_path)
