@@ -20,7 +20,7 @@ from bot.logs import get_logger
 log = get_logger(__name__)
 
 
-OVERLAP_MS = 60_000  # each poll reads the last minute of a symbol's trades again
+OVERLAP_MS = 60_000  # each poll reads the last minute of a symbol's trades again, and a minute past our clock
 
 # where venues put the client order id in a raw trade when ccxt's unified trade leaves it out
 CLIENT_ID_FIELDS = ("orderLinkId", "clOrdId", "clientOrderId", "c")
@@ -157,17 +157,20 @@ class TradeSource(Protocol):
 
     async def poll_funding(self) -> int: ...
 
+    async def read_trades(self, instrument_id: str, since_ms: int, now_ms: int) -> list[Mapping[str, Any]]: ...
+
 
 async def poll_fills(gw: TradeSource) -> int:
-    """One REST pass over the instruments with open orders; the new fills go to the gateway's events."""
+    """One REST pass over the instruments with open orders, each read from its own newest trade (less an overlap) to
+    now, paged under the venue's limits; the new fills go to the gateway's events."""
     from bot.clock import wall_ns
 
     tracker = gw.fills
-    symbols = sorted({gw.symbols[o.instrument_id] for o in tracker.open_orders()})
     n = 0
-    for sym in symbols:
-        since = tracker.since_ms(sym, gw.history_since_ms)
-        trades = await gw.call("fetch_my_trades", partial(gw.ex.fetch_my_trades, sym, since))
+    for iid in sorted({o.instrument_id for o in tracker.open_orders()}):
+        now_ms = wall_ns() // 1_000_000
+        since = tracker.since_ms(gw.symbols[iid], gw.history_since_ms)
+        trades = await gw.read_trades(iid, min(since, now_ms), now_ms + OVERLAP_MS)  # the venue's clock may lead
         events = tracker.ingest(trades, gw.instruments, wall_ns())
         gw.push_events(events)
         n += len(events)

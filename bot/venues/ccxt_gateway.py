@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -52,7 +52,7 @@ from bot.venues.ccxt_accounts import (
     positions_from,
 )
 from bot.venues.ccxt_fills import FillTracker, poll_fills
-from bot.venues.ccxt_history import read_fills, read_funding
+from bot.venues.ccxt_history import read_fills, read_funding, read_trades
 from bot.venues.ccxt_markets import (
     VENUE_OPTIONS,
     configure,
@@ -354,6 +354,10 @@ class CcxtGateway:
     async def fetch_fills(self, since_ns: int = 0) -> list[Fill]:
         """This run's fills the gateway has not seen yet, from the venue's trade records (``ccxt_history``)."""
         return await read_fills(self, since_ns)
+
+    async def read_trades(self, instrument_id: str, since_ms: int, now_ms: int) -> list[Mapping[str, Any]]:
+        """The account's trades on one instrument over a span, paged under the venue's limits (``ccxt_history``)."""
+        return await read_trades(self, instrument_id, since_ms, now_ms)
 
     async def fetch_funding(self, since_ns: int = 0) -> list[FundingPayment]:
         """Funding this run's perpetuals were paid or charged and not booked yet, from the venue's records."""

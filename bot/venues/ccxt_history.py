@@ -110,18 +110,24 @@ async def read_fills(gw: HistorySource, since_ns: int = 0) -> list[Fill]:
     out: list[Fill] = []
     now_ms = wall_ns() // 1_000_000
     for iid in sorted(gw.history_instruments()):
-        symbol = gw.symbols[iid]
-        kind = "trades_spot" if gw.instruments[iid].kind is InstrumentKind.SPOT else "trades_swap"
-
-        async def page(start: int, end: int, limit: int, symbol: str = symbol) -> list[Mapping[str, Any]]:
-            return list(
-                await gw.call("fetch_my_trades", partial(gw.ex.fetch_my_trades, symbol, start, limit, {"until": end}))
-            )
-
         await learn_venue_ids(gw, iid, since_ms, now_ms)
-        trades = await read_all(page, since_ms, now_ms, paging(gw.venue, kind), _trade_key)
+        trades = await read_trades(gw, iid, since_ms, now_ms)
         out.extend(e for e in gw.fills.ingest(trades, gw.instruments, wall_ns()) if isinstance(e, Fill))
     return out
+
+
+async def read_trades(gw: TradeSource, iid: str, since_ms: int, now_ms: int) -> list[Mapping[str, Any]]:
+    """The account's trades on one instrument from ``since_ms`` to ``now_ms``, page by page under the venue's window
+    and row limits (a request with a start and no end is answered with the window after the start, not up to now)."""
+    symbol = gw.symbols[iid]
+    kind = "trades_spot" if gw.instruments[iid].kind is InstrumentKind.SPOT else "trades_swap"
+
+    async def page(start: int, end: int, limit: int) -> list[Mapping[str, Any]]:
+        return list(
+            await gw.call("fetch_my_trades", partial(gw.ex.fetch_my_trades, symbol, start, limit, {"until": end}))
+        )
+
+    return await read_all(page, since_ms, now_ms, paging(gw.venue, kind), _trade_key)
 
 
 async def learn_venue_ids(gw: HistorySource, iid: str, since_ms: int, now_ms: int) -> None:

@@ -136,6 +136,28 @@ def test_a_fill_stamped_before_another_symbol_s_latest_is_still_booked() -> None
     run(check)
 
 
+def test_an_exit_two_days_after_the_entry_is_polled_within_the_venue_s_window() -> None:
+    """A request with only a start is answered with the window after it (Binance spot: 24 h; futures, Bybit: 7 days).
+    The poll asked from the symbol's last trade: a carry held two days, then closed, had its exit fill read from a
+    window that ended a day before it. The poll now pages from there to now under each venue's window."""
+
+    async def check(v: Venue) -> None:
+        t0 = v.acct.now_ms() - 2 * 86_400_000
+        v.acct.set_clock(t0)  # the venue's time, two days ago
+        gw = await v.gateway()
+        gw.history_since_ms = t0  # the run began then
+        await gw.submit(order("r5-in", SPOT_ID, Side.BUY, "0.01"))
+        await poll_fills(gw)
+        assert [e.client_order_id for e in gw.drain_events() if isinstance(e, Fill)] == ["r5-in"]
+        v.acct.set_clock(None)  # held two days: now
+        await gw.submit(order("r5-out", SPOT_ID, Side.SELL, "0.00999", purpose=Purpose.EXIT))
+        gw.drain_events()
+        await poll_fills(gw)
+        assert [e.client_order_id for e in gw.drain_events() if isinstance(e, Fill)] == ["r5-out"]
+
+    run(check)
+
+
 # --- 1: restart reconciliation reads the venue's records ---
 def test_a_fresh_gateway_finds_the_run_s_filled_order_its_fills_and_orphans() -> None:
     """After a restart the gateway used to know only orders placed by its own process: a filled order was marked
